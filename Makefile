@@ -1,0 +1,45 @@
+# minemap: `make run` (sample end to end) and `make test` do all set-up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= out/sample
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test bench sample system-deps clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+## run: create the environment if missing, then run the bundled sample end to end
+run: $(STAMP)
+	$(BIN)/minemap run sample_data/minemap.toml --out $(OUT)
+	@echo "Outputs in $(OUT)/: open the .tif files in QGIS (each .qml style is applied on open)."
+
+## test: the CI suite (QGIS and GDAL tools are installed first where apt-get is available)
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -m "not slow" -q
+
+## bench: scale and speed measurements (slow); prints tables
+bench: $(STAMP) system-deps
+	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python bench/run_bench.py
+
+## sample: regenerate the synthetic sample data (committed; deterministic)
+sample: $(STAMP)
+	$(BIN)/python sample_data/make_sample.py
+
+## system-deps: Debian's QGIS (headless checks of outputs as users see them) and GDAL tools
+system-deps:
+	@if /usr/bin/python3 -c "import qgis.core" 2>/dev/null && command -v gdal_calc.py >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing QGIS and GDAL tools with apt-get (about 2 minutes, once)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    qgis python3-qgis qgis-providers gdal-bin python3-gdal >/dev/null; \
+	else echo "QGIS not installed and apt-get unavailable: QGIS tests will be skipped"; fi
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,95 @@
+"""The `minemap` command: a thin click layer over `runner`; user errors are caught here, once."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .errors import MinemapError
+
+err = Console(stderr=True, highlight=False)
+
+EXIT_CODES = """Exit codes: 0 success; 1 unexpected failure (a bug: please report it);
+2 bad config or input, nothing written; 75 another minemap holds the output folder's lock."""
+
+
+def user_errors(f):
+    """Print MinemapError problems one per line, no traceback, and exit with its code."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except MinemapError as e:
+            for p in e.problems:
+                err.print(f"[bold red]error[/]: {p}", soft_wrap=True)
+            sys.exit(e.exit_code)
+
+    return wrapper
+
+
+@click.group(epilog=EXIT_CODES)
+@click.version_option(__version__, prog_name="minemap")
+def main() -> None:
+    """Landmine-contamination evidence to QGIS-ready maps (P_c, E, R_e, CSC)."""
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Grid definition file (default: the config's `grid`).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
+              show_default=True, help="Output folder.")
+@click.option("--workers", type=click.IntRange(min=1), help="Threads (default: all cores; 1: single-threaded).")
+@click.option("--scheduler", "address", envvar="DASK_SCHEDULER_ADDRESS",
+              help="Dask distributed scheduler address (or DASK_SCHEDULER_ADDRESS).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
+        quiet: bool) -> None:
+    """Compute every product of CONFIG into OUT."""
+    from .runner import run as run_pipeline
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
+                  TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
+        task = bar.add_task("computing", total=None)
+        record = run_pipeline(config, out_dir, grid_path, workers, address,
+                              progress=lambda done, total: bar.update(task, completed=done, total=total))
+    g = record["grid"]
+    err.print(f"grid {g['name']}: {g['shape'][1]} × {g['shape'][0]} cells of {g['resolution_m']:g} m; "
+              f"{record['timings']['total_s']:.1f} s")
+    for name, p in record["products"].items():
+        rng = "no valid cells" if p["min"] is None else f"{p['min']:.4g} … {p['max']:.4g}, mean {p['mean']:.4g}"
+        err.print(f"  {out_dir / p['file']}  ({rng})")
+    err.print(f"run record: {out_dir / 'run.json'}")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Grid definition file (default: the config's `grid`).")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@user_errors
+def validate(config: Path, grid_path: Path | None, as_json: bool) -> None:
+    """Check every input of CONFIG and list all problems at once; writes nothing."""
+    from .runner import load_inputs
+
+    inputs = load_inputs(config, grid_path)
+    files = sorted({str(f) for layer in inputs.layers.values() for f in layer.files})
+    if as_json:
+        click.echo(json.dumps({"ok": True, "grid": inputs.grid.describe(), "files": files}, indent=2))
+        return
+    g = inputs.grid
+    err.print(f"ok: {len(inputs.layers)} layers from {len(files)} files on grid {g.name} "
+              f"({g.shape[1]} × {g.shape[0]} cells, {g.resolution:g} m, {g.crs})")
+
+
+if __name__ == "__main__":
+    main()

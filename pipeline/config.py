@@ -1,0 +1,191 @@
+"""The run config: one TOML file binding every formula variable to a source, validated by pydantic.
+
+Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError, Problem
+from .variables import VARIABLES
+
+Resampling = Literal["auto", "nearest", "bilinear", "cubic", "average", "min", "max", "med", "mode"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConstantSource(_Spec):
+    """A number everywhere."""
+
+    kind: Literal["constant"]
+    value: float
+
+
+class RasterSource(_Spec):
+    """One file or a glob; reprojected onto the grid and mosaicked newest-on-top."""
+
+    kind: Literal["raster"]
+    path: str
+    band: int = 1
+    resampling: Resampling = Field("auto", description="auto: average when the source is finer than the grid, else bilinear")
+    scale: Literal["auto", "none"] | tuple[float, float] = Field(
+        "auto", description="auto: integer files divided by their type's maximum (0–255 → 0–1); [lo, hi]: linear to [0, 1]")
+    time_tag: str = Field("TIFFTAG_DATETIME", description="tag with the acquisition time; the file's mtime if absent")
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_order(cls, v):
+        if isinstance(v, tuple) and not v[1] > v[0]:
+            raise ValueError("scale must be [lo, hi] with hi > lo")
+        return v
+
+
+class PolygonSource(_Spec):
+    """Polygons burnt onto cells by cell centre: a numeric field, or a class field plus a CSV table."""
+
+    kind: Literal["polygons"]
+    path: str
+    layer: str | None = None
+    where: str | None = None
+    field: str | None = Field(None, description="numeric field holding the value")
+    class_field: str | None = Field(None, description="class field looked up in `table`")
+    table: str | None = Field(None, description="CSV with a column named like class_field")
+    column: str | None = Field(None, description="table column holding the value (default: the variable name)")
+    all_touched: bool = Field(False, description="burn every cell a polygon touches, not only those whose centre it holds")
+    fill: float | None = Field(None, description="value where no polygon lies (default: nodata)")
+
+    @model_validator(mode="after")
+    def _field_or_class(self):
+        if (self.field is None) == (self.class_field is None):
+            raise ValueError("give exactly one of `field` or `class_field`")
+        if self.class_field is not None and self.table is None:
+            raise ValueError("`class_field` needs a `table`")
+        return self
+
+
+class DensitySource(_Spec):
+    """Mine records → items per km²: points by kernel density, polygons spread over their area."""
+
+    kind: Literal["density"]
+    path: str | list[str]
+    layer: str | None = None
+    where: str | None = None
+    count_field: str = "count"
+    bandwidth_m: float = Field(1000.0, gt=0, description="radius of the quartic kernel for point records")
+
+    @property
+    def paths(self) -> list[str]:
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+
+class CoverageSource(_Spec):
+    """Exact share of each cell covered by polygons (cleared areas)."""
+
+    kind: Literal["coverage"]
+    path: str
+    layer: str | None = None
+    where: str | None = None
+    units: Literal["fraction", "percent", "km2"] = "fraction"
+
+
+class ProductSource(_Spec):
+    """Another product of the same run."""
+
+    kind: Literal["product"]
+    product: Literal["contamination_probability"]
+
+
+Source = Annotated[
+    Union[ConstantSource, RasterSource, PolygonSource, DensitySource, CoverageSource, ProductSource],
+    Field(discriminator="kind"),
+]
+
+
+class ContaminationSettings(_Spec):
+    enabled: bool = True
+    L_sat: float = Field(50.0, gt=0, description="mines/km² at which H_m = min(L / L_sat, 1) reaches 1")
+    require_all: bool = Field(False, description="nodata where any of H_m, S_t, V_i is missing")
+
+
+class ProductSettings(_Spec):
+    enabled: bool = True
+
+
+class Products(_Spec):
+    contamination_probability: ContaminationSettings = ContaminationSettings()
+    environmental_impact: ProductSettings = ProductSettings()
+    recovery_rate: ProductSettings = ProductSettings()
+    clearance_sustainability: ProductSettings = ProductSettings()
+
+
+class Output(_Spec):
+    compress: Literal["zstd", "deflate", "lzw"] = "zstd"
+    level: int = Field(1, ge=1, le=22)
+
+
+class RunConfig(_Spec):
+    grid: str = Field(description="grid definition file")
+    inputs: dict[str, Source]
+    products: Products = Products()
+    output: Output = Output()
+
+    @field_validator("inputs")
+    @classmethod
+    def _known_variables(cls, v: dict) -> dict:
+        unknown = sorted(set(v) - set(VARIABLES))
+        if unknown:
+            raise ValueError(f"unknown variable(s) {unknown}; known: {sorted(VARIABLES)}")
+        return v
+
+
+class LoadedConfig(BaseModel):
+    """A validated config with the file it came from (for paths, messages and hashes)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    path: Path
+    spec: RunConfig
+    text: str
+
+    @property
+    def base(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, p: str) -> Path:
+        return (self.base / p).resolve()
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    path = Path(path).resolve()
+    try:
+        text = path.read_text()
+        raw = tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"not a valid TOML file: {e}", path) from None
+    try:
+        spec = RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(pydantic_problems(e, path)) from None
+    return LoadedConfig(path=path, spec=spec, text=text)
+
+
+def pydantic_problems(err: ValidationError, path: Path | str) -> list[Problem]:
+    """One Problem per pydantic error, naming the file and the dotted key."""
+    out = []
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"] if not str(p).endswith("Source")]  # drop union-member names
+        key = ".".join(loc) or "(top level)"
+        out.append(Problem(f"{path}: {key}", e["msg"].removeprefix("Value error, ")))
+    return out

@@ -1,0 +1,54 @@
+"""Exception types for user errors: one per kind, caught once in the CLI.
+
+Every error names the file (or config key) at fault, so the CLI can print one clear line
+per problem without a traceback. Programming errors stay ordinary exceptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one input: where, and what."""
+
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+class MinemapError(Exception):
+    """Base of all errors a user can fix; the CLI prints them and exits non-zero."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem] | Problem | str, where: str | Path = "") -> None:
+        if isinstance(problems, str):
+            problems = [Problem(str(where), problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigError(MinemapError):
+    """The run config or grid definition is malformed (unknown key, wrong type, missing value)."""
+
+
+class InputError(MinemapError):
+    """An input file is missing, unreadable, or its content is unusable (no CRS, no overlap,
+    values out of range, invalid geometry, unknown class)."""
+
+
+class OutputError(MinemapError):
+    """The output folder cannot be written."""
+
+
+class LockedError(MinemapError):
+    """Another minemap process holds the output folder's lock."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later

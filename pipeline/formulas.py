@@ -1,0 +1,74 @@
+"""The source paper's equations, each written once: pure NumPy in, NumPy out, no I/O.
+
+NaN means "no data" in and out. Equation numbers follow the order in which the paper
+presents them: (1) contamination probability, (2) environmental impact, (3) ecological
+recovery rate, (4) clearance sustainability coefficient. Where the paper is ambiguous,
+the resolution (see README, "How minemap reads the paper") is stated in the docstring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SUSTAINABLE = 0.7  # CSC above this is "sustainable" (paper, after eq. 4)
+
+
+def mine_density_coefficient(L: np.ndarray, L_sat: float) -> np.ndarray:
+    """H_m = min(L / L_sat, 1): historical mine-laying density as a coefficient in [0, 1].
+
+    The paper gives H_m as a coefficient without its scaling; we saturate the mine density L
+    (mines/km²) at L_sat, a config setting.
+    """
+    return np.minimum(L / np.float32(L_sat), np.float32(1.0)).astype(np.float32, copy=False)
+
+
+def evidence_count(H_m: np.ndarray, S_t: np.ndarray, V_i: np.ndarray) -> np.ndarray:
+    """How many of H_m, S_t, V_i have data in each cell (0–3), as uint8."""
+    return (np.isfinite(H_m).astype(np.uint8) + np.isfinite(S_t) + np.isfinite(V_i)).astype(np.uint8)
+
+
+def contamination_probability(H_m: np.ndarray, S_t: np.ndarray, V_i: np.ndarray,
+                              require_all: bool = False) -> np.ndarray:
+    """Eq. (1): P_c = (H_m + S_t + V_i) / 3.
+
+    Drone coverage is partial, so where a layer has no data P_c is the mean of those that do
+    (all three present gives the paper's equation exactly); no layer at all gives NaN.
+    With `require_all`, any missing layer gives NaN.
+    """
+    stack = np.stack([H_m, S_t, V_i]).astype(np.float32, copy=False)
+    if require_all:
+        return (stack.sum(axis=0) / np.float32(3)).astype(np.float32)
+    n = np.isfinite(stack).sum(axis=0, dtype=np.float32)
+    total = np.nansum(stack, axis=0, dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, total / n, np.float32(np.nan)).astype(np.float32)
+
+
+def environmental_impact(L: np.ndarray, D: np.ndarray, C: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Eq. (2): E = L·D − C·R.
+
+    L mines/km², D degradation coefficient, C cleared-land percentage of the cell (0–100),
+    R restoration effectiveness. E is in the paper's units (mines/km² less percentage points).
+    """
+    return (L * D - C * R).astype(np.float32, copy=False)
+
+
+def recovery_rate(A_c: np.ndarray, B_r: np.ndarray, T_s: np.ndarray, P_c: np.ndarray) -> np.ndarray:
+    """Eq. (3): R_e = (A_c·B_r) / (T_s·P_c).
+
+    A_c km² cleared in the cell, B_r biodiversity restoration coefficient, T_s soil toxicity
+    index, P_c pollution concentration factor. A zero denominator gives NaN, never inf.
+    """
+    denominator = T_s * P_c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (A_c * B_r) / denominator
+    return np.where(denominator != 0, out, np.float32(np.nan)).astype(np.float32, copy=False)
+
+
+def clearance_sustainability(E_f: np.ndarray, B_r: np.ndarray, D_i: np.ndarray) -> np.ndarray:
+    """Eq. (4): CSC = (E_f + B_r) / 2 · D_i; above SUSTAINABLE (0.7) the clearance is sustainable.
+
+    E_f efficiency and D_i durability of the clearance method, B_r biodiversity restoration.
+    Only meaningful where land was cleared: the caller masks the rest.
+    """
+    return ((E_f + B_r) / np.float32(2) * D_i).astype(np.float32, copy=False)

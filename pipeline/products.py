@@ -1,0 +1,133 @@
+"""The run's products: which variables each equation takes, and the lazy arrays that compute them.
+
+Binding happens here; arithmetic lives in `formulas`. Cells outside the region are NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import dask.array as da
+import numpy as np
+
+from . import formulas
+from .config import LoadedConfig, ProductSource
+from .errors import ConfigError, Problem
+from .grid import Grid
+from .sources import Layer
+from .sources.polygons import BurnJob
+from .tiles import tiled_array
+
+
+@dataclass(frozen=True)
+class ProductDef:
+    name: str
+    title: str
+    symbol: str
+    equation: str
+    unit: str
+    variables: tuple[str, ...]
+    dtype: str = "float32"
+
+
+PRODUCTS: dict[str, ProductDef] = {p.name: p for p in [
+    ProductDef("contamination_probability", "Contamination probability", "P_c",
+               "Eq. (1) P_c = (H_m + S_t + V_i) / 3", "probability (0–1)", ("H_m", "S_t", "V_i")),
+    ProductDef("evidence_count", "Evidence layers behind P_c", "n",
+               "number of H_m, S_t, V_i with data (0–3)", "layers", ("H_m", "S_t", "V_i"), "uint8"),
+    ProductDef("environmental_impact", "Environmental impact index", "E",
+               "Eq. (2) E = L·D − C·R", "mines/km² − % (paper units)", ("L", "D", "C", "R")),
+    ProductDef("recovery_rate", "Ecological recovery rate", "R_e",
+               "Eq. (3) R_e = (A_c·B_r) / (T_s·P_c)", "km² per unit toxicity·concentration",
+               ("A_c", "B_r", "T_s", "P_c")),
+    ProductDef("clearance_sustainability", "Clearance sustainability coefficient", "CSC",
+               "Eq. (4) CSC = (E_f + B_r) / 2 · D_i (> 0.7 sustainable)", "coefficient (0–1)",
+               ("E_f", "B_r", "D_i", "C")),
+]}
+UINT8_NODATA = 255
+
+
+def enabled_products(cfg: LoadedConfig) -> list[str]:
+    settings = cfg.spec.products
+    on = {"contamination_probability": settings.contamination_probability.enabled,
+          "evidence_count": settings.contamination_probability.enabled,
+          "environmental_impact": settings.environmental_impact.enabled,
+          "recovery_rate": settings.recovery_rate.enabled,
+          "clearance_sustainability": settings.clearance_sustainability.enabled}
+    return [name for name in PRODUCTS if on[name]]
+
+
+def missing_bindings(cfg: LoadedConfig) -> list[Problem]:
+    """Enabled products whose variables have no source in the config."""
+    bound = set(cfg.spec.inputs) | {"P_c"}  # P_c defaults to the contamination_probability product
+    if "L" in bound:
+        bound.add("H_m")  # derived as min(L / L_sat, 1)
+    if "A_c" in bound:
+        bound.add("C")  # only used to find cleared cells for CSC
+    problems = []
+    for name in enabled_products(cfg):
+        lacking = [v for v in PRODUCTS[name].variables if v not in bound]
+        if lacking:
+            problems.append(Problem(f"{cfg.path}: inputs", f"product {name} needs {', '.join(lacking)}: "
+                                    f"bind them under [inputs.NAME] or disable it with "
+                                    f"[products.{name}] enabled = false"))
+    if "recovery_rate" in enabled_products(cfg) and isinstance(cfg.spec.inputs.get("P_c"), ProductSource) \
+            and not cfg.spec.products.contamination_probability.enabled:
+        problems.append(Problem(f"{cfg.path}: inputs.P_c", "bound to contamination_probability, which is disabled"))
+    return problems
+
+
+def region_mask(grid: Grid) -> da.Array:
+    """1.0 for cells whose centre lies in the region, else 0.0."""
+    geom = np.array([grid.region.geom])
+
+    def job(idx):
+        return BurnJob(geom, np.array([1.0]), grid.tile_geobox(idx), False, 0.0)
+
+    return tiled_array("region", grid, job, token=grid.fingerprint())
+
+
+def _in_region(mask: np.ndarray, *arrays: np.ndarray, formula: Callable, nodata, **kw) -> np.ndarray:
+    out = formula(*arrays, **kw)
+    return np.where(mask == 1, out, nodata).astype(out.dtype, copy=False)
+
+
+def _apply(formula: Callable, mask: da.Array, *arrays: da.Array, dtype="float32", nodata=np.nan, **kw) -> da.Array:
+    return da.map_blocks(_in_region, mask, *arrays, formula=formula, nodata=nodata, dtype=dtype,
+                         meta=np.empty((0, 0), dtype=dtype), **kw)
+
+
+def _cleared_only(C: np.ndarray, csc: np.ndarray) -> np.ndarray:
+    return np.where(C > 0, csc, np.float32(np.nan))
+
+
+def build_products(cfg: LoadedConfig, grid: Grid, layers: dict[str, Layer]) -> dict[str, da.Array]:
+    """Lazy arrays of every enabled product (float32 NaN nodata; evidence_count uint8 255)."""
+    problems = missing_bindings(cfg)
+    if problems:
+        raise ConfigError(problems)
+    a = {v: layer.array for v, layer in layers.items()}
+    mask = region_mask(grid)
+    want = enabled_products(cfg)
+    out: dict[str, da.Array] = {}
+    pc_settings = cfg.spec.products.contamination_probability
+    if "contamination_probability" in want:
+        h_m = a.get("H_m")
+        if h_m is None:
+            h_m = da.map_blocks(formulas.mine_density_coefficient, a["L"], L_sat=pc_settings.L_sat,
+                                dtype="float32")
+        out["contamination_probability"] = _apply(formulas.contamination_probability, mask, h_m, a["S_t"],
+                                                  a["V_i"], require_all=pc_settings.require_all)
+        out["evidence_count"] = _apply(formulas.evidence_count, mask, h_m, a["S_t"], a["V_i"], dtype="uint8",
+                                       nodata=UINT8_NODATA)
+    if "environmental_impact" in want:
+        out["environmental_impact"] = _apply(formulas.environmental_impact, mask, a["L"], a["D"], a["C"], a["R"])
+    if "recovery_rate" in want:
+        p_c = a.get("P_c", out.get("contamination_probability"))
+        out["recovery_rate"] = _apply(formulas.recovery_rate, mask, a["A_c"], a["B_r"], a["T_s"], p_c)
+    if "clearance_sustainability" in want:
+        csc = _apply(formulas.clearance_sustainability, mask, a["E_f"], a["B_r"], a["D_i"])
+        cleared = a.get("C", a.get("A_c"))
+        out["clearance_sustainability"] = da.map_blocks(_cleared_only, cleared, csc, dtype="float32")
+    return out

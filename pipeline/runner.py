@@ -1,0 +1,190 @@
+"""A whole run: config → grid → layers → products → files in OUT, with a run record.
+
+Inputs are checked in full before anything is written; products are staged inside OUT and
+moved into place one atomic rename at a time, the run record last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import dask
+
+from . import __version__
+from .config import LoadedConfig, load_config
+from .errors import InputError, OutputError, Problem
+from .grid import Grid, load_grid
+from .products import PRODUCTS, UINT8_NODATA, build_products, missing_bindings
+from .sources import Layer, file_sha256, load_layer
+from .writers.geotiff import RasterTarget, write_rasters
+from .writers.styles import product_style
+
+RUN_RECORD = "run.json"
+
+
+@dataclass
+class Inputs:
+    """Everything read and checked before computing: config, grid and the layers."""
+
+    cfg: LoadedConfig
+    grid: Grid
+    layers: dict[str, Layer]
+    rejected: list[Problem] = field(default_factory=list)
+
+
+def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient: bool = False) -> Inputs:
+    """Read config, grid and every input; raise one InputError listing all problems found."""
+    cfg = load_config(config)
+    grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid))
+    problems = list(missing_bindings(cfg))
+    layers, rejected = {}, []
+    for var, spec in cfg.spec.inputs.items():
+        try:
+            layer = load_layer(var, spec, cfg, grid, lenient=lenient)
+        except InputError as e:
+            problems.extend(e.problems)
+            continue
+        if layer is not None:
+            layers[var] = layer
+            rejected.extend(layer.rejected)
+    if problems:
+        raise InputError(_unique(problems))
+    return Inputs(cfg, grid, layers, rejected)
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+@contextmanager
+def scheduler(workers: int | None = None, address: str | None = None) -> Iterator[None]:
+    """Threads on this machine (one thread: synchronous), or a distributed cluster at `address`."""
+    address = address or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if address:
+        from distributed import Client
+
+        with Client(address):
+            yield
+    elif workers == 1:
+        with dask.config.set(scheduler="synchronous"):
+            yield
+    else:
+        with dask.config.set(scheduler="threads", num_workers=workers or os.cpu_count()):
+            yield
+
+
+def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
+        scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
+    """Compute every enabled product into `out_dir`; return the run record."""
+    t0 = time.perf_counter()
+    inputs = load_inputs(config, grid_path)
+    cfg, grid = inputs.cfg, inputs.grid
+    arrays = build_products(cfg, grid, inputs.layers)
+    out_dir = Path(out_dir)
+    t_loaded = time.perf_counter()
+    created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    targets = [_target(name, arr, inputs, created) for name, arr in arrays.items()]
+    with _staging(out_dir) as staging:
+        done = [0]
+        total = len(list(grid.tile_ids()))
+
+        def on_tiles(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(done[0], total)
+
+        with scheduler(workers, scheduler_address):
+            write_rasters(targets, grid, staging, cfg.spec.output.compress, cfg.spec.output.level,
+                          batch=max(2, 2 * (workers or os.cpu_count() or 1)), on_tiles=on_tiles)
+        names = []
+        for t in targets:
+            (staging / f"{t.name}.qml").write_text(product_style(t.name, t.stats.minimum if t.stats.count else None,
+                                                                 t.stats.maximum if t.stats.count else None))
+            names += [f"{t.name}.tif", f"{t.name}.qml"]
+        t_written = time.perf_counter()
+        record = _record(inputs, targets, created, out_dir, {
+            "load_s": round(t_loaded - t0, 3), "compute_write_s": round(t_written - t_loaded, 3),
+            "total_s": round(time.perf_counter() - t0, 3)})
+        (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
+        _publish(staging, out_dir, names + [RUN_RECORD])
+    return record
+
+
+def _target(name: str, array, inputs: Inputs, created: str) -> RasterTarget:
+    p = PRODUCTS[name]
+    bindings = {v: _describe(v, inputs) for v in p.variables}
+    tags = {"MINEMAP_PRODUCT": name, "MINEMAP_EQUATION": p.equation,
+            "MINEMAP_INPUTS": json.dumps(bindings, ensure_ascii=False),
+            "MINEMAP_CONFIG_SHA256": inputs.cfg.digest(), "MINEMAP_GRID": inputs.grid.name,
+            "MINEMAP_VERSION": __version__, "MINEMAP_CREATED_UTC": created,
+            "TIFFTAG_SOFTWARE": f"minemap {__version__}",
+            "TIFFTAG_DATETIME": created.replace("-", ":").replace("T", " ")[:19]}
+    uint8 = p.dtype == "uint8"
+    return RasterTarget(name=name, array=array, nodata=UINT8_NODATA if uint8 else -9999.0,
+                        description=f"{p.title} ({p.symbol}) [{p.unit}]", unit=p.unit, tags=tags,
+                        overview_resampling="NEAREST" if uint8 else "AVERAGE")
+
+
+def _describe(var: str, inputs: Inputs) -> str:
+    spec = inputs.cfg.spec.inputs.get(var)
+    settings = inputs.cfg.spec.products.contamination_probability
+    if spec is None and var == "H_m":
+        return f"min(L / {settings.L_sat:g}, 1) with L = {_describe('L', inputs)}"
+    if spec is None and var == "P_c":
+        return "product contamination_probability"
+    if spec is None and var == "C":
+        return f"A_c > 0 ({_describe('A_c', inputs)})"
+    fields = spec.model_dump(exclude_defaults=True)
+    return ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def _record(inputs: Inputs, targets: list[RasterTarget], created: str, out_dir: Path, timings: dict) -> dict:
+    files = {}
+    for var, layer in inputs.layers.items():
+        for f in layer.files:
+            files.setdefault(str(f), {"sha256": file_sha256(f), "variables": []})["variables"].append(var)
+    return {
+        "minemap_version": __version__,
+        "created_utc": created,
+        "config": {"path": str(inputs.cfg.path), "sha256": inputs.cfg.digest(),
+                   "settings": inputs.cfg.spec.model_dump(mode="json")},
+        "grid": inputs.grid.describe(),
+        "inputs": files,
+        "rejected": [str(p) for p in inputs.rejected],
+        "products": {t.name: {"file": f"{t.name}.tif", "style": f"{t.name}.qml", "equation": PRODUCTS[t.name].equation,
+                              "unit": PRODUCTS[t.name].unit, **t.stats.as_dict()} for t in targets},
+        "timings": timings,
+    }
+
+
+@contextmanager
+def _staging(out_dir: Path) -> Iterator[Path]:
+    """A scratch folder inside OUT (same filesystem, so renames are atomic), removed afterwards."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    except OSError as e:
+        raise OutputError(f"cannot write the output folder: {e.strerror}", out_dir) from None
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, out_dir: Path, names: list[str]) -> None:
+    """Atomic rename of each staged file into OUT; stale QGIS .aux.xml sidecars go too."""
+    for name in names:
+        target = out_dir / name
+        if name.endswith(".tif"):
+            Path(f"{target}.aux.xml").unlink(missing_ok=True)
+        os.replace(staging / name, target)
+

@@ -1,0 +1,98 @@
+"""Vector evidence on the grid: features in the grid CRS, indexed so each chunk gets only its own."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from odc.geo.geobox import GeoBox
+
+from ..errors import InputError, Problem
+from ..grid import Grid
+from ..variables import Variable
+from ..vector import read_vector, repair_geometries
+
+
+@dataclass(frozen=True)
+class Features:
+    """Geometries (grid CRS) with one float value each, and the files they came from."""
+
+    geoms: np.ndarray  # shapely geometries
+    values: np.ndarray  # float64
+    files: tuple[Path, ...] = ()
+
+    @cached_property
+    def tree(self) -> shapely.STRtree:
+        return shapely.STRtree(self.geoms)
+
+    def near(self, gbox: GeoBox, margin: float = 0.0) -> np.ndarray:
+        """Indices (in file order) of features within `margin` metres of a chunk."""
+        b = gbox.extent.boundingbox
+        box = shapely.box(b.left - margin, b.bottom - margin, b.right + margin, b.top + margin)
+        return np.sort(self.tree.query(box, predicate="intersects"))
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        h.update(b"".join(shapely.to_wkb(self.geoms)))
+        h.update(self.values.tobytes())
+        return h.hexdigest()
+
+
+def load_frame(path: Path, grid: Grid, layer: str | None, where: str | None,
+               columns: list[str] | None, problems: list[Problem]) -> gpd.GeoDataFrame | None:
+    """Read, check CRS, repair geometries, check overlap; return the frame in the grid CRS.
+
+    Problems are appended (naming the file); None when the file is unusable.
+    """
+    try:
+        frame = read_vector(path, layer=layer, where=where, columns=columns)
+    except InputError as e:
+        problems.extend(e.problems)
+        return None
+    missing = [c for c in columns or [] if c not in frame.columns]
+    if missing:
+        problems.append(Problem(str(path), f"has no field {', '.join(map(repr, missing))} "
+                                           f"(fields: {', '.join(c for c in frame.columns if c != 'geometry')})"))
+        return None
+    if frame.crs is None:
+        problems.append(Problem(str(path), "has no CRS (add a .prj or write it with a CRS)"))
+        return None
+    frame, bad = repair_geometries(frame, path)
+    problems.extend(Problem(str(path), m) for m in bad)
+    if bad:
+        return None
+    frame = frame.to_crs(grid.crs.wkt)
+    if len(frame) and not shapely.intersects(frame.geometry.values, grid.region.geom).any():
+        problems.append(Problem(str(path), f"no feature overlaps the region of grid {grid.name!r}"))
+        return None
+    return frame
+
+
+def numeric_values(frame: gpd.GeoDataFrame, column: str, path: Path, var: Variable,
+                   problems: list[Problem]) -> np.ndarray | None:
+    """A numeric field as float64, checked against the variable's valid range."""
+    try:
+        values = frame[column].astype("float64").to_numpy()
+    except (TypeError, ValueError):
+        problems.append(Problem(str(path), f"field {column!r} is not numeric"))
+        return None
+    if np.isnan(values).any():
+        problems.append(Problem(str(path), f"field {column!r} is empty in {int(np.isnan(values).sum())} feature(s)"))
+        return None
+    if len(values) and (msg := var.out_of_range(values.min(), values.max())):
+        problems.append(Problem(str(path), f"field {column!r}: {msg}"))
+        return None
+    return values
+
+
+def window_boxes(gbox: GeoBox, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Shapely boxes of the cells (rows, cols) of a chunk."""
+    a = gbox.affine
+    x0 = a.c + cols * a.a
+    y0 = a.f + rows * a.e
+    return shapely.box(x0, y0 + a.e, x0 + a.a, y0)

@@ -1,0 +1,281 @@
+"""Turn each config source into a lazy layer on the grid, checking its inputs on the way.
+
+Every loader reads its files once in the driver (metadata, vectors), reports all problems it
+finds at once, and returns a dask array whose chunks are independent picklable jobs.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import rasterio
+import shapely
+from dask.base import tokenize
+from odc.geo.geobox import GeoBox
+from rasterio.errors import RasterioError
+
+from ..config import (ConstantSource, CoverageSource, DensitySource, LoadedConfig, PolygonSource,
+                      ProductSource, RasterSource)
+from ..errors import InputError, Problem
+from ..grid import Grid
+from ..tiles import tiled_array
+from ..variables import VARIABLES, Variable
+from ..vector import read_table, table_column
+from .coverage import CoverageJob
+from .density import DensityJob
+from .geoms import Features, load_frame, numeric_values
+from .polygons import BurnJob
+from .raster import MosaicJob, RasterFile, acquisition_time
+
+
+@dataclass
+class Layer:
+    """One variable on the grid: a lazy float32 array and the files it was made from."""
+
+    variable: str
+    array: da.Array
+    files: list[Path] = field(default_factory=list)
+    rejected: list[Problem] = field(default_factory=list)  # raster files left out (lenient mode)
+
+
+def file_sha256(path: Path, block: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, lenient: bool = False) -> Layer | None:
+    """The layer for `var`; raises InputError listing every problem found. None for a product."""
+    variable = VARIABLES[var]
+    if isinstance(spec, ProductSource):
+        return None
+    if isinstance(spec, ConstantSource):
+        if msg := variable.out_of_range(spec.value, spec.value):
+            raise InputError(msg, f"{cfg.path}: inputs.{var}")
+        return Layer(var, da.full(grid.shape, spec.value, chunks=grid.chunks, dtype=np.float32))
+    loader = {RasterSource: _raster, PolygonSource: _polygons, DensitySource: _density,
+              CoverageSource: _coverage}[type(spec)]
+    return loader(var, variable, spec, cfg, grid, lenient)
+
+
+# --- raster -------------------------------------------------------------------------------
+
+def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig, grid: Grid,
+            lenient: bool) -> Layer:
+    pattern = str(cfg.resolve(spec.path))
+    paths = sorted(Path(p) for p in glob.glob(pattern))
+    if not paths:
+        raise InputError(f"no file matches (inputs.{var}.path in {cfg.path.name})", pattern)
+    files, rejected = [], []
+    for path in paths:
+        problems: list[Problem] = []
+        f = inspect_raster(path, spec, variable, grid, problems)
+        if f is not None:
+            files.append(f)
+        rejected.extend(problems)
+    if rejected and (not lenient or not files):
+        raise InputError(rejected)
+    files.sort(key=lambda f: (f.acquired, f.path))
+
+    def job(idx):
+        gbox = grid.tile_geobox(idx)
+        mine = tuple(f for f in files if f.footprint.intersects(gbox.extent))
+        return MosaicJob(mine, gbox, spec.resampling)
+
+    token = tokenize(var, spec, [(f.path, f.sha256, f.acquired) for f in files], grid.fingerprint())
+    return Layer(var, tiled_array(f"raster-{var}", grid, job, token=token),
+                 [Path(f.path) for f in files], rejected)
+
+
+def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Grid,
+                   problems: list[Problem]) -> RasterFile | None:
+    """Check one raster (readable, CRS, overlap, value range) and describe it for chunk jobs."""
+    where = str(path)
+    try:
+        with rasterio.open(path) as ds:
+            if ds.crs is None:
+                problems.append(Problem(where, "has no CRS"))
+                return None
+            if not 1 <= spec.band <= ds.count:
+                problems.append(Problem(where, f"has no band {spec.band} (it has {ds.count})"))
+                return None
+            gbox = GeoBox(ds.shape, ds.transform, ds.crs)
+            footprint = gbox.extent.to_crs(grid.crs)
+            if not footprint.intersects(grid.region):
+                problems.append(Problem(where, f"does not overlap the region of grid {grid.name!r}"))
+                return None
+            offset, span = _scaling(spec.scale, ds.dtypes[spec.band - 1])
+            nodata = ds.nodata
+            vmin, vmax = _valid_range(ds, spec.band, nodata)
+            acquired = acquisition_time(ds.tags(), spec.time_tag, path)
+    except RasterioError as e:
+        problems.append(Problem(where, f"corrupt or unreadable raster: {str(e).splitlines()[0]}"))
+        return None
+    if vmin is None:
+        problems.append(Problem(where, "has no valid pixels"))
+        return None
+    lo, hi = (vmin - offset) / span, (vmax - offset) / span
+    if msg := variable.out_of_range(lo, hi):
+        scaled = "" if (offset, span) == (0.0, 1.0) else f" after scaling by {spec.scale}"
+        problems.append(Problem(where, msg + scaled))
+        return None
+    return RasterFile(str(path), spec.band, nodata, offset, span, acquired, footprint, file_sha256(path))
+
+
+def _scaling(scale, dtype: str) -> tuple[float, float]:
+    if scale == "none":
+        return 0.0, 1.0
+    if scale == "auto":
+        if np.issubdtype(np.dtype(dtype), np.integer):
+            info = np.iinfo(np.dtype(dtype))
+            return float(info.min), float(info.max) - float(info.min)
+        return 0.0, 1.0
+    lo, hi = scale
+    return float(lo), float(hi - lo)
+
+
+def _valid_range(ds, band: int, nodata) -> tuple[float | None, float | None]:
+    """Min and max of valid pixels, read block-row by block-row to keep memory small."""
+    vmin, vmax = np.inf, -np.inf
+    rows = max(1, min(ds.height, (1 << 24) // max(ds.width, 1)))
+    for r0 in range(0, ds.height, rows):
+        a = ds.read(band, window=((r0, min(r0 + rows, ds.height)), (0, ds.width))).astype(np.float64)
+        ok = np.isfinite(a)
+        if nodata is not None and not np.isnan(nodata):
+            ok &= a != nodata
+        if ok.any():
+            vmin, vmax = min(vmin, a[ok].min()), max(vmax, a[ok].max())
+    return (None, None) if vmin == np.inf else (float(vmin), float(vmax))
+
+
+# --- polygons -----------------------------------------------------------------------------
+
+def _polygons(var: str, variable: Variable, spec: PolygonSource, cfg: LoadedConfig, grid: Grid,
+              lenient: bool) -> Layer:
+    path = cfg.resolve(spec.path)
+    problems: list[Problem] = []
+    column = spec.field or spec.class_field
+    frame = load_frame(path, grid, spec.layer, spec.where, [column], problems)
+    values = None
+    if frame is not None and spec.field:
+        values = numeric_values(frame, spec.field, path, variable, problems)
+    elif frame is not None:
+        values = _class_values(frame[spec.class_field], spec, var, variable, cfg, path, problems)
+    if problems:
+        raise InputError(problems)
+    if spec.fill is not None and (msg := variable.out_of_range(spec.fill, spec.fill)):
+        raise InputError(f"fill: {msg}", f"{cfg.path}: inputs.{var}")
+    feats = Features(frame.geometry.values, values, (path,))
+    fill = np.nan if spec.fill is None else spec.fill
+
+    def job(idx):
+        gbox = grid.tile_geobox(idx)
+        near = feats.near(gbox)
+        return BurnJob(feats.geoms[near], feats.values[near], gbox, spec.all_touched, fill)
+
+    token = tokenize(var, spec, feats.digest(), grid.fingerprint())
+    files = [path] + ([cfg.resolve(spec.table)] if spec.table else [])
+    return Layer(var, tiled_array(f"polygons-{var}", grid, job, token=token), files)
+
+
+def _class_values(classes, spec: PolygonSource, var: str, variable: Variable, cfg: LoadedConfig,
+                  path: Path, problems: list[Problem]) -> np.ndarray | None:
+    """Look each feature's class up in the CSV table; unknown classes and bad values are problems."""
+    table_path = cfg.resolve(spec.table)
+    column = spec.column or var
+    try:
+        lookup = table_column(read_table(table_path, spec.class_field), column, table_path)
+    except InputError as e:
+        problems.extend(e.problems)
+        return None
+    bad = {cls: v for cls, v in lookup.items() if variable.out_of_range(v, v)}
+    for cls, v in bad.items():
+        problems.append(Problem(str(table_path), f"class {cls!r}: {column} = {v:g} outside the valid "
+                                                 f"range of {var} {variable.range_text}"))
+    keys = classes.astype(str).str.strip()
+    unknown = keys[~keys.isin(list(lookup))].value_counts()
+    if len(unknown):
+        listed = ", ".join(f"{k!r} ({n} feature{'s' * (n > 1)})" for k, n in unknown.items())
+        problems.append(Problem(str(path), f"unknown {spec.class_field} {listed}: not in {table_path.name}"))
+    if bad or len(unknown):
+        return None
+    return keys.map(lookup).to_numpy(dtype="float64")
+
+
+# --- density ------------------------------------------------------------------------------
+
+def _density(var: str, variable: Variable, spec: DensitySource, cfg: LoadedConfig, grid: Grid,
+             lenient: bool) -> Layer:
+    problems: list[Problem] = []
+    counts_var = Variable("count", "items recorded", "items", 0)
+    point_xy, point_n, poly_g, poly_d, paths = [], [], [], [], []
+    for p in spec.paths:
+        path = cfg.resolve(p)
+        paths.append(path)
+        frame = load_frame(path, grid, spec.layer, spec.where, [spec.count_field], problems)
+        if frame is None:
+            continue
+        counts = numeric_values(frame, spec.count_field, path, counts_var, problems)
+        if counts is None:
+            continue
+        geoms = frame.geometry.values
+        kinds = shapely.get_type_id(geoms)
+        is_point = np.isin(kinds, (0, 4))
+        is_poly = np.isin(kinds, (3, 6))
+        if (~(is_point | is_poly)).any():
+            problems.append(Problem(str(path), "density records must be points or polygons"))
+            continue
+        pts, idx = shapely.get_parts(geoms[is_point], return_index=True)
+        per_part = counts[is_point][idx] / np.bincount(idx)[idx] if len(idx) else np.zeros(0)
+        point_xy.append(shapely.get_coordinates(pts))
+        point_n.append(per_part)
+        area_km2 = shapely.area(geoms[is_poly]) / 1e6
+        poly_g.append(geoms[is_poly])
+        poly_d.append(counts[is_poly] / np.where(area_km2 > 0, area_km2, np.inf))
+    if problems:
+        raise InputError(problems)
+    xy, n = np.concatenate(point_xy), np.concatenate(point_n)
+    points = Features(shapely.points(xy), n)
+    polys = Features(np.concatenate(poly_g), np.concatenate(poly_d))
+    bandwidth = spec.bandwidth_m
+
+    def job(idx):
+        gbox = grid.tile_geobox(idx)
+        near_pts = points.near(gbox, margin=bandwidth + grid.resolution)
+        near_polys = polys.near(gbox)
+        return DensityJob(xy[near_pts], n[near_pts], polys.geoms[near_polys], polys.values[near_polys],
+                          gbox, bandwidth)
+
+    token = tokenize(var, spec, points.digest(), polys.digest(), grid.fingerprint())
+    return Layer(var, tiled_array(f"density-{var}", grid, job, token=token), paths)
+
+
+# --- coverage -----------------------------------------------------------------------------
+
+def _coverage(var: str, variable: Variable, spec: CoverageSource, cfg: LoadedConfig, grid: Grid,
+              lenient: bool) -> Layer:
+    path = cfg.resolve(spec.path)
+    problems: list[Problem] = []
+    frame = load_frame(path, grid, spec.layer, spec.where, [], problems)
+    if frame is not None and not np.isin(shapely.get_type_id(frame.geometry.values), (3, 6)).all():
+        problems.append(Problem(str(path), "coverage needs polygons"))
+    if problems:
+        raise InputError(problems)
+    feats = Features(frame.geometry.values, np.zeros(len(frame)), (path,))
+    factor = {"fraction": 1.0, "percent": 100.0, "km2": grid.cell_area_km2}[spec.units]
+
+    def job(idx):
+        gbox = grid.tile_geobox(idx)
+        return CoverageJob(feats.geoms[feats.near(gbox)], gbox)
+
+    # the token leaves out units and variable: C and A_c from one file share one computation
+    token = tokenize(str(path), spec.layer, spec.where, feats.digest(), grid.fingerprint())
+    fraction = tiled_array("coverage", grid, job, token=token)
+    return Layer(var, fraction if factor == 1.0 else fraction * np.float32(factor), [path])

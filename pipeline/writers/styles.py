@@ -1,0 +1,91 @@
+"""QGIS styles (.qml sidecars): QGIS applies FILE.qml to FILE.tif when it opens the layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from xml.sax.saxutils import quoteattr
+
+RED_TO_GREEN = ["#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027"]  # low → high risk
+
+
+@dataclass(frozen=True)
+class Stop:
+    value: float
+    color: str
+    label: str
+
+
+def _header() -> str:
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" \
+           '<qgis version="3.22.16" styleCategories="AllStyleCategories">\n  <pipe>\n'
+
+
+def _footer() -> str:
+    return ('    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>\n'
+            '    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeStrength="100"'
+            ' colorizeRed="255" colorizeGreen="128" colorizeBlue="128" invertColors="0"/>\n'
+            '    <rasterresampler maxOversampling="2"/>\n  </pipe>\n  <blendMode>0</blendMode>\n</qgis>\n')
+
+
+def _min_max(lo: float, hi: float) -> str:
+    return ('      <rasterTransparency/>\n      <minMaxOrigin><limits>None</limits><extent>WholeRaster</extent>'
+            '<statAccuracy>Exact</statAccuracy><cumulativeCutLower>0.02</cumulativeCutLower>'
+            '<cumulativeCutUpper>0.98</cumulativeCutUpper><stdDevFactor>2</stdDevFactor></minMaxOrigin>\n')
+
+
+def pseudocolor(stops: list[Stop], discrete: bool = False) -> str:
+    """A single-band pseudocolour style: interpolated ramp, or classes with upper bounds."""
+    lo, hi = stops[0].value, stops[-1].value
+    if discrete:
+        hi = stops[-2].value if len(stops) > 1 else hi
+    items = "\n".join(f'          <item alpha="255" value={quoteattr(_num(s.value))} '
+                      f'color={quoteattr(s.color)} label={quoteattr(s.label)}/>' for s in stops)
+    kind = "DISCRETE" if discrete else "INTERPOLATED"
+    return (_header()
+            + f'    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1"'
+              f' classificationMin="{_num(lo)}" classificationMax="{_num(hi)}" nodataColor="">\n'
+            + _min_max(lo, hi)
+            + '      <rastershader>\n'
+              f'        <colorrampshader colorRampType="{kind}" classificationMode="{2 if discrete else 1}" clip="0"'
+              f' minimumValue="{_num(lo)}" maximumValue="{_num(hi)}" labelPrecision="2">\n'
+            + items + '\n        </colorrampshader>\n      </rastershader>\n    </rasterrenderer>\n' + _footer())
+
+
+def paletted(entries: list[Stop]) -> str:
+    """A categorical style: one colour per integer value."""
+    items = "\n".join(f'        <paletteEntry value="{int(e.value)}" color={quoteattr(e.color)} alpha="255"'
+                      f' label={quoteattr(e.label)}/>' for e in entries)
+    return (_header() + '    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">\n'
+            + _min_max(entries[0].value, entries[-1].value)
+            + '      <colorPalette>\n' + items + '\n      </colorPalette>\n    </rasterrenderer>\n' + _footer())
+
+
+def ramp(lo: float, hi: float, colors: list[str], precision: int = 2) -> list[Stop]:
+    """Evenly spaced stops from lo to hi, labelled with their values."""
+    n = len(colors) - 1
+    values = [lo + (hi - lo) * k / n for k in range(n + 1)]
+    return [Stop(v, c, f"{v:.{precision}f}") for v, c in zip(values, colors)]
+
+
+def product_style(name: str, vmin: float | None, vmax: float | None) -> str:
+    """The .qml text for a product, using its value range where the scale is data-driven."""
+    vmin = 0.0 if vmin is None else vmin
+    vmax = 1.0 if vmax is None else vmax
+    if name == "contamination_probability":
+        return pseudocolor(ramp(0.0, 1.0, RED_TO_GREEN))
+    if name == "evidence_count":
+        return paletted([Stop(0, "#bdbdbd", "0 layers (no evidence)"), Stop(1, "#c6dbef", "1 layer"),
+                         Stop(2, "#6baed6", "2 layers"), Stop(3, "#08519c", "3 layers (all evidence)")])
+    if name == "clearance_sustainability":
+        return pseudocolor([Stop(0.5, "#d73027", "≤ 0.50 unsustainable"), Stop(0.7, "#fc8d59", "0.50–0.70 below threshold"),
+                            Stop(0.85, "#91cf60", "0.70–0.85 sustainable (> 0.7)"),
+                            Stop(float("inf"), "#1a9850", "> 0.85 sustainable")], discrete=True)
+    if name == "environmental_impact":
+        bound = max(abs(vmin), abs(vmax), 1e-6)
+        return pseudocolor(ramp(-bound, bound, ["#2166ac", "#67a9cf", "#f7f7f7", "#ef8a62", "#b2182b"]))
+    return pseudocolor(ramp(max(vmin, 0.0), max(vmax, 1e-6), ["#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b"],
+                            precision=3))
+
+
+def _num(v: float) -> str:
+    return "inf" if v == float("inf") else repr(float(v))

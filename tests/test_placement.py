@@ -1,0 +1,137 @@
+"""Evidence lands on the right cells: polygons, drone pixels, cleared fractions, densities."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pyproj import Transformer
+from shapely.geometry import Point, Polygon, box
+
+from pipeline.runner import load_inputs
+from world import CELL, CRS, X0, Y1, cell_box, make_world, write_gpkg, write_raster
+
+
+def values(config: Path, var: str) -> np.ndarray:
+    return load_inputs(config).layers[var].array.compute(scheduler="synchronous")
+
+
+def test_soil_polygons_land_on_their_half(world):
+    s_t = values(world, "S_t")
+    assert s_t.shape == (100, 100)
+    assert (s_t[:, :50] == np.float32(0.8)).all() and (s_t[:, 50:] == np.float32(0.2)).all()
+
+
+def test_polygon_burns_exactly_the_cells_whose_centre_it_holds(world):
+    # An L-shape over cells rows 2–5 × col 3, plus row 5 × cols 3–6; its edges run 10 m
+    # beyond those cells' centres, so exactly these 4 + 3 = 7 cells take its value.
+    x, y = X0, Y1
+    shape = Polygon([(x + 340, y - 240), (x + 360, y - 240), (x + 360, y - 540), (x + 660, y - 540),
+                     (x + 660, y - 560), (x + 340, y - 560)])
+    write_gpkg(world.parent / "lshape.gpkg", [{"v": 0.5, "geometry": shape}])
+    world.write_text(world.read_text().replace('''[inputs.T_s]
+kind = "polygons"
+path = "soil.gpkg"
+class_field = "soil_class"
+table = "soil.csv"''', '''[inputs.T_s]
+kind = "polygons"
+path = "lshape.gpkg"
+field = "v"'''))
+    t_s = values(world, "T_s")
+    hit = sorted(zip(*np.nonzero(np.isfinite(t_s))))
+    assert hit == [(2, 3), (3, 3), (4, 3), (5, 3), (5, 4), (5, 5), (5, 6)]
+    assert np.nanmax(t_s) == np.float32(0.5)
+
+
+def test_half_covered_cell_reads_half_cleared(world):
+    c = values(world, "C")
+    assert c[10, 10] == pytest.approx(100.0)
+    assert c[10, 20] == pytest.approx(50.0, abs=1e-4)  # west half of cell (10, 20)
+    assert c[10, 21] == 0 and c[11, 20] == 0
+    assert np.count_nonzero(c) == 2
+    a_c = values(world, "A_c")
+    assert a_c[10, 20] == pytest.approx(0.005, rel=1e-5)  # km²
+
+
+def test_diagonal_cut_cell_is_exact(tmp_path):
+    config = make_world(tmp_path / "w")
+    # triangle over cell (30, 30) cut along its diagonal, plus a 30 × 70 m sliver in (30, 32)
+    c = cell_box(30, 30).bounds
+    s = cell_box(30, 32).bounds
+    write_gpkg(tmp_path / "w" / "cleared.gpkg", [
+        {"method": "manual", "geometry": Polygon([(c[0], c[1]), (c[2], c[1]), (c[2], c[3])])},
+        {"method": "manual", "geometry": box(s[0] + 10, s[1] + 20, s[0] + 40, s[1] + 90)},
+    ])
+    frac = values(config, "C")
+    assert frac[30, 30] == pytest.approx(50.0, abs=1e-3)
+    assert frac[30, 32] == pytest.approx(21.0, abs=1e-3)
+
+
+def test_drone_pixel_at_lonlat_lands_in_its_cell(tmp_path):
+    config = make_world(tmp_path / "w", drone=False)
+    (tmp_path / "w" / "drone").mkdir()
+    row, col = 42, 17
+    cx, cy = X0 + CELL * (col + 0.5), Y1 - CELL * (row + 0.5)
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(cx, cy)
+    # a 0.0001° raster in EPSG:4326 (~8.5 × 11 m pixels), all nodata but one pixel centred on (lon, lat)
+    data = np.full((21, 21), np.nan, dtype=np.float32)
+    data[10, 10] = 0.9
+    res = 0.0001
+    write_raster(tmp_path / "w" / "drone" / "one.tif", data, lon - 10.5 * res, lat + 10.5 * res, res,
+                 "EPSG:4326", nodata=float("nan"))
+    v_i = values(config, "V_i")
+    assert sorted(zip(*np.nonzero(np.isfinite(v_i)))) == [(row, col)]
+    assert v_i[row, col] == pytest.approx(0.9)
+
+
+def test_drone_average_over_a_partly_flown_cell(tmp_path):
+    config = make_world(tmp_path / "w", drone=False)
+    (tmp_path / "w" / "drone").mkdir()
+    # 25 m pixels over cell (0, 0): four columns 0.2, 0.4, 0.6, nodata → mean of the flown 0.4
+    data = np.tile(np.array([0.2, 0.4, 0.6, -1], dtype=np.float32), (4, 1))
+    write_raster(tmp_path / "w" / "drone" / "part.tif", data, X0, Y1, 25.0, CRS, nodata=-1.0)
+    v_i = values(config, "V_i")
+    assert v_i[0, 0] == pytest.approx(0.4, abs=1e-6)
+    assert np.isnan(v_i[0, 1]) and np.isnan(v_i[1, 0])
+
+
+def test_eight_bit_drone_is_scaled_and_newest_wins(tmp_path):
+    config = make_world(tmp_path / "w", drone=False)
+    d = tmp_path / "w" / "drone"
+    d.mkdir()
+    write_raster(d / "old.tif", np.full((10, 10), 51, np.uint8), X0, Y1, 20.0, CRS, nodata=255,
+                 tags={"TIFFTAG_DATETIME": "2023:01:01 00:00:00"})
+    # the newer flight covers only the first 100 m (5 pixels) of the older one
+    write_raster(d / "new.tif", np.full((5, 5), 204, np.uint8), X0, Y1, 20.0, CRS, nodata=255,
+                 tags={"TIFFTAG_DATETIME": "2024:01:01 00:00:00"})
+    v_i = values(config, "V_i")
+    assert v_i[0, 0] == pytest.approx(0.8)  # 204 / 255, newer on top
+    assert v_i[0, 1] == pytest.approx(0.2) and v_i[1, 1] == pytest.approx(0.2)  # 51 / 255
+
+
+def test_density_keeps_the_mine_count(tmp_path):
+    config = make_world(tmp_path / "w")
+    rng = np.random.default_rng(1)
+    pts = rng.normal(0, 800, size=(200, 2)) + (X0 + 5000, Y1 - 5000)
+    write_gpkg(tmp_path / "w" / "mines.gpkg", [{"count": 3, "geometry": Point(x, y)} for x, y in pts]
+               + [{"count": 40, "geometry": box(X0 + 1000, Y1 - 1300, X0 + 1500, Y1 - 1100)}])
+    config.write_text(config.read_text().replace("bandwidth_m = 50 ", "bandwidth_m = 1000"))
+    L = values(config, "L")
+    total = L.sum() * CELL * CELL / 1e6  # mines/km² × km² per cell
+    assert total == pytest.approx(200 * 3 + 40, rel=0.02)
+    # the minefield's 40 mines over 0.1 km² → 400 mines/km² in its interior cells
+    assert L[12, 12] == pytest.approx(400, rel=0.05)  # plus a little kernel spill from the points
+
+
+def test_chunks_agree_with_one_big_chunk(tmp_path):
+    # 10 m cells: 1000 × 1000, in 2 × 2 chunks of 512 vs one chunk of 1024
+    results = {}
+    for chunk in (512, 1024):
+        config = make_world(tmp_path / f"c{chunk}", chunk=chunk)
+        grid_toml = config.parent / "grid.toml"
+        grid_toml.write_text(grid_toml.read_text().replace("resolution = 100.0", "resolution = 10"))
+        config.write_text(config.read_text().replace("bandwidth_m = 50 ", "bandwidth_m = 700"))
+        inputs = load_inputs(config)
+        assert inputs.grid.shape == (1000, 1000)
+        results[chunk] = {v: inputs.layers[v].array.compute() for v in ("L", "S_t", "C", "V_i")}
+    for v in results[512]:
+        np.testing.assert_allclose(results[512][v], results[1024][v], rtol=1e-5, atol=1e-3, err_msg=v)
