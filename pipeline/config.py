@@ -131,19 +131,14 @@ class Output(_Spec):
     level: int = Field(1, ge=1, le=22)
 
 
+VariableName = Literal[tuple(VARIABLES)]  # type: ignore[valid-type]
+
+
 class RunConfig(_Spec):
     grid: str = Field(description="grid definition file")
-    inputs: dict[str, Source]
+    inputs: dict[VariableName, Source]
     products: Products = Products()
     output: Output = Output()
-
-    @field_validator("inputs")
-    @classmethod
-    def _known_variables(cls, v: dict) -> dict:
-        unknown = sorted(set(v) - set(VARIABLES))
-        if unknown:
-            raise ValueError(f"unknown variable(s) {unknown}; known: {sorted(VARIABLES)}")
-        return v
 
 
 class LoadedConfig(BaseModel):
@@ -185,7 +180,7 @@ def pydantic_problems(err: ValidationError, path: Path | str) -> list[Problem]:
     """One Problem per pydantic error, naming the file and the dotted key."""
     out = []
     for e in err.errors():
-        loc = [str(p) for p in e["loc"] if not str(p).endswith("Source")]  # drop union-member names
+        loc = [str(p) for p in e["loc"] if str(p) not in ("", "[key]")]
         key = ".".join(loc) or "(top level)"
         out.append(Problem(f"{path}: {key}", e["msg"].removeprefix("Value error, ")))
     return out
