@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, Problem
 from .variables import VARIABLES
 
+M = TypeVar("M", bound=BaseModel)
 Resampling = Literal["auto", "nearest", "bilinear", "cubic", "average", "min", "max", "med", "mode"]
 
 
@@ -160,19 +161,24 @@ class LoadedConfig(BaseModel):
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
 
-def load_config(path: str | Path) -> LoadedConfig:
-    path = Path(path).resolve()
+def read_toml_model(path: Path, model: type[M], what: str) -> tuple[M, str]:
+    """Parse a TOML file into a pydantic model; every problem becomes a ConfigError naming the file."""
     try:
         text = path.read_text()
         raw = tomllib.loads(text)
     except FileNotFoundError:
-        raise ConfigError("config file not found", path) from None
+        raise ConfigError(f"{what} not found", path) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"not a valid TOML file: {e}", path) from None
     try:
-        spec = RunConfig.model_validate(raw)
+        return model.model_validate(raw), text
     except ValidationError as e:
         raise ConfigError(pydantic_problems(e, path)) from None
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    path = Path(path).resolve()
+    spec, text = read_toml_model(path, RunConfig, "config file")
     return LoadedConfig(path=path, spec=spec, text=text)
 
 

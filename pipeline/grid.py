@@ -7,7 +7,6 @@ everything downstream asks the `Grid` for chunk geoboxes, windows and the region
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -16,9 +15,9 @@ from typing import Iterator
 from odc.geo import xy_
 from odc.geo.geobox import GeoBox, GeoboxTiles
 from odc.geo.geom import Geometry
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .config import pydantic_problems
+from .config import read_toml_model
 from .errors import ConfigError, InputError
 from .vector import read_vector
 
@@ -134,16 +133,7 @@ def make_grid(name: str, crs: str, resolution: float, region: Geometry,
 def load_grid(path: str | Path) -> Grid:
     """Read a grid definition file and its region boundary."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError("grid definition file not found", path) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"not a valid TOML file: {e}", path) from None
-    try:
-        spec = GridSpec.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError(pydantic_problems(e, path)) from None
+    spec, _ = read_toml_model(path, GridSpec, "grid definition file")
     region_path = (path.parent / spec.region.path).resolve()
     frame = read_vector(region_path, layer=spec.region.layer, where=spec.region.where)
     if frame.crs is None:
