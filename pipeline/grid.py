@@ -94,6 +94,10 @@ class Grid:
     def tile_geobox(self, idx: tuple[int, int]) -> GeoBox:
         return self.tiles[idx]
 
+    def tile_in_region(self, idx: tuple[int, int]) -> bool:
+        """False for chunks wholly outside the region: every product is nodata there."""
+        return self.tile_geobox(idx).extent.intersects(self.region)
+
     def tile_window(self, idx: tuple[int, int]) -> tuple[slice, slice]:
         return self.tiles.roi[idx]
 

@@ -99,15 +99,20 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
     with rasterio.Env(**GDAL_ENV):
         sinks = {t.name: rasterio.open(raw[t.name], "w", **_profile(t, grid)) for t in targets}
         try:
-            for ids in _batches(grid.tile_ids(), batch):
+            inside = [idx for idx in grid.tile_ids() if grid.tile_in_region(idx)]
+            for idx in grid.tile_ids():
+                if idx not in inside:
+                    _write_empty(sinks, targets, grid, idx)
+            on_tiles(sum(1 for _ in grid.tile_ids()) - len(inside))
+            for ids in _batches(inside, batch):
                 parts = dask.compute(*[dask.delayed(_finish)(t.array.blocks[i, j], t.nodata)
                                        for i, j in ids for t in targets])
                 it = iter(parts)
                 for i, j in ids:
-                    rows, cols = grid.tile_window((i, j))
+                    window = Window.from_slices(*grid.tile_window((i, j)))
                     for t in targets:
                         block, stats = next(it)
-                        sinks[t.name].write(block, 1, window=Window.from_slices(rows, cols))
+                        sinks[t.name].write(block, 1, window=window)
                         t.stats.merge(stats)
                 on_tiles(len(ids))
             for t in targets:
@@ -125,6 +130,14 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
                                  OVERVIEW_RESAMPLING=t.overview_resampling,
                                  **creation_options(str(t.array.dtype), compress, level))
             raw[t.name].unlink()
+
+
+def _write_empty(sinks: dict, targets: list[RasterTarget], grid: Grid, idx: tuple[int, int]) -> None:
+    """A chunk outside the region: nodata, nothing to compute."""
+    rows, cols = grid.tile_window(idx)
+    for t in targets:
+        block = np.full((rows.stop - rows.start, cols.stop - cols.start), t.nodata, dtype=t.array.dtype)
+        sinks[t.name].write(block, 1, window=Window.from_slices(rows, cols))
 
 
 def _finish(block: np.ndarray, nodata: float) -> tuple[np.ndarray, tuple]:

@@ -1,0 +1,48 @@
+"""The GeoTIFF writer: chunks outside the region, nodata values, statistics, atomic publishing."""
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from shapely.geometry import Point, box
+
+from pipeline.runner import run
+from world import X0, Y1, make_world, write_gpkg
+
+
+@pytest.fixture
+def quadrant_world(tmp_path):
+    """10 m cells, 2 × 2 chunks of 512; the region is the north-west 4 × 4 km only."""
+    config = make_world(tmp_path / "w")
+    grid = config.parent / "grid.toml"
+    grid.write_text(grid.read_text().replace("resolution = 100.0", "resolution = 10"))
+    write_gpkg(config.parent / "region.gpkg", [{"name": "nw", "geometry": box(X0, Y1 - 4000, X0 + 4000, Y1)},
+                                               {"name": "se", "geometry": box(X0 + 9990, Y1 - 10000, X0 + 10000, Y1 - 9990)}])
+    write_gpkg(config.parent / "mines.gpkg", [{"count": 10, "geometry": Point(X0 + 1005, Y1 - 1005)}])
+    return config
+
+
+def test_chunk_outside_region_is_nodata_and_stats_count_region_cells(quadrant_world, tmp_path):
+    out = tmp_path / "out"
+    record = run(quadrant_world, out, workers=2)
+    with rasterio.open(out / "contamination_probability.tif") as ds:
+        assert ds.shape == (1000, 1000)
+        data = ds.read(1)
+        stats = ds.tags(1)
+    # region: 400 × 400 cells in the north-west plus the single south-east corner cell
+    assert (data[:400, :400] != -9999).all()
+    assert (data[400:, :] == -9999).sum() == 600 * 1000 - 1
+    assert data[999, 999] != -9999
+    assert record["products"]["contamination_probability"]["valid_cells"] == 400 * 400 + 1
+    assert float(stats["STATISTICS_MAXIMUM"]) == pytest.approx(float(data[data != -9999].max()))
+
+
+def test_run_record_is_written_last_and_staging_removed(quadrant_world, tmp_path):
+    out = tmp_path / "out"
+    run(quadrant_world, out, workers=1)
+    record = json.loads((out / "run.json").read_text())
+    assert record["timings"]["total_s"] > 0
+    newest = max(out.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    assert newest.name == "run.json"
+    assert not list(out.glob(".staging-*"))
