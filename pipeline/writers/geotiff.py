@@ -9,6 +9,7 @@ staging folder. Nothing in OUT is touched until the runner publishes.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -35,10 +36,11 @@ class BandStats:
     minimum: float = math.inf
     maximum: float = -math.inf
 
-    def merge(self, part: tuple[int, float, float, float, float]) -> None:
-        count, total, total_sq, lo, hi = part
+    def merge(self, part) -> None:
+        """Add one block's (count, sum, sum of squares, min, max)."""
+        count, total, total_sq, lo, hi = (float(x) for x in part)
         if count:
-            self.count += count
+            self.count += int(count)
             self.total += total
             self.total_sq += total_sq
             self.minimum = min(self.minimum, lo)
@@ -93,9 +95,10 @@ def creation_options(dtype: str, compress: str, level: int) -> dict[str, str]:
 
 
 def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compress: str = "zstd",
-                  level: int = 1, batch: int = 4, on_tiles: Callable[[int], None] = lambda n: None) -> None:
-    """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging`."""
+                  level: int = 1, batch: int = 4, on_tiles: Callable[[int], None] = lambda n: None) -> dict:
+    """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging`; return timings."""
     raw = {t.name: staging / f"{t.name}.raw.tif" for t in targets}
+    t0 = time.perf_counter()
     with rasterio.Env(**GDAL_ENV):
         sinks = {t.name: rasterio.open(raw[t.name], "w", **_profile(t, grid)) for t in targets}
         try:
@@ -104,16 +107,19 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
                 if idx not in inside:
                     _write_empty(sinks, targets, grid, idx)
             on_tiles(sum(1 for _ in grid.tile_ids()) - len(inside))
+            filled = {t.name: t.array.map_blocks(_fill, t.nodata, dtype=t.array.dtype) for t in targets}
+            partial = {t.name: filled[t.name].map_blocks(_block_stats, t.nodata, dtype=np.float64,
+                                                         chunks=_stats_chunks(t.array)) for t in targets}
             for ids in _batches(inside, batch):
-                parts = dask.compute(*[dask.delayed(_finish)(t.array.blocks[i, j], t.nodata)
-                                       for i, j in ids for t in targets])
-                it = iter(parts)
+                # one compute per batch, arrays only: layers shared by several products run once
+                blocks = dask.compute(*[a.blocks[i, j] for i, j in ids for a in (*filled.values(), *partial.values())])
+                it = iter(blocks)
                 for i, j in ids:
                     window = Window.from_slices(*grid.tile_window((i, j)))
                     for t in targets:
-                        block, stats = next(it)
-                        sinks[t.name].write(block, 1, window=window)
-                        t.stats.merge(stats)
+                        sinks[t.name].write(next(it), 1, window=window)
+                    for t in targets:
+                        t.stats.merge(next(it)[0, :])
                 on_tiles(len(ids))
             for t in targets:
                 sink = sinks[t.name]
@@ -124,12 +130,14 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
         finally:
             for sink in sinks.values():
                 sink.close()
+        t1 = time.perf_counter()
         for t in targets:
             cog = staging / f"{t.name}.tif"
             rasterio.shutil.copy(raw[t.name], cog, driver="COG", BLOCKSIZE=str(FILE_TILE),
                                  OVERVIEW_RESAMPLING=t.overview_resampling,
                                  **creation_options(str(t.array.dtype), compress, level))
             raw[t.name].unlink()
+    return {"compute_s": round(t1 - t0, 3), "cog_s": round(time.perf_counter() - t1, 3)}
 
 
 def _write_empty(sinks: dict, targets: list[RasterTarget], grid: Grid, idx: tuple[int, int]) -> None:
@@ -140,18 +148,24 @@ def _write_empty(sinks: dict, targets: list[RasterTarget], grid: Grid, idx: tupl
         sinks[t.name].write(block, 1, window=Window.from_slices(rows, cols))
 
 
-def _finish(block: np.ndarray, nodata: float) -> tuple[np.ndarray, tuple]:
-    """In the worker: NaN → the file's nodata value, and the block's partial statistics."""
+def _fill(block: np.ndarray, nodata: float) -> np.ndarray:
+    """Computation marks nodata with NaN; the file uses an explicit value."""
     if block.dtype.kind == "f":
-        valid = ~np.isnan(block)
-        block = np.where(valid, block, block.dtype.type(nodata))
-    else:
-        valid = block != nodata
-    v = block[valid]
+        return np.where(np.isnan(block), block.dtype.type(nodata), block)
+    return block
+
+
+def _block_stats(block: np.ndarray, nodata: float) -> np.ndarray:
+    """Count, sum, sum of squares, min and max of a block's valid cells, as a (1, 5) array."""
+    v = block[block != nodata]
     if not v.size:
-        return block, (0, 0.0, 0.0, 0.0, 0.0)
+        return np.zeros((1, 5))
     v64 = v.astype(np.float64)
-    return block, (int(v.size), float(v64.sum()), float(np.dot(v64, v64)), float(v.min()), float(v.max()))
+    return np.array([[v.size, v64.sum(), np.dot(v64, v64), v.min(), v.max()]])
+
+
+def _stats_chunks(array) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return (1,) * len(array.chunks[0]), (5,) * len(array.chunks[1])
 
 
 def _profile(t: RasterTarget, grid: Grid) -> dict:
