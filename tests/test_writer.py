@@ -46,3 +46,24 @@ def test_run_record_is_written_last_and_staging_removed(quadrant_world, tmp_path
     newest = max(out.iterdir(), key=lambda p: p.stat().st_mtime_ns)
     assert newest.name == "run.json"
     assert not list(out.glob(".staging-*"))
+
+
+def test_overview_averages_only_valid_cells():
+    from pipeline.writers.overviews import downsample, overview_factors
+
+    nan = np.nan
+    block = np.array([[1, 3, 5, nan, 7],
+                      [nan, nan, nan, nan, 9],
+                      [2, 2, nan, nan, nan]], dtype=np.float32)
+    # 2 × 2 means of the valid cells; the ragged edge averages what is there; all-nodata → nodata
+    expected = np.array([[2, 5, 8], [2, -9999, -9999]], dtype=np.float32)
+    level2 = downsample(block, 2, -9999.0, average=True)
+    np.testing.assert_array_equal(level2, expected)
+    # the next level halves this one, skipping its nodata: (2 + 5 + 2) / 3 and 8
+    np.testing.assert_allclose(downsample(level2, 2, -9999.0, average=True), [[3, 8]])
+    np.testing.assert_array_equal(downsample(np.arange(9, dtype=np.uint8).reshape(3, 3), 2, 255, average=False),
+                                  [[0, 2], [6, 8]])
+    # halve until the larger side fits one 512 tile, as GDAL's COG driver does
+    assert overview_factors((1461, 1212), 512) == [2, 4]
+    assert overview_factors((14601, 12111), 2048) == [2, 4, 8, 16, 32]
+    assert overview_factors((400, 300), 512) == []

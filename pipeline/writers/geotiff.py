@@ -1,9 +1,9 @@
 """GeoTIFF products: tiled, compressed, with overviews, statistics and provenance tags.
 
-Chunks are computed in batches and written into one open staging GeoTIFF per product (block
-aligned, each block written once, uncompressed: compressing twice cost ~2 s per 121 M-cell
-product); GDAL's COG driver then copies it, adding overviews and compressing once, into the
-staging folder. Nothing in OUT is touched until the runner publishes.
+Chunks are computed in batches and written into one open staging GeoTIFF per product and
+overview level (block aligned, each block written once, uncompressed: compressing twice cost
+~2 s per 121 M-cell product); GDAL's COG driver then copies them through a VRT, compressing
+once, into the staging folder. Nothing in OUT is touched until the runner publishes.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ import dask.array as da
 import numpy as np
 import rasterio
 import rasterio.shutil
+from affine import Affine
 from rasterio.windows import Window
 
 from ..grid import FILE_TILE, Grid
+from .overviews import downsample, level_chunks, overview_factors, write_vrt
 
 GDAL_ENV = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_CACHEMAX": 512}
 
@@ -97,55 +99,70 @@ def creation_options(dtype: str, compress: str, level: int) -> dict[str, str]:
 def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compress: str = "zstd",
                   level: int = 1, batch: int = 4, on_tiles: Callable[[int], None] = lambda n: None) -> dict:
     """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging`; return timings."""
-    raw = {t.name: staging / f"{t.name}.raw.tif" for t in targets}
     t0 = time.perf_counter()
+    factors = overview_factors(grid.shape, grid.chunk)
+    # what each chunk produces, per target: the full-resolution block, its overview blocks, its statistics
+    outputs = {t.name: _chunk_outputs(t, factors) for t in targets}
+    files = {t.name: {f: staging / f"{t.name}.{f}.raw.tif" for f in [1, *factors]} for t in targets}
     with rasterio.Env(**GDAL_ENV):
-        sinks = {t.name: rasterio.open(raw[t.name], "w", **_profile(t, grid)) for t in targets}
+        sinks = {(t.name, f): rasterio.open(path, "w", **_profile(t, grid, f))
+                 for t in targets for f, path in files[t.name].items()}
         try:
-            inside = [idx for idx in grid.tile_ids() if grid.tile_in_region(idx)]
-            for idx in grid.tile_ids():
+            tiles = list(grid.tile_ids())
+            inside = [idx for idx in tiles if grid.tile_in_region(idx)]
+            for idx in tiles:
                 if idx not in inside:
-                    _write_empty(sinks, targets, grid, idx)
-            on_tiles(sum(1 for _ in grid.tile_ids()) - len(inside))
-            filled = {t.name: t.array.map_blocks(_fill, t.nodata, dtype=t.array.dtype) for t in targets}
-            partial = {t.name: filled[t.name].map_blocks(_block_stats, t.nodata, dtype=np.float64,
-                                                         chunks=_stats_chunks(t.array)) for t in targets}
+                    for t in targets:
+                        for f in [1, *factors]:
+                            window = _window(grid, idx, f)
+                            sinks[t.name, f].write(np.full((int(window.height), int(window.width)), t.nodata,
+                                                           dtype=t.array.dtype), 1, window=window)
+            on_tiles(len(tiles) - len(inside))
             for ids in _batches(inside, batch):
                 # one compute per batch, arrays only: layers shared by several products run once
-                blocks = dask.compute(*[a.blocks[i, j] for i, j in ids for a in (*filled.values(), *partial.values())])
-                it = iter(blocks)
-                for i, j in ids:
-                    window = Window.from_slices(*grid.tile_window((i, j)))
-                    for t in targets:
-                        sinks[t.name].write(next(it), 1, window=window)
-                    for t in targets:
-                        t.stats.merge(next(it)[0, :])
+                wanted = [(idx, t, key) for idx in ids for t in targets for key in outputs[t.name]]
+                blocks = dask.compute(*[outputs[t.name][key].blocks[idx] for idx, t, key in wanted])
+                for (idx, t, key), block in zip(wanted, blocks):
+                    if key == "stats":
+                        t.stats.merge(block[0, :])
+                    else:
+                        sinks[t.name, key].write(block, 1, window=_window(grid, idx, key))
                 on_tiles(len(ids))
-            for t in targets:
-                sink = sinks[t.name]
-                sink.update_tags(**t.tags)
-                sink.update_tags(1, **t.stats.gdal_tags())
-                sink.set_band_description(1, t.description)
-                sink.units = (t.unit,)
         finally:
             for sink in sinks.values():
                 sink.close()
         t1 = time.perf_counter()
         for t in targets:
-            cog = staging / f"{t.name}.tif"
-            rasterio.shutil.copy(raw[t.name], cog, driver="COG", BLOCKSIZE=str(FILE_TILE),
-                                 OVERVIEW_RESAMPLING=t.overview_resampling,
+            vrt = staging / f"{t.name}.vrt"
+            levels = {f: p for f, p in files[t.name].items() if f > 1}
+            write_vrt(vrt, grid, str(t.array.dtype), t.nodata, files[t.name][1], levels, t.tags,
+                      t.stats.gdal_tags(), t.description, t.unit)
+            rasterio.shutil.copy(vrt, staging / f"{t.name}.tif", driver="COG", BLOCKSIZE=str(FILE_TILE),
+                                 OVERVIEWS="FORCE_USE_EXISTING" if levels else "NONE",
                                  **creation_options(str(t.array.dtype), compress, level))
-            raw[t.name].unlink()
+            vrt.unlink()
+            for p in files[t.name].values():
+                p.unlink()
     return {"compute_s": round(t1 - t0, 3), "cog_s": round(time.perf_counter() - t1, 3)}
 
 
-def _write_empty(sinks: dict, targets: list[RasterTarget], grid: Grid, idx: tuple[int, int]) -> None:
-    """A chunk outside the region: nodata, nothing to compute."""
+def _chunk_outputs(t: RasterTarget, factors: list[int]) -> dict:
+    """Lazy arrays on the grid's chunks: 1 → the block as written, f → overview level f, stats."""
+    a = t.array
+    average = t.overview_resampling == "AVERAGE"
+    out = {1: a.map_blocks(_fill, t.nodata, dtype=a.dtype)}
+    previous = a
+    for f in factors:
+        previous = out[f] = previous.map_blocks(downsample, 2, t.nodata, average, dtype=a.dtype,
+                                                chunks=level_chunks(previous.chunks, 2))
+    out["stats"] = out[1].map_blocks(_block_stats, t.nodata, dtype=np.float64, chunks=_stats_chunks(a))
+    return out
+
+
+def _window(grid: Grid, idx: tuple[int, int], f: int) -> Window:
     rows, cols = grid.tile_window(idx)
-    for t in targets:
-        block = np.full((rows.stop - rows.start, cols.stop - cols.start), t.nodata, dtype=t.array.dtype)
-        sinks[t.name].write(block, 1, window=Window.from_slices(rows, cols))
+    return Window(cols.start // f, rows.start // f, math.ceil((cols.stop - cols.start) / f),
+                  math.ceil((rows.stop - rows.start) / f))
 
 
 def _fill(block: np.ndarray, nodata: float) -> np.ndarray:
@@ -168,10 +185,12 @@ def _stats_chunks(array) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return (1,) * len(array.chunks[0]), (5,) * len(array.chunks[1])
 
 
-def _profile(t: RasterTarget, grid: Grid) -> dict:
-    dtype = str(t.array.dtype)
-    return {"driver": "GTiff", "width": grid.shape[1], "height": grid.shape[0], "count": 1, "dtype": dtype,
-            "crs": grid.crs.wkt, "transform": grid.geobox.affine, "nodata": t.nodata, "tiled": True,
+def _profile(t: RasterTarget, grid: Grid, f: int) -> dict:
+    """Staging file of level f (1 = full resolution): uncompressed, tiled like the product."""
+    h, w = grid.shape
+    return {"driver": "GTiff", "width": math.ceil(w / f), "height": math.ceil(h / f), "count": 1,
+            "dtype": str(t.array.dtype), "crs": grid.crs.wkt, "transform": grid.geobox.affine * Affine.scale(f),
+            "nodata": t.nodata, "tiled": True,
             "blockxsize": FILE_TILE, "blockysize": FILE_TILE, "bigtiff": "IF_SAFER"}
 
 
