@@ -1,0 +1,119 @@
+"""`make bench`: minemap against a GDAL command-line baseline and the write floor, at three sizes.
+
+Prints one table per run (nothing is asserted): wall seconds, cells per second, peak resident
+memory of the whole process tree, output sizes, and the ratios minemap / GDAL and minemap / floor.
+Inputs are synthetic (bench/make_large_inputs.py), generated once into BENCH_DIR (outside the repo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.io import MemoryFile
+
+HERE = Path(__file__).resolve().parent
+PRODUCTS = ["contamination_probability", "evidence_count", "environmental_impact", "recovery_rate",
+            "clearance_sustainability"]
+
+
+def timed(cmd: list[str], **kw) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a child process tree, measured by the kernel."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, **kw)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the largest any single child reached: only meaningful if it grew
+    return wall, (peak if peak > before else float("nan")) / 1024
+
+
+def ensure_inputs(dest: Path, size_km: int) -> Path:
+    if not (dest / "minemap.toml").exists():
+        subprocess.run([sys.executable, str(HERE / "make_large_inputs.py"), str(dest), "--size-km", str(size_km)],
+                       check=True)
+    return dest
+
+
+def dir_mb(path: Path, names: list[str]) -> float:
+    return sum((path / n).stat().st_size for n in names if (path / n).exists()) / 1e6
+
+
+def write_floor(out: Path, scratch: Path) -> float:
+    """Seconds to write minemap's products again from memory, same format (COG, ZSTD 1, overviews)."""
+    from pipeline.writers.geotiff import creation_options
+
+    arrays = {}
+    for name in PRODUCTS:
+        with rasterio.open(out / f"{name}.tif") as ds:
+            arrays[name] = (ds.read(1), ds.profile)
+    scratch.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+        for name, (data, prof) in arrays.items():
+            mem = {k: prof[k] for k in ("width", "height", "count", "dtype", "crs", "transform", "nodata")}
+            with MemoryFile() as mf, mf.open(driver="MEM", **mem) as m:
+                m.write(data, 1)
+                rasterio.shutil.copy(m, scratch / f"{name}.tif", driver="COG", BLOCKSIZE="512",
+                                     OVERVIEW_RESAMPLING="AVERAGE", **creation_options(str(data.dtype), "zstd", 1))
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bench-dir", type=Path, default=Path(os.environ.get("BENCH_DIR", "/tmp/minemap-bench")))
+    ap.add_argument("--sizes", type=int, nargs="+", default=[35, 70, 110], help="region edge in km (10 m cells)")
+    ap.add_argument("--no-gdal", action="store_true", help="skip the GDAL baseline")
+    args = ap.parse_args()
+    minemap = shutil.which("minemap") or str(Path(sys.executable).parent / "minemap")
+    rows = []
+    for size in args.sizes:
+        inputs = ensure_inputs(args.bench_dir / f"inputs-{size}km", size)
+        out = args.bench_dir / f"out-minemap-{size}km"
+        shutil.rmtree(out, ignore_errors=True)
+        wall, peak = timed([minemap, "run", str(inputs / "minemap.toml"), "--out", str(out), "--quiet"])
+        with rasterio.open(out / f"{PRODUCTS[0]}.tif") as ds:
+            cells = ds.width * ds.height
+        row = {"size": f"{size} km", "cells": cells, "tool": "minemap", "wall": wall, "peak": peak,
+               "mb": dir_mb(out, [f"{p}.tif" for p in PRODUCTS])}
+        rows.append(row)
+        if size == max(args.sizes):
+            floor = write_floor(out, args.bench_dir / "floor")
+            rows.append({"size": f"{size} km", "cells": cells, "tool": "write floor", "wall": floor,
+                         "peak": float("nan"), "mb": dir_mb(args.bench_dir / "floor", [f"{p}.tif" for p in PRODUCTS])})
+            if not args.no_gdal and shutil.which("gdal_calc.py"):
+                gout = args.bench_dir / f"out-gdal-{size}km"
+                shutil.rmtree(gout, ignore_errors=True)
+                gwall, gpeak = timed(["bash", str(HERE / "gdal_baseline.sh"), str(inputs), str(gout)])
+                rows.append({"size": f"{size} km", "cells": cells, "tool": "GDAL CLI (P_c, E, R_e)", "wall": gwall,
+                             "peak": gpeak, "mb": dir_mb(gout, [p.name for p in gout.glob("*.tif")])})
+    print_table(rows)
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\n{'size':>7} {'cells':>12} {'tool':<24} {'wall s':>8} {'Mcells/s':>9} {'peak MB':>8} {'out MB':>8}")
+    for r in rows:
+        print(f"{r['size']:>7} {r['cells']:>12,} {r['tool']:<24} {r['wall']:>8.1f} {r['cells'] / r['wall'] / 1e6:>9.2f} "
+              f"{r['peak']:>8.0f} {r['mb']:>8.1f}")
+    mm = [r for r in rows if r["tool"] == "minemap"]
+    big = mm[-1]
+    for r in rows:
+        if r["tool"] != "minemap" and r["size"] == big["size"]:
+            print(f"minemap / {r['tool']}: {big['wall'] / r['wall']:.2f}")
+    if len(mm) > 1:
+        per = [r["wall"] / r["cells"] * 1e9 for r in mm]
+        print("seconds per 1e9 cells by size: " + ", ".join(f"{r['size']}: {p:.0f}" for r, p in zip(mm, per))
+              + "  (flat = linear scaling)")
+
+
+if __name__ == "__main__":
+    main()
