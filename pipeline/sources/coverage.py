@@ -17,29 +17,43 @@ def coverage_fraction(geoms: np.ndarray, gbox: GeoBox) -> np.ndarray:
 
     A cell that no polygon edge crosses is wholly in or out, so its centre decides; the cells
     an edge touches get the exact area of their intersection with the union. Overlapping
-    polygons count once.
+    polygons count once. Work is confined to the window the polygons span.
     """
-    shape = tuple(gbox.shape)
-    out = np.zeros(shape, dtype=np.float32)
+    out = np.zeros(tuple(gbox.shape), dtype=np.float32)
     if len(geoms) == 0:
         return out
     b = gbox.extent.boundingbox
-    frame = shapely.box(b.left, b.bottom, b.right, b.top)
-    union = polygonal(shapely.union_all(shapely.intersection(geoms, frame)))
+    union = polygonal(shapely.union_all(shapely.intersection(geoms, shapely.box(b.left, b.bottom, b.right, b.top))))
     if union.is_empty:
         return out
-    inside = rasterize([union], out_shape=shape, transform=gbox.affine, fill=0, default_value=1,
+    (r0, r1), (c0, c1) = _window(gbox, union.bounds)
+    sub = gbox[r0:r1, c0:c1]
+    shape = tuple(sub.shape)
+    view = out[r0:r1, c0:c1]
+    inside = rasterize([union], out_shape=shape, transform=sub.affine, fill=0, default_value=1,
                        dtype="uint8", all_touched=False)
-    out[inside == 1] = 1.0
-    edges = rasterize([union.boundary], out_shape=shape, transform=gbox.affine, fill=0,
+    view[inside == 1] = 1.0
+    edges = rasterize([union.boundary], out_shape=shape, transform=sub.affine, fill=0,
                       default_value=1, dtype="uint8", all_touched=True)
     rows, cols = np.nonzero(edges)
     if len(rows):
-        boxes = window_boxes(gbox, rows, cols)
-        shapely.prepare(union)
-        area = shapely.area(shapely.intersection(boxes, union))
-        out[rows, cols] = np.clip(area / abs(gbox.affine.a * gbox.affine.e), 0.0, 1.0)
+        # the union's parts are disjoint: sum each edge cell's intersection with the parts it meets
+        parts = shapely.get_parts(union)
+        boxes = window_boxes(sub, rows, cols)
+        cell, part = shapely.STRtree(parts).query(boxes, predicate="intersects")
+        area = np.bincount(cell, weights=shapely.area(shapely.intersection(boxes[cell], parts[part])),
+                           minlength=len(boxes))
+        view[rows, cols] = np.clip(area / abs(sub.affine.a * sub.affine.e), 0.0, 1.0)
     return out
+
+
+def _window(gbox: GeoBox, bounds: tuple[float, float, float, float]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Rows and columns of `gbox` covering `bounds`, one cell of margin, clipped to the chunk."""
+    a, (h, w) = gbox.affine, gbox.shape
+    c0, r0 = ~a * (bounds[0], bounds[3])
+    c1, r1 = ~a * (bounds[2], bounds[1])
+    return ((max(int(np.floor(min(r0, r1))) - 1, 0), min(int(np.ceil(max(r0, r1))) + 1, h)),
+            (max(int(np.floor(min(c0, c1))) - 1, 0), min(int(np.ceil(max(c0, c1))) + 1, w)))
 
 
 def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
