@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
+from typing import Callable, Iterator
 import json
 import sys
 from pathlib import Path
@@ -16,8 +18,10 @@ from .errors import MinemapError
 
 err = Console(stderr=True, highlight=False)
 
-EXIT_CODES = """Exit codes: 0 success; 1 unexpected failure (a bug: please report it);
-2 bad config or input, nothing written; 75 another minemap holds the output folder's lock."""
+EXIT_CODES = """Exit codes: 0 success (or up to date); 1 unexpected failure (a bug: please report it);
+2 bad config or input, nothing written; 3 update completed with rejected inputs (listed);
+75 another minemap process holds the output folder's lock."""
+REJECTED_EXIT = 3
 
 
 def user_errors(f):
@@ -50,18 +54,17 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Threads (default: all cores; 1: single-threaded).")
 @click.option("--scheduler", "address", envvar="DASK_SCHEDULER_ADDRESS",
               help="Dask distributed scheduler address (or DASK_SCHEDULER_ADDRESS).")
+@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Seconds to wait for another run or update writing OUT to finish.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
-        quiet: bool) -> None:
+        wait: float, quiet: bool) -> None:
     """Compute every product of CONFIG into OUT."""
     from .runner import run as run_pipeline
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
-                  TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
-        task = bar.add_task("computing", total=None)
-        record = run_pipeline(config, out_dir, grid_path, workers, address,
-                              progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with progress_bar(quiet) as progress:
+        record = run_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait)
     g = record["grid"]
     err.print(f"grid {g['name']}: {g['shape'][1]} × {g['shape'][0]} cells of {g['resolution_m']:g} m; "
               f"{record['timings']['total_s']:.1f} s")
@@ -69,6 +72,57 @@ def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None
         rng = "no valid cells" if p["min"] is None else f"{p['min']:.4g} … {p['max']:.4g}, mean {p['mean']:.4g}"
         err.print(f"  {out_dir / p['file']}  ({rng})")
     err.print(f"run record: {out_dir / 'run.json'}")
+
+
+@contextmanager
+def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A chunk progress bar on stderr; yields the callback the runner reports to."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
+                  TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
+        task = bar.add_task("computing", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Grid definition file (default: the config's `grid`).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
+              show_default=True, help="Output folder of a previous run.")
+@click.option("--workers", type=click.IntRange(min=1), help="Threads (default: all cores; 1: single-threaded).")
+@click.option("--scheduler", "address", envvar="DASK_SCHEDULER_ADDRESS",
+              help="Dask distributed scheduler address (or DASK_SCHEDULER_ADDRESS).")
+@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Seconds to wait for another run or update writing OUT to finish.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
+           wait: float, as_json: bool, quiet: bool) -> None:
+    """Bring OUT up to date with CONFIG's inputs, recomputing only the chunks whose inputs changed.
+
+    Unusable raster files (corrupt, no CRS, no overlap, values out of range) are left out and
+    listed; the exit code is then 3.
+    """
+    from .runner import update as update_pipeline
+
+    with progress_bar(quiet or as_json) as progress:
+        summary = update_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait)
+    for problem in summary["rejected"]:
+        err.print(f"[bold yellow]rejected[/]: {problem}", soft_wrap=True)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        err.print(summary_line(summary))
+    if summary["rejected"]:
+        sys.exit(REJECTED_EXIT)
+
+
+def summary_line(s: dict) -> str:
+    """One log line per update, for cron and watch logs."""
+    return (f"{s['status']}: {len(s['added'])} added, {len(s['changed'])} changed, {len(s['removed'])} removed, "
+            f"{len(s['rejected'])} rejected inputs; {s['chunks_recomputed']}/{s['chunks_total']} chunks "
+            f"recomputed in {s['seconds']:.1f} s")
 
 
 @main.command()

@@ -82,10 +82,8 @@ def region_mask(grid: Grid) -> da.Array:
     """1.0 for cells whose centre lies in the region, else 0.0."""
     geom = np.array([grid.region.geom])
 
-    def job(idx):
-        return BurnJob(geom, np.array([1.0]), grid.tile_geobox(idx), False, 0.0)
-
-    return tiled_array("region", grid, job, token=grid.fingerprint())
+    jobs = {idx: BurnJob(geom, np.array([1.0]), grid.tile_geobox(idx), False, 0.0) for idx in grid.tile_ids()}
+    return tiled_array("region", grid, jobs, token=grid.fingerprint())
 
 
 def _in_region(mask: np.ndarray, *arrays: np.ndarray, formula: Callable, nodata, **kw) -> np.ndarray:

@@ -23,8 +23,9 @@ from . import __version__
 from .config import LoadedConfig, load_config
 from .errors import InputError, OutputError, Problem
 from .grid import Grid, load_grid
-from .products import PRODUCTS, UINT8_NODATA, build_products, missing_bindings
+from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
 from .sources import Layer, file_sha256, load_layer
+from .state import chunk_fingerprints, output_lock, read_state, write_state
 from .writers.geotiff import RasterTarget, write_rasters
 from .writers.styles import product_style
 
@@ -83,13 +84,59 @@ def scheduler(workers: int | None = None, address: str | None = None) -> Iterato
 
 
 def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
-        scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
+        scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None,
+        wait: float = 0.0) -> dict:
     """Compute every enabled product into `out_dir`; return the run record."""
     t0 = time.perf_counter()
     inputs = load_inputs(config, grid_path)
+    out_dir = Path(out_dir)
+    with output_lock(out_dir, wait):
+        return _execute(inputs, out_dir, t0, workers, scheduler_address, progress)
+
+
+def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
+           scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None,
+           wait: float = 0.0) -> dict:
+    """Recompute only the chunks whose inputs changed since the last run in `out_dir`.
+
+    Raster files that cannot be used are left out and listed (`rejected`) instead of failing
+    the update. Returns a summary: status, inputs added/changed/removed/rejected, chunks, seconds.
+    """
+    t0 = time.perf_counter()
+    inputs = load_inputs(config, grid_path, lenient=True)
+    out_dir = Path(out_dir)
+    with output_lock(out_dir, wait):
+        names = enabled_products(inputs.cfg)
+        fingerprints = chunk_fingerprints(inputs, names)
+        state = read_state(out_dir)
+        complete = state is not None and all((out_dir / f"{n}.tif").exists() for n in names)
+        before = state["chunks"] if complete else {}
+        changed = {k for k, fp in fingerprints.items() if before.get(k) != fp}
+        files = _input_files(inputs)
+        old_files = state.get("files", {}) if state else {}
+        summary = {
+            "added": sorted(set(files) - set(old_files)),
+            "changed": sorted(f for f in set(files) & set(old_files) if files[f] != old_files[f]),
+            "removed": sorted(set(old_files) - set(files)),
+            "rejected": [str(p) for p in inputs.rejected],
+            "chunks_recomputed": len(changed), "chunks_total": len(fingerprints),
+        }
+        if not changed:
+            summary.update(status="up to date", seconds=round(time.perf_counter() - t0, 3))
+            return summary
+        _execute(inputs, out_dir, t0, workers, scheduler_address, progress,
+                 changed={tuple(map(int, k.split(","))) for k in changed} if complete else None,
+                 fingerprints=fingerprints)
+        summary.update(status="updated" if complete else "full run", seconds=round(time.perf_counter() - t0, 3))
+        return summary
+
+
+def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, scheduler_address: str | None,
+             progress: Callable[[int, int], None] | None, changed: set | None = None,
+             fingerprints: dict[str, str] | None = None) -> dict:
+    """Compute (all, or only the `changed` chunks of) the products, publish them, then the state."""
     cfg, grid = inputs.cfg, inputs.grid
     arrays = build_products(cfg, grid, inputs.layers)
-    out_dir = Path(out_dir)
     t_loaded = time.perf_counter()
     created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     targets = [_target(name, arr, inputs, created) for name, arr in arrays.items()]
@@ -104,18 +151,27 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
 
         with scheduler(workers, scheduler_address):
             written = write_rasters(targets, grid, staging, cfg.spec.output.compress, cfg.spec.output.level,
-                          batch=max(2, 2 * (workers or os.cpu_count() or 1)), on_tiles=on_tiles)
+                                    batch=max(2, 2 * (workers or os.cpu_count() or 1)), on_tiles=on_tiles,
+                                    previous=out_dir if changed is not None else None, changed=changed)
         names = []
         for t in targets:
             (staging / f"{t.name}.qml").write_text(product_style(t.name, t.stats.minimum if t.stats.count else None,
                                                                  t.stats.maximum if t.stats.count else None))
             names += [f"{t.name}.tif", f"{t.name}.qml"]
         record = _record(inputs, targets, created, out_dir, {
-            "load_s": round(t_loaded - t0, 3), **written,
-            "total_s": round(time.perf_counter() - t0, 3)})
+            "load_s": round(t_loaded - t0, 3), **written, "total_s": round(time.perf_counter() - t0, 3)})
+        if changed is not None:
+            record["chunks_recomputed"] = len(changed)
         (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
         _publish(staging, out_dir, names + [RUN_RECORD])
+    write_state(out_dir, {"chunks": fingerprints or chunk_fingerprints(inputs, list(arrays)),
+                          "files": {f: v["sha256"] for f, v in record["inputs"].items()}})
     return record
+
+
+def _input_files(inputs: Inputs) -> dict[str, str]:
+    """Every input file's SHA-256 (raster hashes were taken while checking them)."""
+    return {str(f): file_sha256(f) for layer in inputs.layers.values() for f in layer.files}
 
 
 def _target(name: str, array, inputs: Inputs, created: str) -> RasterTarget:
@@ -147,10 +203,11 @@ def _describe(var: str, inputs: Inputs) -> str:
 
 
 def _record(inputs: Inputs, targets: list[RasterTarget], created: str, out_dir: Path, timings: dict) -> dict:
+    hashes = _input_files(inputs)
     files = {}
     for var, layer in inputs.layers.items():
         for f in layer.files:
-            files.setdefault(str(f), {"sha256": file_sha256(f), "variables": []})["variables"].append(var)
+            files.setdefault(str(f), {"sha256": hashes[str(f)], "variables": []})["variables"].append(var)
     return {
         "minemap_version": __version__,
         "created_utc": created,

@@ -25,7 +25,7 @@ def published(world: Path) -> Path:
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
 def assert_fails_cleanly(world: Path, out: Path, *needles: str) -> str:

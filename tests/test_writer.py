@@ -43,7 +43,7 @@ def test_run_record_is_written_last_and_staging_removed(quadrant_world, tmp_path
     run(quadrant_world, out, workers=1)
     record = json.loads((out / "run.json").read_text())
     assert record["timings"]["total_s"] > 0
-    newest = max(out.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    newest = max((p for p in out.iterdir() if p.is_file()), key=lambda p: p.stat().st_mtime_ns)
     assert newest.name == "run.json"
     assert not list(out.glob(".staging-*"))
 

@@ -10,6 +10,7 @@ import glob
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import dask.array as da
 import numpy as np
@@ -23,7 +24,7 @@ from ..config import (ConstantSource, CoverageSource, DensitySource, LoadedConfi
                       ProductSource, RasterSource)
 from ..errors import InputError, Problem
 from ..grid import Grid
-from ..tiles import tiled_array
+from ..tiles import Index, TileJob, job_fingerprint, tiled_array
 from ..variables import VARIABLES, Variable
 from ..vector import read_table, table_column
 from .coverage import CoverageJob
@@ -35,12 +36,25 @@ from .raster import MosaicJob, RasterFile, acquisition_time
 
 @dataclass
 class Layer:
-    """One variable on the grid: a lazy float32 array and the files it was made from."""
+    """One variable on the grid: a lazy float32 array, the files it was made from, and a
+    fingerprint per chunk (what decides that chunk's values) for incremental updates."""
 
     variable: str
     array: da.Array
     files: list[Path] = field(default_factory=list)
     rejected: list[Problem] = field(default_factory=list)  # raster files left out (lenient mode)
+    jobs: dict[Index, TileJob] = field(default_factory=dict)
+    salt: str = ""  # what else decides the values (a constant, a unit factor)
+
+    def fingerprint(self, idx: Index) -> str:
+        job = self.jobs.get(idx)
+        return f"{self.salt}:{job_fingerprint(job) if job is not None else ''}"
+
+
+def tiled_layer(var: str, name: str, grid: Grid, make_job: Callable[[Index], TileJob], token: str,
+                files: list[Path], rejected: list[Problem] | None = None) -> Layer:
+    jobs = {idx: make_job(idx) for idx in grid.tile_ids()}
+    return Layer(var, tiled_array(name, grid, jobs, token=token), files, rejected or [], jobs)
 
 
 def file_sha256(path: Path, block: int = 1 << 20) -> str:
@@ -59,7 +73,8 @@ def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, lenient: bool = Fa
     if isinstance(spec, ConstantSource):
         if msg := variable.out_of_range(spec.value, spec.value):
             raise InputError(msg, f"{cfg.path}: inputs.{var}")
-        return Layer(var, da.full(grid.shape, spec.value, chunks=grid.chunks, dtype=np.float32))
+        return Layer(var, da.full(grid.shape, spec.value, chunks=grid.chunks, dtype=np.float32),
+                     salt=f"constant {spec.value!r}")
     loader = {RasterSource: _raster, PolygonSource: _polygons, DensitySource: _density,
               CoverageSource: _coverage}[type(spec)]
     return loader(var, variable, spec, cfg, grid, lenient)
@@ -90,8 +105,7 @@ def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig,
         return MosaicJob(mine, gbox, spec.resampling)
 
     token = tokenize(var, spec, [(f.path, f.sha256, f.acquired) for f in files], grid.fingerprint())
-    return Layer(var, tiled_array(f"raster-{var}", grid, job, token=token),
-                 [Path(f.path) for f in files], rejected)
+    return tiled_layer(var, f"raster-{var}", grid, job, token, [Path(f.path) for f in files], rejected)
 
 
 def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Grid,
@@ -182,7 +196,7 @@ def _polygons(var: str, variable: Variable, spec: PolygonSource, cfg: LoadedConf
 
     token = tokenize(var, spec, feats.digest(), grid.fingerprint())
     files = [path] + ([cfg.resolve(spec.table)] if spec.table else [])
-    return Layer(var, tiled_array(f"polygons-{var}", grid, job, token=token), files)
+    return tiled_layer(var, f"polygons-{var}", grid, job, token, files)
 
 
 def _class_values(classes, spec: PolygonSource, var: str, variable: Variable, cfg: LoadedConfig,
@@ -254,7 +268,7 @@ def _density(var: str, variable: Variable, spec: DensitySource, cfg: LoadedConfi
                           gbox, bandwidth)
 
     token = tokenize(var, spec, points.digest(), polys.digest(), grid.fingerprint())
-    return Layer(var, tiled_array(f"density-{var}", grid, job, token=token), paths)
+    return tiled_layer(var, f"density-{var}", grid, job, token, paths)
 
 
 # --- coverage -----------------------------------------------------------------------------
@@ -277,5 +291,8 @@ def _coverage(var: str, variable: Variable, spec: CoverageSource, cfg: LoadedCon
 
     # the token leaves out units and variable: C and A_c from one file share one computation
     token = tokenize(str(path), spec.layer, spec.where, feats.digest(), grid.fingerprint())
-    fraction = tiled_array("coverage", grid, job, token=token)
-    return Layer(var, fraction if factor == 1.0 else fraction * np.float32(factor), [path])
+    layer = tiled_layer(var, "coverage", grid, job, token, [path])
+    if factor != 1.0:
+        layer.array = layer.array * np.float32(factor)
+        layer.salt = f"x{factor!r}"
+    return layer

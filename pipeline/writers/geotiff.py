@@ -9,6 +9,7 @@ once, into the staging folder. Nothing in OUT is touched until the runner publis
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Callable, Iterable
 
 import dask
 import dask.array as da
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
 import numpy as np
 import rasterio
 import rasterio.shutil
@@ -23,8 +26,10 @@ from affine import Affine
 from rasterio.windows import Window
 
 from ..grid import FILE_TILE, Grid
+from ..tiles import Index, run_job
 from .overviews import downsample, level_chunks, overview_factors, write_vrt
 
+TEST_DELAY = os.environ.get("MINEMAP_TEST_BATCH_DELAY")
 GDAL_ENV = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_CACHEMAX": 512}
 
 
@@ -97,12 +102,18 @@ def creation_options(dtype: str, compress: str, level: int) -> dict[str, str]:
 
 
 def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compress: str = "zstd",
-                  level: int = 1, batch: int = 4, on_tiles: Callable[[int], None] = lambda n: None) -> dict:
-    """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging`; return timings."""
+                  level: int = 1, batch: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
+                  previous: Path | None = None, changed: set[Index] | None = None) -> dict:
+    """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging`; return timings.
+
+    With `previous` (a folder of this grid's products), only the `changed` chunks are computed;
+    the others are read back from the previous files, so the result equals a full run.
+    """
     t0 = time.perf_counter()
     factors = overview_factors(grid.shape, grid.chunk)
+    keep = set(grid.tile_ids()) - (changed or set()) if previous is not None else set()
     # what each chunk produces, per target: the full-resolution block, its overview blocks, its statistics
-    outputs = {t.name: _chunk_outputs(t, factors) for t in targets}
+    outputs = {t.name: _chunk_outputs(t, factors, _reusing(t, grid, previous, keep)) for t in targets}
     files = {t.name: {f: staging / f"{t.name}.{f}.raw.tif" for f in [1, *factors]} for t in targets}
     with rasterio.Env(**GDAL_ENV):
         sinks = {(t.name, f): rasterio.open(path, "w", **_profile(t, grid, f))
@@ -128,6 +139,8 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
                     else:
                         sinks[t.name, key].write(block, 1, window=_window(grid, idx, key))
                 on_tiles(len(ids))
+                if TEST_DELAY:  # lets tests kill a run while it writes
+                    time.sleep(float(TEST_DELAY))
         finally:
             for sink in sinks.values():
                 sink.close()
@@ -146,9 +159,36 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
     return {"compute_s": round(t1 - t0, 3), "cog_s": round(time.perf_counter() - t1, 3)}
 
 
-def _chunk_outputs(t: RasterTarget, factors: list[int]) -> dict:
+def _reusing(t: RasterTarget, grid: Grid, previous: Path | None, keep: set[Index]) -> da.Array:
+    """The target's array, with the `keep` chunks read back from the previous product file."""
+    if previous is None or not keep:
+        return t.array
+    a, old = t.array, str(previous / f"{t.name}.tif")
+    name = f"reuse-{tokenize(a.name, old, sorted(keep))}"
+    layer = {(name, *idx): (run_job, ReadBack(old, grid.tile_window(idx), t.nodata)) if idx in keep else (a.name, *idx)
+             for idx in grid.tile_ids()}
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[a])
+    return da.Array(graph, name, chunks=a.chunks, dtype=a.dtype, meta=a._meta)
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """A chunk of a previous product file, nodata back to NaN as if just computed."""
+
+    path: str
+    window: tuple[slice, slice]
+    nodata: float
+
+    def __call__(self) -> np.ndarray:
+        with rasterio.open(self.path) as ds:
+            block = ds.read(1, window=Window.from_slices(*self.window))
+        if block.dtype.kind == "f":
+            block[block == block.dtype.type(self.nodata)] = np.nan
+        return block
+
+
+def _chunk_outputs(t: RasterTarget, factors: list[int], a: da.Array) -> dict:
     """Lazy arrays on the grid's chunks: 1 → the block as written, f → overview level f, stats."""
-    a = t.array
     average = t.overview_resampling == "AVERAGE"
     out = {1: a.map_blocks(_fill, t.nodata, dtype=a.dtype)}
     previous = a

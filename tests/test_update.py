@@ -1,0 +1,139 @@
+"""Scheduled regeneration: `update` redoes only changed chunks and equals a fresh run, cell for cell."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from pyproj import Transformer
+
+from conftest import REPO
+from pipeline.cli import main
+from pipeline.runner import run, update
+from pipeline.state import output_lock
+from world import write_raster
+
+PRODUCTS = ["contamination_probability", "evidence_count", "environmental_impact", "recovery_rate",
+            "clearance_sustainability"]
+
+
+@pytest.fixture
+def sample(tmp_path) -> Path:
+    """A private copy of the sample (config, data, grids) to change drone files in."""
+    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
+    shutil.copytree(REPO / "grids", tmp_path / "grids")
+    return tmp_path / "sample_data" / "minemap.toml"
+
+
+def drone_near(config: Path, name: str, lon: float, lat: float, value: float) -> Path:
+    """A 2 × 2 km float32 drone raster in UTM 38N centred on (lon, lat)."""
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32638", always_xy=True).transform(lon, lat)
+    return write_raster(config.parent / "drone" / name, np.full((100, 100), value, np.float32), x - 1000, y + 1000,
+                        20.0, "EPSG:32638", nodata=-1.0, tags={"TIFFTAG_DATETIME": "2026:01:01 00:00:00"})
+
+
+def assert_same_as_fresh_run(config: Path, out: Path, fresh: Path) -> None:
+    shutil.rmtree(fresh, ignore_errors=True)
+    run(config, fresh, workers=2)
+    for name in PRODUCTS:
+        with rasterio.open(out / f"{name}.tif") as a, rasterio.open(fresh / f"{name}.tif") as b:
+            assert np.array_equal(a.read(1), b.read(1)), name
+            assert a.overviews(1) == b.overviews(1)
+            assert np.array_equal(a.read(1, out_shape=(a.height // 4, a.width // 4)),
+                                  b.read(1, out_shape=(b.height // 4, b.width // 4))), name
+            assert a.tags(1) == b.tags(1), name  # statistics
+
+
+def test_add_replace_remove_drone_layer(sample, tmp_path):
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    run(sample, out, workers=2)
+
+    new = drone_near(sample, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
+    s = update(sample, out, workers=2)
+    assert s["status"] == "updated" and s["added"] == [str(new)]
+    assert 1 <= s["chunks_recomputed"] < s["chunks_total"] == 9
+    assert_same_as_fresh_run(sample, out, fresh)
+
+    drone_near(sample, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.1)  # replaced: same name, new pixels
+    s = update(sample, out, workers=2)
+    assert s["changed"] == [str(new)] and 1 <= s["chunks_recomputed"] < 9
+    assert_same_as_fresh_run(sample, out, fresh)
+
+    new.unlink()
+    s = update(sample, out, workers=2)
+    assert s["removed"] == [str(new)] and 1 <= s["chunks_recomputed"] < 9
+    assert_same_as_fresh_run(sample, out, fresh)
+
+
+def test_unchanged_inputs_are_up_to_date_and_touch_nothing(sample, tmp_path):
+    out = tmp_path / "out"
+    run(sample, out, workers=2)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
+    result = CliRunner().invoke(main, ["update", str(sample), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "up to date" and summary["chunks_recomputed"] == 0
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()} == before
+
+
+def test_update_without_previous_run_does_a_full_run(sample, tmp_path):
+    s = update(sample, tmp_path / "out", workers=2)
+    assert s["status"] == "full run" and s["chunks_recomputed"] == 9
+    assert (tmp_path / "out" / "contamination_probability.tif").exists()
+
+
+def test_bad_drone_file_is_rejected_and_the_rest_used(sample, tmp_path):
+    out = tmp_path / "out"
+    run(sample, out, workers=2)
+    (sample.parent / "drone" / "2026-02-02_corrupt.tif").write_bytes(b"II*\x00not a tiff at all")
+    good = drone_near(sample, "2026-02-03_shusha.tif", 46.75, 39.76, 0.7)
+    result = CliRunner().invoke(main, ["update", str(sample), "--out", str(out), "--json"])
+    assert result.exit_code == 3, result.output
+    assert "rejected" in result.stderr and "2026-02-02_corrupt.tif: corrupt or unreadable raster" in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["added"] == [str(good)] and len(summary["rejected"]) == 1
+    record = json.loads((out / "run.json").read_text())
+    assert any("corrupt" in r for r in record["rejected"])
+    # `run` stays strict: the same folder fails it with exit 2 and nothing written
+    assert CliRunner().invoke(main, ["run", str(sample), "--out", str(out), "--quiet"]).exit_code == 2
+
+
+def test_second_writer_is_refused_while_one_holds_the_lock(sample, tmp_path):
+    out = tmp_path / "out"
+    with output_lock(out):
+        result = CliRunner().invoke(main, ["run", str(sample), "--out", str(out), "--quiet"])
+        assert result.exit_code == 75
+        assert "another minemap run or update is writing this folder" in result.stderr
+        assert CliRunner().invoke(main, ["update", str(sample), "--out", str(out), "--quiet"]).exit_code == 75
+    assert not (out / "contamination_probability.tif").exists()
+
+
+def test_sigkill_mid_update_leaves_previous_outputs_and_next_update_completes(sample, tmp_path):
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    run(sample, out, workers=2)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    drone_near(sample, "2026-03-03_fuzuli.tif", 47.15, 39.60, 0.95)
+    env = {**os.environ, "MINEMAP_TEST_BATCH_DELAY": "30"}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "update", str(sample), "--out", str(out),
+                             "--quiet", "--workers", "1"], env=env, cwd=REPO)
+    deadline = time.monotonic() + 60
+    while not any(out.glob(".staging-*/*.raw.tif")):  # it is writing
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    with rasterio.open(out / "contamination_probability.tif") as ds:
+        ds.read(1)
+    s = update(sample, out, workers=2)
+    assert s["status"] == "updated" and s["added"]
+    assert not list(out.glob(".staging-*"))
+    assert_same_as_fresh_run(sample, out, fresh)
