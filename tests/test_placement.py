@@ -135,3 +135,20 @@ def test_chunks_agree_with_one_big_chunk(tmp_path):
         results[chunk] = {v: inputs.layers[v].array.compute() for v in ("L", "S_t", "C", "V_i")}
     for v in results[512]:
         np.testing.assert_allclose(results[512][v], results[1024][v], rtol=1e-5, atol=1e-3, err_msg=v)
+
+
+def test_overlapping_minefields_each_count():
+    """Two overlapping minefields: each spreads its own mines; the overlap holds both densities."""
+    from odc.geo.geobox import GeoBox
+    from affine import Affine
+
+    from pipeline.sources.coverage import weighted_coverage
+
+    gbox = GeoBox((10, 10), Affine(100, 0, X0, 0, -100, Y1), CRS)
+    a = box(X0 + 100, Y1 - 300, X0 + 300, Y1 - 100)   # cells (1..2, 1..2), 4 cells
+    b = box(X0 + 250, Y1 - 300, X0 + 450, Y1 - 100)   # half of column 2, all of column 3, half of column 4
+    out = weighted_coverage(np.array([a, b]), np.array([10.0, 20.0]), gbox)
+    assert out[1, 1] == pytest.approx(10.0)
+    assert out[1, 2] == pytest.approx(10.0 + 0.5 * 20.0)
+    assert out[1, 3] == pytest.approx(20.0) and out[2, 4] == pytest.approx(10.0)
+    assert out.sum() == pytest.approx(10 * 4 + 20 * 4)  # each field's weight × its 4 cells' worth of area

@@ -15,7 +15,7 @@ import numpy as np
 from odc.geo.geobox import GeoBox
 from scipy.signal import fftconvolve
 
-from .coverage import coverage_fraction
+from .coverage import weighted_coverage
 
 
 @lru_cache(maxsize=8)
@@ -63,6 +63,6 @@ class DensityJob:
         out = np.zeros(tuple(self.gbox.shape), dtype=np.float32)
         if len(self.xy):
             out += point_density(self.xy, self.counts, self.gbox, self.bandwidth)
-        for geom, dens in zip(self.polygons, self.polygon_density):
-            out += coverage_fraction(np.array([geom]), self.gbox) * np.float32(dens)
+        if len(self.polygons):
+            out += weighted_coverage(self.polygons, self.polygon_density, self.gbox)
         return out
