@@ -129,6 +129,36 @@ def summary_line(s: dict) -> str:
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Grid definition file (default: the config's `grid`).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
+              show_default=True, help="Output folder.")
+@click.option("--workers", type=click.IntRange(min=1), help="Threads (default: all cores).")
+@click.option("--settle", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Seconds without new or growing files before updating (batches arrivals).")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between looks at the folders.")
+@click.option("--wait", type=click.FloatRange(min=0), default=600, show_default=True,
+              help="Seconds an update waits for another writer of OUT.")
+@user_errors
+def watch(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, settle: float,
+          interval: float, wait: float) -> None:
+    """Watch CONFIG's raster folders; update OUT when new files have settled. One log line per update."""
+    from .runner import update as update_pipeline
+    from .watch import watch as watch_folders
+
+    def log(line: str) -> None:
+        err.print(line, soft_wrap=True, markup=False)
+
+    try:
+        watch_folders(config, out_dir, lambda: update_pipeline(config, out_dir, grid_path, workers, wait=wait),
+                      log, settle=settle, interval=interval)
+    except KeyboardInterrupt:
+        log("stopped")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Grid definition file (default: the config's `grid`).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @user_errors
 def validate(config: Path, grid_path: Path | None, as_json: bool) -> None:
