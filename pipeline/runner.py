@@ -26,7 +26,7 @@ from .grid import Grid, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
 from .sources import Layer, file_sha256, load_layer
 from .state import chunk_fingerprints, output_lock, read_state, write_state
-from .writers.geotiff import RasterTarget, write_rasters
+from .writers.geotiff import RasterTarget, patch_rasters, write_rasters
 from .writers.styles import product_style
 
 RUN_RECORD = "run.json"
@@ -126,20 +126,29 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
             return summary
         _execute(inputs, out_dir, t0, workers, scheduler_address, progress,
                  changed={tuple(map(int, k.split(","))) for k in changed} if complete else None,
-                 fingerprints=fingerprints)
+                 fingerprints=fingerprints, state=state)
         summary.update(status="updated" if complete else "full run", seconds=round(time.perf_counter() - t0, 3))
         return summary
 
 
 def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, scheduler_address: str | None,
              progress: Callable[[int, int], None] | None, changed: set | None = None,
-             fingerprints: dict[str, str] | None = None) -> dict:
-    """Compute (all, or only the `changed` chunks of) the products, publish them, then the state."""
+             fingerprints: dict[str, str] | None = None, state: dict | None = None) -> dict:
+    """Compute (all, or only the `changed` chunks of) the products, publish them, then the state.
+
+    An update patches the previous files in place (copies of them) unless they have grown by
+    half since their last full write; then it rewrites them in full, reading unchanged chunks back.
+    """
     cfg, grid = inputs.cfg, inputs.grid
     arrays = build_products(cfg, grid, inputs.layers)
     t_loaded = time.perf_counter()
     created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     targets = [_target(name, arr, inputs, created) for name, arr in arrays.items()]
+    sizes = (state or {}).get("sizes", {})
+    patch = changed is not None and all(
+        t.name in sizes and (out_dir / f"{t.name}.tif").stat().st_size < 1.5 * sizes[t.name] for t in targets)
+    for t in targets:
+        t.parts = dict((state or {}).get("parts", {}).get(t.name, {})) if patch else {}
     with _staging(out_dir) as staging:
         done = [0]
         total = len(list(grid.tile_ids()))
@@ -149,10 +158,14 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
             if progress:
                 progress(done[0], total)
 
+        batch = max(2, 2 * (workers or os.cpu_count() or 1))
         with scheduler(workers, scheduler_address):
-            written = write_rasters(targets, grid, staging, cfg.spec.output.compress, cfg.spec.output.level,
-                                    batch=max(2, 2 * (workers or os.cpu_count() or 1)), on_tiles=on_tiles,
-                                    previous=out_dir if changed is not None else None, changed=changed)
+            if patch:
+                written = patch_rasters(targets, grid, staging, out_dir, changed, batch, on_tiles)
+            else:
+                written = write_rasters(targets, grid, staging, cfg.spec.output.compress, cfg.spec.output.level,
+                                        batch=batch, on_tiles=on_tiles,
+                                        previous=out_dir if changed is not None else None, changed=changed)
         names = []
         for t in targets:
             (staging / f"{t.name}.qml").write_text(product_style(t.name, t.stats.minimum if t.stats.count else None,
@@ -164,8 +177,11 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
             record["chunks_recomputed"] = len(changed)
         (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
         _publish(staging, out_dir, names + [RUN_RECORD])
+    if not patch:
+        sizes = {t.name: (out_dir / f"{t.name}.tif").stat().st_size for t in targets}
     write_state(out_dir, {"chunks": fingerprints or chunk_fingerprints(inputs, list(arrays)),
-                          "files": {f: v["sha256"] for f, v in record["inputs"].items()}})
+                          "files": {f: v["sha256"] for f, v in record["inputs"].items()},
+                          "parts": {t.name: t.parts for t in targets}, "sizes": sizes})
     return record
 
 

@@ -20,7 +20,7 @@ from typing import Iterator
 
 from . import __version__
 from .errors import LockedError, OutputError
-from .tiles import Index
+from .tiles import chunk_key
 
 STATE_DIR = ".minemap"
 
@@ -38,12 +38,8 @@ def chunk_fingerprints(inputs, products: list[str]) -> dict[str, str]:
         h = hashlib.sha256(common.encode())
         for var in sorted(inputs.layers):
             h.update(f"|{var}={inputs.layers[var].fingerprint(idx)}".encode())
-        out[key(idx)] = h.hexdigest()
+        out[chunk_key(idx)] = h.hexdigest()
     return out
-
-
-def key(idx: Index) -> str:
-    return f"{idx[0]},{idx[1]}"
 
 
 def read_state(out_dir: Path) -> dict | None:

@@ -25,6 +25,11 @@ class TileJob(Protocol):
     def __call__(self) -> np.ndarray: ...
 
 
+def chunk_key(idx: Index) -> str:
+    """A chunk's name in run records and state files: "row,col"."""
+    return f"{idx[0]},{idx[1]}"
+
+
 def run_job(job: TileJob) -> np.ndarray:
     return job()
 

@@ -125,7 +125,7 @@ def test_sigkill_mid_update_leaves_previous_outputs_and_next_update_completes(sa
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "update", str(sample), "--out", str(out),
                              "--quiet", "--workers", "1"], env=env, cwd=REPO)
     deadline = time.monotonic() + 60
-    while not any(out.glob(".staging-*/*.raw.tif")):  # it is writing
+    while not any(out.glob(".staging-*/*.tif")):  # it is writing
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
@@ -137,3 +137,22 @@ def test_sigkill_mid_update_leaves_previous_outputs_and_next_update_completes(sa
     assert s["status"] == "updated" and s["added"]
     assert not list(out.glob(".staging-*"))
     assert_same_as_fresh_run(sample, out, fresh)
+
+
+def test_grown_files_are_rewritten_in_full(sample, tmp_path):
+    """Patched files grow (rewritten tiles are appended); past 1.5× their size a full rewrite follows."""
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    run(sample, out, workers=2)
+    state_file = out / ".minemap" / "state.json"
+    state = json.loads(state_file.read_text())
+    state["sizes"] = {name: 1 for name in state["sizes"]}  # as if the files had grown a lot
+    state_file.write_text(json.dumps(state))
+    drone_near(sample, "2026-05-05_jabrayil.tif", 47.03, 39.40, 0.5)
+    s = update(sample, out, workers=2)
+    assert s["status"] == "updated" and s["chunks_recomputed"] < 9
+    assert json.loads(state_file.read_text())["sizes"]["recovery_rate"] == (out / "recovery_rate.tif").stat().st_size
+    assert_same_as_fresh_run(sample, out, fresh)
+    if shutil.which("gdalinfo"):  # the full rewrite restores a strict COG layout
+        proc = subprocess.run(["/usr/bin/python3", "-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff",
+                               str(out / "contamination_probability.tif")], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
