@@ -30,7 +30,7 @@ from ..vector import read_table, table_column
 from .coverage import CoverageJob
 from .density import DensityJob
 from .geoms import Features, load_frame, numeric_values
-from .polygons import BurnJob
+from .polygons import BurnJob, lookup
 from .raster import MosaicJob, RasterFile, acquisition_time
 
 
@@ -186,17 +186,32 @@ def _polygons(var: str, variable: Variable, spec: PolygonSource, cfg: LoadedConf
         raise InputError(problems)
     if spec.fill is not None and (msg := variable.out_of_range(spec.fill, spec.fill)):
         raise InputError(f"fill: {msg}", f"{cfg.path}: inputs.{var}")
-    feats = Features(frame.geometry.values, values, (path,))
     fill = np.nan if spec.fill is None else spec.fill
+    files = [path] + ([cfg.resolve(spec.table)] if spec.table else [])
+    if spec.field:
+        feats = Features(frame.geometry.values, values, (path,))
+        token = tokenize(var, spec, feats.digest(), grid.fingerprint())
+        return tiled_layer(var, f"polygons-{var}", grid, _burn_jobs(feats, grid, spec.all_touched, fill), token, files)
+    # class tables: burn class codes once per file (shared by S_t, D, T_s, B_r…), then look values up
+    names, codes = np.unique(frame[spec.class_field].astype(str).str.strip().to_numpy(), return_inverse=True)
+    lut = np.zeros(len(names), dtype=np.float32)
+    lut[codes] = values
+    feats = Features(frame.geometry.values, codes.astype(np.float64), (path,))
+    token = tokenize(str(path), spec.layer, spec.where, spec.class_field, spec.all_touched, feats.digest(),
+                     grid.fingerprint())
+    layer = tiled_layer(var, "classes", grid, _burn_jobs(feats, grid, spec.all_touched, -1.0), token, files)
+    layer.array = layer.array.map_blocks(lookup, lut=lut, fill=fill, dtype=np.float32)
+    layer.salt = f"lookup {lut.tolist()!r} fill {fill!r}"
+    return layer
 
-    def job(idx):
+
+def _burn_jobs(feats: Features, grid: Grid, all_touched: bool, fill: float) -> Callable[[Index], BurnJob]:
+    def job(idx: Index) -> BurnJob:
         gbox = grid.tile_geobox(idx)
         near = feats.near(gbox)
-        return BurnJob(feats.geoms[near], feats.values[near], gbox, spec.all_touched, fill)
+        return BurnJob(feats.geoms[near], feats.values[near], gbox, all_touched, fill)
 
-    token = tokenize(var, spec, feats.digest(), grid.fingerprint())
-    files = [path] + ([cfg.resolve(spec.table)] if spec.table else [])
-    return tiled_layer(var, f"polygons-{var}", grid, job, token, files)
+    return job
 
 
 def _class_values(classes, spec: PolygonSource, var: str, variable: Variable, cfg: LoadedConfig,

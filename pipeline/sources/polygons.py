@@ -25,3 +25,9 @@ class BurnJob:
             return np.full(shape, self.fill, dtype=np.float32)
         return rasterize(zip(self.geoms, self.values), out_shape=shape, transform=self.gbox.affine,
                          fill=self.fill, all_touched=self.all_touched, dtype="float32")
+
+
+def lookup(codes: np.ndarray, lut: np.ndarray, fill: float) -> np.ndarray:
+    """Class codes (−1: no polygon) → values from a lookup table."""
+    idx = codes.astype(np.int32)
+    return np.where(idx >= 0, lut[np.clip(idx, 0, None)], np.float32(fill)).astype(np.float32)

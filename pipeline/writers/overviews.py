@@ -40,12 +40,13 @@ def downsample(block: np.ndarray, f: int, nodata: float, average: bool) -> np.nd
         padded = np.full((math.ceil(h / f) * f, math.ceil(w / f) * f), np.nan, dtype=block.dtype)
         padded[:h, :w] = block
         block = padded
-    cells = block.reshape(block.shape[0] // f, f, block.shape[1] // f, f)
-    valid = np.isfinite(cells) & (cells != nodata)
-    count = valid.sum(axis=(1, 3))
-    total = np.where(valid, cells, 0).sum(axis=(1, 3), dtype=np.float64)
+    valid = np.isfinite(block) & (block != block.dtype.type(nodata))
+    values = np.where(valid, block, block.dtype.type(0))
+    weight = valid.astype(block.dtype)
+    total = sum(values[i::f, j::f] for i in range(f) for j in range(f))  # strided adds: fast
+    count = sum(weight[i::f, j::f] for i in range(f) for j in range(f))
     out = np.full(count.shape, nodata, dtype=block.dtype)
-    np.divide(total, count, out=out, where=count > 0, casting="unsafe")
+    np.divide(total, count, out=out, where=count > 0)
     return out
 
 
