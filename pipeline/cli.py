@@ -39,6 +39,25 @@ def user_errors(f):
     return wrapper
 
 
+def compute_options(f):
+    """The arguments `run` and `update` share."""
+    decorators = [
+        click.argument("config", type=click.Path(dir_okay=False, path_type=Path)),
+        click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Grid definition file (default: the config's `grid`)."),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
+                     show_default=True, help="Output folder."),
+        click.option("--workers", type=click.IntRange(min=1), help="Threads (default: all cores; 1: single-threaded)."),
+        click.option("--scheduler", "address", envvar="DASK_SCHEDULER_ADDRESS",
+                     help="Dask distributed scheduler address (or DASK_SCHEDULER_ADDRESS)."),
+        click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+                     help="Seconds to wait for another run or update writing OUT to finish."),
+    ]
+    for decorate in reversed(decorators):
+        f = decorate(f)
+    return f
+
+
 @click.group(epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="minemap")
 def main() -> None:
@@ -46,16 +65,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Grid definition file (default: the config's `grid`).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
-              show_default=True, help="Output folder.")
-@click.option("--workers", type=click.IntRange(min=1), help="Threads (default: all cores; 1: single-threaded).")
-@click.option("--scheduler", "address", envvar="DASK_SCHEDULER_ADDRESS",
-              help="Dask distributed scheduler address (or DASK_SCHEDULER_ADDRESS).")
-@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
-              help="Seconds to wait for another run or update writing OUT to finish.")
+@compute_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
@@ -84,16 +94,7 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Grid definition file (default: the config's `grid`).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
-              show_default=True, help="Output folder of a previous run.")
-@click.option("--workers", type=click.IntRange(min=1), help="Threads (default: all cores; 1: single-threaded).")
-@click.option("--scheduler", "address", envvar="DASK_SCHEDULER_ADDRESS",
-              help="Dask distributed scheduler address (or DASK_SCHEDULER_ADDRESS).")
-@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
-              help="Seconds to wait for another run or update writing OUT to finish.")
+@compute_options
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
