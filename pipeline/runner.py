@@ -24,7 +24,7 @@ from .config import LoadedConfig, load_config
 from .errors import InputError, OutputError, Problem
 from .grid import Grid, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
-from .sources import Layer, file_sha256, load_layer
+from .sources import Layer, LoadOptions, file_sha256, load_layer
 from .state import chunk_fingerprints, output_lock, read_state, write_state
 from .writers.geotiff import RasterTarget, patch_rasters, write_rasters
 from .writers.styles import product_style
@@ -40,17 +40,20 @@ class Inputs:
     grid: Grid
     layers: dict[str, Layer]
     rejected: list[Problem] = field(default_factory=list)
+    raster_checks: dict[str, dict] = field(default_factory=dict)  # see sources.LoadOptions
 
 
-def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient: bool = False) -> Inputs:
+def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient: bool = False,
+                raster_checks: dict[str, dict] | None = None) -> Inputs:
     """Read config, grid and every input; raise one InputError listing all problems found."""
     cfg = load_config(config)
     grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid))
     problems = list(missing_bindings(cfg))
+    opts = LoadOptions(lenient, raster_checks if raster_checks is not None else {})
     layers, rejected = {}, []
     for var, spec in cfg.spec.inputs.items():
         try:
-            layer = load_layer(var, spec, cfg, grid, lenient=lenient)
+            layer = load_layer(var, spec, cfg, grid, opts)
         except InputError as e:
             problems.extend(e.problems)
             continue
@@ -59,7 +62,7 @@ def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient
             rejected.extend(layer.rejected)
     if problems:
         raise InputError(_unique(problems))
-    return Inputs(cfg, grid, layers, rejected)
+    return Inputs(cfg, grid, layers, rejected, opts.raster_checks)
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -103,8 +106,9 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
     the update. Returns a summary: status, inputs added/changed/removed/rejected, chunks, seconds.
     """
     t0 = time.perf_counter()
-    inputs = load_inputs(config, grid_path, lenient=True)
     out_dir = Path(out_dir)
+    previous = read_state(out_dir) or {}  # replaced atomically: safe to read before locking
+    inputs = load_inputs(config, grid_path, lenient=True, raster_checks=dict(previous.get("raster_checks", {})))
     with output_lock(out_dir, wait):
         names = enabled_products(inputs.cfg)
         fingerprints = chunk_fingerprints(inputs, names)
@@ -122,6 +126,8 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
             "chunks_recomputed": len(changed), "chunks_total": len(fingerprints),
         }
         if not changed:
+            if complete and inputs.raster_checks != state.get("raster_checks"):
+                write_state(out_dir, {**state, "raster_checks": inputs.raster_checks})  # remember new checks
             summary.update(status="up to date", seconds=round(time.perf_counter() - t0, 3))
             return summary
         _execute(inputs, out_dir, t0, workers, scheduler_address, progress,
@@ -181,13 +187,15 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
         sizes = {t.name: (out_dir / f"{t.name}.tif").stat().st_size for t in targets}
     write_state(out_dir, {"chunks": fingerprints or chunk_fingerprints(inputs, list(arrays)),
                           "files": {f: v["sha256"] for f, v in record["inputs"].items()},
-                          "parts": {t.name: t.parts for t in targets}, "sizes": sizes})
+                          "parts": {t.name: t.parts for t in targets}, "sizes": sizes,
+                          "raster_checks": {p: c for p, c in inputs.raster_checks.items() if p in record["inputs"]}})
     return record
 
 
 def _input_files(inputs: Inputs) -> dict[str, str]:
-    """Every input file's SHA-256 (raster hashes were taken while checking them)."""
-    return {str(f): file_sha256(f) for layer in inputs.layers.values() for f in layer.files}
+    """Every input file's SHA-256 (raster hashes were taken, or recalled, while checking them)."""
+    known = {p: c["sha256"] for p, c in inputs.raster_checks.items()}
+    return {str(f): known.get(str(f)) or file_sha256(f) for layer in inputs.layers.values() for f in layer.files}
 
 
 def _target(name: str, array, inputs: Inputs, created: str) -> RasterTarget:

@@ -65,8 +65,18 @@ def file_sha256(path: Path, block: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, lenient: bool = False) -> Layer | None:
+@dataclass
+class LoadOptions:
+    """How strict loading is, and what is known of raster files from the last run."""
+
+    lenient: bool = False  # leave unusable raster files out (listed) instead of failing
+    # path → {size, mtime_ns, sha256, min, max}: unchanged files are not read and hashed again
+    raster_checks: dict[str, dict] = field(default_factory=dict)
+
+
+def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, opts: LoadOptions | None = None) -> Layer | None:
     """The layer for `var`; raises InputError listing every problem found. None for a product."""
+    opts = opts or LoadOptions()
     variable = VARIABLES[var]
     if isinstance(spec, ProductSource):
         return None
@@ -77,13 +87,13 @@ def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, lenient: bool = Fa
                      salt=f"constant {spec.value!r}")
     loader = {RasterSource: _raster, PolygonSource: _polygons, DensitySource: _density,
               CoverageSource: _coverage}[type(spec)]
-    return loader(var, variable, spec, cfg, grid, lenient)
+    return loader(var, variable, spec, cfg, grid, opts)
 
 
 # --- raster -------------------------------------------------------------------------------
 
 def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig, grid: Grid,
-            lenient: bool) -> Layer:
+            opts: LoadOptions) -> Layer:
     pattern = str(cfg.resolve(spec.path))
     paths = sorted(Path(p) for p in glob.glob(pattern))
     if not paths:
@@ -91,11 +101,11 @@ def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig,
     files, rejected = [], []
     for path in paths:
         problems: list[Problem] = []
-        f = inspect_raster(path, spec, variable, grid, problems)
+        f = inspect_raster(path, spec, variable, grid, problems, opts.raster_checks)
         if f is not None:
             files.append(f)
         rejected.extend(problems)
-    if rejected and (not lenient or not files):
+    if rejected and (not opts.lenient or not files):
         raise InputError(rejected)
     files.sort(key=lambda f: (f.acquired, f.path))
 
@@ -109,9 +119,18 @@ def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig,
 
 
 def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Grid,
-                   problems: list[Problem]) -> RasterFile | None:
-    """Check one raster (readable, CRS, overlap, value range) and describe it for chunk jobs."""
+                   problems: list[Problem], checks: dict[str, dict] | None = None) -> RasterFile | None:
+    """Check one raster (readable, CRS, overlap, value range) and describe it for chunk jobs.
+
+    `checks` remembers each file's hash and value range by size and modification time, so an
+    unchanged file is not read in full again; new results are added to it.
+    """
     where = str(path)
+    checks = {} if checks is None else checks
+    st = path.stat()
+    known = checks.get(where)
+    if known and (known["size"], known["mtime_ns"], known["band"]) != (st.st_size, st.st_mtime_ns, spec.band):
+        known = None
     try:
         with rasterio.open(path) as ds:
             if ds.crs is None:
@@ -127,7 +146,7 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
                 return None
             offset, span = _scaling(spec.scale, ds.dtypes[spec.band - 1])
             nodata = ds.nodata
-            vmin, vmax = _valid_range(ds, spec.band, nodata)
+            vmin, vmax = (known["min"], known["max"]) if known else _valid_range(ds, spec.band, nodata)
             acquired = acquisition_time(ds.tags(), spec.time_tag, path)
     except RasterioError as e:
         problems.append(Problem(where, f"corrupt or unreadable raster: {str(e).splitlines()[0]}"))
@@ -140,7 +159,10 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
         scaled = "" if (offset, span) == (0.0, 1.0) else f" after scaling by {spec.scale}"
         problems.append(Problem(where, msg + scaled))
         return None
-    return RasterFile(str(path), spec.band, nodata, offset, span, acquired, footprint, file_sha256(path))
+    sha = known["sha256"] if known else file_sha256(path)
+    checks[where] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "band": spec.band, "sha256": sha,
+                     "min": vmin, "max": vmax}
+    return RasterFile(str(path), spec.band, nodata, offset, span, acquired, footprint, sha)
 
 
 def _scaling(scale, dtype: str) -> tuple[float, float]:
@@ -160,19 +182,19 @@ def _valid_range(ds, band: int, nodata) -> tuple[float | None, float | None]:
     vmin, vmax = np.inf, -np.inf
     rows = max(1, min(ds.height, (1 << 24) // max(ds.width, 1)))
     for r0 in range(0, ds.height, rows):
-        a = ds.read(band, window=((r0, min(r0 + rows, ds.height)), (0, ds.width))).astype(np.float64)
-        ok = np.isfinite(a)
+        a = ds.read(band, window=((r0, min(r0 + rows, ds.height)), (0, ds.width)))  # native type: fast
+        ok = np.isfinite(a) if a.dtype.kind == "f" else np.ones(a.shape, bool)
         if nodata is not None and not np.isnan(nodata):
-            ok &= a != nodata
+            ok &= a != a.dtype.type(nodata)
         if ok.any():
-            vmin, vmax = min(vmin, a[ok].min()), max(vmax, a[ok].max())
+            vmin, vmax = min(vmin, float(a[ok].min())), max(vmax, float(a[ok].max()))
     return (None, None) if vmin == np.inf else (float(vmin), float(vmax))
 
 
 # --- polygons -----------------------------------------------------------------------------
 
 def _polygons(var: str, variable: Variable, spec: PolygonSource, cfg: LoadedConfig, grid: Grid,
-              lenient: bool) -> Layer:
+              opts: LoadOptions) -> Layer:
     path = cfg.resolve(spec.path)
     problems: list[Problem] = []
     column = spec.field or spec.class_field
@@ -241,7 +263,7 @@ def _class_values(classes, spec: PolygonSource, var: str, variable: Variable, cf
 # --- density ------------------------------------------------------------------------------
 
 def _density(var: str, variable: Variable, spec: DensitySource, cfg: LoadedConfig, grid: Grid,
-             lenient: bool) -> Layer:
+             opts: LoadOptions) -> Layer:
     problems: list[Problem] = []
     counts_var = Variable("count", "items recorded", "items", 0)
     point_xy, point_n, poly_g, poly_d, paths = [], [], [], [], []
@@ -289,7 +311,7 @@ def _density(var: str, variable: Variable, spec: DensitySource, cfg: LoadedConfi
 # --- coverage -----------------------------------------------------------------------------
 
 def _coverage(var: str, variable: Variable, spec: CoverageSource, cfg: LoadedConfig, grid: Grid,
-              lenient: bool) -> Layer:
+              opts: LoadOptions) -> Layer:
     path = cfg.resolve(spec.path)
     problems: list[Problem] = []
     frame = load_frame(path, grid, spec.layer, spec.where, [], problems)
