@@ -120,11 +120,30 @@ class ProductSettings(_Spec):
     enabled: bool = True
 
 
+class RiskClassSettings(_Spec):
+    """P_c into classes for briefing: class k holds thresholds[k-1] ≤ P_c < thresholds[k]."""
+
+    enabled: bool = True
+    thresholds: list[float] = Field([0.3, 0.45, 0.6], min_length=1)
+    names: list[str] = ["low", "medium", "high", "very high"]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if sorted(self.thresholds) != self.thresholds or len(set(self.thresholds)) != len(self.thresholds):
+            raise ValueError("thresholds must increase")
+        if not all(0 <= t <= 1 for t in self.thresholds):
+            raise ValueError("thresholds are P_c values, in [0, 1]")
+        if len(self.names) != len(self.thresholds) + 1:
+            raise ValueError(f"give {len(self.thresholds) + 1} names for {len(self.thresholds)} thresholds")
+        return self
+
+
 class Products(_Spec):
     contamination_probability: ContaminationSettings = ContaminationSettings()
     environmental_impact: ProductSettings = ProductSettings()
     recovery_rate: ProductSettings = ProductSettings()
     clearance_sustainability: ProductSettings = ProductSettings()
+    risk_class: RiskClassSettings = RiskClassSettings()
 
 
 class Output(_Spec):

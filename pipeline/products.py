@@ -41,6 +41,9 @@ PRODUCTS: dict[str, ProductDef] = {p.name: p for p in [
     ProductDef("recovery_rate", "Ecological recovery rate", "R_e",
                "Eq. (3) R_e = (A_c·B_r) / (T_s·P_c)", "km² per unit toxicity·concentration",
                ("A_c", "B_r", "T_s", "P_c")),
+    ProductDef("risk_class", "Contamination risk class", "class",
+               "class k where thresholds[k-1] ≤ P_c < thresholds[k] (config products.risk_class)", "class code",
+               ("H_m", "S_t", "V_i"), "uint8"),
     ProductDef("clearance_sustainability", "Clearance sustainability coefficient", "CSC",
                "Eq. (4) CSC = (E_f + B_r) / 2 · D_i (> 0.7 sustainable)", "coefficient (0–1)",
                ("E_f", "B_r", "D_i", "C")),
@@ -54,7 +57,8 @@ def enabled_products(cfg: LoadedConfig) -> list[str]:
           "evidence_count": settings.contamination_probability.enabled,
           "environmental_impact": settings.environmental_impact.enabled,
           "recovery_rate": settings.recovery_rate.enabled,
-          "clearance_sustainability": settings.clearance_sustainability.enabled}
+          "clearance_sustainability": settings.clearance_sustainability.enabled,
+          "risk_class": settings.contamination_probability.enabled and settings.risk_class.enabled}
     return [name for name in PRODUCTS if on[name]]
 
 
@@ -96,6 +100,12 @@ def _apply(formula: Callable, mask: da.Array, *arrays: da.Array, dtype="float32"
                          meta=np.empty((0, 0), dtype=dtype), **kw)
 
 
+def risk_classes(p_c: np.ndarray, thresholds: list[float]) -> np.ndarray:
+    """Class codes 1…n+1 for n thresholds (P_c equal to a threshold goes to the upper class); 255 nodata."""
+    codes = (np.digitize(p_c, np.asarray(thresholds, dtype=p_c.dtype)) + 1).astype(np.uint8)
+    return np.where(np.isnan(p_c), np.uint8(UINT8_NODATA), codes)
+
+
 def _cleared_only(C: np.ndarray, csc: np.ndarray) -> np.ndarray:
     return np.where(C > 0, csc, np.float32(np.nan))
 
@@ -119,6 +129,9 @@ def build_products(cfg: LoadedConfig, grid: Grid, layers: dict[str, Layer]) -> d
                                                   a["V_i"], require_all=pc_settings.require_all)
         out["evidence_count"] = _apply(formulas.evidence_count, mask, h_m, a["S_t"], a["V_i"], dtype="uint8",
                                        nodata=UINT8_NODATA)
+        if "risk_class" in want:
+            out["risk_class"] = out["contamination_probability"].map_blocks(
+                risk_classes, thresholds=cfg.spec.products.risk_class.thresholds, dtype="uint8")
     if "environmental_impact" in want:
         out["environmental_impact"] = _apply(formulas.environmental_impact, mask, a["L"], a["D"], a["C"], a["R"])
     if "recovery_rate" in want:

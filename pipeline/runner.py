@@ -27,7 +27,7 @@ from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, 
 from .sources import Layer, LoadOptions, file_sha256, load_layer
 from .state import chunk_fingerprints, output_lock, read_state, write_state
 from .writers.geotiff import RasterTarget, patch_rasters, write_rasters
-from .writers.styles import product_style
+from .writers.styles import product_style, risk_class_style
 
 RUN_RECORD = "run.json"
 
@@ -174,8 +174,7 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
                                         previous=out_dir if changed is not None else None, changed=changed)
         names = []
         for t in targets:
-            (staging / f"{t.name}.qml").write_text(product_style(t.name, t.stats.minimum if t.stats.count else None,
-                                                                 t.stats.maximum if t.stats.count else None))
+            (staging / f"{t.name}.qml").write_text(_style(t, cfg))
             names += [f"{t.name}.tif", f"{t.name}.qml"]
         record = _record(inputs, targets, created, out_dir, {
             "load_s": round(t_loaded - t0, 3), **written, "total_s": round(time.perf_counter() - t0, 3)})
@@ -190,6 +189,13 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
                           "parts": {t.name: t.parts for t in targets}, "sizes": sizes,
                           "raster_checks": {p: c for p, c in inputs.raster_checks.items() if p in record["inputs"]}})
     return record
+
+
+def _style(t: RasterTarget, cfg: LoadedConfig) -> str:
+    if t.name == "risk_class":
+        rc = cfg.spec.products.risk_class
+        return risk_class_style(rc.names, rc.thresholds)
+    return product_style(t.name, t.stats.minimum if t.stats.count else None, t.stats.maximum if t.stats.count else None)
 
 
 def _input_files(inputs: Inputs) -> dict[str, str]:

@@ -28,7 +28,7 @@ STATE_DIR = ".minemap"
 def chunk_fingerprints(inputs, products: list[str]) -> dict[str, str]:
     """One fingerprint per chunk ("i,j") of everything that decides the products there."""
     cfg, grid = inputs.cfg, inputs.grid
-    common = json.dumps({"version": __version__, "grid": grid.fingerprint(), "products": products,
+    common = json.dumps({"version": __version__, "grid": grid.fingerprint(), "products": sorted(products),
                          "settings": cfg.spec.products.model_dump(mode="json"),
                          "output": cfg.spec.output.model_dump(mode="json"),
                          "inputs": {v: s.model_dump(mode="json") for v, s in cfg.spec.inputs.items()}},

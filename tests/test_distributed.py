@@ -7,7 +7,7 @@ import rasterio
 from conftest import REPO
 from pipeline.runner import run
 
-PRODUCTS = ["contamination_probability", "evidence_count", "environmental_impact", "recovery_rate",
+PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
             "clearance_sustainability"]
 
 

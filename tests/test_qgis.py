@@ -15,6 +15,7 @@ QGIS_PYTHON = "/usr/bin/python3"
 EXPECTED = {  # renderer written in the .qml, nodata, share of the map the region paints (at least)
     "contamination_probability": ("singlebandpseudocolor", -9999.0, 0.3),
     "evidence_count": ("paletted", 255.0, 0.3),
+    "risk_class": ("paletted", 255.0, 0.3),
     "environmental_impact": ("singlebandpseudocolor", -9999.0, 0.3),
     "recovery_rate": ("singlebandpseudocolor", -9999.0, 0.3),
     "clearance_sustainability": ("singlebandpseudocolor", -9999.0, 0.0001),

@@ -19,6 +19,7 @@ CONFIG = REPO / "sample_data" / "minemap.toml"
 PRODUCTS = {  # name: (dtype, nodata, renderer, valid range)
     "contamination_probability": ("float32", -9999.0, "singlebandpseudocolor", (0.0, 1.0)),
     "evidence_count": ("uint8", 255.0, "paletted", (0, 3)),
+    "risk_class": ("uint8", 255.0, "paletted", (1, 4)),
     "environmental_impact": ("float32", -9999.0, "singlebandpseudocolor", (-100.0, 1e5)),
     "recovery_rate": ("float32", -9999.0, "singlebandpseudocolor", (0.0, 1e3)),
     "clearance_sustainability": ("float32", -9999.0, "singlebandpseudocolor", (0.0, 1.0)),

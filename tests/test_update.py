@@ -21,7 +21,7 @@ from pipeline.runner import run, update
 from pipeline.state import output_lock
 from world import write_raster
 
-PRODUCTS = ["contamination_probability", "evidence_count", "environmental_impact", "recovery_rate",
+PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
             "clearance_sustainability"]
 
 

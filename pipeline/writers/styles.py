@@ -67,6 +67,16 @@ def ramp(lo: float, hi: float, colors: list[str], precision: int = 2) -> list[St
     return [Stop(v, c, f"{v:.{precision}f}") for v, c in zip(values, colors)]
 
 
+RISK_COLOURS = ["#1a9850", "#fee08b", "#fc8d59", "#d73027", "#67001f", "#40004b"]
+
+
+def risk_class_style(names: list[str], thresholds: list[float]) -> str:
+    """Categorical style: each class coloured and labelled with its name and P_c range."""
+    bounds = [0.0, *thresholds, 1.0]
+    return paletted([Stop(k + 1, RISK_COLOURS[min(k, len(RISK_COLOURS) - 1)],
+                          f"{name} (P_c {bounds[k]:g}–{bounds[k + 1]:g})") for k, name in enumerate(names)])
+
+
 def product_style(name: str, vmin: float | None, vmax: float | None) -> str:
     """The .qml text for a product, using its value range where the scale is data-driven."""
     vmin = 0.0 if vmin is None else vmin
