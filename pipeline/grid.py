@@ -7,7 +7,7 @@ everything downstream asks the `Grid` for chunk geoboxes, windows and the region
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
@@ -59,7 +59,6 @@ class Grid:
     region: Geometry  # in the grid CRS
     chunk: int
     source: str = ""  # the definition file, for messages and run records
-    _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def crs(self):

@@ -20,11 +20,10 @@ from ..vector import read_vector, repair_geometries
 
 @dataclass(frozen=True)
 class Features:
-    """Geometries (grid CRS) with one float value each, and the files they came from."""
+    """Geometries (grid CRS) with one float value each, indexed for per-chunk queries."""
 
     geoms: np.ndarray  # shapely geometries
     values: np.ndarray  # float64
-    files: tuple[Path, ...] = ()
 
     @cached_property
     def tree(self) -> shapely.STRtree:

@@ -211,14 +211,14 @@ def _polygons(var: str, variable: Variable, spec: PolygonSource, cfg: LoadedConf
     fill = np.nan if spec.fill is None else spec.fill
     files = [path] + ([cfg.resolve(spec.table)] if spec.table else [])
     if spec.field:
-        feats = Features(frame.geometry.values, values, (path,))
+        feats = Features(frame.geometry.values, values)
         token = tokenize(var, spec, feats.digest(), grid.fingerprint())
         return tiled_layer(var, f"polygons-{var}", grid, _burn_jobs(feats, grid, spec.all_touched, fill), token, files)
     # class tables: burn class codes once per file (shared by S_t, D, T_s, B_r…), then look values up
     names, codes = np.unique(frame[spec.class_field].astype(str).str.strip().to_numpy(), return_inverse=True)
     lut = np.zeros(len(names), dtype=np.float32)
     lut[codes] = values
-    feats = Features(frame.geometry.values, codes.astype(np.float64), (path,))
+    feats = Features(frame.geometry.values, codes.astype(np.float64))
     token = tokenize(str(path), spec.layer, spec.where, spec.class_field, spec.all_touched, feats.digest(),
                      grid.fingerprint())
     layer = tiled_layer(var, "classes", grid, _burn_jobs(feats, grid, spec.all_touched, -1.0), token, files)
@@ -319,7 +319,7 @@ def _coverage(var: str, variable: Variable, spec: CoverageSource, cfg: LoadedCon
         problems.append(Problem(str(path), "coverage needs polygons"))
     if problems:
         raise InputError(problems)
-    feats = Features(frame.geometry.values, np.zeros(len(frame)), (path,))
+    feats = Features(frame.geometry.values, np.zeros(len(frame)))
     factor = {"fraction": 1.0, "percent": 100.0, "km2": grid.cell_area_km2}[spec.units]
 
     def job(idx):
