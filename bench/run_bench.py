@@ -22,7 +22,7 @@ import rasterio.shutil
 from rasterio.io import MemoryFile
 
 HERE = Path(__file__).resolve().parent
-PRODUCTS = ["contamination_probability", "evidence_count", "environmental_impact", "recovery_rate",
+PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
             "clearance_sustainability"]
 
 
@@ -48,8 +48,9 @@ def dir_mb(path: Path, names: list[str]) -> float:
     return sum((path / n).stat().st_size for n in names if (path / n).exists()) / 1e6
 
 
-def write_floor(out: Path, scratch: Path) -> float:
-    """Seconds to write minemap's products again from memory, same format (COG, ZSTD 1, overviews)."""
+def write_floor(out: Path, scratch: Path, compress: str = "zstd") -> float:
+    """Seconds to write minemap's products again from memory, same format (COG, ZSTD 1, overviews);
+    with compress="deflate", the same with DEFLATE (level 6, GDAL's default) for comparison."""
     from pipeline.writers.geotiff import creation_options
 
     arrays = {}
@@ -64,7 +65,7 @@ def write_floor(out: Path, scratch: Path) -> float:
             with MemoryFile() as mf, mf.open(driver="MEM", **mem) as m:
                 m.write(data, 1)
                 rasterio.shutil.copy(m, scratch / f"{name}.tif", driver="COG", BLOCKSIZE="512",
-                                     OVERVIEW_RESAMPLING="AVERAGE", **creation_options(str(data.dtype), "zstd", 1))
+                                     OVERVIEW_RESAMPLING="AVERAGE", **creation_options(str(data.dtype), compress, 1 if compress == "zstd" else 6))
     return time.perf_counter() - t0
 
 
@@ -90,6 +91,10 @@ def main() -> None:
             floor = write_floor(out, args.bench_dir / "floor")
             rows.append({"size": f"{size} km", "cells": cells, "tool": "write floor", "wall": floor,
                          "peak": float("nan"), "mb": dir_mb(args.bench_dir / "floor", [f"{p}.tif" for p in PRODUCTS])})
+            deflate = write_floor(out, args.bench_dir / "floor-deflate", "deflate")
+            rows.append({"size": f"{size} km", "cells": cells, "tool": "write floor, DEFLATE 6", "wall": deflate,
+                         "peak": float("nan"),
+                         "mb": dir_mb(args.bench_dir / "floor-deflate", [f"{p}.tif" for p in PRODUCTS])})
             if not args.no_gdal and shutil.which("gdal_calc.py"):
                 gout = args.bench_dir / f"out-gdal-{size}km"
                 shutil.rmtree(gout, ignore_errors=True)
