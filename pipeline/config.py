@@ -138,12 +138,36 @@ class RiskClassSettings(_Spec):
         return self
 
 
+class PriorityZoneSettings(_Spec):
+    """priority_zones.gpkg: connected cells of risk class `from_class` or above, as polygons."""
+
+    enabled: bool = True
+    from_class: str = Field("high", description="a name from products.risk_class.names")
+    min_area_km2: float = Field(0.0, ge=0, description="smaller zones are left out")
+
+
 class Products(_Spec):
     contamination_probability: ContaminationSettings = ContaminationSettings()
     environmental_impact: ProductSettings = ProductSettings()
     recovery_rate: ProductSettings = ProductSettings()
     clearance_sustainability: ProductSettings = ProductSettings()
     risk_class: RiskClassSettings = RiskClassSettings()
+    priority_zones: PriorityZoneSettings = PriorityZoneSettings()
+
+    @model_validator(mode="after")
+    def _zone_class_known(self):
+        if self.priority_zones.from_class not in self.risk_class.names:
+            raise ValueError(f"priority_zones.from_class {self.priority_zones.from_class!r} is not one of "
+                             f"risk_class.names {self.risk_class.names}")
+        return self
+
+
+class DistrictSettings(_Spec):
+    """Polygons the products are summarised by (districts.gpkg / .csv) and zones are named after."""
+
+    path: str = Field(description="vector file, relative to the config")
+    name_field: str = "name"
+    layer: str | None = None
 
 
 class Output(_Spec):
@@ -158,6 +182,7 @@ class RunConfig(_Spec):
     grid: str = Field(description="grid definition file")
     inputs: dict[VariableName, Source]
     products: Products = Products()
+    districts: DistrictSettings | None = None
     output: Output = Output()
 
 

@@ -25,8 +25,9 @@ from .errors import InputError, OutputError, Problem
 from .grid import Grid, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
 from .sources import Layer, LoadOptions, file_sha256, load_layer
-from .state import chunk_fingerprints, output_lock, read_state, write_state
-from .writers.geotiff import RasterTarget, patch_rasters, write_rasters
+from .state import chunk_fingerprints, drop_stale_parts, output_lock, read_parts, read_state, write_parts, write_state
+from .summaries import Districts, build_summary, load_districts, summaries_wanted, write_summaries
+from .writers.geotiff import ChunkParts, RasterTarget, patch_rasters, write_rasters
 from .writers.styles import product_style, risk_class_style
 
 RUN_RECORD = "run.json"
@@ -41,6 +42,7 @@ class Inputs:
     layers: dict[str, Layer]
     rejected: list[Problem] = field(default_factory=list)
     raster_checks: dict[str, dict] = field(default_factory=dict)  # see sources.LoadOptions
+    districts: Districts | None = None
 
 
 def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient: bool = False,
@@ -60,9 +62,14 @@ def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient
         if layer is not None:
             layers[var] = layer
             rejected.extend(layer.rejected)
+    districts = None
+    try:
+        districts = load_districts(cfg, grid)
+    except InputError as e:
+        problems.extend(e.problems)
     if problems:
         raise InputError(_unique(problems))
-    return Inputs(cfg, grid, layers, rejected, opts.raster_checks)
+    return Inputs(cfg, grid, layers, rejected, opts.raster_checks, districts)
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -113,7 +120,8 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
         names = enabled_products(inputs.cfg)
         fingerprints = chunk_fingerprints(inputs, names)
         state = read_state(out_dir)
-        complete = state is not None and all((out_dir / f"{n}.tif").exists() for n in names)
+        complete = state is not None and all((out_dir / f"{n}.tif").exists() for n in names) \
+            and (not summaries_wanted(inputs.cfg, names, inputs.districts) or read_parts(out_dir, state) is not None)
         before = state["chunks"] if complete else {}
         changed = {k for k, fp in fingerprints.items() if before.get(k) != fp}
         files = _input_files(inputs)
@@ -155,6 +163,10 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
         t.name in sizes and (out_dir / f"{t.name}.tif").stat().st_size < 1.5 * sizes[t.name] for t in targets)
     for t in targets:
         t.parts = dict((state or {}).get("parts", {}).get(t.name, {})) if patch else {}
+    summary, fields = build_summary(cfg, grid, inputs.layers, arrays, inputs.districts)
+    extra = None
+    if summary is not None:  # district sums and zone pieces, kept per chunk like the statistics
+        extra = ChunkParts(summary, dict(read_parts(out_dir, state) or {}) if changed is not None else {}, changed)
     with _staging(out_dir) as staging:
         done = [0]
         total = len(list(grid.tile_ids()))
@@ -167,27 +179,34 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
         batch = max(2, 2 * (workers or os.cpu_count() or 1))
         with scheduler(workers, scheduler_address):
             if patch:
-                written = patch_rasters(targets, grid, staging, out_dir, changed, batch, on_tiles)
+                written = patch_rasters(targets, grid, staging, out_dir, changed, batch, on_tiles, extra)
             else:
                 written = write_rasters(targets, grid, staging, cfg.spec.output.compress, cfg.spec.output.level,
                                         batch=batch, on_tiles=on_tiles,
-                                        previous=out_dir if changed is not None else None, changed=changed)
+                                        previous=out_dir if changed is not None else None, changed=changed,
+                                        extra=extra)
         names = []
         for t in targets:
             (staging / f"{t.name}.qml").write_text(_style(t, cfg))
             names += [f"{t.name}.tif", f"{t.name}.qml"]
+        t_sum = time.perf_counter()
+        tables = write_summaries(staging, extra.parts, cfg, grid, inputs.districts, fields) if extra else {}
+        names += [f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / f).exists()]
+        written["summaries_s"] = round(time.perf_counter() - t_sum, 3)
         record = _record(inputs, targets, created, out_dir, {
             "load_s": round(t_loaded - t0, 3), **written, "total_s": round(time.perf_counter() - t0, 3)})
         if changed is not None:
             record["chunks_recomputed"] = len(changed)
         (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
+        parts_file = write_parts(out_dir, extra.parts) if extra else None
         _publish(staging, out_dir, names + [RUN_RECORD])
     if not patch:
         sizes = {t.name: (out_dir / f"{t.name}.tif").stat().st_size for t in targets}
     write_state(out_dir, {"chunks": fingerprints or chunk_fingerprints(inputs, list(arrays)),
                           "files": {f: v["sha256"] for f, v in record["inputs"].items()},
-                          "parts": {t.name: t.parts for t in targets}, "sizes": sizes,
+                          "parts": {t.name: t.parts for t in targets}, "sizes": sizes, "summary_parts": parts_file,
                           "raster_checks": {p: c for p, c in inputs.raster_checks.items() if p in record["inputs"]}})
+    drop_stale_parts(out_dir, parts_file)
     return record
 
 

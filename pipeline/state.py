@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import time
 from contextlib import contextmanager
@@ -31,7 +32,9 @@ def chunk_fingerprints(inputs, products: list[str]) -> dict[str, str]:
     common = json.dumps({"version": __version__, "grid": grid.fingerprint(), "products": sorted(products),
                          "settings": cfg.spec.products.model_dump(mode="json"),
                          "output": cfg.spec.output.model_dump(mode="json"),
-                         "inputs": {v: s.model_dump(mode="json") for v, s in cfg.spec.inputs.items()}},
+                         "inputs": {v: s.model_dump(mode="json") for v, s in cfg.spec.inputs.items()},
+                         "districts": [cfg.spec.districts.model_dump(mode="json"), inputs.districts.sha256]
+                         if inputs.districts else None},
                         sort_keys=True)
     out = {}
     for idx in grid.tile_ids():
@@ -40,6 +43,37 @@ def chunk_fingerprints(inputs, products: list[str]) -> dict[str, str]:
             h.update(f"|{var}={inputs.layers[var].fingerprint(idx)}".encode())
         out[chunk_key(idx)] = h.hexdigest()
     return out
+
+
+def write_parts(out_dir: Path, parts: dict[str, object]) -> str:
+    """Store per-chunk summary parts under a name made of their hash (the state then points to
+    it, so a run killed between the two leaves the old state and its parts intact)."""
+    folder = out_dir / STATE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    data = pickle.dumps(dict(sorted(parts.items())), protocol=5)
+    name = f"parts-{hashlib.sha256(data).hexdigest()[:16]}.pkl"
+    if not (folder / name).exists():
+        tmp = folder / f"{name}.{os.getpid()}"
+        tmp.write_bytes(data)
+        os.replace(tmp, folder / name)
+    return name
+
+
+def read_parts(out_dir: Path, state: dict | None) -> dict[str, object] | None:
+    """The summary parts the state points to (None if it points to none, or they are gone)."""
+    name = (state or {}).get("summary_parts")
+    if not name:
+        return None
+    try:
+        return pickle.loads((out_dir / STATE_DIR / name).read_bytes())
+    except (FileNotFoundError, pickle.UnpicklingError, EOFError):
+        return None
+
+
+def drop_stale_parts(out_dir: Path, keep: str | None) -> None:
+    for old in (out_dir / STATE_DIR).glob("parts-*.pkl"):
+        if old.name != keep:
+            old.unlink(missing_ok=True)
 
 
 def read_state(out_dir: Path) -> dict | None:

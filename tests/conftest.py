@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -14,3 +15,23 @@ REPO = Path(__file__).resolve().parents[1]
 def world(tmp_path: Path) -> Path:
     """The tiny hand-checkable world (see tests/world.py); returns its config path."""
     return make_world(tmp_path / "world")
+
+
+def run_sample(out: Path, *extra: str) -> dict:
+    """`minemap run` on the bundled sample through the CLI; returns the run record."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    result = CliRunner().invoke(main, ["run", str(REPO / "sample_data" / "minemap.toml"), "--out", str(out),
+                                       "--quiet", *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "run.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def sample_out(tmp_path_factory) -> Path:
+    """The sample's outputs, made once per test session: read them, do not change them."""
+    out = tmp_path_factory.mktemp("sample") / "out"
+    run_sample(out)
+    return out

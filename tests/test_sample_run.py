@@ -12,7 +12,7 @@ import rasterio
 from click.testing import CliRunner
 from pyproj import Transformer
 
-from conftest import REPO
+from conftest import REPO, run_sample
 from pipeline.cli import main
 
 CONFIG = REPO / "sample_data" / "minemap.toml"
@@ -24,19 +24,6 @@ PRODUCTS = {  # name: (dtype, nodata, renderer, valid range)
     "recovery_rate": ("float32", -9999.0, "singlebandpseudocolor", (0.0, 1e3)),
     "clearance_sustainability": ("float32", -9999.0, "singlebandpseudocolor", (0.0, 1.0)),
 }
-
-
-def run_sample(out: Path, *extra: str) -> dict:
-    result = CliRunner().invoke(main, ["run", str(CONFIG), "--out", str(out), "--quiet", *extra])
-    assert result.exit_code == 0, result.output
-    return json.loads((out / "run.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def sample_out(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sample") / "out"
-    run_sample(out)
-    return out
 
 
 @pytest.mark.parametrize("name", PRODUCTS)

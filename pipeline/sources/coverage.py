@@ -80,8 +80,8 @@ def weighted_coverage(geoms: np.ndarray, weights: np.ndarray, gbox: GeoBox) -> n
 def _window(gbox: GeoBox, bounds: tuple[float, float, float, float]) -> tuple[tuple[int, int], tuple[int, int]]:
     """Rows and columns of `gbox` covering `bounds`, one cell of margin, clipped to the chunk."""
     a, (h, w) = gbox.affine, gbox.shape
-    c0, r0 = ~a * (bounds[0], bounds[3])
-    c1, r1 = ~a * (bounds[2], bounds[1])
+    c0, r0 = ~a @ (bounds[0], bounds[3])
+    c1, r1 = ~a @ (bounds[2], bounds[1])
     return ((max(int(np.floor(min(r0, r1))) - 1, 0), min(int(np.ceil(max(r0, r1))) + 1, h)),
             (max(int(np.floor(min(c0, c1))) - 1, 0), min(int(np.ceil(max(c0, c1))) + 1, w)))
 

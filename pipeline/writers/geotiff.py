@@ -110,9 +110,21 @@ def creation_options(dtype: str, compress: str, level: int) -> dict[str, str]:
     return opts
 
 
+@dataclass
+class ChunkParts:
+    """A lazy array of one object per chunk (e.g. summaries), computed in the same batches as
+    the products so they share the work; results land in `parts` by chunk key. Only the chunks
+    in `only` are computed (None: all that are computed for the products)."""
+
+    array: da.Array
+    parts: dict[str, object] = field(default_factory=dict)
+    only: set[Index] | None = None
+
+
 def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compress: str = "zstd",
                   level: int = 1, batch: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
-                  previous: Path | None = None, changed: set[Index] | None = None) -> dict:
+                  previous: Path | None = None, changed: set[Index] | None = None,
+                  extra: ChunkParts | None = None) -> dict:
     """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging`; return timings.
 
     With `previous` (a folder of this grid's products), only the `changed` chunks are computed;
@@ -138,7 +150,7 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
                             sinks[t.name, f].write(np.full((int(window.height), int(window.width)), t.nodata,
                                                            dtype=t.array.dtype), 1, window=window)
             on_tiles(len(tiles) - len(inside))
-            for blocks in _computed(targets, outputs, inside, batch, on_tiles):
+            for blocks in _computed(targets, outputs, inside, batch, on_tiles, extra):
                 for (idx, t, f), block in blocks:
                     sinks[t.name, f].write(block, 1, window=_window(grid, idx, f))
         finally:
@@ -161,7 +173,8 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
 
 
 def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previous: Path, changed: set[Index],
-                  batch: int = 4, on_tiles: Callable[[int], None] = lambda n: None) -> dict:
+                  batch: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
+                  extra: ChunkParts | None = None) -> dict:
     """Copy the previous products into `staging` and rewrite only the `changed` chunks, at full
     resolution and in every overview level; statistics come from the chunks' stored parts.
 
@@ -177,7 +190,7 @@ def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previo
     ids = [idx for idx in grid.tile_ids() if idx in changed and grid.tile_in_region(idx)]
     on_tiles(sum(1 for _ in grid.tile_ids()) - len(ids))
     with rasterio.Env(**GDAL_ENV):
-        for blocks in _computed(targets, outputs, ids, batch, on_tiles):
+        for blocks in _computed(targets, outputs, ids, batch, on_tiles, extra):
             # one open handle at a time: each appends tiles at the end of the same file
             for t in targets:
                 for k, f in enumerate([1, *factors]):
@@ -195,15 +208,22 @@ def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previo
 
 
 def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], batch: int,
-              on_tiles: Callable[[int], None]) -> Iterator[list]:
+              on_tiles: Callable[[int], None], extra: ChunkParts | None = None) -> Iterator[list]:
     """Compute chunks in batches; record their statistics; yield ((idx, target, level), block) pairs."""
     for chunk_ids in _batches(ids, batch):
         # one compute per batch, arrays only: layers shared by several products run once
         wanted = [(idx, t, key) for idx in chunk_ids for t in targets for key in outputs[t.name]]
-        blocks = dask.compute(*[outputs[t.name][key].blocks[idx] for idx, t, key in wanted])
+        arrays = [outputs[t.name][key].blocks[idx] for idx, t, key in wanted]
+        if extra is not None:
+            more = [idx for idx in chunk_ids if extra.only is None or idx in extra.only]
+            wanted += [(idx, extra, None) for idx in more]
+            arrays += [extra.array.blocks[idx] for idx in more]
+        blocks = dask.compute(*arrays)
         out = []
         for (idx, t, key), block in zip(wanted, blocks):
-            if key == "stats":
+            if t is extra:
+                extra.parts[chunk_key(idx)] = block[0, 0]
+            elif key == "stats":
                 t.parts[chunk_key(idx)] = [float(x) for x in block[0, :]]
             else:
                 out.append(((idx, t, key), block))
@@ -283,7 +303,7 @@ def _profile(t: RasterTarget, grid: Grid, f: int) -> dict:
     """Staging file of level f (1 = full resolution): uncompressed, tiled like the product."""
     h, w = grid.shape
     return {"driver": "GTiff", "width": math.ceil(w / f), "height": math.ceil(h / f), "count": 1,
-            "dtype": str(t.array.dtype), "crs": grid.crs.wkt, "transform": grid.geobox.affine * Affine.scale(f),
+            "dtype": str(t.array.dtype), "crs": grid.crs.wkt, "transform": grid.geobox.affine @ Affine.scale(f),
             "nodata": t.nodata, "tiled": True,
             "blockxsize": FILE_TILE, "blockysize": FILE_TILE, "bigtiff": "IF_SAFER"}
 

@@ -70,31 +70,57 @@ def ramp(lo: float, hi: float, colors: list[str], precision: int = 2) -> list[St
 RISK_COLOURS = ["#1a9850", "#fee08b", "#fc8d59", "#d73027", "#67001f", "#40004b"]
 
 
-def risk_class_style(names: list[str], thresholds: list[float]) -> str:
-    """Categorical style: each class coloured and labelled with its name and P_c range."""
+@dataclass(frozen=True)
+class Legend:
+    """How a product is coloured: `kind` is "ramp" (interpolated), "classes" (each stop's value is
+    the upper bound of its class) or "palette" (integer codes). The .qml styles and the PNG maps
+    are both drawn from it, so they always agree."""
+
+    kind: str
+    stops: list[Stop]
+
+
+def risk_class_legend(names: list[str], thresholds: list[float]) -> Legend:
+    """Each class coloured and labelled with its name and P_c range."""
     bounds = [0.0, *thresholds, 1.0]
-    return paletted([Stop(k + 1, RISK_COLOURS[min(k, len(RISK_COLOURS) - 1)],
-                          f"{name} (P_c {bounds[k]:g}–{bounds[k + 1]:g})") for k, name in enumerate(names)])
+    return Legend("palette", [Stop(k + 1, RISK_COLOURS[min(k, len(RISK_COLOURS) - 1)],
+                                   f"{name} (P_c {bounds[k]:g}–{bounds[k + 1]:g})") for k, name in enumerate(names)])
 
 
-def product_style(name: str, vmin: float | None, vmax: float | None) -> str:
-    """The .qml text for a product, using its value range where the scale is data-driven."""
+def product_legend(name: str, vmin: float | None, vmax: float | None) -> Legend:
+    """A product's colours, using its value range where the scale is data-driven."""
     vmin = 0.0 if vmin is None else vmin
     vmax = 1.0 if vmax is None else vmax
     if name == "contamination_probability":
-        return pseudocolor(ramp(0.0, 1.0, RED_TO_GREEN))
+        return Legend("ramp", ramp(0.0, 1.0, RED_TO_GREEN))
     if name == "evidence_count":
-        return paletted([Stop(0, "#bdbdbd", "0 layers (no evidence)"), Stop(1, "#c6dbef", "1 layer"),
-                         Stop(2, "#6baed6", "2 layers"), Stop(3, "#08519c", "3 layers (all evidence)")])
+        return Legend("palette", [Stop(0, "#bdbdbd", "0 layers (no evidence)"), Stop(1, "#c6dbef", "1 layer"),
+                                  Stop(2, "#6baed6", "2 layers"), Stop(3, "#08519c", "3 layers (all evidence)")])
     if name == "clearance_sustainability":
-        return pseudocolor([Stop(0.5, "#d73027", "≤ 0.50 unsustainable"), Stop(0.7, "#fc8d59", "0.50–0.70 below threshold"),
-                            Stop(0.85, "#91cf60", "0.70–0.85 sustainable (> 0.7)"),
-                            Stop(float("inf"), "#1a9850", "> 0.85 sustainable")], discrete=True)
+        return Legend("classes", [Stop(0.5, "#d73027", "≤ 0.50 unsustainable"),
+                                  Stop(0.7, "#fc8d59", "0.50–0.70 below threshold"),
+                                  Stop(0.85, "#91cf60", "0.70–0.85 sustainable (> 0.7)"),
+                                  Stop(float("inf"), "#1a9850", "> 0.85 sustainable")])
     if name == "environmental_impact":
         bound = max(abs(vmin), abs(vmax), 1e-6)
-        return pseudocolor(ramp(-bound, bound, ["#2166ac", "#67a9cf", "#f7f7f7", "#ef8a62", "#b2182b"]))
-    return pseudocolor(ramp(max(vmin, 0.0), max(vmax, 1e-6), ["#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b"],
-                            precision=3))
+        return Legend("ramp", ramp(-bound, bound, ["#2166ac", "#67a9cf", "#f7f7f7", "#ef8a62", "#b2182b"]))
+    return Legend("ramp", ramp(max(vmin, 0.0), max(vmax, 1e-6),
+                               ["#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b"], precision=3))
+
+
+def qml(legend: Legend) -> str:
+    """The .qml text (QGIS applies FILE.qml to FILE.tif on open) for a legend."""
+    if legend.kind == "palette":
+        return paletted(legend.stops)
+    return pseudocolor(legend.stops, discrete=legend.kind == "classes")
+
+
+def risk_class_style(names: list[str], thresholds: list[float]) -> str:
+    return qml(risk_class_legend(names, thresholds))
+
+
+def product_style(name: str, vmin: float | None, vmax: float | None) -> str:
+    return qml(product_legend(name, vmin, vmax))
 
 
 def _num(v: float) -> str:

@@ -1,0 +1,378 @@
+"""What team leads hand on: per-district figures and high-risk zones as polygons.
+
+Both are computed chunk by chunk in the same pass that writes the products (one small
+"part" per chunk, kept in OUT/.minemap so an update recomputes only the changed chunks'),
+then merged: district sums are added up; zone pieces that touch across a chunk border are
+joined (4-connected cells, matching labels along the shared edge), in pixel coordinates so
+the pieces' edges meet exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as da
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from affine import Affine
+from rasterio.features import shapes
+from scipy import ndimage
+
+from .config import LoadedConfig
+from .errors import InputError
+from .grid import Grid
+from .products import UINT8_NODATA
+from .sources.polygons import BurnJob
+from .tiles import Index, chunk_key, tiled_array
+from .vector import read_vector, repair_geometries
+
+# the per-chunk inputs of a part, in this order; products or layers that are not there are skipped
+FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C"]
+SUSTAINABLE = 0.7  # CSC above this is sustainable (paper, eq. 4)
+
+
+@dataclass(frozen=True)
+class Districts:
+    """District polygons in the grid CRS, coded 1…n on the grid in this order."""
+
+    names: list[str]
+    geoms: np.ndarray
+    sha256: str
+
+
+def load_districts(cfg: LoadedConfig, grid: Grid) -> Districts | None:
+    """The [districts] layer of the config, or None if it names none."""
+    spec = cfg.spec.districts
+    if spec is None:
+        return None
+    path = cfg.resolve(spec.path)
+    frame = read_vector(path, layer=spec.layer)
+    if frame.crs is None:
+        raise InputError("has no CRS: set one (e.g. ogr2ogr -a_srs EPSG:4326)", path)
+    if spec.name_field not in frame.columns:
+        raise InputError(f"has no field {spec.name_field!r} (districts.name_field); fields: "
+                         f"{', '.join(c for c in frame.columns if c != frame.geometry.name)}", path)
+    frame, problems = repair_geometries(frame, path)
+    if problems:
+        raise InputError("; ".join(problems), path)
+    frame = frame.to_crs(grid.crs.to_wkt())
+    names = [str(v) for v in frame[spec.name_field]]
+    if len(set(names)) != len(names):
+        raise InputError(f"district names in {spec.name_field!r} repeat: each must be unique", path)
+    return Districts(names, np.asarray(frame.geometry.values), hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def district_codes(grid: Grid, districts: Districts | None) -> da.Array:
+    """Each cell's district code (1…n by cell centre; 0: none)."""
+    if districts is None:
+        geoms, values = np.array([grid.region.geom]), np.array([0.0])
+        token = grid.fingerprint()
+    else:
+        geoms, values = districts.geoms, np.arange(1, len(districts.names) + 1, dtype=float)
+        token = grid.fingerprint() + districts.sha256
+    jobs = {idx: BurnJob(geoms, values, grid.tile_geobox(idx), False, 0.0) for idx in grid.tile_ids()}
+    return tiled_array("districts", grid, jobs, token=token)
+
+
+def summary_array(grid: Grid, codes: da.Array, fields: dict[str, da.Array], n_districts: int, n_classes: int,
+                  zone_class: int | None) -> da.Array:
+    """One part per chunk (a 1×1 object block): district sums and zone pieces."""
+    names = [f for f in FIELDS if f in fields]
+    ny, nx = len(grid.chunks[0]), len(grid.chunks[1])
+    return da.map_blocks(chunk_part, codes, *[fields[f] for f in names], names=names, n_districts=n_districts,
+                         n_classes=n_classes, zone_class=zone_class, cell_km2=grid.cell_area_km2,
+                         chunk=grid.chunk, dtype=object, chunks=((1,) * ny, (1,) * nx),
+                         meta=np.empty((0, 0), dtype=object))
+
+
+# district sums, one row per district code (0: outside every district), these columns:
+def part_columns(n_classes: int) -> list[str]:
+    return ["cells", "pc_n", "pc_sum", "pc_max", *[f"class_{k}" for k in range(1, n_classes + 1)], "mines",
+            "e_n", "e_sum", "re_n", "re_sum", "cleared_km2", "sustainable_km2"]
+
+
+def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_districts: int, n_classes: int,
+               zone_class: int | None, cell_km2: float, chunk: int, block_id: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Sums per district and zone pieces of one chunk (pure: arrays in, numbers and shapes out)."""
+    a = dict(zip(names, arrays))
+    code = codes.astype(np.intp)
+    n = n_districts + 1
+    cols = part_columns(n_classes)
+    sums = np.zeros((n, len(cols)), dtype=np.float64)
+    put = {c: k for k, c in enumerate(cols)}
+    region = ~np.isnan(a["P_c"]) if "P_c" in a else None
+
+    def add(col: str, weights: np.ndarray | None, where: np.ndarray) -> None:
+        w = None if weights is None else weights[where].astype(np.float64)
+        sums[:, put[col]] += np.bincount(code[where], weights=w, minlength=n)
+
+    coded = a["n"] if "n" in a else a.get("class")
+    inside = coded != UINT8_NODATA if coded is not None else region  # cells in the grid's region
+    if inside is not None:
+        add("cells", None, inside)
+    if "class" in a:
+        for k in range(1, n_classes + 1):
+            add(f"class_{k}", None, a["class"] == k)
+    if region is not None:
+        add("pc_n", None, region)
+        add("pc_sum", a["P_c"], region)
+        if region.any():
+            sums[:, put["pc_max"]] = np.nan_to_num(ndimage.maximum(np.where(region, a["P_c"], -np.inf), code,
+                                                                   np.arange(n)), neginf=np.nan)
+        else:
+            sums[:, put["pc_max"]] = np.nan
+    cleared = None
+    if "C" in a:
+        cleared = np.where(np.isnan(a["C"]), 0.0, a["C"]) / 100.0  # fraction of each cell cleared
+    if "L" in a:
+        ok = ~np.isnan(a["L"])
+        remaining = a["L"] * cell_km2 * (1.0 - (cleared if cleared is not None else 0.0))
+        add("mines", remaining, ok)
+    for key, col in (("E", "e"), ("R_e", "re")):
+        if key in a:
+            ok = ~np.isnan(a[key])
+            add(f"{col}_n", None, ok)
+            add(f"{col}_sum", a[key], ok)
+    if "CSC" in a and cleared is not None:
+        ok = ~np.isnan(a["CSC"]) & (cleared > 0)
+        add("cleared_km2", cleared * cell_km2, ok)
+        add("sustainable_km2", cleared * cell_km2, ok & (a["CSC"] > SUSTAINABLE))
+    zones = None
+    if zone_class is not None and "class" in a:
+        offset = (block_id[0] * chunk, block_id[1] * chunk)
+        zones = _zone_pieces(a["class"], a["P_c"], a.get("n"), code, n, zone_class, offset)
+    out = np.empty((1, 1), dtype=object)
+    out[0, 0] = {"districts": sums, "zones": zones}
+    return out
+
+
+def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, code: np.ndarray, n_codes: int,
+                 zone_class: int, offset: tuple[int, int]) -> dict | None:
+    """Connected cells of class ≥ zone_class in one chunk: outlines (pixel coordinates), sums, edges."""
+    mask = (cls >= zone_class) & (cls != UINT8_NODATA)
+    labels, n = ndimage.label(mask)  # 4-connected, as the outlines below
+    if n == 0:
+        return None
+    flat = labels.ravel()
+    ids = np.arange(1, n + 1)
+    cells = np.bincount(flat, minlength=n + 1)[1:]
+    pc = np.where(mask, p_c, 0.0).astype(np.float64)
+    stats = {
+        "cells": cells,
+        "pc_sum": np.bincount(flat, weights=pc.ravel(), minlength=n + 1)[1:],
+        "pc_max": ndimage.maximum(pc, labels, ids),
+        "class_max": ndimage.maximum(cls, labels, ids).astype(np.int64),
+        "districts": np.bincount(flat[mask.ravel()] * n_codes + code.ravel()[mask.ravel()],
+                                 minlength=(n + 1) * n_codes).reshape(n + 1, n_codes)[1:],
+    }
+    if count is not None:
+        stats["n_sum"] = np.bincount(flat, weights=np.where(mask, count, 0).ravel().astype(np.float64),
+                                     minlength=n + 1)[1:]
+        stats["n_min"] = ndimage.minimum(count, labels, ids).astype(np.int64)
+    outlines: list[list] = [[] for _ in range(n)]
+    for geom, value in shapes(labels.astype(np.int32), mask=mask, connectivity=4,
+                              transform=Affine.translation(offset[1], offset[0])):
+        outlines[int(value) - 1].append(shapely.geometry.shape(geom))
+    wkb = [shapely.to_wkb(p[0] if len(p) == 1 else shapely.union_all(p)) for p in outlines]
+    edges = {"top": labels[0, :].copy(), "bottom": labels[-1, :].copy(),
+             "left": labels[:, 0].copy(), "right": labels[:, -1].copy()}
+    return {"n": n, "stats": stats, "wkb": wkb, "edges": edges}
+
+
+def merge_districts(parts: dict[str, dict], grid: Grid, n_districts: int, n_classes: int) -> np.ndarray:
+    """Sum the chunks' district rows (in tile order, so the floats are always the same)."""
+    cols = part_columns(n_classes)
+    total = np.zeros((n_districts + 1, len(cols)))
+    total[:, cols.index("pc_max")] = np.nan
+    for idx in grid.tile_ids():
+        part = parts.get(chunk_key(idx))
+        if part is None:
+            continue
+        d = part["districts"]
+        k = cols.index("pc_max")
+        total[:, :k] += d[:, :k]
+        total[:, k + 1:] += d[:, k + 1:]
+        total[:, k] = np.fmax(total[:, k], d[:, k])
+    return total
+
+
+def district_table(total: np.ndarray, districts: Districts | None, class_names: list[str], cell_km2: float,
+                   have: set[str]) -> gpd.GeoDataFrame | None:
+    """One row per district: area, P_c, km² per risk class, remaining mines, E, R_e, CSC share."""
+    if districts is None:
+        return None
+    cols = part_columns(len(class_names))
+    t = pd.DataFrame(total[1:], columns=cols)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows = {"district": districts.names,
+                "area_km2": t["cells"] * cell_km2,
+                "mean_pc": t["pc_sum"] / t["pc_n"],
+                "max_pc": t["pc_max"]}
+        for k, name in enumerate(class_names, start=1):
+            rows[f"km2_{_slug(name)}"] = t[f"class_{k}"] * cell_km2
+        if "L" in have:
+            rows["remaining_mines"] = t["mines"]
+        if "E" in have:
+            rows["mean_E"] = t["e_sum"] / t["e_n"]
+        if "R_e" in have:
+            rows["mean_R_e"] = t["re_sum"] / t["re_n"]
+        if "CSC" in have and "C" in have:
+            rows["cleared_km2"] = t["cleared_km2"]
+            rows["csc_sustainable_share"] = t["sustainable_km2"] / t["cleared_km2"]
+    frame = pd.DataFrame(rows).replace([np.inf, -np.inf], np.nan)
+    return gpd.GeoDataFrame(frame, geometry=list(districts.geoms), crs=None)
+
+
+def merge_zones(parts: dict[str, dict], grid: Grid, districts: Districts | None, class_names: list[str],
+                min_area_km2: float) -> gpd.GeoDataFrame:
+    """Join zone pieces across chunk borders; one row per zone, highest class and largest first."""
+    pieces: dict[Index, dict] = {}
+    for idx in grid.tile_ids():
+        part = parts.get(chunk_key(idx))
+        if part is not None and part["zones"] is not None:
+            pieces[idx] = part["zones"]
+    start, total = {}, 0
+    for idx, z in pieces.items():
+        start[idx] = total
+        total += z["n"]
+    parent = np.arange(total)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for (i, j), z in pieces.items():
+        for nb, mine, theirs in (((i, j + 1), "right", "left"), ((i + 1, j), "bottom", "top")):
+            other = pieces.get(nb)
+            if other is None:
+                continue
+            a, b = z["edges"][mine], other["edges"][theirs]
+            touch = (a > 0) & (b > 0)
+            for la, lb in set(zip(a[touch].tolist(), b[touch].tolist())):
+                ra, rb = find(start[(i, j)] + la - 1), find(start[nb] + lb - 1)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(k) for k in range(total)], dtype=np.int64)
+    columns = ["rank", "risk_class", "area_km2", "district", "mean_pc", "max_pc", "mean_evidence",
+               "min_evidence", "cells"]
+    if total == 0:
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=None)
+    groups, group_of = np.unique(roots, return_inverse=True)
+    g = len(groups)
+
+    def gather(key: str, how: str = "sum") -> np.ndarray | None:
+        if any(key not in z["stats"] for z in pieces.values()):
+            return None
+        values = np.concatenate([np.asarray(z["stats"][key]) for z in pieces.values()])
+        if values.ndim == 2:
+            out = np.zeros((g, values.shape[1]))
+            np.add.at(out, group_of, values)
+            return out
+        if how == "sum":
+            return np.bincount(group_of, weights=values.astype(np.float64), minlength=g)
+        out = np.full(g, -np.inf if how == "max" else np.inf)
+        (np.maximum if how == "max" else np.minimum).at(out, group_of, values)
+        return out
+
+    cells = gather("cells")
+    pc_sum, pc_max, class_max = gather("pc_sum"), gather("pc_max", "max"), gather("class_max", "max")
+    n_sum, n_min = gather("n_sum"), gather("n_min", "min")
+    by_district = gather("districts")
+    wkb = [w for z in pieces.values() for w in z["wkb"]]
+    geoms = shapely.from_wkb(wkb)
+    members: list[list[int]] = [[] for _ in range(g)]
+    for k, grp in enumerate(group_of):
+        members[grp].append(k)
+    outlines = [geoms[m[0]] if len(m) == 1 else shapely.simplify(shapely.union_all(geoms[m]), 0) for m in members]
+    a = grid.geobox.affine
+    outlines = shapely.transform(np.array(outlines, dtype=object),
+                                 lambda xy: np.column_stack([a.a * xy[:, 0] + a.b * xy[:, 1] + a.c,
+                                                             a.d * xy[:, 0] + a.e * xy[:, 1] + a.f]))
+    names = ["", *(districts.names if districts else [])]
+    district = [names[int(np.argmax(row))] if districts and row[1:].sum() else "" for row in by_district]
+    frame = pd.DataFrame({
+        "risk_class": [class_names[int(c) - 1] for c in class_max],
+        "class_code": class_max.astype(int),
+        "area_km2": cells * grid.cell_area_km2,
+        "district": district,
+        "mean_pc": pc_sum / cells,
+        "max_pc": pc_max,
+        "mean_evidence": n_sum / cells if n_sum is not None else np.nan,
+        "min_evidence": n_min.astype(int) if n_min is not None else -1,
+        "cells": cells.astype(np.int64),
+    })
+    frame["geometry"] = outlines
+    frame = frame[frame["area_km2"] >= min_area_km2 - 1e-12]
+    frame = frame.sort_values(["class_code", "area_km2", "mean_pc"], ascending=False, kind="stable")
+    frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+    return gpd.GeoDataFrame(frame.drop(columns="class_code").reset_index(drop=True), geometry="geometry", crs=None)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower() or "class"
+
+
+def write_vector(frame: gpd.GeoDataFrame, path: Path, layer: str, crs) -> None:
+    """A GeoPackage layer in the grid CRS (the caller stages and publishes the file)."""
+    frame = frame.set_crs(crs.to_wkt(), allow_override=True)
+    frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", promote_to_multi=True,
+                  geometry_type="MultiPolygon")
+
+
+def zone_class(cfg: LoadedConfig, products: list[str]) -> int | None:
+    """The risk class code from which cells form priority zones (None: no zones)."""
+    settings = cfg.spec.products
+    if "risk_class" not in products or not settings.priority_zones.enabled:
+        return None
+    return settings.risk_class.names.index(settings.priority_zones.from_class) + 1
+
+
+def summaries_wanted(cfg: LoadedConfig, products: list[str], districts: Districts | None) -> bool:
+    return districts is not None or zone_class(cfg, products) is not None
+
+
+def build_summary(cfg: LoadedConfig, grid: Grid, layers: dict, products: dict[str, da.Array],
+                  districts: Districts | None) -> tuple[da.Array | None, set[str]]:
+    """The lazy per-chunk parts behind districts.gpkg and priority_zones.gpkg (None: neither
+    wanted), and which of FIELDS they draw on."""
+    if not summaries_wanted(cfg, list(products), districts):
+        return None, set()
+    zones = zone_class(cfg, list(products))
+    fields = {short: products[name] for short, name in PRODUCT_FIELDS.items() if name in products}
+    if "L" in layers:
+        fields["L"] = layers["L"].array
+    if "C" in layers:
+        fields["C"] = layers["C"].array
+    elif "A_c" in layers:  # cleared share from cleared area
+        fields["C"] = layers["A_c"].array * (100.0 / grid.cell_area_km2)
+    return summary_array(grid, district_codes(grid, districts), fields, len(districts.names) if districts else 0,
+                         len(cfg.spec.products.risk_class.names), zones), set(fields)
+
+
+PRODUCT_FIELDS = {"P_c": "contamination_probability", "n": "evidence_count", "class": "risk_class",
+                  "E": "environmental_impact", "R_e": "recovery_rate", "CSC": "clearance_sustainability"}
+
+
+def write_summaries(staging: Path, parts: dict[str, dict], cfg: LoadedConfig, grid: Grid,
+                    districts: Districts | None, have: set[str]) -> dict[str, object]:
+    """districts.gpkg + districts.csv and priority_zones.gpkg into `staging`; returns the tables."""
+    names = cfg.spec.products.risk_class.names
+    written: dict[str, object] = {}
+    if districts is not None:
+        total = merge_districts(parts, grid, len(districts.names), len(names))
+        table = district_table(total, districts, names, grid.cell_area_km2, have)
+        write_vector(table, staging / "districts.gpkg", "districts", grid.crs)
+        table.drop(columns="geometry").to_csv(staging / "districts.csv", index=False, float_format="%.6g")
+        written["districts"] = table
+    if zone_class(cfg, [PRODUCT_FIELDS[f] for f in have if f in PRODUCT_FIELDS]) is not None:
+        zones = merge_zones(parts, grid, districts, names, cfg.spec.products.priority_zones.min_area_km2)
+        write_vector(zones, staging / "priority_zones.gpkg", "priority_zones", grid.crs)
+        written["priority_zones"] = zones
+    return written
