@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
@@ -50,15 +51,23 @@ def assert_same_as_fresh_run(config: Path, out: Path, fresh: Path) -> None:
             assert np.array_equal(a.read(1, out_shape=(a.height // 4, a.width // 4)),
                                   b.read(1, out_shape=(b.height // 4, b.width // 4))), name
             assert a.tags(1) == b.tags(1), name  # statistics
+    # the district table and the zones come from per-chunk parts: old parts + new ones = a fresh run
+    assert (out / "districts.csv").read_text() == (fresh / "districts.csv").read_text()
+    zones, fresh_zones = (gpd.read_file(d / "priority_zones.gpkg") for d in (out, fresh))
+    assert zones.drop(columns="geometry").equals(fresh_zones.drop(columns="geometry"))
+    assert zones.geometry.geom_equals(fresh_zones.geometry).all()
 
 
 def test_add_replace_remove_drone_layer(sample, tmp_path):
     out, fresh = tmp_path / "out", tmp_path / "fresh"
     run(sample, out, workers=2)
+    before = (out / "districts.csv").read_text()
 
     new = drone_near(sample, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
     s = update(sample, out, workers=2)
     assert s["status"] == "updated" and s["added"] == [str(new)]
+    changed = set((out / "districts.csv").read_text().splitlines()) - set(before.splitlines())
+    assert [line.split(",")[0] for line in changed] == ["Khojavend"]  # the new drone layer lies there
     assert 1 <= s["chunks_recomputed"] < s["chunks_total"] == 9
     assert_same_as_fresh_run(sample, out, fresh)
 
