@@ -21,6 +21,7 @@ import dask
 
 from . import __version__
 from .config import LoadedConfig, load_config
+from .deliverables import write_qgis_project
 from .errors import InputError, OutputError, Problem
 from .grid import Grid, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
@@ -185,13 +186,17 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
                                         batch=batch, on_tiles=on_tiles,
                                         previous=out_dir if changed is not None else None, changed=changed,
                                         extra=extra)
-        names = []
+        names, styles = [], {}
         for t in targets:
-            (staging / f"{t.name}.qml").write_text(_style(t, cfg))
+            styles[t.name] = _style(t, cfg)
+            (staging / f"{t.name}.qml").write_text(styles[t.name])
             names += [f"{t.name}.tif", f"{t.name}.qml"]
         t_sum = time.perf_counter()
         tables = write_summaries(staging, extra.parts, cfg, grid, inputs.districts, fields) if extra else {}
         names += [f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / f).exists()]
+        titles = {t.name: PRODUCTS[t.name].title + (f" ({PRODUCTS[t.name].symbol})" if "_" in PRODUCTS[t.name].symbol
+                                                     or PRODUCTS[t.name].symbol in ("E", "CSC") else "") for t in targets}
+        names.append(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles))
         written["summaries_s"] = round(time.perf_counter() - t_sum, 3)
         record = _record(inputs, targets, created, out_dir, {
             "load_s": round(t_loaded - t0, 3), **written, "total_s": round(time.perf_counter() - t0, 3)})

@@ -1,6 +1,7 @@
 """Open minemap outputs in real QGIS (Debian's python3-qgis, headless) and report what a user sees.
 
-Run with /usr/bin/python3: `qgis_check.py OUT_DIR NAME [NAME ...]`; prints one JSON object per layer.
+Run with /usr/bin/python3: `qgis_check.py OUT_DIR NAME [NAME ...]` prints one JSON object per layer;
+`qgis_check.py --project FILE.qgz PNG` opens the project, reports its layers and renders it to PNG.
 """
 
 import json
@@ -10,7 +11,7 @@ import sys
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from qgis.core import (QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsPointXY,  # noqa: E402
-                       QgsRasterLayer)
+                       QgsProject, QgsRasterLayer)
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
@@ -54,11 +55,51 @@ def painted_share(layer: QgsRasterLayer, size: int = 300) -> float:
     return painted / (size // 2) ** 2
 
 
+def inspect_project(path: str, png: str) -> dict:
+    """What a user sees opening the project: groups, layers (valid, renderer, labels), a render."""
+    project = QgsProject.instance()
+    report = {"read": project.read(path), "crs": project.crs().authid(), "groups": [], "layers": []}
+    root = project.layerTreeRoot()
+    for group in root.children():
+        report["groups"].append(group.name())
+        for node in group.children():
+            layer = node.layer()
+            entry = {"name": node.name(), "group": group.name(), "visible": node.isVisible(),
+                     "valid": bool(layer and layer.isValid())}
+            if entry["valid"]:
+                entry["source"] = layer.source()
+                entry["crs"] = layer.crs().authid()
+                entry["renderer"] = layer.renderer().type()
+                if hasattr(layer, "labelsEnabled"):
+                    entry["labels"] = layer.labeling().settings().fieldName if layer.labelsEnabled() else None
+                    entry["features"] = layer.featureCount()
+            report["layers"].append(entry)
+    settings = QgsMapSettings()
+    settings.setLayers(root.checkedLayers())
+    settings.setDestinationCrs(project.crs())
+    extent = [l for l in root.checkedLayers() if l.type() == l.RasterLayer][0].extent()
+    settings.setExtent(extent)
+    settings.setOutputSize(QSize(700, 800))
+    settings.setBackgroundColor(QColor(255, 255, 255, 255))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    image.save(png)
+    colours = {image.pixel(x, y) for y in range(0, 800, 4) for x in range(0, 700, 4)}
+    white = sum(1 for y in range(0, 800, 4) for x in range(0, 700, 4) if QColor(image.pixel(x, y)).lightness() > 250)
+    report["render"] = {"distinct_colours": len(colours), "white_share": white / (200 * 175)}
+    return report
+
+
 def main() -> None:
     app = QgsApplication([], False)
     app.initQgis()
-    out = sys.argv[1]
-    print(json.dumps({name: inspect(os.path.join(out, f"{name}.tif")) for name in sys.argv[2:]}))
+    if sys.argv[1] == "--project":
+        print(json.dumps(inspect_project(sys.argv[2], sys.argv[3])))
+    else:
+        out = sys.argv[1]
+        print(json.dumps({name: inspect(os.path.join(out, f"{name}.tif")) for name in sys.argv[2:]}))
     app.exitQgis()
 
 

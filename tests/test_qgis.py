@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,40 @@ def test_every_product_opens_styled_in_qgis(tmp_path):
         assert r["painted_share"] > share, (name, r)
         assert r["painted_share"] < 0.95  # outside-region cells stay transparent
     shutil.rmtree(out)  # QGIS may leave .aux.xml statistics files: they go with the temp folder
+
+
+def open_project(qgz: Path, png: Path) -> dict:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([QGIS_PYTHON, str(Path(__file__).with_name("qgis_check.py")), "--project", str(qgz),
+                           str(png)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_project_opens_with_every_layer_valid_and_moves_with_its_folder(tmp_path):
+    # a private copy of the sample, so the whole tree (inputs + OUT) can be moved afterwards
+    shutil.copytree(REPO / "sample_data", tmp_path / "a" / "sample_data", ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(REPO / "grids", tmp_path / "a" / "grids")
+    run(tmp_path / "a" / "sample_data" / "minemap.toml", tmp_path / "a" / "out", workers=2)
+    assert str(tmp_path) not in zipfile.ZipFile(tmp_path / "a" / "out" / "minemap.qgz").read("minemap.qgs").decode()
+    (tmp_path / "a").rename(tmp_path / "moved")
+
+    report = open_project(tmp_path / "moved" / "out" / "minemap.qgz", tmp_path / "project.png")
+    assert report["read"] and report["crs"] == "EPSG:32638"
+    assert report["groups"] == ["Briefing", "Evidence", "Products"]
+    layers = {entry["name"]: entry for entry in report["layers"]}
+    assert all(entry["valid"] for entry in layers.values()), [e for e in layers.values() if not e["valid"]]
+    assert all(entry["source"].startswith(str(tmp_path / "moved")) for entry in layers.values())
+    # products styled as their .qml, only the risk classes switched on
+    products = [e for e in report["layers"] if e["group"] == "Products"]
+    assert [Path(e["source"]).stem for e in products] == list(EXPECTED)
+    assert [e["renderer"] for e in products] == [r for r, _, _ in EXPECTED.values()]
+    assert [e["name"] for e in products if e["visible"]] == ["Contamination risk class"]
+    # the briefing layers: zones labelled by rank, districts by name, with all their features
+    assert layers["Priority zones"]["labels"] == "rank" and layers["Priority zones"]["features"] > 10
+    assert layers["Districts"]["labels"] == "district" and layers["Districts"]["features"] == 9
+    evidence = {Path(e["source"].split("|")[0]).name for e in report["layers"] if e["group"] == "Evidence"}
+    assert {"mine_records.gpkg", "minefields.gpkg", "cleared_areas.gpkg", "soil.gpkg",
+            "2024-05-12_aghdam.tif"} <= evidence
+    # the render shows the map: many colours, the region (not white) over half of it
+    assert report["render"]["distinct_colours"] > 50 and report["render"]["white_share"] < 0.6

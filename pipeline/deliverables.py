@@ -1,0 +1,89 @@
+"""What goes beside the products for people and catalogues: the QGIS project, the maps and
+report, and a STAC item. All are made from files already staged (the products, the
+summaries) plus the inputs' paths; nothing here recomputes a product.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyogrio
+import rasterio
+from pyproj import CRS
+
+from .config import LoadedConfig
+from .grid import Grid
+from .writers.project import ProjectLayer, gray_style, write_project
+
+PROJECT = "minemap.qgz"
+CLEARANCE_VARS = {"C", "A_c", "R", "E_f", "D_i"}
+
+
+def project_groups(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, layers: dict,
+                   styles: dict[str, str], titles: dict[str, str], visible: str) -> list[tuple[str, list[ProjectLayer]]]:
+    """The project's groups, top to bottom: zones and districts, evidence, products.
+
+    Staged outputs are referred to by their final place in `out_dir`.
+    """
+    crs = grid.crs.to_wkt()
+    top = []
+    if (staging / "priority_zones.gpkg").exists():
+        top.append(ProjectLayer("Priority zones", out_dir / "priority_zones.gpkg", "vector", crs, "zones",
+                                label_field="rank", layer="priority_zones"))
+    if (staging / "districts.gpkg").exists():
+        top.append(ProjectLayer("Districts", out_dir / "districts.gpkg", "vector", crs, "outline",
+                                label_field="district", layer="districts"))
+    products = [ProjectLayer(titles[name], out_dir / f"{name}.tif", "raster", crs, style, visible=name == visible)
+                for name, style in styles.items()]
+    # drawn bottom up: evidence vectors (points, outlines) above the opaque product rasters
+    return [(name, group) for name, group in [("Briefing", top), ("Evidence", evidence_layers(cfg, layers)),
+                                              ("Products", products)] if group]
+
+
+def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
+    """Every input file once (records and minefields, cleared areas, soil, drone rasters), hidden
+    except the point records, minefields and cleared areas."""
+    users: dict[Path, list[str]] = {}
+    for var, layer in layers.items():
+        for f in layer.files:
+            users.setdefault(Path(f), []).append(var)
+    out = []
+    for path, variables in users.items():
+        kinds = {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
+        title = f"{path.stem} ({', '.join(variables)})"
+        if "raster" in kinds:
+            with rasterio.open(path) as ds:
+                crs = ds.crs.to_wkt() if ds.crs else ""
+                hi = 255 if ds.dtypes[0] == "uint8" else 1
+            out.append(ProjectLayer(title, path, "raster", crs, gray_style(0, hi), visible=False))
+            continue
+        info = pyogrio.read_info(path)
+        if not info.get("geometry_type") or not info["crs"]:
+            continue  # a class table, not a map layer
+        geometry = _geometry(info["geometry_type"])
+        crs = CRS.from_user_input(info["crs"]).to_wkt()
+        if geometry == "Point":
+            style, visible = "points", True
+        elif "density" in kinds:
+            style, visible = "minefields", True
+        elif set(variables) & CLEARANCE_VARS:
+            style, visible = "cleared", True
+        else:
+            style, visible = "fill", False
+        out.append(ProjectLayer(title, path, "vector", crs, style, visible, geometry, layer=info.get("layer_name")))
+    order = {"points": 0, "minefields": 1, "cleared": 2, "fill": 3}
+    return sorted(out, key=lambda p: (p.kind == "raster", order.get(p.style, 9), p.title))
+
+
+def _geometry(ogr_type: str | None) -> str:
+    t = (ogr_type or "").lower()
+    return "Point" if "point" in t else "Line" if "line" in t else "Polygon"
+
+
+def write_qgis_project(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, layers: dict,
+                       styles: dict[str, str], titles: dict[str, str]) -> str:
+    """minemap.qgz in `staging`; the risk classes (or P_c) shown, the other products listed."""
+    visible = "risk_class" if "risk_class" in styles else next(iter(styles), "")
+    groups = project_groups(staging, out_dir, cfg, grid, layers, styles, titles, visible)
+    write_project(staging / PROJECT, out_dir, grid, f"minemap — {grid.name}", groups)
+    return PROJECT

@@ -1,0 +1,218 @@
+"""OUT/minemap.qgz: a QGIS project with the products (styled as their .qml), the zones and
+districts, and the evidence layers, grouped and ordered; every path relative to OUT.
+
+Written as QGIS's own XML (no QGIS needed to run minemap); the tests open it in real QGIS.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyproj import CRS
+
+from ..grid import Grid
+
+QGIS_VERSION = "3.22.16-Białowieża"
+
+
+@dataclass(frozen=True)
+class ProjectLayer:
+    """One layer of the project. `source` is a path; `style` a renderer: the .qml text of a
+    raster, or for vectors one of "outline", "zones", "points", "fill"."""
+
+    title: str
+    source: Path
+    kind: str  # "raster" or "vector"
+    crs: str  # WKT
+    style: str
+    visible: bool = True
+    geometry: str = "Polygon"  # vectors: Point, Line or Polygon
+    label_field: str | None = None
+    layer: str | None = None  # vectors: layer name inside the file
+
+
+def write_project(path: Path, out_dir: Path, grid: Grid, title: str, groups: list[tuple[str, list[ProjectLayer]]]) -> None:
+    """Write the .qgz (a zip holding one .qgs) at `path`; layer paths are made relative to `out_dir`."""
+    root = ET.Element("qgis", projectname=title, version=QGIS_VERSION)
+    ET.SubElement(root, "homePath", path="")
+    ET.SubElement(root, "title").text = title
+    ET.SubElement(root, "autotransaction", active="0")
+    ET.SubElement(root, "evaluateDefaultValues", active="0")
+    ET.SubElement(root, "trust", active="0")
+    ET.SubElement(root, "projectFlags", set="")
+    ET.SubElement(root, "projectCrs").append(_srs(grid.crs.to_wkt()))
+    tree = ET.SubElement(root, "layer-tree-group")
+    ET.SubElement(tree, "customproperties")
+    layers = ET.SubElement(root, "projectlayers")
+    order = []
+    for name, members in groups:
+        group = ET.SubElement(tree, "layer-tree-group", name=name, checked="Qt::Checked", expanded="1",
+                              groupLayer="")
+        ET.SubElement(group, "customproperties")
+        for layer in members:
+            lid = f"{_slug(layer.title)}_{uuid.uuid5(uuid.NAMESPACE_URL, str(layer.source) + layer.title).hex[:12]}"
+            source = _relative(layer.source, out_dir, layer.layer)
+            provider = "gdal" if layer.kind == "raster" else "ogr"
+            node = ET.SubElement(group, "layer-tree-layer", id=lid, name=layer.title, source=source,
+                                 providerKey=provider, checked="Qt::Checked" if layer.visible else "Qt::Unchecked",
+                                 expanded="1" if layer.visible else "0", legend_exp="", patch_size="-1,-1",
+                                 legend_split_behavior="0")
+            ET.SubElement(node, "customproperties")
+            layers.append(_maplayer(layer, lid, source))
+            order.append(lid)
+    ET.SubElement(root, "layerorder")
+    props = ET.SubElement(root, "properties")
+    paths = ET.SubElement(props, "Paths")
+    ET.SubElement(paths, "Absolute", type="bool").text = "false"
+    srs = ET.SubElement(props, "SpatialRefSys")  # QGIS reads projectCrs only with projections enabled
+    ET.SubElement(srs, "ProjectionsEnabled", type="int").text = "1"
+    authority = CRS.from_wkt(grid.crs.to_wkt()).to_authority()
+    ET.SubElement(srs, "ProjectCrs", type="QString").text = ":".join(authority) if authority else ""
+    canvas = ET.SubElement(root, "mapcanvas", name="theMapCanvas", annotationsVisible="1")
+    ET.SubElement(canvas, "units").text = "meters"
+    extent = ET.SubElement(canvas, "extent")
+    left, bottom, right, top = grid.geobox.extent.boundingbox
+    for key, value in zip(("xmin", "ymin", "xmax", "ymax"), (left, bottom, right, top)):
+        ET.SubElement(extent, key).text = repr(float(value))
+    ET.SubElement(canvas, "rotation").text = "0"
+    ET.SubElement(canvas, "destinationsrs").append(_srs(grid.crs.to_wkt()))
+    ET.indent(root)
+    text = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode")
+    tmp = path.with_name(f".{path.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(f"{path.stem}.qgs", text)
+    os.replace(tmp, path)
+
+
+def _maplayer(layer: ProjectLayer, lid: str, source: str) -> ET.Element:
+    attrs = {"type": layer.kind, "hasScaleBasedVisibilityFlag": "0", "refreshOnNotifyEnabled": "0",
+             "autoRefreshEnabled": "0", "styleCategories": "AllStyleCategories"}
+    if layer.kind == "vector":
+        attrs.update(geometry=layer.geometry, labelsEnabled="1" if layer.label_field else "0", readOnly="0",
+                     simplifyDrawingHints="1", simplifyDrawingTol="1", simplifyLocal="1", simplifyAlgorithm="0",
+                     simplifyMaxScale="1")
+    m = ET.Element("maplayer", attrs)
+    ET.SubElement(m, "id").text = lid
+    ET.SubElement(m, "datasource").text = source
+    ET.SubElement(m, "layername").text = layer.title
+    ET.SubElement(m, "srs").append(_srs(layer.crs))
+    if layer.kind == "raster":
+        ET.SubElement(m, "provider").text = "gdal"
+        style = ET.fromstring(layer.style.split("\n", 1)[1] if layer.style.startswith("<!DOCTYPE") else layer.style)
+        for child in style:
+            m.append(child)
+        return m
+    ET.SubElement(m, "provider", encoding="UTF-8").text = "ogr"
+    m.append(_renderer(layer.style))
+    if layer.label_field:
+        m.append(_labels(layer.label_field))
+    ET.SubElement(m, "blendMode").text = "0"
+    ET.SubElement(m, "featureBlendMode").text = "0"
+    ET.SubElement(m, "layerOpacity").text = "1"
+    return m
+
+
+GRAY = """<qgis version="3.22.16" styleCategories="AllStyleCategories"><pipe>
+<rasterrenderer type="singlebandgray" grayBand="1" gradient="BlackToWhite" opacity="0.8" alphaBand="-1" nodataColor="">
+<rasterTransparency/><minMaxOrigin><limits>None</limits><extent>WholeRaster</extent><statAccuracy>Estimated</statAccuracy>
+<cumulativeCutLower>0.02</cumulativeCutLower><cumulativeCutUpper>0.98</cumulativeCutUpper><stdDevFactor>2</stdDevFactor></minMaxOrigin>
+<contrastEnhancement><minValue>{lo}</minValue><maxValue>{hi}</maxValue><algorithm>StretchToMinimumMaximum</algorithm></contrastEnhancement>
+</rasterrenderer><brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+<huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeStrength="100" colorizeRed="255" colorizeGreen="128" colorizeBlue="128" invertColors="0"/>
+<rasterresampler maxOversampling="2"/></pipe><blendMode>0</blendMode></qgis>"""
+
+
+def gray_style(lo: float, hi: float) -> str:
+    """A grey stretch from lo to hi, for evidence rasters (e.g. drone anomaly intensity)."""
+    return GRAY.format(lo=lo, hi=hi)
+
+
+SYMBOLS = {  # symbol type, symbol layer class, properties
+    "outline": ("fill", "SimpleFill", {"color": "0,0,0,0", "style": "no", "outline_color": "40,40,40,255",
+                                       "outline_width": "0.5", "outline_style": "solid", "outline_width_unit": "MM"}),
+    "zones": ("fill", "SimpleFill", {"color": "215,48,39,90", "style": "solid", "outline_color": "165,0,38,255",
+                                     "outline_width": "0.6", "outline_style": "solid", "outline_width_unit": "MM"}),
+    "fill": ("fill", "SimpleFill", {"color": "120,120,120,60", "style": "solid", "outline_color": "90,90,90,255",
+                                    "outline_width": "0.2", "outline_style": "solid", "outline_width_unit": "MM"}),
+    "cleared": ("fill", "SimpleFill", {"color": "26,152,80,110", "style": "solid", "outline_color": "0,104,55,255",
+                                       "outline_width": "0.3", "outline_style": "solid", "outline_width_unit": "MM"}),
+    "minefields": ("fill", "SimpleFill", {"color": "0,0,0,0", "style": "b_diagonal", "outline_color": "103,0,31,255",
+                                          "outline_width": "0.4", "outline_style": "dash", "outline_width_unit": "MM"}),
+    "points": ("marker", "SimpleMarker", {"name": "triangle", "color": "103,0,31,255", "size": "1.6",
+                                          "size_unit": "MM", "outline_color": "255,255,255,255",
+                                          "outline_width": "0.2", "outline_style": "solid"}),
+}
+
+
+def _renderer(style: str) -> ET.Element:
+    kind, cls, props = SYMBOLS[style]
+    r = ET.Element("renderer-v2", type="singleSymbol", symbollevels="0", enableorderby="0", forceraster="0")
+    symbols = ET.SubElement(r, "symbols")
+    symbol = ET.SubElement(symbols, "symbol", type=kind, name="0", alpha="1", clip_to_extent="1", force_rhr="0")
+    sl = ET.SubElement(symbol, "layer", {"class": cls, "enabled": "1", "pass": "0", "locked": "0"})
+    options = ET.SubElement(sl, "Option", type="Map")
+    for k, v in props.items():
+        ET.SubElement(options, "Option", type="QString", name=k, value=v)
+    ET.SubElement(r, "rotation")
+    ET.SubElement(r, "sizescale")
+    return r
+
+
+def _labels(field: str) -> ET.Element:
+    labeling = ET.Element("labeling", type="simple")
+    settings = ET.SubElement(labeling, "settings", calloutType="simple")
+    text = ET.SubElement(settings, "text-style", fieldName=field, isExpression="0", fontFamily="Sans Serif",
+                         fontSize="9", fontSizeUnit="Point", fontWeight="75", namedStyle="Bold",
+                         textColor="30,30,30,255", textOpacity="1", fontItalic="0", fontUnderline="0",
+                         fontStrikeout="0", fontLetterSpacing="0", fontWordSpacing="0", blendMode="0",
+                         multilineHeight="1", allowHtml="0", capitalization="0", previewBkgrdColor="255,255,255,255")
+    ET.SubElement(text, "text-buffer", bufferDraw="1", bufferSize="0.8", bufferSizeUnits="MM",
+                  bufferColor="255,255,255,255", bufferOpacity="0.85", bufferNoFill="1", bufferJoinStyle="128",
+                  bufferBlendMode="0")
+    ET.SubElement(settings, "text-format", wrapChar="", autoWrapLength="0", multilineAlign="3", plussign="0",
+                  reverseDirectionSymbol="0", placeDirectionSymbol="0", formatNumbers="0", decimals="3",
+                  addDirectionSymbol="0", leftDirectionSymbol="<", rightDirectionSymbol=">",
+                  useMaxLineLengthForAutoWrap="1")
+    ET.SubElement(settings, "placement", placement="1", placementFlags="10", centroidInside="1",
+                  centroidWhole="0", fitInPolygonOnly="0", priority="5", offsetType="0", dist="0",
+                  xOffset="0", yOffset="0", offsetUnits="MM", quadOffset="4", overrunDistance="0",
+                  repeatDistance="0", rotationAngle="0", maxCurvedCharAngleIn="25", maxCurvedCharAngleOut="-25",
+                  layerType="PolygonGeometry", geometryGenerator="", geometryGeneratorEnabled="0",
+                  geometryGeneratorType="PointGeometry", polygonPlacementFlags="2", preserveRotation="1",
+                  overlapHandling="PreventOverlap", lineAnchorPercent="0.5", lineAnchorType="0",
+                  lineAnchorClipping="0", distUnits="MM", labelOffsetMapUnitScale="3x:0,0,0,0,0,0",
+                  distMapUnitScale="3x:0,0,0,0,0,0", predefinedPositionOrder="TR,TL,BR,BL,R,L,TSR,BSR",
+                  repeatDistanceUnits="MM", overrunDistanceUnit="MM")
+    ET.SubElement(settings, "rendering", obstacle="1", obstacleType="1", obstacleFactor="1", displayAll="0",
+                  upsidedownLabels="0", labelPerPart="0", mergeLines="0", minFeatureSize="0", limitNumLabels="0",
+                  maxNumLabels="2000", scaleVisibility="0", scaleMin="0", scaleMax="0", zIndex="0",
+                  fontLimitPixelSize="0", fontMinPixelSize="3", fontMaxPixelSize="10000", drawLabels="1",
+                  unplacedVisibility="0")
+    return labeling
+
+
+def _srs(wkt: str) -> ET.Element:
+    crs = CRS.from_wkt(wkt)
+    srs = ET.Element("spatialrefsys", nativeFormat="Wkt")
+    ET.SubElement(srs, "wkt").text = crs.to_wkt("WKT2_2019")
+    ET.SubElement(srs, "proj4").text = crs.to_proj4()
+    authority = crs.to_authority()
+    ET.SubElement(srs, "authid").text = f"{authority[0]}:{authority[1]}" if authority else ""
+    ET.SubElement(srs, "description").text = crs.name
+    ET.SubElement(srs, "geographicflag").text = "true" if crs.is_geographic else "false"
+    return srs
+
+
+def _relative(source: Path, out_dir: Path, layer: str | None) -> str:
+    rel = os.path.relpath(source, out_dir)
+    rel = rel if rel.startswith("..") else f"./{rel}"
+    return f"{rel}|layername={layer}" if layer else rel
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
