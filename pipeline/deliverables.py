@@ -14,6 +14,7 @@ from pyproj import CRS
 from .config import LoadedConfig
 from .grid import Grid
 from .writers.project import ProjectLayer, gray_style, write_project
+from .writers.stac import AssetInfo, write_stac_item
 
 PROJECT = "minemap.qgz"
 CLEARANCE_VARS = {"C", "A_c", "R", "E_f", "D_i"}
@@ -87,3 +88,34 @@ def write_qgis_project(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Gr
     groups = project_groups(staging, out_dir, cfg, grid, layers, styles, titles, visible)
     write_project(staging / PROJECT, out_dir, grid, f"minemap — {grid.name}", groups)
     return PROJECT
+
+
+DESCRIPTIONS = {
+    "districts.gpkg": ("District summary", ["data"], "per district: area, mean and max P_c, km² per risk class, "
+                       "estimated remaining mines, mean E and R_e, share of cleared land with CSC > 0.7"),
+    "districts.csv": ("District summary (table)", ["data"], "the district summary without geometry"),
+    "priority_zones.gpkg": ("Priority zones", ["data"], "connected high-risk cells as polygons, riskiest and "
+                            "largest first: area, district, mean and max P_c, evidence count"),
+    PROJECT: ("QGIS project", ["metadata"], "every product styled, zones, districts and evidence layers"),
+    "report.html": ("Report", ["overview"], "the maps and the district table on one page"),
+    "run.json": ("Run record", ["metadata"], "inputs with hashes, settings, statistics, timings"),
+}
+
+
+def write_catalogue_item(staging: Path, grid: Grid, created: str, names: list[str], products: dict[str, dict],
+                         titles: dict[str, str], properties: dict) -> str:
+    """item.json describing every staged file (`names`); `products` holds each product's band facts."""
+    assets = []
+    for name in names:
+        stem, suffix = Path(name).stem, Path(name).suffix
+        if suffix == ".tif":
+            assets.append(AssetInfo(name, titles[stem], ["data"], products[stem]["equation"], products[stem]["band"]))
+        elif suffix == ".qml":
+            assets.append(AssetInfo(name, f"QGIS style of {titles[stem]}", ["metadata"]))
+        elif suffix == ".png":
+            assets.append(AssetInfo(name, f"Map of {titles.get(stem, stem)}", ["overview"]))
+        elif name in DESCRIPTIONS:
+            title, roles, description = DESCRIPTIONS[name]
+            assets.append(AssetInfo(name, title, roles, description))
+    compact = created.replace("-", "").replace(":", "").replace("+0000", "Z").replace("+00:00", "Z")
+    return write_stac_item(staging, grid, f"minemap-{grid.name}-{compact}", created, assets, properties)

@@ -21,7 +21,7 @@ import dask
 
 from . import __version__
 from .config import LoadedConfig, load_config
-from .deliverables import write_qgis_project
+from .deliverables import write_catalogue_item, write_qgis_project
 from .errors import InputError, OutputError, Problem
 from .grid import Grid, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
@@ -203,8 +203,16 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
         if changed is not None:
             record["chunks_recomputed"] = len(changed)
         (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
+        names.append(RUN_RECORD)
+        bands = {t.name: {"equation": PRODUCTS[t.name].equation,
+                          "band": {"nodata": t.nodata, "dtype": str(t.array.dtype), "unit": t.unit,
+                                   "statistics": t.stats.as_dict()}} for t in targets}
+        names.append(write_catalogue_item(staging, grid, created, names, bands, titles, {
+            "title": f"minemap products on grid {grid.name}", "minemap:version": __version__,
+            "minemap:config_sha256": cfg.digest(), "minemap:grid": grid.name,
+            "minemap:chunks_recomputed": len(changed) if changed is not None else None}))
         parts_file = write_parts(out_dir, extra.parts) if extra else None
-        _publish(staging, out_dir, names + [RUN_RECORD])
+        _publish(staging, out_dir, names)
     if not patch:
         sizes = {t.name: (out_dir / f"{t.name}.tif").stat().st_size for t in targets}
     write_state(out_dir, {"chunks": fingerprints or chunk_fingerprints(inputs, list(arrays)),

@@ -200,7 +200,6 @@ def _srs(wkt: str) -> ET.Element:
     crs = CRS.from_wkt(wkt)
     srs = ET.Element("spatialrefsys", nativeFormat="Wkt")
     ET.SubElement(srs, "wkt").text = crs.to_wkt("WKT2_2019")
-    ET.SubElement(srs, "proj4").text = crs.to_proj4()
     authority = crs.to_authority()
     ET.SubElement(srs, "authid").text = f"{authority[0]}:{authority[1]}" if authority else ""
     ET.SubElement(srs, "description").text = crs.name
