@@ -201,6 +201,9 @@ path = "cleared_areas.gpkg"
 class_field = "method"
 table = "clearance_methods.csv"
 all_touched = true
+[districts]
+path = "districts.gpkg"
+name_field = "name"
 """
 
 

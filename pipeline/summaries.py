@@ -113,25 +113,26 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
 
     coded = a["n"] if "n" in a else a.get("class")
     inside = coded != UINT8_NODATA if coded is not None else region  # cells in the grid's region
-    if inside is not None:
+    if "class" in a:  # cells and cells per class in one pass: code × (class 0 = none, 1…K)
+        k1 = n_classes + 1
+        cls = np.where(a["class"] == UINT8_NODATA, 0, a["class"]).astype(np.intp)
+        per = np.bincount((code * k1 + cls)[inside], minlength=n * k1).reshape(n, k1)
+        sums[:, put["cells"]] = per.sum(axis=1)
+        sums[:, put["class_1"]:put["class_1"] + n_classes] = per[:, 1:]
+    elif inside is not None:
         add("cells", None, inside)
-    if "class" in a:
-        for k in range(1, n_classes + 1):
-            add(f"class_{k}", None, a["class"] == k)
     if region is not None:
         add("pc_n", None, region)
         add("pc_sum", a["P_c"], region)
-        if region.any():
-            sums[:, put["pc_max"]] = np.nan_to_num(ndimage.maximum(np.where(region, a["P_c"], -np.inf), code,
-                                                                   np.arange(n)), neginf=np.nan)
-        else:
-            sums[:, put["pc_max"]] = np.nan
+        sums[:, put["pc_max"]] = _group_max(code[region], a["P_c"][region], n)
     cleared = None
     if "C" in a:
-        cleared = np.where(np.isnan(a["C"]), 0.0, a["C"]) / 100.0  # fraction of each cell cleared
+        cleared = np.where(np.isnan(a["C"]), np.float32(0), a["C"]) * np.float32(0.01)  # fraction cleared
     if "L" in a:
         ok = ~np.isnan(a["L"])
-        remaining = a["L"] * cell_km2 * (1.0 - (cleared if cleared is not None else 0.0))
+        remaining = a["L"] * np.float32(cell_km2)
+        if cleared is not None:
+            remaining *= 1 - cleared
         add("mines", remaining, ok)
     for key, col in (("E", "e"), ("R_e", "re")):
         if key in a:
@@ -158,22 +159,18 @@ def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, cod
     labels, n = ndimage.label(mask)  # 4-connected, as the outlines below
     if n == 0:
         return None
-    flat = labels.ravel()
-    ids = np.arange(1, n + 1)
-    cells = np.bincount(flat, minlength=n + 1)[1:]
-    pc = np.where(mask, p_c, 0.0).astype(np.float64)
+    cells = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    inside = labels[mask] - 1  # zone cells only: usually a small part of the chunk
     stats = {
         "cells": cells,
-        "pc_sum": np.bincount(flat, weights=pc.ravel(), minlength=n + 1)[1:],
-        "pc_max": ndimage.maximum(pc, labels, ids),
-        "class_max": ndimage.maximum(cls, labels, ids).astype(np.int64),
-        "districts": np.bincount(flat[mask.ravel()] * n_codes + code.ravel()[mask.ravel()],
-                                 minlength=(n + 1) * n_codes).reshape(n + 1, n_codes)[1:],
+        "pc_sum": np.bincount(inside, weights=p_c[mask].astype(np.float64), minlength=n),
+        "pc_max": _group_max(inside, p_c[mask], n),
+        "class_max": _group_max(inside, cls[mask], n).astype(np.int64),
+        "districts": np.bincount(inside * n_codes + code[mask], minlength=n * n_codes).reshape(n, n_codes),
     }
     if count is not None:
-        stats["n_sum"] = np.bincount(flat, weights=np.where(mask, count, 0).ravel().astype(np.float64),
-                                     minlength=n + 1)[1:]
-        stats["n_min"] = ndimage.minimum(count, labels, ids).astype(np.int64)
+        stats["n_sum"] = np.bincount(inside, weights=count[mask].astype(np.float64), minlength=n)
+        stats["n_min"] = -_group_max(inside, -count[mask].astype(np.int64), n).astype(np.int64)
     outlines: list[list] = [[] for _ in range(n)]
     for geom, value in shapes(labels.astype(np.int32), mask=mask, connectivity=4,
                               transform=Affine.translation(offset[1], offset[0])):
@@ -182,6 +179,14 @@ def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, cod
     edges = {"top": labels[0, :].copy(), "bottom": labels[-1, :].copy(),
              "left": labels[:, 0].copy(), "right": labels[:, -1].copy()}
     return {"n": n, "stats": stats, "wkb": wkb, "edges": edges}
+
+
+def _group_max(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Maximum of `values` per group 0…n−1 (NaN for empty groups), without sorting."""
+    out = np.full(n, -np.inf)
+    np.maximum.at(out, groups, values.astype(np.float64))
+    out[np.isneginf(out)] = np.nan
+    return out
 
 
 def merge_districts(parts: dict[str, dict], grid: Grid, n_districts: int, n_classes: int) -> np.ndarray:
