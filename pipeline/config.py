@@ -180,6 +180,7 @@ VariableName = Literal[tuple(VARIABLES)]  # type: ignore[valid-type]
 
 class RunConfig(_Spec):
     grid: str = Field(description="grid definition file")
+    label: str | None = Field(None, description="shown on every map and the report, e.g. a caveat on the data")
     inputs: dict[VariableName, Source]
     products: Products = Products()
     districts: DistrictSettings | None = None

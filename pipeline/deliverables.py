@@ -5,6 +5,8 @@ summaries) plus the inputs' paths; nothing here recomputes a product.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyogrio
@@ -13,10 +15,14 @@ from pyproj import CRS
 
 from .config import LoadedConfig
 from .grid import Grid
+from .writers.maps import render_map
 from .writers.project import ProjectLayer, gray_style, write_project
+from .writers.report import write_report
+from .writers.styles import Legend
 from .writers.stac import AssetInfo, write_stac_item
 
 PROJECT = "minemap.qgz"
+REPORT = "report.html"
 CLEARANCE_VARS = {"C", "A_c", "R", "E_f", "D_i"}
 
 
@@ -97,7 +103,7 @@ DESCRIPTIONS = {
     "priority_zones.gpkg": ("Priority zones", ["data"], "connected high-risk cells as polygons, riskiest and "
                             "largest first: area, district, mean and max P_c, evidence count"),
     PROJECT: ("QGIS project", ["metadata"], "every product styled, zones, districts and evidence layers"),
-    "report.html": ("Report", ["overview"], "the maps and the district table on one page"),
+    REPORT: ("Report", ["overview"], "the maps and the district table on one page"),
     "run.json": ("Run record", ["metadata"], "inputs with hashes, settings, statistics, timings"),
 }
 
@@ -119,3 +125,25 @@ def write_catalogue_item(staging: Path, grid: Grid, created: str, names: list[st
             assets.append(AssetInfo(name, title, roles, description))
     compact = created.replace("-", "").replace(":", "").replace("+0000", "Z").replace("+00:00", "Z")
     return write_stac_item(staging, grid, f"minemap-{grid.name}-{compact}", created, assets, properties)
+
+
+def write_maps_and_report(staging: Path, grid: Grid, legends: dict[str, Legend], titles: dict[str, str],
+                          captions: dict[str, str], units: dict[str, str], tables: dict, subtitle: str) -> list[str]:
+    """A PNG map per product and report.html in `staging`; returns the file names."""
+    districts = tables.get("districts")
+    def draw(name: str) -> str:
+        render_map(staging / f"{name}.tif", staging / f"{name}.png", title=titles[name], subtitle=subtitle,
+                   unit=units[name], legend=legends[name], districts=districts, name_field="district")
+        return f"{name}.png"
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # figures share no state
+        names = list(pool.map(draw, legends))
+    table = districts.drop(columns="geometry") if districts is not None else None
+    notes = [f"{titles[n]}: {captions[n]} [{units[n]}]" for n in legends]
+    zones = tables.get("priority_zones")
+    if zones is not None:
+        notes.append(f"{len(zones)} priority zones ({zones['area_km2'].sum():,.1f} km²) in priority_zones.gpkg; "
+                     "open minemap.qgz in QGIS to see them over the products.")
+    write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=subtitle,
+                 maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes)
+    return names + [REPORT]

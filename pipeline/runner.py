@@ -21,7 +21,7 @@ import dask
 
 from . import __version__
 from .config import LoadedConfig, load_config
-from .deliverables import write_catalogue_item, write_qgis_project
+from .deliverables import write_catalogue_item, write_maps_and_report, write_qgis_project
 from .errors import InputError, OutputError, Problem
 from .grid import Grid, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
@@ -29,7 +29,7 @@ from .sources import Layer, LoadOptions, file_sha256, load_layer
 from .state import chunk_fingerprints, drop_stale_parts, output_lock, read_parts, read_state, write_parts, write_state
 from .summaries import Districts, build_summary, load_districts, summaries_wanted, write_summaries
 from .writers.geotiff import ChunkParts, RasterTarget, patch_rasters, write_rasters
-from .writers.styles import product_style, risk_class_style
+from .writers.styles import Legend, product_legend, qml, risk_class_legend
 
 RUN_RECORD = "run.json"
 
@@ -186,9 +186,9 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
                                         batch=batch, on_tiles=on_tiles,
                                         previous=out_dir if changed is not None else None, changed=changed,
                                         extra=extra)
-        names, styles = [], {}
+        names, styles, legends = [], {}, {t.name: _legend(t, cfg) for t in targets}
         for t in targets:
-            styles[t.name] = _style(t, cfg)
+            styles[t.name] = qml(legends[t.name])
             (staging / f"{t.name}.qml").write_text(styles[t.name])
             names += [f"{t.name}.tif", f"{t.name}.qml"]
         t_sum = time.perf_counter()
@@ -197,7 +197,11 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
         titles = {t.name: PRODUCTS[t.name].title + (f" ({PRODUCTS[t.name].symbol})" if "_" in PRODUCTS[t.name].symbol
                                                      or PRODUCTS[t.name].symbol in ("E", "CSC") else "") for t in targets}
         names.append(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles))
-        written["summaries_s"] = round(time.perf_counter() - t_sum, 3)
+        subtitle = " · ".join(x for x in (f"Run {created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
+                                          f"minemap {__version__}", cfg.spec.label) if x)
+        names += write_maps_and_report(staging, grid, legends, titles, {t.name: PRODUCTS[t.name].equation for t in targets},
+                                       {t.name: t.unit for t in targets}, tables, subtitle)
+        written["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
         record = _record(inputs, targets, created, out_dir, {
             "load_s": round(t_loaded - t0, 3), **written, "total_s": round(time.perf_counter() - t0, 3)})
         if changed is not None:
@@ -223,11 +227,12 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
     return record
 
 
-def _style(t: RasterTarget, cfg: LoadedConfig) -> str:
+def _legend(t: RasterTarget, cfg: LoadedConfig) -> Legend:
+    """A product's colours (its .qml and its map), from its value range where that decides them."""
     if t.name == "risk_class":
         rc = cfg.spec.products.risk_class
-        return risk_class_style(rc.names, rc.thresholds)
-    return product_style(t.name, t.stats.minimum if t.stats.count else None, t.stats.maximum if t.stats.count else None)
+        return risk_class_legend(rc.names, rc.thresholds)
+    return product_legend(t.name, t.stats.minimum if t.stats.count else None, t.stats.maximum if t.stats.count else None)
 
 
 def _input_files(inputs: Inputs) -> dict[str, str]:
