@@ -202,21 +202,20 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
         names += write_maps_and_report(staging, grid, legends, titles, {t.name: PRODUCTS[t.name].equation for t in targets},
                                        {t.name: t.unit for t in targets}, tables, subtitle)
         written["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
+        bands = {t.name: {"equation": PRODUCTS[t.name].equation,
+                          "band": {"nodata": t.nodata, "dtype": str(t.array.dtype), "unit": t.unit,
+                                   "statistics": t.stats.as_dict()}} for t in targets}
+        names.append(write_catalogue_item(staging, grid, created, names + [RUN_RECORD], bands, titles, {
+            "title": f"minemap products on grid {grid.name}", "minemap:version": __version__,
+            "minemap:config_sha256": cfg.digest(), "minemap:grid": grid.name,
+            "minemap:chunks_recomputed": len(changed) if changed is not None else None}))
         record = _record(inputs, targets, created, out_dir, {
             "load_s": round(t_loaded - t0, 3), **written, "total_s": round(time.perf_counter() - t0, 3)})
         if changed is not None:
             record["chunks_recomputed"] = len(changed)
         (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
-        names.append(RUN_RECORD)
-        bands = {t.name: {"equation": PRODUCTS[t.name].equation,
-                          "band": {"nodata": t.nodata, "dtype": str(t.array.dtype), "unit": t.unit,
-                                   "statistics": t.stats.as_dict()}} for t in targets}
-        names.append(write_catalogue_item(staging, grid, created, names, bands, titles, {
-            "title": f"minemap products on grid {grid.name}", "minemap:version": __version__,
-            "minemap:config_sha256": cfg.digest(), "minemap:grid": grid.name,
-            "minemap:chunks_recomputed": len(changed) if changed is not None else None}))
         parts_file = write_parts(out_dir, extra.parts) if extra else None
-        _publish(staging, out_dir, names)
+        _publish(staging, out_dir, names + [RUN_RECORD])  # the record last: it marks a complete run
     if not patch:
         sizes = {t.name: (out_dir / f"{t.name}.tif").stat().st_size for t in targets}
     write_state(out_dir, {"chunks": fingerprints or chunk_fingerprints(inputs, list(arrays)),
