@@ -104,3 +104,20 @@ def test_outputs_are_valid_cogs(sample_out):
         proc = subprocess.run(["/usr/bin/python3", "-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff",
                                str(sample_out / f"{name}.tif")], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sample_maps_show_every_risk_class_and_the_report_bundles_them(sample_out):
+    from matplotlib.image import imread
+
+    from pipeline.writers.styles import risk_class_legend
+
+    pixels = (imread(sample_out / "risk_class.png")[..., :3] * 255).round().astype(int).reshape(-1, 3)
+    values, counts = np.unique(pixels, axis=0, return_counts=True)
+    seen = {tuple(int(x) for x in v): int(c) for v, c in zip(values, counts)}
+    for stop in risk_class_legend(["low", "medium", "high", "very high"], [0.3, 0.45, 0.6]).stops:
+        colour = tuple(int(stop.color[i:i + 2], 16) for i in (1, 3, 5))
+        assert seen.get(colour, 0) > 1_000, stop.label  # on the map itself, not only in the legend patch
+    report = (sample_out / "report.html").read_text()
+    for name in PRODUCTS:
+        assert f'src="{name}.png"' in report and (sample_out / f"{name}.png").stat().st_size > 20_000
+    assert "Khojavend" in report and "remaining_mines" in report and "SYNTHETIC" in report

@@ -1,7 +1,8 @@
 """PNG maps of the products for briefings: the .qml colours, a legend with units, scale bar,
 north arrow, district outlines and names, and a title with the run date.
 
-Drawn with matplotlib's object API (no pyplot: no global state, safe in threads), from the
+Drawn with matplotlib's object API only (Figure + FigureCanvasAgg; no pyplot, which keeps
+global state and is not thread-safe, and no geopandas plotting, which imports pyplot), from the
 file's overviews (a decimated read), so a 121 M-cell product maps in about a second.
 """
 
@@ -9,16 +10,18 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")  # noqa: E402  (headless; harmless if already set)
 import numpy as np
 import rasterio
+import shapely
 from matplotlib import patheffects
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap, Normalize
+from matplotlib.collections import LineCollection
+from matplotlib.colors import BoundaryNorm, Colormap, LinearSegmentedColormap, ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
@@ -26,59 +29,97 @@ from rasterio.enums import Resampling
 
 from .styles import Legend
 
+if TYPE_CHECKING:
+    import geopandas
+
+MAP_MAX_W_IN, MAP_MAX_H_IN = 7.0, 7.5  # the map's box; a tall or wide raster is fitted inside it
+MAP_MIN_W_IN, MAP_MIN_H_IN = 3.5, 3.0
+LEGEND_W_IN = 3.2  # room right of the map (trimmed away on save when the legend is narrower)
+TITLE_IN, MARGIN_IN = 0.95, 0.3  # title lines above the map, margin below it
+OUTLINE = "#333333"
+
 
 def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, legend: Legend,
-               districts=None, name_field: str = "name", max_pixels: int = 1400, dpi: int = 110) -> None:
-    """Write `png`, a map of the single-band `tif` coloured as `legend` (atomic replace)."""
+               districts: geopandas.GeoDataFrame | None = None, name_field: str = "name",
+               max_pixels: int = 1400, dpi: int = 110) -> None:
+    """Write `png`, a map of band 1 of `tif` coloured exactly as `legend` (so it matches QGIS).
+
+    `districts` must already be in the raster's CRS. The file is replaced atomically, so a reader
+    never sees half a PNG.
+    """
+    tif, png = Path(tif), Path(png)
     with rasterio.open(tif) as ds:
-        scale = max(ds.width, ds.height) / max_pixels
-        shape = (max(1, round(ds.height / max(scale, 1))), max(1, round(ds.width / max(scale, 1))))
+        # a decimated read: GDAL serves it from the internal overviews instead of every cell
+        scale = max(1.0, max(ds.width, ds.height) / max_pixels)
+        shape = (max(1, round(ds.height / scale)), max(1, round(ds.width / scale)))
         data = ds.read(1, out_shape=shape, masked=True, resampling=Resampling.nearest)
         b = ds.bounds
-    width_in, map_w = 9.0, 0.66  # the map takes 66 % of the width; legend to its right
-    map_h_in = width_in * map_w * (b.top - b.bottom) / (b.right - b.left)
-    top_in, bottom_in = 0.95, 0.3  # title lines above, a margin below
-    height_in = map_h_in + top_in + bottom_in
-    fig = Figure(figsize=(width_in, height_in), dpi=dpi)
+        metres = ds.crs is None or ds.crs.is_projected
+    data = _prepare(data, legend)
+    width_m, height_m = b.right - b.left, b.top - b.bottom
+    fit = min(MAP_MAX_W_IN / width_m, MAP_MAX_H_IN / height_m)  # inches per map unit
+    # a thin strip still gets a box big enough for the legend, scale bar and arrow: white around it
+    map_w_in, map_h_in = max(width_m * fit, MAP_MIN_W_IN), max(height_m * fit, MAP_MIN_H_IN)
+    cx, cy, half_w, half_h = (b.left + b.right) / 2, (b.bottom + b.top) / 2, map_w_in / fit / 2, map_h_in / fit / 2
+    fig_w_in, fig_h_in = map_w_in + LEGEND_W_IN + 0.3, map_h_in + TITLE_IN + MARGIN_IN
+    fig = Figure(figsize=(fig_w_in, fig_h_in), dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.03, bottom_in / height_in, map_w, map_h_in / height_in))
+    left = 0.3 / fig_w_in
+    ax = fig.add_axes((left, MARGIN_IN / fig_h_in, map_w_in / fig_w_in, map_h_in / fig_h_in))
+    ax.set_facecolor("white")  # nodata is transparent: the background shows through
     cmap, norm = _colours(legend)
     image = ax.imshow(data, extent=(b.left, b.right, b.bottom, b.top), cmap=cmap, norm=norm,
-                      interpolation="nearest")
+                      interpolation="nearest", interpolation_stage="rgba")  # coloured first, then
+    # resampled to the screen by nearest neighbour: only the legend's exact colours appear, class
+    # breaks are decided on the file's values
     if districts is not None and len(districts):
-        districts.boundary.plot(ax=ax, color="#333333", linewidth=0.7)
-        halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
-        for name, geom in zip(districts[name_field], districts.geometry):
-            p = geom.representative_point()
-            ax.annotate(str(name), (p.x, p.y), ha="center", va="center", fontsize=8, fontweight="bold",
-                        color="#222222", path_effects=halo)
-    ax.set_xlim(b.left, b.right)
-    ax.set_ylim(b.bottom, b.top)
+        _districts(ax, districts, name_field)
+    ax.set_xlim(cx - half_w, cx + half_w)
+    ax.set_ylim(cy - half_h, cy + half_h)
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    _scale_bar(ax, b.right - b.left)
-    ax.annotate("N", xy=(0.95, 0.96), xytext=(0.95, 0.86), xycoords="axes fraction", ha="center", va="center",
-                fontsize=12, fontweight="bold", arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})
-    fig.text(0.03, 1 - 0.15 / height_in, title, fontsize=14, fontweight="bold", va="top")
-    fig.text(0.03, 1 - 0.55 / height_in, subtitle, fontsize=8.5, color="#444444", va="top")
+    if metres:
+        _scale_bar(ax, 2 * half_w, 2 * half_h)
+    ax.annotate("N", xy=(0.95, 0.97), xycoords="axes fraction", xytext=(0, -48), textcoords="offset points",
+                ha="center", va="center", fontsize=12, fontweight="bold",
+                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5},
+                path_effects=[patheffects.withStroke(linewidth=3, foreground="white")])  # the grid is north-up
+    fig.text(left, 1 - 0.15 / fig_h_in, title, fontsize=14, fontweight="bold", va="top")
+    fig.text(left, 1 - 0.55 / fig_h_in, subtitle, fontsize=8.5, color="#444444", va="top")
+    legend_x = (0.3 + map_w_in + 0.3) / fig_w_in
+    mid = (MARGIN_IN + map_h_in / 2) / fig_h_in
     if legend.kind == "ramp":
-        mid, half = (bottom_in + map_h_in / 2) / height_in, min(2.2, map_h_in / 2.5) / height_in
-        bar = fig.colorbar(image, cax=fig.add_axes((0.74, mid - half, 0.025, 2 * half)))
+        half = min(2.2, map_h_in / 2.5) / fig_h_in
+        bar = fig.colorbar(image, cax=fig.add_axes((legend_x, mid - half, 0.22 / fig_w_in, 2 * half)))
+        bar.set_ticks([s.value for s in legend.stops], labels=[s.label for s in legend.stops])
         bar.set_label(unit)
     else:
         handles = [Patch(facecolor=s.color, edgecolor="#555555", label=s.label) for s in legend.stops]
-        fig.legend(handles=handles, title=unit, loc="center left",
-                   bbox_to_anchor=(0.71, (bottom_in + map_h_in / 2) / height_in), fontsize=8,
-                   title_fontsize=9, frameon=False)
-    tmp = png.with_name(f".{png.name}.tmp")
-    fig.savefig(tmp, format="png", facecolor="white")
-    os.replace(tmp, png)
+        fig.legend(handles=handles, title=unit, loc="center left", bbox_to_anchor=(legend_x - 0.1 / fig_w_in, mid),
+                   fontsize=8, title_fontsize=9, frameon=False, alignment="left")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = png.with_name(f".{png.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer
+    try:
+        fig.savefig(tmp, format="png", facecolor="white", bbox_inches="tight", pad_inches=0.15,
+                    metadata={"Title": title, "Description": subtitle})
+        os.replace(tmp, png)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def _colours(legend: Legend):
+def _prepare(data: np.ma.MaskedArray, legend: Legend) -> np.ma.MaskedArray:
+    """Hide codes a palette does not list, as QGIS's paletted renderer does (not the nearest class);
+    classes compare in float64, where their ±1e300 outer bounds fit."""
+    if legend.kind == "classes":
+        return data.astype(np.float64)
+    if legend.kind != "palette":
+        return data
+    codes = [s.value for s in legend.stops]
+    return np.ma.masked_where(~np.isin(np.ma.getdata(data), codes), data)
+
+
+def _colours(legend: Legend) -> tuple[Colormap, Normalize]:
     """A colormap and norm reproducing the .qml style of `legend`."""
     stops = legend.stops
     colours = [s.color for s in stops]
@@ -86,20 +127,39 @@ def _colours(legend: Legend):
         lo, hi = stops[0].value, stops[-1].value
         span = (hi - lo) or 1.0
         cmap = LinearSegmentedColormap.from_list("ramp", [((s.value - lo) / span, s.color) for s in stops])
-        return cmap, Normalize(lo, hi)
+        return cmap, Normalize(lo, hi)  # out of range: the end colours, as QGIS with clip="0"
     if legend.kind == "palette":  # integer codes: one bin around each
-        bounds = [stops[0].value - 0.5] + [s.value + 0.5 for s in stops]
+        values = sorted(s.value for s in stops)
+        colours = [c for _, c in sorted((s.value, s.color) for s in stops)]
+        bounds = [values[0] - 0.5, *[(a + b) / 2 for a, b in zip(values, values[1:])], values[-1] + 0.5]
         return ListedColormap(colours), BoundaryNorm(bounds, len(colours))
+    if legend.kind != "classes":
+        raise ValueError(f"unknown legend kind {legend.kind!r}")
     # classes: each stop's value is its class's upper bound, inclusive as in QGIS ("discrete": value ≤ bound)
-    uppers = [float(np.nextafter(s.value, np.inf)) if math.isfinite(s.value) else 1e30 for s in stops]
-    return ListedColormap(colours), BoundaryNorm([-1e30, *uppers], len(colours))
+    uppers = [float(np.nextafter(s.value, np.inf)) if math.isfinite(s.value) else 1e300 for s in stops]
+    return ListedColormap(colours), BoundaryNorm([-1e300, *uppers], len(colours))
 
 
-def _scale_bar(ax, width_m: float) -> None:
+def _districts(ax: Axes, districts: geopandas.GeoDataFrame, name_field: str) -> None:
+    """Thin dark outlines and names with a white halo (readable on any colour)."""
+    geoms = [g for g in districts.geometry if g is not None and not g.is_empty]
+    lines = [np.asarray(part.coords)[:, :2] for g in geoms for part in shapely.get_parts(g.boundary)]
+    ax.add_collection(LineCollection(lines, colors=OUTLINE, linewidths=0.7, zorder=3), autolim=False)
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    for name, geom in zip(districts[name_field], districts.geometry):
+        if geom is None or geom.is_empty or name is None or name != name:  # no place or no name (NaN)
+            continue
+        p = geom.representative_point()  # inside the polygon, unlike the centroid
+        ax.annotate(str(name), (p.x, p.y), ha="center", va="center", fontsize=8, fontweight="bold",
+                    color="#222222", path_effects=halo, zorder=4)
+
+
+def _scale_bar(ax: Axes, width_m: float, height_m: float) -> None:
     """A round length (1, 2 or 5 × 10^k m) near a fifth of the map's width."""
     target = width_m / 5
     base = 10 ** math.floor(math.log10(target))
     length = max(m * base for m in (1, 2, 5) if m * base <= target)
     label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-    ax.add_artist(AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.6, borderpad=0.8, sep=4,
-                                  frameon=True, size_vertical=width_m / 300, color="black"))
+    ax.add_artist(AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.5, borderpad=0.8, sep=4,
+                                  frameon=True, size_vertical=min(width_m, height_m) / 250, color="black",
+                                  fontproperties={"size": 9}))
