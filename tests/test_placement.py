@@ -152,3 +152,29 @@ def test_overlapping_minefields_each_count():
     assert out[1, 2] == pytest.approx(10.0 + 0.5 * 20.0)
     assert out[1, 3] == pytest.approx(20.0) and out[2, 4] == pytest.approx(10.0)
     assert out.sum() == pytest.approx(10 * 4 + 20 * 4)  # each field's weight × its 4 cells' worth of area
+
+
+def test_kernel_stamped_per_record_equals_the_fft_convolution(monkeypatch):
+    """Sparse records are stamped one by one, dense ones convolved by FFT: both give one density,
+    also for records outside the chunk whose kernel reaches in, and a lone record's cell holds
+    its kernel's centre weight."""
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    from pipeline.sources import density
+
+    gbox = GeoBox((60, 80), Affine(10, 0, X0, 0, -10, Y1), CRS)
+    xy = np.array([[X0 + 205, Y1 - 305],   # cell (30, 20)
+                   [X0 + 5, Y1 - 5],       # corner cell (0, 0): most of its kernel falls outside
+                   [X0 - 95, Y1 - 305],    # 10 cells left of the chunk: only its kernel's right edge lands
+                   [X0 + 795, Y1 - 595],   # last cell (59, 79)
+                   [X0 + 205, Y1 - 305]])  # a second record in the first one's cell
+    counts = np.array([1.0, 2.0, 5.0, 1.0, 3.0])
+    monkeypatch.setattr(density, "DIRECT_LIMIT", 1e9)
+    stamped = density.point_density(xy, counts, gbox, bandwidth=150.0)
+    monkeypatch.setattr(density, "DIRECT_LIMIT", 0)
+    convolved = density.point_density(xy, counts, gbox, bandwidth=150.0)
+    np.testing.assert_allclose(stamped, convolved, rtol=1e-5, atol=1e-4)
+    centre = density.quartic_kernel(150.0, 10.0)[15, 15]
+    assert stamped[30, 20] == pytest.approx(4 * centre / 1e-4, rel=1e-6)  # 4 mines, 0.0001 km² cells
+    assert stamped[30, 0] > 0 and stamped[30, 5] == 0  # the outside record reaches 4 cells in, not 5

@@ -13,7 +13,6 @@ from functools import lru_cache
 
 import numpy as np
 from odc.geo.geobox import GeoBox
-from scipy.signal import fftconvolve
 
 from .coverage import weighted_coverage
 
@@ -38,16 +37,41 @@ def point_density(xy: np.ndarray, counts: np.ndarray, gbox: GeoBox, bandwidth: f
     col = np.floor((xy[:, 0] - a.c) / a.a).astype(np.int64) + r
     row = np.floor((xy[:, 1] - a.f) / a.e).astype(np.int64) + r
     ok = (col >= 0) & (col < nx + 2 * r) & (row >= 0) & (row < ny + 2 * r)
-    mass = np.zeros((ny + 2 * r, nx + 2 * r), dtype=np.float32)  # float32 FFT: 2× faster, ~1e-6 relative error
+    mass = np.zeros((ny + 2 * r, nx + 2 * r), dtype=np.float32)  # the chunk with r cells of margin
     np.add.at(mass, (row[ok], col[ok]), counts[ok])
     if r == 0:
         spread = mass
     else:
-        spread = fftconvolve(mass, kernel.astype(np.float32), mode="valid")
+        rows, cols = np.nonzero(mass)
+        # records are sparse (hundreds per chunk): stamping the kernel on each costs
+        # points × kernel cells, far below an FFT of the whole chunk until points are dense
+        if len(rows) * kernel.size < DIRECT_LIMIT * mass.size:
+            spread = _stamp(mass, rows, cols, kernel.astype(np.float32), (ny, nx))
+        else:
+            from scipy.signal import fftconvolve  # imported here: 1 s of start-up otherwise
+
+            spread = fftconvolve(mass, kernel.astype(np.float32), mode="valid")  # float32: 2× faster
     # FFT round-off leaves ~1e-7 everywhere; below a millionth of a mine per cell is zero (and
     # zeros compress: without this the product files were several times larger)
     spread[spread < 1e-6] = 0.0
     return (spread / (cell * cell / 1e6)).astype(np.float32)
+
+
+DIRECT_LIMIT = 25  # stamp while points × kernel cells < this × chunk cells (measured: ~1.5 ns per stamped
+# cell against ~39 ns per chunk cell for the float32 FFT; break-even near 28)
+
+
+def _stamp(mass: np.ndarray, rows: np.ndarray, cols: np.ndarray, kernel: np.ndarray,
+           shape: tuple[int, int]) -> np.ndarray:
+    """The kernel added around each nonzero cell of `mass` (padded by the kernel radius r),
+    cut to the unpadded `shape`: the same sum as a "valid" convolution, without round-off."""
+    ny, nx = shape
+    k = kernel.shape[0]
+    out = np.zeros((mass.shape[0] + k - 1, mass.shape[1] + k - 1), dtype=np.float32)  # every stamp fits
+    for i, j, m in zip(rows.tolist(), cols.tolist(), mass[rows, cols].tolist()):
+        out[i:i + k, j:j + k] += np.float32(m) * kernel
+    r = k // 2
+    return out[2 * r:2 * r + ny, 2 * r:2 * r + nx]
 
 
 @dataclass(frozen=True)

@@ -288,11 +288,13 @@ def _fill(block: np.ndarray, nodata: float) -> np.ndarray:
 
 def _block_stats(block: np.ndarray, nodata: float) -> np.ndarray:
     """Count, sum, sum of squares, min and max of a block's valid cells, as a (1, 5) array."""
-    v = block[block != nodata]
+    valid = block != block.dtype.type(nodata)
+    v = block.ravel() if valid.all() else block[valid]
     if not v.size:
         return np.zeros((1, 5))
     v64 = v.astype(np.float64)
-    return np.array([[v.size, v64.sum(), np.square(v64).sum(), v.min(), v.max()]])  # no BLAS: same sums anywhere
+    # einsum (not BLAS dot, whose sums depend on the machine's threads): same floats anywhere
+    return np.array([[v.size, v64.sum(), np.einsum("i,i->", v64, v64), v.min(), v.max()]])
 
 
 def _stats_chunks(array) -> tuple[tuple[int, ...], tuple[int, ...]]:

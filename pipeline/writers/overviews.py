@@ -40,11 +40,13 @@ def downsample(block: np.ndarray, f: int, nodata: float, average: bool) -> np.nd
         padded = np.full((math.ceil(h / f) * f, math.ceil(w / f) * f), np.nan, dtype=block.dtype)
         padded[:h, :w] = block
         block = padded
-    valid = np.isfinite(block) & (block != block.dtype.type(nodata))
+    valid = block != block.dtype.type(nodata)
+    valid &= ~np.isnan(block)
     values = np.where(valid, block, block.dtype.type(0))
-    weight = valid.astype(block.dtype)
-    total = sum(values[i::f, j::f] for i in range(f) for j in range(f))  # strided adds: fast
-    count = sum(weight[i::f, j::f] for i in range(f) for j in range(f))
+    total, count = values[::f, ::f].copy(), valid[::f, ::f].astype(block.dtype)
+    for i, j in [(i, j) for i in range(f) for j in range(f)][1:]:  # strided in-place adds: no temporaries
+        total += values[i::f, j::f]
+        count += valid[i::f, j::f]
     out = np.full(count.shape, nodata, dtype=block.dtype)
     np.divide(total, count, out=out, where=count > 0)
     return out
