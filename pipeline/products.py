@@ -83,11 +83,11 @@ def missing_bindings(cfg: LoadedConfig) -> list[Problem]:
 
 
 def region_mask(grid: Grid) -> da.Array:
-    """1.0 for cells whose centre lies in the region, else 0.0."""
+    """1 for cells whose centre lies in the region, else 0 (uint8)."""
     geom = np.array([grid.region.geom])
 
-    jobs = {idx: BurnJob(geom, np.array([1.0]), grid.tile_geobox(idx), False, 0.0) for idx in grid.tile_ids()}
-    return tiled_array("region", grid, jobs, token=grid.fingerprint())
+    jobs = {idx: BurnJob(geom, np.array([1]), grid.tile_geobox(idx), False, 0, "uint8") for idx in grid.tile_ids()}
+    return tiled_array("region", grid, jobs, dtype=np.uint8, token=grid.fingerprint())
 
 
 def _in_region(mask: np.ndarray, *arrays: np.ndarray, formula: Callable, nodata, **kw) -> np.ndarray:

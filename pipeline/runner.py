@@ -177,13 +177,13 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
             if progress:
                 progress(done[0], total)
 
-        batch = max(2, 2 * (workers or os.cpu_count() or 1))
+        window = max(2, 2 * (workers or os.cpu_count() or 1))  # chunks in flight
         with scheduler(workers, scheduler_address):
             if patch:
-                written = patch_rasters(targets, grid, staging, out_dir, changed, batch, on_tiles, extra)
+                written = patch_rasters(targets, grid, staging, out_dir, changed, window, on_tiles, extra)
             else:
                 written = write_rasters(targets, grid, staging, cfg.spec.output.compress, cfg.spec.output.level,
-                                        batch=batch, on_tiles=on_tiles,
+                                        window=window, on_tiles=on_tiles,
                                         previous=out_dir if changed is not None else None, changed=changed,
                                         extra=extra)
         names, styles, legends = [], {}, {t.name: _legend(t, cfg) for t in targets}

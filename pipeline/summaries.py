@@ -75,8 +75,9 @@ def district_codes(grid: Grid, districts: Districts | None) -> da.Array:
     else:
         geoms, values = districts.geoms, np.arange(1, len(districts.names) + 1, dtype=float)
         token = grid.fingerprint() + districts.sha256
-    jobs = {idx: BurnJob(geoms, values, grid.tile_geobox(idx), False, 0.0) for idx in grid.tile_ids()}
-    return tiled_array("districts", grid, jobs, token=token)
+    dtype = "int16" if len(values) < 2**15 else "int32"
+    jobs = {idx: BurnJob(geoms, values, grid.tile_geobox(idx), False, 0, dtype) for idx in grid.tile_ids()}
+    return tiled_array("districts", grid, jobs, dtype=np.dtype(dtype), token=token)
 
 
 def summary_array(grid: Grid, codes: da.Array, fields: dict[str, da.Array], n_districts: int, n_classes: int,

@@ -178,3 +178,20 @@ def test_kernel_stamped_per_record_equals_the_fft_convolution(monkeypatch):
     centre = density.quartic_kernel(150.0, 10.0)[15, 15]
     assert stamped[30, 20] == pytest.approx(4 * centre / 1e-4, rel=1e-6)  # 4 mines, 0.0001 km² cells
     assert stamped[30, 0] > 0 and stamped[30, 5] == 0  # the outside record reaches 4 cells in, not 5
+
+
+def test_a_polygon_holding_the_whole_chunk_still_lets_later_ones_burn_on_top():
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    from pipeline.sources.polygons import BurnJob
+
+    gbox = GeoBox((10, 10), Affine(100, 0, X0, 0, -100, Y1), CRS)
+    under = box(X0 - 500, Y1 - 1500, X0 + 1500, Y1 + 500)  # hidden by `big`
+    big = box(X0 - 100, Y1 - 1100, X0 + 1100, Y1 + 100)    # holds every cell of the chunk
+    small = cell_box(2, 3).buffer(-10)                     # cell (2, 3) only
+    out = BurnJob(np.array([under, big, small]), np.array([1.0, 2.0, 3.0]), gbox, False, -1, "int16")()
+    assert out.dtype == np.int16 and out[2, 3] == 3
+    assert (np.delete(out.ravel(), 2 * 10 + 3) == 2).all()
+    alone = BurnJob(np.array([under, big]), np.array([1.0, 2.0]), gbox, True, -1, "int16")()
+    assert (alone == 2).all()

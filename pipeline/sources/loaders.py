@@ -52,9 +52,9 @@ class Layer:
 
 
 def tiled_layer(var: str, name: str, grid: Grid, make_job: Callable[[Index], TileJob], token: str,
-                files: list[Path], rejected: list[Problem] | None = None) -> Layer:
+                files: list[Path], rejected: list[Problem] | None = None, dtype: str = "float32") -> Layer:
     jobs = {idx: make_job(idx) for idx in grid.tile_ids()}
-    return Layer(var, tiled_array(name, grid, jobs, token=token), files, rejected or [], jobs)
+    return Layer(var, tiled_array(name, grid, jobs, dtype=np.dtype(dtype), token=token), files, rejected or [], jobs)
 
 
 def file_sha256(path: Path, block: int = 1 << 20) -> str:
@@ -221,17 +221,20 @@ def _polygons(var: str, variable: Variable, spec: PolygonSource, cfg: LoadedConf
     feats = Features(frame.geometry.values, codes.astype(np.float64))
     token = tokenize(str(path), spec.layer, spec.where, spec.class_field, spec.all_touched, feats.digest(),
                      grid.fingerprint())
-    layer = tiled_layer(var, "classes", grid, _burn_jobs(feats, grid, spec.all_touched, -1.0), token, files)
+    dtype = "int16" if len(names) < 2**15 else "int32"  # codes −1 (none), 0…n−1
+    layer = tiled_layer(var, "classes", grid, _burn_jobs(feats, grid, spec.all_touched, -1, dtype), token, files,
+                        dtype=dtype)
     layer.array = layer.array.map_blocks(lookup, lut=lut, fill=fill, dtype=np.float32)
     layer.salt = f"lookup {lut.tolist()!r} fill {fill!r}"
     return layer
 
 
-def _burn_jobs(feats: Features, grid: Grid, all_touched: bool, fill: float) -> Callable[[Index], BurnJob]:
+def _burn_jobs(feats: Features, grid: Grid, all_touched: bool, fill: float,
+               dtype: str = "float32") -> Callable[[Index], BurnJob]:
     def job(idx: Index) -> BurnJob:
         gbox = grid.tile_geobox(idx)
         near = feats.near(gbox)
-        return BurnJob(feats.geoms[near], feats.values[near], gbox, all_touched, fill)
+        return BurnJob(feats.geoms[near], feats.values[near], gbox, all_touched, fill, dtype)
 
     return job
 
