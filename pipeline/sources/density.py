@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 from odc.geo.geobox import GeoBox
+from scipy import fft as sfft
 
 from .coverage import weighted_coverage
 
@@ -48,9 +49,7 @@ def point_density(xy: np.ndarray, counts: np.ndarray, gbox: GeoBox, bandwidth: f
         if len(rows) * kernel.size < DIRECT_LIMIT * mass.size:
             spread = _stamp(mass, rows, cols, kernel.astype(np.float32), (ny, nx))
         else:
-            from scipy.signal import fftconvolve  # imported here: 1 s of start-up otherwise
-
-            spread = fftconvolve(mass, kernel.astype(np.float32), mode="valid")  # float32: 2× faster
+            spread = _convolve_valid(mass, kernel.astype(np.float32))
     # FFT round-off leaves ~1e-7 everywhere; below a millionth of a mine per cell is zero (and
     # zeros compress: without this the product files were several times larger)
     spread[spread < 1e-6] = 0.0
@@ -59,6 +58,16 @@ def point_density(xy: np.ndarray, counts: np.ndarray, gbox: GeoBox, bandwidth: f
 
 DIRECT_LIMIT = 25  # stamp while points × kernel cells < this × chunk cells (measured: ~1.5 ns per stamped
 # cell against ~39 ns per chunk cell for the float32 FFT; break-even near 28)
+
+
+def _convolve_valid(mass: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """scipy.signal.fftconvolve(mass, kernel, mode="valid") on scipy.fft alone (scipy.signal
+    costs 1.3 s to import, scipy.fft 0.3 s); float32 in, float32 transforms: 2× faster."""
+    full = [m + k - 1 for m, k in zip(mass.shape, kernel.shape)]
+    size = [sfft.next_fast_len(n, real=True) for n in full]
+    spread = sfft.irfft2(sfft.rfft2(mass, size) * sfft.rfft2(kernel, size), size)
+    k0, k1 = kernel.shape
+    return spread[k0 - 1:mass.shape[0], k1 - 1:mass.shape[1]]
 
 
 def _stamp(mass: np.ndarray, rows: np.ndarray, cols: np.ndarray, kernel: np.ndarray,

@@ -224,6 +224,8 @@ def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], wind
     goes to the cluster, which spreads the tasks.
     """
     pool_size, inner = _chunk_parallelism(window)
+    if inner == "sync" and len(ids) < pool_size:  # fewer chunks than threads (an update): the
+        pool_size, inner = len(ids) or 1, None   # threads share each chunk's layers instead
 
     def compute(idx: Index) -> tuple[Index, list, tuple]:
         wanted = [(idx, t, key) for t in targets for key in outputs[t.name]]
