@@ -127,12 +127,15 @@ def write_catalogue_item(staging: Path, grid: Grid, created: str, names: list[st
     return write_stac_item(staging, grid, f"minemap-{grid.name}-{compact}", created, assets, properties)
 
 
-def write_maps_and_report(staging: Path, grid: Grid, legends: dict[str, Legend], titles: dict[str, str],
-                          captions: dict[str, str], units: dict[str, str], tables: dict, subtitle: str) -> list[str]:
-    """A PNG map per product and report.html in `staging`; returns the file names."""
+def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, legends: dict[str, Legend],
+                          titles: dict[str, str], captions: dict[str, str], units: dict[str, str], tables: dict,
+                          subtitle: str) -> list[str]:
+    """A PNG map per product (drawn from `sources`: the product's cells, with overviews) and
+    report.html in `staging`; returns the file names."""
     districts = tables.get("districts")
+
     def draw(name: str) -> str:
-        render_map(staging / f"{name}.tif", staging / f"{name}.png", title=titles[name], subtitle=subtitle,
+        render_map(sources[name], staging / f"{name}.png", title=titles[name], subtitle=subtitle,
                    unit=units[name], legend=legends[name], districts=districts, name_field="district")
         return f"{name}.png"
 

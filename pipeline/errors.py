@@ -34,6 +34,9 @@ class MinemapError(Exception):
         self.problems: list[Problem] = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self):  # pickled as its problems (raised in a worker process, re-raised here)
+        return type(self), (self.problems,)
+
 
 class ConfigError(MinemapError):
     """The run config or grid definition is malformed (unknown key, wrong type, missing value)."""

@@ -28,6 +28,7 @@ from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, 
 from .sources import Layer, LoadOptions, file_sha256, load_layer
 from .state import chunk_fingerprints, drop_stale_parts, output_lock, read_parts, read_state, write_parts, write_state
 from .summaries import Districts, build_summary, load_districts, summaries_wanted, write_summaries
+from .writers.chunks import WorkerProcesses
 from .writers.geotiff import ChunkParts, RasterTarget, patch_rasters, write_rasters
 from .writers.styles import Legend, product_legend, qml, risk_class_legend
 
@@ -47,10 +48,12 @@ class Inputs:
 
 
 def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient: bool = False,
-                raster_checks: dict[str, dict] | None = None) -> Inputs:
-    """Read config, grid and every input; raise one InputError listing all problems found."""
+                raster_checks: dict[str, dict] | None = None, on_grid: Callable[[Grid], None] = lambda g: None) -> Inputs:
+    """Read config, grid and every input; raise one InputError listing all problems found.
+    `on_grid` hears of the grid before the inputs are read."""
     cfg = load_config(config)
     grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid))
+    on_grid(grid)
     problems = list(missing_bindings(cfg))
     opts = LoadOptions(lenient, raster_checks if raster_checks is not None else {})
     layers, rejected = {}, []
@@ -99,10 +102,15 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
         wait: float = 0.0) -> dict:
     """Compute every enabled product into `out_dir`; return the run record."""
     t0 = time.perf_counter()
-    inputs = load_inputs(config, grid_path)
     out_dir = Path(out_dir)
-    with output_lock(out_dir, wait):
-        return _execute(inputs, out_dir, t0, workers, scheduler_address, progress)
+    processes = WorkerProcesses()
+    with scheduler(workers, scheduler_address):
+        try:
+            inputs = load_inputs(config, grid_path, on_grid=lambda g: processes.start(g.shape[0] * g.shape[1]))
+            with output_lock(out_dir, wait):
+                return _execute(inputs, out_dir, t0, workers, progress, processes=processes)
+        finally:
+            processes.close()
 
 
 def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
@@ -139,16 +147,18 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
                 write_state(out_dir, {**state, "raster_checks": inputs.raster_checks})  # remember new checks
             summary.update(status="up to date", seconds=round(time.perf_counter() - t0, 3))
             return summary
-        _execute(inputs, out_dir, t0, workers, scheduler_address, progress,
-                 changed={tuple(map(int, k.split(","))) for k in changed} if complete else None,
-                 fingerprints=fingerprints, state=state)
+        with scheduler(workers, scheduler_address):
+            _execute(inputs, out_dir, t0, workers, progress,
+                     changed={tuple(map(int, k.split(","))) for k in changed} if complete else None,
+                     fingerprints=fingerprints, state=state)
         summary.update(status="updated" if complete else "full run", seconds=round(time.perf_counter() - t0, 3))
         return summary
 
 
-def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, scheduler_address: str | None,
+def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
              progress: Callable[[int, int], None] | None, changed: set | None = None,
-             fingerprints: dict[str, str] | None = None, state: dict | None = None) -> dict:
+             fingerprints: dict[str, str] | None = None, state: dict | None = None,
+             processes: WorkerProcesses | None = None) -> dict:
     """Compute (all, or only the `changed` chunks of) the products, publish them, then the state.
 
     An update patches the previous files in place (copies of them) unless they have grown by
@@ -178,30 +188,36 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None, sche
                 progress(done[0], total)
 
         window = max(2, 2 * (workers or os.cpu_count() or 1))  # chunks in flight
-        with scheduler(workers, scheduler_address):
-            if patch:
-                written = patch_rasters(targets, grid, staging, out_dir, changed, window, on_tiles, extra)
-            else:
-                written = write_rasters(targets, grid, staging, cfg.spec.output.compress, cfg.spec.output.level,
-                                        window=window, on_tiles=on_tiles,
-                                        previous=out_dir if changed is not None else None, changed=changed,
-                                        extra=extra)
-        names, styles, legends = [], {}, {t.name: _legend(t, cfg) for t in targets}
-        for t in targets:
-            styles[t.name] = qml(legends[t.name])
-            (staging / f"{t.name}.qml").write_text(styles[t.name])
-            names += [f"{t.name}.tif", f"{t.name}.qml"]
-        t_sum = time.perf_counter()
-        tables = write_summaries(staging, extra.parts, cfg, grid, inputs.districts, fields) if extra else {}
-        names += [f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / f).exists()]
         titles = {t.name: PRODUCTS[t.name].title + (f" ({PRODUCTS[t.name].symbol})" if "_" in PRODUCTS[t.name].symbol
                                                      or PRODUCTS[t.name].symbol in ("E", "CSC") else "") for t in targets}
-        names.append(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles))
-        subtitle = " · ".join(x for x in (f"Run {created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
-                                          f"minemap {__version__}", cfg.spec.label) if x)
-        names += write_maps_and_report(staging, grid, legends, titles, {t.name: PRODUCTS[t.name].equation for t in targets},
-                                       {t.name: t.unit for t in targets}, tables, subtitle)
-        written["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
+        names, timing = [], {}
+
+        def deliver(sources: dict[str, Path]) -> None:
+            """Styles, summaries, QGIS project, maps and report: everything but the product files."""
+            t_sum = time.perf_counter()
+            styles, legends = {}, {t.name: _legend(t, cfg) for t in targets}
+            for t in targets:
+                styles[t.name] = qml(legends[t.name])
+                (staging / f"{t.name}.qml").write_text(styles[t.name])
+                names.extend([f"{t.name}.tif", f"{t.name}.qml"])
+            tables = write_summaries(staging, extra.parts, cfg, grid, inputs.districts, fields) if extra else {}
+            names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / f).exists())
+            names.append(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles))
+            subtitle = " · ".join(x for x in (f"Run {created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
+                                              f"minemap {__version__}", cfg.spec.label) if x)
+            names.extend(write_maps_and_report(staging, sources, grid, legends, titles,
+                                               {t.name: PRODUCTS[t.name].equation for t in targets},
+                                               {t.name: t.unit for t in targets}, tables, subtitle))
+            timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
+
+        if patch:
+            written = patch_rasters(targets, grid, staging, out_dir, changed, window, on_tiles, extra, deliver)
+        else:
+            written = write_rasters(targets, grid, staging, cfg.spec.output.compress, cfg.spec.output.level,
+                                    window=window, on_tiles=on_tiles,
+                                    previous=out_dir if changed is not None else None, changed=changed,
+                                    extra=extra, processes=processes, beside=deliver)
+        written.update(timing)  # made while the COGs were written: overlaps cog_s
         bands = {t.name: {"equation": PRODUCTS[t.name].equation,
                           "band": {"nodata": t.nodata, "dtype": str(t.array.dtype), "unit": t.unit,
                                    "statistics": t.stats.as_dict()}} for t in targets}

@@ -189,8 +189,10 @@ def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, cod
         stats["n_sum"] = np.bincount(inside, weights=count[mask].astype(np.float64), minlength=n)
         stats["n_min"] = -_group_max(inside, -count[mask].astype(np.int64), n).astype(np.int64)
     outlines: list[list] = [[] for _ in range(n)]
-    for geom, value in shapes(labels.astype(np.int32), mask=mask, connectivity=4,
-                              transform=Affine.translation(offset[1], offset[0])):
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    win = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)  # polygonize only where zones are
+    for geom, value in shapes(labels[win].astype(np.int32, copy=False), mask=mask[win], connectivity=4,
+                              transform=Affine.translation(offset[1] + cols[0], offset[0] + rows[0])):
         outlines[int(value) - 1].append(shapely.geometry.shape(geom))
     wkb = [shapely.to_wkb(p[0] if len(p) == 1 else shapely.union_all(p)) for p in outlines]
     edges = {"top": labels[0, :].copy(), "bottom": labels[-1, :].copy(),

@@ -25,3 +25,55 @@ def test_local_cluster_with_two_worker_processes_matches_threads(tmp_path):
                 rasterio.open(tmp_path / "cluster" / f"{name}.tif") as b:
             assert np.array_equal(a.read(1), b.read(1)), name
             assert a.tags(1) == b.tags(1), name
+
+
+def test_worker_processes_match_threads(tmp_path, monkeypatch):
+    """Large grids compute their chunks in spawned worker processes that stage their own blocks;
+    forced here on the sample, every product, overview, statistic and summary equals threads'."""
+    from pipeline.writers import chunks
+
+    config = REPO / "sample_data" / "minemap.toml"
+    run(config, tmp_path / "threads", workers=2)
+    spawned = []
+    real_spawn = chunks._spawn
+    monkeypatch.setattr(chunks, "PROCESS_MIN_CELLS", 0)
+    monkeypatch.setattr(chunks, "spawn_is_harmless", lambda: True)  # pytest's main is safe to re-run
+    monkeypatch.setattr(chunks, "_spawn", lambda n: spawned.append(n) or real_spawn(n))
+    run(config, tmp_path / "processes", workers=2)
+    assert spawned == [2]  # started once, early, and used for the chunks
+    for name in PRODUCTS:
+        with rasterio.open(tmp_path / "threads" / f"{name}.tif") as a, \
+                rasterio.open(tmp_path / "processes" / f"{name}.tif") as b:
+            assert np.array_equal(a.read(1), b.read(1)), name
+            assert a.overviews(1) == b.overviews(1) == [2, 4]
+            small = (a.height // 4, a.width // 4)
+            assert np.array_equal(a.read(1, out_shape=small), b.read(1, out_shape=small)), name
+            assert a.tags(1) == b.tags(1), name  # statistics
+    assert (tmp_path / "threads" / "districts.csv").read_text() == (tmp_path / "processes" / "districts.csv").read_text()
+
+
+def test_worker_processes_only_where_a_spawn_cannot_rerun_a_script(monkeypatch):
+    import sys
+    import types
+
+    from pipeline.writers.chunks import spawn_is_harmless
+
+    script = types.ModuleType("__main__")
+    script.__file__ = "/home/analyst/make_maps.py"  # might call pipeline.run unguarded
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert not spawn_is_harmless()
+    script.__file__ = "/opt/venv/bin/minemap"  # the command
+    assert spawn_is_harmless()
+    del script.__file__  # a notebook or the interactive interpreter
+    assert spawn_is_harmless()
+
+
+def test_user_errors_survive_the_trip_back_from_a_worker_process():
+    import pickle
+
+    from pipeline.errors import InputError, Problem
+
+    err = InputError("unknown soil class 'peat'", "soil.gpkg")
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is InputError and back.problems == [Problem("soil.gpkg", "unknown soil class 'peat'")]
+    assert str(back) == "soil.gpkg: unknown soil class 'peat'"

@@ -51,7 +51,7 @@ def test_run_record_is_written_last_and_staging_removed(quadrant_world, tmp_path
 def test_overview_averages_only_valid_cells():
     from pipeline.writers.overviews import downsample, overview_factors
 
-    nan = np.nan
+    nan = -9999.0  # blocks arrive with nodata filled in
     block = np.array([[1, 3, 5, nan, 7],
                       [nan, nan, nan, nan, 9],
                       [2, 2, nan, nan, nan]], dtype=np.float32)

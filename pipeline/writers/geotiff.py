@@ -1,9 +1,10 @@
 """GeoTIFF products: tiled, compressed, with overviews, statistics and provenance tags.
 
-Chunks are computed side by side and written into one open staging GeoTIFF per product and
-overview level (block aligned, each block written once, uncompressed: compressing twice cost
-~2 s per 121 M-cell product); GDAL's COG driver then copies them through a VRT, compressing
-once, into the staging folder. Nothing in OUT is touched until the runner publishes.
+Chunks are computed side by side (see `chunks`); each chunk's blocks, at full resolution and
+every overview level, are staged as uncompressed files of their own by whoever computed them
+(compressing twice cost ~2 s per 121 M-cell product). GDAL's COG driver then copies each
+product through VRT mosaics of those files, compressing once, into the staging folder.
+Nothing in OUT is touched until the runner publishes.
 """
 
 from __future__ import annotations
@@ -12,26 +13,22 @@ import math
 import os
 import shutil
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterator
 
-import dask
 import dask.array as da
-import dask.local
-import dask.threaded
-from dask.base import get_scheduler, tokenize
+from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 import numpy as np
 import rasterio
 import rasterio.shutil
-from affine import Affine
 from rasterio.windows import Window
 
 from ..grid import FILE_TILE, Grid
 from ..tiles import Index, chunk_key, run_job
+from .chunks import ChunkJob, WorkerProcesses, piece_path, run_jobs
 from .overviews import downsample, level_chunks, overview_factors, write_vrt
 
 TEST_DELAY = os.environ.get("MINEMAP_TEST_BATCH_DELAY")
@@ -128,57 +125,65 @@ class ChunkParts:
 def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compress: str = "zstd",
                   level: int = 1, window: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
                   previous: Path | None = None, changed: set[Index] | None = None,
-                  extra: ChunkParts | None = None) -> dict:
+                  extra: ChunkParts | None = None, processes: WorkerProcesses | None = None,
+                  beside: Callable[[dict[str, Path]], None] = lambda sources: None) -> dict:
     """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging`; return timings.
 
     With `previous` (a folder of this grid's products), only the `changed` chunks are computed;
     the others are read back from the previous files, so the result equals a full run.
+    `beside` runs while GDAL writes the COGs (it releases the interpreter), given a readable
+    source of each product's cells (a VRT with the same overviews): maps need not wait for it.
     """
     t0 = time.perf_counter()
     factors = overview_factors(grid.shape, grid.chunk)
     keep = set(grid.tile_ids()) - (changed or set()) if previous is not None else set()
     # what each chunk produces, per target: the full-resolution block, its overview blocks, its statistics
     outputs = {t.name: _chunk_outputs(t, factors, _reusing(t, grid, previous, keep)) for t in targets}
-    files = {t.name: {f: staging / f"{t.name}.{f}.raw.tif" for f in [1, *factors]} for t in targets}
+    tiles = list(grid.tile_ids())
+    inside = [idx for idx in tiles if grid.tile_in_region(idx)]  # the rest is left to the VRTs' nodata
+    (staging / "chunks").mkdir()
+    pieces = {t.name: {f: [(piece_path(staging / "chunks", t.name, f, idx), _window(grid, idx, f)) for idx in inside]
+                       for f in [1, *factors]} for t in targets}
+    on_tiles(len(tiles) - len(inside))
     with rasterio.Env(**GDAL_ENV):
-        sinks = {(t.name, f): rasterio.open(path, "w", **_profile(t, grid, f))
-                 for t in targets for f, path in files[t.name].items()}
-        try:
-            tiles = list(grid.tile_ids())
-            inside = [idx for idx in tiles if grid.tile_in_region(idx)]
-            for idx in tiles:
-                if idx not in inside:
-                    for t in targets:
-                        for f in [1, *factors]:
-                            cells = _window(grid, idx, f)
-                            sinks[t.name, f].write(np.full((int(cells.height), int(cells.width)), t.nodata,
-                                                           dtype=t.array.dtype), 1, window=cells)
-            on_tiles(len(tiles) - len(inside))
-            for blocks in _computed(targets, outputs, inside, window, on_tiles, extra):
-                for (idx, t, f), block in blocks:
-                    sinks[t.name, f].write(block, 1, window=_window(grid, idx, f))
-        finally:
-            for sink in sinks.values():
-                sink.close()
+        for _ in _computed(targets, outputs, inside, grid, window, on_tiles, extra, staging / "chunks", processes):
+            pass
+        if processes is not None:  # done with them: free their memory for the rest
+            processes.close()
         t1 = time.perf_counter()
+        vrts = {t.name: staging / f"{t.name}.vrt" for t in targets}
         for t in targets:
             t.total(grid)
-            vrt = staging / f"{t.name}.vrt"
-            levels = {f: p for f, p in files[t.name].items() if f > 1}
-            write_vrt(vrt, grid, str(t.array.dtype), t.nodata, files[t.name][1], levels, t.tags,
-                      t.stats.gdal_tags(), t.description, t.unit)
-            rasterio.shutil.copy(vrt, staging / f"{t.name}.tif", driver="COG", BLOCKSIZE=str(FILE_TILE),
-                                 OVERVIEWS="FORCE_USE_EXISTING" if levels else "NONE",
-                                 **creation_options(str(t.array.dtype), compress, level))
+            write_vrt(vrts[t.name], grid, str(t.array.dtype), t.nodata, pieces[t.name], t.tags, t.stats.gdal_tags(),
+                      t.description, t.unit)
+        with ThreadPoolExecutor(1, thread_name_prefix="minemap-beside") as pool, \
+                ThreadPoolExecutor(1, thread_name_prefix="minemap-cleanup") as cleanup:
+            alongside = pool.submit(beside, vrts)
+            for t in targets:
+                rasterio.shutil.copy(vrts[t.name], staging / f"{t.name}.tif", driver="COG", BLOCKSIZE=str(FILE_TILE),
+                                     OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE",
+                                     **creation_options(str(t.array.dtype), compress, level))
+                if t is not targets[-1]:  # its pieces go while the next product is copied (~2 s in all),
+                    # once `beside` has done reading them
+                    cleanup.submit(_remove, [p for level in pieces[t.name].values() for p, _ in level], alongside)
+            t2 = time.perf_counter()
+            alongside.result()
+        shutil.rmtree(staging / "chunks")
+        for vrt in staging.glob("*.vrt"):
             vrt.unlink()
-            for p in files[t.name].values():
-                p.unlink()
-    return {"compute_s": round(t1 - t0, 3), "cog_s": round(time.perf_counter() - t1, 3)}
+    return {"compute_s": round(t1 - t0, 3), "cog_s": round(t2 - t1, 3)}
+
+
+def _remove(paths: list[Path], after: Future) -> None:
+    after.exception()  # waits for it, whatever its outcome
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previous: Path, changed: set[Index],
                   window: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
-                  extra: ChunkParts | None = None) -> dict:
+                  extra: ChunkParts | None = None,
+                  beside: Callable[[dict[str, Path]], None] = lambda sources: None) -> dict:
     """Copy the previous products into `staging` and rewrite only the `changed` chunks, at full
     resolution and in every overview level; statistics come from the chunks' stored parts.
 
@@ -194,7 +199,7 @@ def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previo
     ids = [idx for idx in grid.tile_ids() if idx in changed and grid.tile_in_region(idx)]
     on_tiles(sum(1 for _ in grid.tile_ids()) - len(ids))
     with rasterio.Env(**GDAL_ENV):
-        for blocks in _computed(targets, outputs, ids, window, on_tiles, extra):
+        for blocks in _computed(targets, outputs, ids, grid, window, on_tiles, extra):
             # one open handle at a time: each appends tiles at the end of the same file
             for t in targets:
                 for k, f in enumerate([1, *factors]):
@@ -208,68 +213,47 @@ def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previo
             with rasterio.open(staging / f"{t.name}.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES") as ds:
                 ds.update_tags(**t.tags)
                 ds.update_tags(1, **t.stats.gdal_tags())
-    return {"compute_s": round(time.perf_counter() - t0, 3), "cog_s": 0.0}
+    t1 = time.perf_counter()
+    beside({t.name: staging / f"{t.name}.tif" for t in targets})
+    return {"compute_s": round(t1 - t0, 3), "cog_s": 0.0}
 
 
-def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], window: int,
-              on_tiles: Callable[[int], None], extra: ChunkParts | None = None) -> Iterator[list]:
-    """Compute chunks, at most `window` at a time, and yield each as it completes: its
-    ((idx, target, level), block) pairs; statistics and `extra` parts are recorded on the way.
+def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], grid: Grid, window: int,
+              on_tiles: Callable[[int], None], extra: ChunkParts | None = None,
+              staging: Path | None = None, processes: WorkerProcesses | None = None) -> Iterator[list]:
+    """Compute chunks side by side (see `chunks`) and yield each as it completes: its
+    ((idx, target, level), block) pairs, or nothing when its blocks were staged in `staging`;
+    statistics and `extra` parts are recorded on the way.
 
-    Each chunk is one compute of everything it feeds (layers shared by several products run
-    once). Chunks run side by side and a new one starts as soon as one is done, so no core
-    waits for the slowest chunk of a batch, nor for the caller writing the blocks. On the
-    local threaded scheduler the chunks themselves are the parallel tasks (each computed
-    synchronously in a pool of `num_workers` threads); on a distributed cluster each compute
-    goes to the cluster, which spreads the tasks.
+    Each chunk is one job computing everything it feeds, so layers shared by several products
+    run once per chunk.
     """
-    pool_size, inner = _chunk_parallelism(window)
-    if inner == "sync" and len(ids) < pool_size:  # fewer chunks than threads (an update): the
-        pool_size, inner = len(ids) or 1, None   # threads share each chunk's layers instead
+    by_name = {t.name: t for t in targets}
+    nodata = {t.name: t.nodata for t in targets}
 
-    def compute(idx: Index) -> tuple[Index, list, tuple]:
-        wanted = [(idx, t, key) for t in targets for key in outputs[t.name]]
-        arrays = [outputs[t.name][key].blocks[idx] for _, t, key in wanted]
-        if extra is not None and (extra.only is None or idx in extra.only):
-            wanted.append((idx, extra, None))
-            arrays.append(extra.array.blocks[idx])
-        return idx, wanted, dask.compute(*arrays, scheduler=inner)
+    def jobs() -> Iterator[ChunkJob]:
+        for idx in ids:
+            roles = [(t.name, key) for t in targets for key in outputs[t.name]]
+            arrays = [outputs[name][key].blocks[idx] for name, key in roles]
+            if extra is not None and (extra.only is None or idx in extra.only):
+                roles.append(("", None))
+                arrays.append(extra.array.blocks[idx])
+            yield ChunkJob.of(idx, arrays, roles, staging, nodata)
 
-    queue = iter(ids)
-    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="minemap-chunk") as pool:
-        running = {pool.submit(compute, idx) for idx in islice(queue, max(window, pool_size))}
-        try:
-            while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    idx, wanted, blocks = future.result()
-                    running |= {pool.submit(compute, i) for i in islice(queue, 1)}  # keep the window full
-                    out = []
-                    for (_, t, key), block in zip(wanted, blocks):
-                        if t is extra:
-                            extra.parts[chunk_key(idx)] = block[0, 0]
-                        elif key == "stats":
-                            t.parts[chunk_key(idx)] = [float(x) for x in block[0, :]]
-                        else:
-                            out.append(((idx, t, key), block))
-                    del blocks
-                    yield out
-                    on_tiles(1)
-                    if TEST_DELAY:  # lets tests kill a run while it writes
-                        time.sleep(float(TEST_DELAY))
-        finally:
-            for future in running:  # an error or a stop: start nothing more
-                future.cancel()
-
-
-def _chunk_parallelism(window: int) -> tuple[int, str | None]:
-    """How many chunks to compute at once, and the scheduler inside each compute."""
-    scheduler = get_scheduler()
-    if scheduler is dask.threaded.get:
-        return max(1, dask.config.get("num_workers", None) or os.cpu_count() or 1), "sync"
-    if scheduler is dask.local.get_sync:
-        return 1, "sync"
-    return max(1, window), None  # a distributed client (or another scheduler): it balances the tasks
+    cells = len(ids) * grid.chunk**2
+    for idx, results in run_jobs(jobs(), len(ids), cells, window, staging is not None, processes):
+        out = []
+        for (name, key), value in results:
+            if extra is not None and name == "":
+                extra.parts[chunk_key(idx)] = value[0, 0]
+            elif key == "stats":
+                by_name[name].parts[chunk_key(idx)] = [float(x) for x in value[0, :]]
+            else:
+                out.append(((idx, by_name[name], key), value))
+        yield out
+        on_tiles(1)
+        if TEST_DELAY:  # lets tests kill a run while it writes
+            time.sleep(float(TEST_DELAY))
 
 
 def _reusing(t: RasterTarget, grid: Grid, previous: Path | None, keep: set[Index]) -> da.Array:
@@ -304,7 +288,7 @@ def _chunk_outputs(t: RasterTarget, factors: list[int], a: da.Array) -> dict:
     """Lazy arrays on the grid's chunks: 1 → the block as written, f → overview level f, stats."""
     average = t.overview_resampling == "AVERAGE"
     out = {1: a.map_blocks(_fill, t.nodata, dtype=a.dtype)}
-    previous = a
+    previous = out[1]  # nodata filled in: what downsample expects
     for f in factors:
         previous = out[f] = previous.map_blocks(downsample, 2, t.nodata, average, dtype=a.dtype,
                                                 chunks=level_chunks(previous.chunks, 2))
@@ -338,12 +322,3 @@ def _block_stats(block: np.ndarray, nodata: float) -> np.ndarray:
 
 def _stats_chunks(array) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return (1,) * len(array.chunks[0]), (5,) * len(array.chunks[1])
-
-
-def _profile(t: RasterTarget, grid: Grid, f: int) -> dict:
-    """Staging file of level f (1 = full resolution): uncompressed, tiled like the product."""
-    h, w = grid.shape
-    return {"driver": "GTiff", "width": math.ceil(w / f), "height": math.ceil(h / f), "count": 1,
-            "dtype": str(t.array.dtype), "crs": grid.crs.wkt, "transform": grid.geobox.affine @ Affine.scale(f),
-            "nodata": t.nodata, "tiled": True,
-            "blockxsize": FILE_TILE, "blockysize": FILE_TILE, "bigtiff": "IF_SAFER"}

@@ -2,8 +2,9 @@
 
 Letting the COG driver build overviews costs ~3 s per 177 M-cell product (single-threaded
 averaging of the whole file); averaging each chunk while it is in memory is cheap. Each level
-halves the one before (as GDAL's own AVERAGE overviews of overviews do). The COG driver takes
-them through a VRT whose band lists them as <Overview> sources.
+halves the one before (as GDAL's own AVERAGE overviews of overviews do). Each chunk's levels are
+staged as files of their own; the COG driver takes them through VRT mosaics, the band listing
+the levels as <Overview> sources.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
+from rasterio.windows import Window
 
 from ..grid import FILE_TILE, Grid
 
@@ -31,17 +34,16 @@ def level_chunks(chunks: tuple[tuple[int, ...], ...], f: int) -> tuple[tuple[int
 
 
 def downsample(block: np.ndarray, f: int, nodata: float, average: bool) -> np.ndarray:
-    """One chunk of the next overview level: the mean of the valid cells (neither NaN nor nodata)
-    under each coarse cell, or the top-left cell (nearest, for classes and counts); nodata filled in."""
+    """One chunk of the next overview level: the mean of the valid cells under each coarse cell,
+    or the top-left cell (nearest, for classes and counts). Blocks come nodata-filled (no NaN)."""
     if not average:
         return block[::f, ::f].copy()
     h, w = block.shape
     if h % f or w % f:  # a ragged grid edge: pad with nodata
-        padded = np.full((math.ceil(h / f) * f, math.ceil(w / f) * f), np.nan, dtype=block.dtype)
+        padded = np.full((math.ceil(h / f) * f, math.ceil(w / f) * f), nodata, dtype=block.dtype)
         padded[:h, :w] = block
         block = padded
     valid = block != block.dtype.type(nodata)
-    valid &= ~np.isnan(block)
     values = np.where(valid, block, block.dtype.type(0))
     total, count = values[::f, ::f].copy(), valid[::f, ::f].astype(block.dtype)
     for i, j in [(i, j) for i in range(f) for j in range(f)][1:]:  # strided in-place adds: no temporaries
@@ -52,34 +54,69 @@ def downsample(block: np.ndarray, f: int, nodata: float, average: bool) -> np.nd
     return out
 
 
-def write_vrt(path: Path, grid: Grid, dtype: str, nodata: float, full: Path, levels: dict[int, Path],
+def write_vrt(path: Path, grid: Grid, dtype: str, nodata: float, pieces: dict[int, list[tuple[Path, Window]]],
               tags: dict[str, str], band_tags: dict[str, str], description: str, unit: str) -> None:
-    """A VRT over the staged full-resolution file, listing the staged overview files."""
-    h, w = grid.shape
-    root = ET.Element("VRTDataset", rasterXSize=str(w), rasterYSize=str(h))
-    ET.SubElement(root, "SRS").text = grid.crs.wkt
-    ET.SubElement(root, "GeoTransform").text = ", ".join(repr(v) for v in grid.geobox.affine.to_gdal())
-    _metadata(root, tags)
-    band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[dtype], band="1")
-    ET.SubElement(band, "NoDataValue").text = repr(float(nodata))
+    """A VRT mosaic of a product's staged chunk files: full resolution (level 1) in its band,
+    each overview level a mosaic VRT of its own listed as an <Overview>. Cells no piece covers
+    (chunks outside the region) read as nodata."""
+    for f in sorted(pieces):
+        if f > 1:
+            _mosaic(path.with_suffix(f".{f}.vrt"), grid, f, dtype, nodata, pieces[f])
+    root, band = _mosaic_root(grid, 1, dtype, nodata)
+    _metadata(root, tags, before=band)
     ET.SubElement(band, "Description").text = description
     ET.SubElement(band, "UnitType").text = unit
     _metadata(band, band_tags)
-    _source(ET.SubElement(band, "SimpleSource"), full)
-    for f in sorted(levels):
-        _source(ET.SubElement(band, "Overview"), levels[f])
+    _sources(band, dtype, pieces[1])
+    for f in sorted(pieces):
+        if f > 1:
+            ov = ET.SubElement(band, "Overview")
+            ET.SubElement(ov, "SourceFilename", relativeToVRT="1").text = path.with_suffix(f".{f}.vrt").name
+            ET.SubElement(ov, "SourceBand").text = "1"
     ET.ElementTree(root).write(path, encoding="utf-8")
+
+
+def piece_tiles(width: int, height: int) -> tuple[int, int]:
+    """Tile size of a staged chunk file: the product's tile, or the piece itself rounded up to
+    16 (TIFF's tile unit) when smaller; small tiles would swamp GDAL's block cache."""
+    return tuple(min(FILE_TILE, -(-n // 16) * 16) for n in (width, height))
+
+
+def _mosaic(path: Path, grid: Grid, f: int, dtype: str, nodata: float, pieces: list[tuple[Path, Window]]) -> None:
+    root, band = _mosaic_root(grid, f, dtype, nodata)
+    _sources(band, dtype, pieces)
+    ET.ElementTree(root).write(path, encoding="utf-8")
+
+
+def _mosaic_root(grid: Grid, f: int, dtype: str, nodata: float) -> tuple[ET.Element, ET.Element]:
+    h, w = grid.shape
+    root = ET.Element("VRTDataset", rasterXSize=str(math.ceil(w / f)), rasterYSize=str(math.ceil(h / f)))
+    ET.SubElement(root, "SRS").text = grid.crs.wkt
+    ET.SubElement(root, "GeoTransform").text = ", ".join(repr(v) for v in (grid.geobox.affine @ Affine.scale(f)).to_gdal())
+    band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[dtype], band="1")
+    ET.SubElement(band, "NoDataValue").text = repr(float(nodata))
+    return root, band
+
+
+def _sources(band: ET.Element, dtype: str, pieces: list[tuple[Path, Window]]) -> None:
+    """One SimpleSource per chunk file, its size given so GDAL opens it only when read."""
+    for path, win in pieces:
+        src = ET.SubElement(band, "SimpleSource")
+        ET.SubElement(src, "SourceFilename", relativeToVRT="1").text = f"{path.parent.name}/{path.name}"
+        ET.SubElement(src, "SourceBand").text = "1"
+        size = {"xSize": str(int(win.width)), "ySize": str(int(win.height))}
+        bx, by = piece_tiles(int(win.width), int(win.height))
+        ET.SubElement(src, "SourceProperties", RasterXSize=size["xSize"], RasterYSize=size["ySize"],
+                      DataType=_GDAL_TYPES[dtype], BlockXSize=str(bx), BlockYSize=str(by))
+        ET.SubElement(src, "SrcRect", xOff="0", yOff="0", **size)
+        ET.SubElement(src, "DstRect", xOff=str(int(win.col_off)), yOff=str(int(win.row_off)), **size)
 
 
 _GDAL_TYPES = {"float32": "Float32", "uint8": "Byte", "float64": "Float64", "int16": "Int16", "uint16": "UInt16"}
 
 
-def _metadata(parent: ET.Element, items: dict[str, str]) -> None:
-    md = ET.SubElement(parent, "Metadata")
+def _metadata(parent: ET.Element, items: dict[str, str], before: ET.Element | None = None) -> None:
+    md = ET.Element("Metadata")
     for k, v in items.items():
         ET.SubElement(md, "MDI", key=k).text = v
-
-
-def _source(parent: ET.Element, path: Path) -> None:
-    ET.SubElement(parent, "SourceFilename", relativeToVRT="1").text = path.name
-    ET.SubElement(parent, "SourceBand").text = "1"
+    parent.insert(list(parent).index(before) if before is not None else len(parent), md)
