@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+import psutil
 import rasterio
 import rasterio.shutil
 from rasterio.io import MemoryFile
@@ -26,15 +26,37 @@ PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "enviro
             "clearance_sustainability"]
 
 
-def timed(cmd: list[str], **kw) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a child process tree, measured by the kernel."""
+def timed(cmd: list[str], **kw) -> tuple[float, float, float]:
+    """Wall seconds, peak resident MB of the whole process tree (the command and every process it
+    starts, summed, sampled every 50 ms) and of its largest single process (measured by the kernel)."""
+    os.sync()  # no earlier step's dirty pages written back on this command's time
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, **kw)
+    proc = psutil.Popen(cmd, **kw)
+    tree = 0
+    while proc.poll() is None:
+        tree = max(tree, _tree_rss(proc))
+        time.sleep(0.05)
     wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the largest any single child reached: only meaningful if it grew
-    return wall, (peak if peak > before else float("nan")) / 1024
+    single = (peak if peak > before else float("nan")) / 1024
+    return wall, max(tree / 2**20, single), single
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    try:
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass  # it ended between listing and reading
+    except psutil.Error:
+        pass
+    return total
 
 
 def ensure_inputs(dest: Path, size_km: int) -> Path:
@@ -58,6 +80,7 @@ def write_floor(out: Path, scratch: Path, compress: str = "zstd") -> float:
         with rasterio.open(out / f"{name}.tif") as ds:
             arrays[name] = (ds.read(1), ds.profile)
     scratch.mkdir(parents=True, exist_ok=True)
+    os.sync()
     t0 = time.perf_counter()
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
         for name, (data, prof) in arrays.items():
@@ -81,34 +104,35 @@ def main() -> None:
         inputs = ensure_inputs(args.bench_dir / f"inputs-{size}km", size)
         out = args.bench_dir / f"out-minemap-{size}km"
         shutil.rmtree(out, ignore_errors=True)
-        wall, peak = timed([minemap, "run", str(inputs / "minemap.toml"), "--out", str(out), "--quiet"])
+        wall, peak, single = timed([minemap, "run", str(inputs / "minemap.toml"), "--out", str(out), "--quiet"])
         with rasterio.open(out / f"{PRODUCTS[0]}.tif") as ds:
             cells = ds.width * ds.height
-        row = {"size": f"{size} km", "cells": cells, "tool": "minemap", "wall": wall, "peak": peak,
+        row = {"size": f"{size} km", "cells": cells, "tool": "minemap", "wall": wall, "peak": peak, "single": single,
                "mb": dir_mb(out, [f"{p}.tif" for p in PRODUCTS])}
         rows.append(row)
         if size == max(args.sizes):
             floor = write_floor(out, args.bench_dir / "floor")
             rows.append({"size": f"{size} km", "cells": cells, "tool": "write floor", "wall": floor,
-                         "peak": float("nan"), "mb": dir_mb(args.bench_dir / "floor", [f"{p}.tif" for p in PRODUCTS])})
+                         "peak": float("nan"), "single": float("nan"),
+                         "mb": dir_mb(args.bench_dir / "floor", [f"{p}.tif" for p in PRODUCTS])})
             deflate = write_floor(out, args.bench_dir / "floor-deflate", "deflate")
             rows.append({"size": f"{size} km", "cells": cells, "tool": "write floor, DEFLATE 6", "wall": deflate,
-                         "peak": float("nan"),
+                         "peak": float("nan"), "single": float("nan"),
                          "mb": dir_mb(args.bench_dir / "floor-deflate", [f"{p}.tif" for p in PRODUCTS])})
             if not args.no_gdal and shutil.which("gdal_calc.py"):
                 gout = args.bench_dir / f"out-gdal-{size}km"
                 shutil.rmtree(gout, ignore_errors=True)
-                gwall, gpeak = timed(["bash", str(HERE / "gdal_baseline.sh"), str(inputs), str(gout)])
+                gwall, gpeak, gsingle = timed(["bash", str(HERE / "gdal_baseline.sh"), str(inputs), str(gout)])
                 rows.append({"size": f"{size} km", "cells": cells, "tool": "GDAL CLI (P_c, E, R_e)", "wall": gwall,
-                             "peak": gpeak, "mb": dir_mb(gout, [p.name for p in gout.glob("*.tif")])})
+                             "peak": gpeak, "single": gsingle, "mb": dir_mb(gout, [p.name for p in gout.glob("*.tif")])})
     print_table(rows)
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'size':>7} {'cells':>12} {'tool':<24} {'wall s':>8} {'Mcells/s':>9} {'peak MB':>8} {'out MB':>8}")
+    print(f"\n{'size':>7} {'cells':>12} {'tool':<24} {'wall s':>8} {'Mcells/s':>9} {'peak MB':>8} {'1 proc':>7} {'out MB':>8}")
     for r in rows:
         print(f"{r['size']:>7} {r['cells']:>12,} {r['tool']:<24} {r['wall']:>8.1f} {r['cells'] / r['wall'] / 1e6:>9.2f} "
-              f"{r['peak']:>8.0f} {r['mb']:>8.1f}")
+              f"{r['peak']:>8.0f} {r['single']:>7.0f} {r['mb']:>8.1f}")
     mm = [r for r in rows if r["tool"] == "minemap"]
     big = mm[-1]
     for r in rows:

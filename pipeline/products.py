@@ -92,7 +92,10 @@ def region_mask(grid: Grid) -> da.Array:
 
 def _in_region(mask: np.ndarray, *arrays: np.ndarray, formula: Callable, nodata, **kw) -> np.ndarray:
     out = formula(*arrays, **kw)
-    return np.where(mask == 1, out, nodata).astype(out.dtype, copy=False)
+    inside = mask == 1
+    if inside.all():  # most chunks
+        return out
+    return np.where(inside, out, nodata).astype(out.dtype, copy=False)
 
 
 def _apply(formula: Callable, mask: da.Array, *arrays: da.Array, dtype="float32", nodata=np.nan, **kw) -> da.Array:

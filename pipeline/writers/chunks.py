@@ -31,6 +31,7 @@ import dask.local
 import dask.threaded
 import numpy as np
 import rasterio
+from affine import Affine
 from dask.base import get_scheduler
 from dask.highlevelgraph import HighLevelGraph
 
@@ -53,21 +54,23 @@ class ChunkJob:
     roles: list[Role]
     staging: Path | None  # stage (name, level) blocks here as files; None: return them
     nodata: dict[str, float]
+    origin: Affine = Affine.identity()  # the chunk's top-left cell in the grid's CRS: pieces are georeferenced
 
     @classmethod
     def of(cls, idx: Index, arrays: list, roles: list[Role], staging: Path | None,
-           nodata: dict[str, float]) -> ChunkJob:
+           nodata: dict[str, float], origin: Affine = Affine.identity()) -> ChunkJob:
         """The job computing `arrays` (each one chunk of a dask array) from one culled graph."""
         keys = [a.__dask_keys__()[0][0] for a in arrays]
         graph = HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays)).cull(set(keys))
-        return cls(idx, dict(graph), keys, roles, staging, nodata)
+        return cls(idx, dict(graph), keys, roles, staging, nodata, origin)
 
     def __call__(self, get: Callable = dask.local.get_sync) -> tuple[Index, list[tuple[Role, object]]]:
         """Compute; stage the blocks if asked; return (role, result) of what was not staged."""
         out = []
         for (name, key), result in zip(self.roles, get(self.graph, self.keys)):
             if self.staging is not None and isinstance(key, int):
-                write_piece(piece_path(self.staging, name, key, self.idx), result, self.nodata[name])
+                write_piece(piece_path(self.staging, name, key, self.idx), result, self.nodata[name],
+                            self.origin * Affine.scale(key))
             else:
                 out.append(((name, key), result))
         return self.idx, out
@@ -78,13 +81,13 @@ def piece_path(staging: Path, name: str, level: int, idx: Index) -> Path:
     return staging / f"{name}.{level}.{idx[0]}_{idx[1]}.tif"
 
 
-def write_piece(path: Path, block: np.ndarray, nodata: float) -> None:
+def write_piece(path: Path, block: np.ndarray, nodata: float, transform: Affine) -> None:
     """One chunk of one level, uncompressed (data are compressed once, by the COG driver), in
     the tiles `piece_tiles` gives, as the VRT's source properties say."""
     h, w = block.shape
     bx, by = piece_tiles(w, h)
     with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype=block.dtype, nodata=nodata,
-                       tiled=True, blockxsize=bx, blockysize=by) as ds:
+                       transform=transform, tiled=True, blockxsize=bx, blockysize=by) as ds:
         ds.write(block, 1)
 
 
