@@ -70,7 +70,7 @@ class ChunkJob:
         for (name, key), result in zip(self.roles, get(self.graph, self.keys)):
             if self.staging is not None and isinstance(key, int):
                 write_piece(piece_path(self.staging, name, key, self.idx), result, self.nodata[name],
-                            self.origin * Affine.scale(key))
+                            self.origin @ Affine.scale(key))
             else:
                 out.append(((name, key), result))
         return self.idx, out

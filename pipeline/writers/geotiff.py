@@ -242,7 +242,7 @@ def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], grid
                 roles.append(("", None))
                 arrays.append(extra.array.blocks[idx])
             rows, cols = grid.tile_window(idx)
-            yield ChunkJob.of(idx, arrays, roles, staging, nodata, grid.geobox.affine * Affine.translation(cols.start, rows.start))
+            yield ChunkJob.of(idx, arrays, roles, staging, nodata, grid.geobox.affine @ Affine.translation(cols.start, rows.start))
 
     cells = len(ids) * grid.chunk**2
     for idx, results in run_jobs(jobs(), len(ids), cells, window, staging is not None, processes):
