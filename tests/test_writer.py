@@ -67,3 +67,35 @@ def test_overview_averages_only_valid_cells():
     assert overview_factors((1461, 1212), 512) == [2, 4]
     assert overview_factors((14601, 12111), 2048) == [2, 4, 8, 16, 32]
     assert overview_factors((400, 300), 512) == []
+
+
+def test_a_chunks_staged_blocks_land_in_their_band_and_window(tmp_path):
+    """A 100 × 60 chunk, levels 2, 4, 8: per data type one full-resolution file (a band per
+    product) and one atlas (level 2 at the left, 4 and 8 stacked at its right)."""
+    from affine import Affine
+    from rasterio.windows import Window
+
+    from pipeline.writers.pieces import chunk_spots, write_pieces
+
+    products = [("a", "float32"), ("b", "uint8"), ("c", "float32")]
+    spots = chunk_spots(tmp_path, (0, 1), products, (100, 60), [2, 4, 8])
+    c1, a4, a8 = spots["c", 1], spots["a", 4], spots["a", 8]
+    assert (c1.path.name, c1.band, c1.window, c1.file_shape, c1.count) == ("0_1.float32.tif", 2, Window(0, 0, 60, 100),
+                                                                          (100, 60), 2)
+    assert spots["b", 2].path.name == "0_1.uint8.overviews.tif" and spots["b", 2].count == 1
+    assert spots["a", 2].window == Window(0, 0, 30, 50)
+    assert a4.window == Window(30, 0, 15, 25) and a8.window == Window(30, 25, 8, 13)
+    assert a4.file_shape == (50, 45)
+
+    rng = np.random.default_rng(3)
+    blocks = {}
+    for (name, f), spot in spots.items():
+        h, w = int(spot.window.height), int(spot.window.width)
+        blocks[name, f] = (rng.random((h, w)) * 200).astype(spot.dtype)
+    write_pieces(spots, blocks, Affine(10, 0, 500_000, 0, -10, 4_400_000))
+    for key, spot in spots.items():
+        with rasterio.open(spot.path) as ds:
+            assert ds.count == spot.count
+            np.testing.assert_array_equal(ds.read(spot.band, window=spot.window), blocks[key])
+    with rasterio.open(tmp_path / "0_1.float32.tif") as ds:
+        assert ds.transform == Affine(10, 0, 500_000, 0, -10, 4_400_000)

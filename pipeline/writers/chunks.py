@@ -1,21 +1,22 @@
 """Computing a run's chunks side by side: in worker processes, pool threads, or on a cluster.
 
 A chunk is one job: the task graph culled to that chunk (plain, picklable tasks: no open
-dataset or lock rides in it), the keys it must produce, and, for a full write, the folder its
-blocks are staged in as files of their own. Staged blocks never travel back to the caller:
+dataset or lock rides in it), the keys it must produce, and, for a full write, where its
+blocks are staged (see `pieces`). Staged blocks never travel back to the caller:
 the process or thread that computed them writes them, so writing runs side by side too.
 
 Where jobs run: on the local threaded scheduler with a large grid, in `num_workers` worker
 processes (threads share one interpreter lock, and a chunk's work holds it often enough that
 two threads got ~1.5 cores out of 2; processes get both); with a small grid or fewer chunks
 than workers, or when starting processes is not harmless (`spawn_is_harmless`), in threads
-(starting processes costs ~1 s); synchronously, in one thread; on a
-distributed cluster, through its client, from `window` threads. The runner starts the
+(starting processes costs ~1 s); synchronously, in one thread; on a distributed cluster,
+through its client, from `window` threads (blocks are staged where the caller runs). The runner starts the
 processes as soon as the grid is known, so their imports overlap the loading of the inputs.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import multiprocessing
 import os
@@ -29,14 +30,12 @@ from typing import Callable, Hashable, Iterator
 import dask
 import dask.local
 import dask.threaded
-import numpy as np
-import rasterio
 from affine import Affine
 from dask.base import get_scheduler
 from dask.highlevelgraph import HighLevelGraph
 
 from ..tiles import Index
-from .overviews import piece_tiles
+from .pieces import Spot, write_pieces
 
 # Below this many cells to compute, threads: worker processes take ~1 s to start (bench/).
 PROCESS_MIN_CELLS = 2**25
@@ -52,43 +51,28 @@ class ChunkJob:
     graph: dict
     keys: list
     roles: list[Role]
-    staging: Path | None  # stage (name, level) blocks here as files; None: return them
-    nodata: dict[str, float]
+    spots: dict[Role, Spot] | None  # stage these (name, level) blocks there (see `pieces`); None: return them
     origin: Affine = Affine.identity()  # the chunk's top-left cell in the grid's CRS: pieces are georeferenced
 
     @classmethod
-    def of(cls, idx: Index, arrays: list, roles: list[Role], staging: Path | None,
-           nodata: dict[str, float], origin: Affine = Affine.identity()) -> ChunkJob:
+    def of(cls, idx: Index, arrays: list, roles: list[Role], spots: dict[Role, Spot] | None,
+           origin: Affine = Affine.identity()) -> ChunkJob:
         """The job computing `arrays` (each one chunk of a dask array) from one culled graph."""
         keys = [a.__dask_keys__()[0][0] for a in arrays]
         graph = HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays)).cull(set(keys))
-        return cls(idx, dict(graph), keys, roles, staging, nodata, origin)
+        return cls(idx, dict(graph), keys, roles, spots, origin)
 
     def __call__(self, get: Callable = dask.local.get_sync) -> tuple[Index, list[tuple[Role, object]]]:
         """Compute; stage the blocks if asked; return (role, result) of what was not staged."""
-        out = []
-        for (name, key), result in zip(self.roles, get(self.graph, self.keys)):
-            if self.staging is not None and isinstance(key, int):
-                write_piece(piece_path(self.staging, name, key, self.idx), result, self.nodata[name],
-                            self.origin @ Affine.scale(key))
+        out, staged = [], {}
+        for role, result in zip(self.roles, get(self.graph, self.keys)):
+            if self.spots is not None and role in self.spots:
+                staged[role] = result
             else:
-                out.append(((name, key), result))
+                out.append((role, result))
+        if staged:
+            write_pieces(self.spots, staged, self.origin)
         return self.idx, out
-
-
-def piece_path(staging: Path, name: str, level: int, idx: Index) -> Path:
-    """Where a staged block goes: one file per product, overview level and chunk."""
-    return staging / f"{name}.{level}.{idx[0]}_{idx[1]}.tif"
-
-
-def write_piece(path: Path, block: np.ndarray, nodata: float, transform: Affine) -> None:
-    """One chunk of one level, uncompressed (data are compressed once, by the COG driver), in
-    the tiles `piece_tiles` gives, as the VRT's source properties say."""
-    h, w = block.shape
-    bx, by = piece_tiles(w, h)
-    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype=block.dtype, nodata=nodata,
-                       transform=transform, tiled=True, blockxsize=bx, blockysize=by) as ds:
-        ds.write(block, 1)
 
 
 class WorkerProcesses:
@@ -175,13 +159,20 @@ def spawn_is_harmless() -> bool:
 
 def _spawn(n: int) -> ProcessPoolExecutor:
     # spawned, not forked: a fork copies GDAL's and dask's threads' locks mid-use and can hang
-    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_keep_freed_memory)
+    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup)
+
+
+def _worker_setup() -> None:
+    """In a worker process: leave at once when told to stop (it holds nothing to flush; tearing
+    down its modules took ~0.6 s, which the run waited for), and keep freed memory."""
+    atexit.register(os._exit, 0)
+    _keep_freed_memory()
 
 
 def _keep_freed_memory() -> None:
-    """In a worker process (glibc only): keep freed memory for reuse instead of handing each
-    chunk-sized array back to the system and faulting it in again (zeroed, page by page) for
-    the next one. Cut system time by a third and compute by ~8 % at 121 M cells (bench/)."""
+    """(glibc only) Keep freed memory for reuse instead of handing each chunk-sized array back
+    to the system and faulting it in again (zeroed, page by page) for the next one. Cut system
+    time by a third and compute by ~8 % at 121 M cells (bench/)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:

@@ -1,9 +1,9 @@
 """GeoTIFF products: tiled, compressed, with overviews, statistics and provenance tags.
 
 Chunks are computed side by side (see `chunks`); each chunk's blocks, at full resolution and
-every overview level, are staged as uncompressed files of their own by whoever computed them
+every overview level, are staged uncompressed (see `pieces`) by whoever computed them
 (compressing twice cost ~2 s per 121 M-cell product). GDAL's COG driver then copies each
-product through VRT mosaics of those files, compressing once, into the staging folder.
+product through VRT mosaics of those blocks, compressing once, into the staging folder.
 Nothing in OUT is touched until the runner publishes.
 """
 
@@ -29,8 +29,9 @@ from rasterio.windows import Window
 
 from ..grid import FILE_TILE, Grid
 from ..tiles import Index, chunk_key, run_job
-from .chunks import ChunkJob, WorkerProcesses, piece_path, run_jobs
+from .chunks import ChunkJob, WorkerProcesses, run_jobs
 from .overviews import downsample, level_chunks, overview_factors, write_vrt
+from .pieces import chunk_spots
 
 TEST_DELAY = os.environ.get("MINEMAP_TEST_BATCH_DELAY")
 # GDAL_CACHEMAX in bytes: rasterio hands an integer to GDALSetCacheMax64, so 512 meant 512 bytes
@@ -145,11 +146,13 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
     tiles = list(grid.tile_ids())
     inside = [idx for idx in tiles if grid.tile_in_region(idx)]  # the rest is left to the VRTs' nodata
     (staging / "chunks").mkdir()
-    pieces = {t.name: {f: [(piece_path(staging / "chunks", t.name, f, idx), _window(grid, idx, f)) for idx in inside]
-                       for f in [1, *factors]} for t in targets}
+    products = [(t.name, str(t.array.dtype)) for t in targets]
+    spots = {idx: chunk_spots(staging / "chunks", idx, products, _window_shape(grid, idx), factors) for idx in inside}
+    pieces = {t.name: {f: [(spots[idx][t.name, f], _window(grid, idx, f)) for idx in inside] for f in [1, *factors]}
+              for t in targets}
     on_tiles(len(tiles) - len(inside))
     with rasterio.Env(**GDAL_ENV):
-        for _ in _computed(targets, outputs, inside, grid, window, on_tiles, extra, staging / "chunks", processes):
+        for _ in _computed(targets, outputs, inside, grid, window, on_tiles, extra, spots, processes):
             pass
         if processes is not None:  # done with them: free their memory for the rest
             processes.close()
@@ -159,16 +162,18 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
             t.total(grid)
             write_vrt(vrts[t.name], grid, str(t.array.dtype), t.nodata, pieces[t.name], t.tags, t.stats.gdal_tags(),
                       t.description, t.unit)
+        last_reader = {spot.path: k for k, t in enumerate(targets) for level in pieces[t.name].values()
+                       for spot, _ in level}
         with ThreadPoolExecutor(1, thread_name_prefix="minemap-beside") as pool, \
                 ThreadPoolExecutor(1, thread_name_prefix="minemap-cleanup") as cleanup:
             alongside = pool.submit(beside, vrts)
-            for t in targets:
+            for k, t in enumerate(targets):
                 rasterio.shutil.copy(vrts[t.name], staging / f"{t.name}.tif", driver="COG", BLOCKSIZE=str(FILE_TILE),
                                      OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE",
                                      **creation_options(str(t.array.dtype), compress, level))
-                if t is not targets[-1]:  # its pieces go while the next product is copied (~2 s in all),
-                    # once `beside` has done reading them
-                    cleanup.submit(_remove, [p for level in pieces[t.name].values() for p, _ in level], alongside)
+                if k < len(targets) - 1:  # files no later product reads go while the next is copied
+                    # (~2 s in all), once `beside` has done reading them
+                    cleanup.submit(_remove, [p for p, last in last_reader.items() if last == k], alongside)
             t2 = time.perf_counter()
             alongside.result()
         shutil.rmtree(staging / "chunks")
@@ -223,16 +228,15 @@ def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previo
 
 def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], grid: Grid, window: int,
               on_tiles: Callable[[int], None], extra: ChunkParts | None = None,
-              staging: Path | None = None, processes: WorkerProcesses | None = None) -> Iterator[list]:
+              spots: dict[Index, dict] | None = None, processes: WorkerProcesses | None = None) -> Iterator[list]:
     """Compute chunks side by side (see `chunks`) and yield each as it completes: its
-    ((idx, target, level), block) pairs, or nothing when its blocks were staged in `staging`;
+    ((idx, target, level), block) pairs, or nothing when its blocks were staged at `spots`;
     statistics and `extra` parts are recorded on the way.
 
     Each chunk is one job computing everything it feeds, so layers shared by several products
     run once per chunk.
     """
     by_name = {t.name: t for t in targets}
-    nodata = {t.name: t.nodata for t in targets}
 
     def jobs() -> Iterator[ChunkJob]:
         for idx in ids:
@@ -242,10 +246,11 @@ def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], grid
                 roles.append(("", None))
                 arrays.append(extra.array.blocks[idx])
             rows, cols = grid.tile_window(idx)
-            yield ChunkJob.of(idx, arrays, roles, staging, nodata, grid.geobox.affine @ Affine.translation(cols.start, rows.start))
+            yield ChunkJob.of(idx, arrays, roles, None if spots is None else spots[idx],
+                              grid.geobox.affine @ Affine.translation(cols.start, rows.start))
 
     cells = len(ids) * grid.chunk**2
-    for idx, results in run_jobs(jobs(), len(ids), cells, window, staging is not None, processes):
+    for idx, results in run_jobs(jobs(), len(ids), cells, window, spots is not None, processes):
         out = []
         for (name, key), value in results:
             if extra is not None and name == "":
@@ -300,6 +305,11 @@ def _chunk_outputs(t: RasterTarget, factors: list[int], a: da.Array) -> dict:
     return out
 
 
+def _window_shape(grid: Grid, idx: Index) -> tuple[int, int]:
+    rows, cols = grid.tile_window(idx)
+    return rows.stop - rows.start, cols.stop - cols.start
+
+
 def _window(grid: Grid, idx: tuple[int, int], f: int) -> Window:
     rows, cols = grid.tile_window(idx)
     return Window(cols.start // f, rows.start // f, math.ceil((cols.stop - cols.start) / f),
@@ -321,9 +331,10 @@ def _block_stats(block: np.ndarray, nodata: float) -> np.ndarray:
     v = block.ravel() if valid.all() else block[valid]
     if not v.size:
         return np.zeros((1, 5))
-    v64 = v.astype(np.float64)
-    # einsum (not BLAS dot, whose sums depend on the machine's threads): same floats anywhere
-    return np.array([[v.size, v64.sum(), np.einsum("i,i->", v64, v64), v.min(), v.max()]])
+    # sums in float64 without a float64 copy; einsum (not BLAS dot, whose sums depend on the
+    # machine's threads): the same floats anywhere
+    return np.array([[v.size, np.sum(v, dtype=np.float64), np.einsum("i,i->", v, v, dtype=np.float64),
+                      v.min(), v.max()]])
 
 
 def _stats_chunks(array) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -3,8 +3,8 @@
 Letting the COG driver build overviews costs ~3 s per 177 M-cell product (single-threaded
 averaging of the whole file); averaging each chunk while it is in memory is cheap. Each level
 halves the one before (as GDAL's own AVERAGE overviews of overviews do). Each chunk's levels are
-staged as files of their own; the COG driver takes them through VRT mosaics, the band listing
-the levels as <Overview> sources.
+staged (see `pieces`); the COG driver takes them through VRT mosaics, the band listing the
+levels as <Overview> sources.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from ..grid import FILE_TILE, Grid
+from .pieces import Spot, piece_tiles
 
 
 def overview_factors(shape: tuple[int, int], chunk: int) -> list[int]:
@@ -60,11 +61,11 @@ def downsample(block: np.ndarray, f: int, nodata: float, average: bool) -> np.nd
     return out
 
 
-def write_vrt(path: Path, grid: Grid, dtype: str, nodata: float, pieces: dict[int, list[tuple[Path, Window]]],
+def write_vrt(path: Path, grid: Grid, dtype: str, nodata: float, pieces: dict[int, list[tuple[Spot, Window]]],
               tags: dict[str, str], band_tags: dict[str, str], description: str, unit: str) -> None:
-    """A VRT mosaic of a product's staged chunk files: full resolution (level 1) in its band,
-    each overview level a mosaic VRT of its own listed as an <Overview>. Cells no piece covers
-    (chunks outside the region) read as nodata."""
+    """A VRT mosaic of a product's staged blocks (where each lies, where it goes in the grid):
+    full resolution (level 1) in its band, each overview level a mosaic VRT of its own listed
+    as an <Overview>. Cells no piece covers (chunks outside the region) read as nodata."""
     for f in sorted(pieces):
         if f > 1:
             _mosaic(path.with_suffix(f".{f}.vrt"), grid, f, dtype, nodata, pieces[f])
@@ -73,7 +74,7 @@ def write_vrt(path: Path, grid: Grid, dtype: str, nodata: float, pieces: dict[in
     ET.SubElement(band, "Description").text = description
     ET.SubElement(band, "UnitType").text = unit
     _metadata(band, band_tags)
-    _sources(band, dtype, pieces[1])
+    _sources(band, pieces[1])
     for f in sorted(pieces):
         if f > 1:
             ov = ET.SubElement(band, "Overview")
@@ -82,15 +83,9 @@ def write_vrt(path: Path, grid: Grid, dtype: str, nodata: float, pieces: dict[in
     ET.ElementTree(root).write(path, encoding="utf-8")
 
 
-def piece_tiles(width: int, height: int) -> tuple[int, int]:
-    """Tile size of a staged chunk file: the product's tile, or the piece itself rounded up to
-    16 (TIFF's tile unit) when smaller; small tiles would swamp GDAL's block cache."""
-    return tuple(min(FILE_TILE, -(-n // 16) * 16) for n in (width, height))
-
-
-def _mosaic(path: Path, grid: Grid, f: int, dtype: str, nodata: float, pieces: list[tuple[Path, Window]]) -> None:
+def _mosaic(path: Path, grid: Grid, f: int, dtype: str, nodata: float, pieces: list[tuple[Spot, Window]]) -> None:
     root, band = _mosaic_root(grid, f, dtype, nodata)
-    _sources(band, dtype, pieces)
+    _sources(band, pieces)
     ET.ElementTree(root).write(path, encoding="utf-8")
 
 
@@ -104,18 +99,20 @@ def _mosaic_root(grid: Grid, f: int, dtype: str, nodata: float) -> tuple[ET.Elem
     return root, band
 
 
-def _sources(band: ET.Element, dtype: str, pieces: list[tuple[Path, Window]]) -> None:
-    """One SimpleSource per chunk file, its size given so GDAL opens it only when read."""
-    for path, win in pieces:
+def _sources(band: ET.Element, pieces: list[tuple[Spot, Window]]) -> None:
+    """One SimpleSource per staged block, its file's size given so GDAL opens it only when read."""
+    for spot, dst in pieces:
         src = ET.SubElement(band, "SimpleSource")
-        ET.SubElement(src, "SourceFilename", relativeToVRT="1").text = f"{path.parent.name}/{path.name}"
-        ET.SubElement(src, "SourceBand").text = "1"
+        ET.SubElement(src, "SourceFilename", relativeToVRT="1").text = f"{spot.path.parent.name}/{spot.path.name}"
+        ET.SubElement(src, "SourceBand").text = str(spot.band)
+        h, w = spot.file_shape
+        bx, by = piece_tiles(w, h)
+        ET.SubElement(src, "SourceProperties", RasterXSize=str(w), RasterYSize=str(h),
+                      DataType=_GDAL_TYPES[spot.dtype], BlockXSize=str(bx), BlockYSize=str(by))
+        win = spot.window
         size = {"xSize": str(int(win.width)), "ySize": str(int(win.height))}
-        bx, by = piece_tiles(int(win.width), int(win.height))
-        ET.SubElement(src, "SourceProperties", RasterXSize=size["xSize"], RasterYSize=size["ySize"],
-                      DataType=_GDAL_TYPES[dtype], BlockXSize=str(bx), BlockYSize=str(by))
-        ET.SubElement(src, "SrcRect", xOff="0", yOff="0", **size)
-        ET.SubElement(src, "DstRect", xOff=str(int(win.col_off)), yOff=str(int(win.row_off)), **size)
+        ET.SubElement(src, "SrcRect", xOff=str(int(win.col_off)), yOff=str(int(win.row_off)), **size)
+        ET.SubElement(src, "DstRect", xOff=str(int(dst.col_off)), yOff=str(int(dst.row_off)), **size)
 
 
 _GDAL_TYPES = {"float32": "Float32", "uint8": "Byte", "float64": "Float64", "int16": "Int16", "uint16": "UInt16"}
