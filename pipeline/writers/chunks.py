@@ -6,8 +6,8 @@ blocks are staged (see `pieces`). Staged blocks never travel back to the caller:
 the process or thread that computed them writes them, so writing runs side by side too.
 
 Where jobs run: on the local threaded scheduler with a large grid, in `num_workers` worker
-processes (threads share one interpreter lock, and a chunk's work holds it often enough that
-two threads got ~1.5 cores out of 2; processes get both); with a small grid or fewer chunks
+processes (threads share one interpreter lock, which a chunk's work holds often enough that
+121 M cells took 20.5 s in two threads and 16.9 s in two processes); with a small grid or fewer chunks
 than workers, or when starting processes is not harmless (`spawn_is_harmless`), in threads
 (starting processes costs ~1 s); synchronously, in one thread; on a distributed cluster,
 through its client, from `window` threads (blocks are staged where the caller runs). The runner starts the
