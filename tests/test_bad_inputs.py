@@ -79,8 +79,8 @@ def test_table_value_out_of_range_and_missing_file_listed_together(world, publis
     d = world.parent
     (d / "methods.csv").write_text("method,E_f,D_i,R\nmanual,1.4,1.0,0.8\nmechanical,0.7,0.5,0.4\n")
     (d / "mines.gpkg").unlink()
-    out = assert_fails_cleanly(world, published, "methods.csv", "class 'manual': E_f = 1.4 outside the valid range",
-                               "mines.gpkg: file not found")
+    assert_fails_cleanly(world, published, "methods.csv", "class 'manual': E_f = 1.4 outside the valid range",
+                         "mines.gpkg: file not found")
 
 
 def test_missing_crs_on_vector(world, published):

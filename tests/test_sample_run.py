@@ -4,16 +4,12 @@ import json
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from click.testing import CliRunner
-from pyproj import Transformer
 
 from conftest import REPO, run_sample
-from pipeline.cli import main
 
 CONFIG = REPO / "sample_data" / "minemap.toml"
 PRODUCTS = {  # name: (dtype, nodata, renderer, valid range)
