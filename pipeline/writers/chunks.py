@@ -7,11 +7,12 @@ the process or thread that computed them writes them, so writing runs side by si
 
 Where jobs run: on the local threaded scheduler with a large grid, in `num_workers` worker
 processes (threads share one interpreter lock, which a chunk's work holds often enough that
-121 M cells took 20.5 s in two threads and 16.9 s in two processes); with a small grid or fewer chunks
-than workers, or when starting processes is not harmless (`spawn_is_harmless`), in threads
-(starting processes costs ~1 s); synchronously, in one thread; on a distributed cluster,
-through its client, from `window` threads (blocks are staged where the caller runs). The runner starts the
-processes as soon as the grid is known, so their imports overlap the loading of the inputs.
+121 M cells took 20.5 s in two threads and 16.9 s in two processes); with a small grid or
+fewer chunks than workers, or when starting processes is not harmless (`spawn_is_harmless`),
+in threads (starting processes costs ~1 s); synchronously, in one thread; on a distributed
+cluster, through its client, from `window` threads (blocks are staged where the caller runs).
+The runner starts the processes as soon as the grid is known, so their imports overlap the
+loading of the inputs.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class WorkerProcesses:
     def start(self, cells: int) -> None:
         """Start them if a run of `cells` cells on the current dask scheduler would use them."""
         workers = _local_workers()
-        if self.pool is None and workers > 1 and cells >= PROCESS_MIN_CELLS and spawn_is_harmless():
+        if self.pool is None and _use_processes(workers, cells):
             self.pool = _spawn(workers)
             for _ in range(workers):
                 self.pool.submit(_warm_up)
@@ -140,11 +141,16 @@ def _executor(count: int, cells: int, window: int, staged: bool,
     workers = _local_workers()
     if count < workers:  # fewer chunks than workers (an update): threads share each chunk's layers
         return _threads(max(1, count)), dask.threaded.get, max(1, count)
-    if staged and workers > 1 and cells >= PROCESS_MIN_CELLS and spawn_is_harmless():
+    if staged and _use_processes(workers, cells):
         if processes is not None and processes.pool is not None:
             return _Borrowed(processes.pool), None, 2 * workers
         return _spawn(workers), None, 2 * workers
     return _threads(workers), dask.local.get_sync, max(window, workers)
+
+
+def _use_processes(workers: int, cells: int) -> bool:
+    """Whether `workers` local workers computing `cells` cells are worth worker processes."""
+    return workers > 1 and cells >= PROCESS_MIN_CELLS and spawn_is_harmless()
 
 
 def spawn_is_harmless() -> bool:

@@ -147,7 +147,10 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
     inside = [idx for idx in tiles if grid.tile_in_region(idx)]  # the rest is left to the VRTs' nodata
     (staging / "chunks").mkdir()
     products = [(t.name, str(t.array.dtype)) for t in targets]
-    spots = {idx: chunk_spots(staging / "chunks", idx, products, _window_shape(grid, idx), factors) for idx in inside}
+    spots = {}
+    for idx in inside:
+        cells = _window(grid, idx, 1)
+        spots[idx] = chunk_spots(staging / "chunks", idx, products, (int(cells.height), int(cells.width)), factors)
     pieces = {t.name: {f: [(spots[idx][t.name, f], _window(grid, idx, f)) for idx in inside] for f in [1, *factors]}
               for t in targets}
     on_tiles(len(tiles) - len(inside))
@@ -303,11 +306,6 @@ def _chunk_outputs(t: RasterTarget, factors: list[int], a: da.Array) -> dict:
                                                 chunks=level_chunks(previous.chunks, 2))
     out["stats"] = out[1].map_blocks(_block_stats, t.nodata, dtype=np.float64, chunks=_stats_chunks(a))
     return out
-
-
-def _window_shape(grid: Grid, idx: Index) -> tuple[int, int]:
-    rows, cols = grid.tile_window(idx)
-    return rows.stop - rows.start, cols.stop - cols.start
 
 
 def _window(grid: Grid, idx: tuple[int, int], f: int) -> Window:
