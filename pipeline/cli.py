@@ -40,6 +40,12 @@ def user_errors(f):
     return wrapper
 
 
+def print_warnings(warnings: list) -> None:
+    """What the user should know but does not stop the run, one line each."""
+    for w in warnings:
+        err.print(f"[bold yellow]warning[/]: {w}", soft_wrap=True)
+
+
 def compute_options(f):
     """The arguments `run` and `update` share."""
     decorators = [
@@ -78,6 +84,7 @@ def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None
 
     with progress_bar(quiet) as progress:
         record = run_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait)
+    print_warnings(record["warnings"])
     g = record["grid"]
     err.print(f"grid {g['name']}: {g['shape'][1]} × {g['shape'][0]} cells of {g['resolution_m']:g} m; "
               f"{record['timings']['total_s']:.1f} s")
@@ -112,6 +119,7 @@ def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | N
 
     with progress_bar(quiet or as_json) as progress:
         summary = update_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait)
+    print_warnings(summary["warnings"])
     for problem in summary["rejected"]:
         err.print(f"[bold yellow]rejected[/]: {problem}", soft_wrap=True)
     if as_json:
@@ -172,8 +180,10 @@ def validate(config: Path, grid_path: Path | None, as_json: bool) -> None:
     inputs = load_inputs(config, grid_path)
     files = sorted({str(f) for layer in inputs.layers.values() for f in layer.files})
     if as_json:
-        click.echo(json.dumps({"ok": True, "grid": inputs.grid.describe(), "files": files}, indent=2))
+        click.echo(json.dumps({"ok": True, "grid": inputs.grid.describe(), "files": files,
+                               "warnings": [str(w) for w in inputs.warnings]}, indent=2))
         return
+    print_warnings(inputs.warnings)
     g = inputs.grid
     err.print(f"ok: {len(inputs.layers)} layers from {len(files)} files on grid {g.name} "
               f"({g.shape[1]} × {g.shape[0]} cells, {g.resolution:g} m, {g.crs})")

@@ -45,6 +45,7 @@ class Inputs:
     rejected: list[Problem] = field(default_factory=list)
     raster_checks: dict[str, dict] = field(default_factory=dict)  # see sources.LoadOptions
     districts: Districts | None = None
+    warnings: list[Problem] = field(default_factory=list)  # printed, recorded, never fatal
 
 
 def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient: bool = False,
@@ -73,7 +74,7 @@ def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient
         problems.extend(e.problems)
     if problems:
         raise InputError(_unique(problems))
-    return Inputs(cfg, grid, layers, rejected, opts.raster_checks, districts)
+    return Inputs(cfg, grid, layers, rejected, opts.raster_checks, districts, _unique(opts.warnings))
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -140,6 +141,7 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
             "changed": sorted(f for f in set(files) & set(old_files) if files[f] != old_files[f]),
             "removed": sorted(set(old_files) - set(files)),
             "rejected": [str(p) for p in inputs.rejected],
+            "warnings": [str(p) for p in inputs.warnings],
             "chunks_recomputed": len(changed), "chunks_total": len(fingerprints),
         }
         if not changed:
@@ -298,6 +300,7 @@ def _record(inputs: Inputs, targets: list[RasterTarget], created: str, out_dir: 
         "grid": inputs.grid.describe(),
         "inputs": files,
         "rejected": [str(p) for p in inputs.rejected],
+        "warnings": [str(p) for p in inputs.warnings],
         "products": {t.name: {"file": f"{t.name}.tif", "style": f"{t.name}.qml", "equation": PRODUCTS[t.name].equation,
                               "unit": PRODUCTS[t.name].unit, **t.stats.as_dict()} for t in targets},
         "timings": timings,

@@ -72,6 +72,8 @@ class LoadOptions:
     lenient: bool = False  # leave unusable raster files out (listed) instead of failing
     # path → {size, mtime_ns, sha256, min, max}: unchanged files are not read and hashed again
     raster_checks: dict[str, dict] = field(default_factory=dict)
+    # things the user should know that do not stop a run (printed as `warning:`, kept in run.json)
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, opts: LoadOptions | None = None) -> Layer | None:
