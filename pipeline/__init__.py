@@ -1,6 +1,7 @@
 """minemap: landmine-contamination evidence onto a grid, fused into the source paper's products.
 
 Data flows one way: config -> grid -> sources (evidence onto the grid) -> formulas -> writers.
+The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate` (see `pipeline.api`).
 """
 
 __version__ = "0.1.0"
@@ -10,3 +11,14 @@ import warnings as _warnings
 # rasterio 1.4's rasterize builds its in-memory raster before giving it the transform we pass,
 # and warns about the moment in between; the burnt cells are placed correctly (tests check).
 _warnings.filterwarnings("ignore", message="Dataset has no geotransform", module="rasterio.features")
+
+__all__ = ["Result", "run", "update", "validate", "__version__"]
+
+
+def __getattr__(name: str):
+    """The API on first use: `import pipeline` stays cheap for the command and worker processes."""
+    if name in ("Result", "run", "update", "validate"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

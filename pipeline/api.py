@@ -1,0 +1,65 @@
+"""The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate`, each returning a `Result`.
+
+The same work as the `minemap` command, for notebooks and scripts. User errors raise
+`pipeline.errors.MinemapError` (its `.problems` name each file and problem; `.exit_code` is the
+command's). Scripts get threads, not worker processes (see README, "Scale").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import Problem
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a call did: its status, the output folder, the product files and the full record."""
+
+    status: str  # "complete", "updated", "full run", "up to date", "valid"
+    out: Path | None
+    products: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    record: dict = field(default_factory=dict)  # run.json as published (validate: grid and files)
+    summary: dict = field(default_factory=dict)  # update: added/changed/removed inputs, chunks recomputed
+
+
+def run(config: str | Path, out: str | Path = "out", *, grid: str | Path | None = None, workers: int | None = None,
+        scheduler: str | None = None, wait: float = 0.0) -> Result:
+    """Compute every enabled product of `config` into `out` (as `minemap run`)."""
+    from .runner import run as run_pipeline
+
+    record = run_pipeline(config, out, grid, workers, scheduler, wait=wait)
+    return _result("complete", Path(out), record, {})
+
+
+def update(config: str | Path, out: str | Path = "out", *, grid: str | Path | None = None,
+           workers: int | None = None, scheduler: str | None = None, wait: float = 0.0) -> Result:
+    """Bring `out` up to date, recomputing only the chunks whose inputs changed (as `minemap update`)."""
+    from .runner import RUN_RECORD, update as update_pipeline
+
+    summary = update_pipeline(config, out, grid, workers, scheduler, wait=wait)
+    record = json.loads((Path(out) / RUN_RECORD).read_text())
+    return _result(summary["status"], Path(out), record, summary)
+
+
+def validate(config: str | Path, *, grid: str | Path | None = None) -> Result:
+    """Check every input of `config` (raises MinemapError listing every problem); writes nothing."""
+    from .runner import load_inputs
+
+    inputs = load_inputs(config, grid)
+    files = sorted({str(f) for layer in inputs.layers.values() for f in layer.files})
+    return Result("valid", None, warnings=[str(w) for w in inputs.warnings],
+                  record={"grid": inputs.grid.describe(), "files": files})
+
+
+def _result(status: str, out: Path, record: dict, summary: dict) -> Result:
+    products = {name: out / p["file"] for name, p in record["products"].items()}
+    return Result(status, out, products, list(record.get("warnings", [])), list(record.get("rejected", [])),
+                  record, summary)
+
+
+__all__ = ["Result", "Problem", "run", "update", "validate"]
