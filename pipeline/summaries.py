@@ -33,7 +33,7 @@ from .vector import read_vector, repair_geometries
 
 # the per-chunk inputs of a part, in this order; products or layers that are not there are skipped
 FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C"]
-SUSTAINABLE = 0.7  # CSC above this is sustainable (paper, eq. 4)
+SUSTAINABLE = 0.7  # CSC above this is sustainable (paper, eq. 3)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,6 @@ VARIABLES: dict[str, Variable] = {
         Variable("T_s", "soil toxicity index", "1", 0),
         Variable("P_c", "pollution concentration factor (default: the contamination probability)", "1", 0),
         Variable("E_f", "clearance efficiency factor of the clearance method", "1", 0, 1),
-        Variable("D_i", "durability index of the clearance method", "1", 0, 1),
+        Variable("D_i", "disturbance intensity (from mechanical impact) of the clearance method", "1", 0, 1),
     ]
 }
