@@ -154,30 +154,55 @@ def test_overlapping_minefields_each_count():
     assert out.sum() == pytest.approx(10 * 4 + 20 * 4)  # each field's weight × its 4 cells' worth of area
 
 
-def test_kernel_stamped_per_record_equals_the_fft_convolution(monkeypatch):
-    """Sparse records are stamped one by one, dense ones convolved by FFT: both give one density,
-    also for records outside the chunk whose kernel reaches in, and a lone record's cell holds
-    its kernel's centre weight."""
+def _quartic_share(dx: float, dy: float, offsets: list[tuple[float, float]]) -> float:
+    """By hand: K(d) ∝ (1 − d²/h²)² for d < h = 25 m, over its sum across `offsets` (m)."""
+    def k(x, y):
+        d2 = x * x + y * y
+        return (1 - d2 / 625) ** 2 if d2 < 625 else 0.0
+    return k(dx, dy) / sum(k(x, y) for x, y in offsets)
+
+
+def test_kernel_is_centred_on_the_record_not_its_cell(tmp_path):
+    """A record 3 m east and 4 m south of the corner where four 512-cell chunks meet (10 m cells,
+    h = 25 m = 2.5 cells): its cell (512, 512) holds the peak, three cells hold the weights worked
+    out by hand, the mass is its count, and the grid in four chunks equals the grid in one."""
+    x, y = X0 + 5123.0, Y1 - 5124.0
+    # cell centres around it are (2 + 10 j, 1 + 10 i) m from the record, i, j = −3…2 (rows down)
+    offsets = [(2 + 10 * j, 1 + 10 * i) for i in range(-3, 3) for j in range(-3, 3)]
+    results = {}
+    for chunk in (512, 1024):
+        config = make_world(tmp_path / f"c{chunk}", chunk=chunk)
+        grid_toml = config.parent / "grid.toml"
+        grid_toml.write_text(grid_toml.read_text().replace("resolution = 100.0", "resolution = 10"))
+        write_gpkg(config.parent / "mines.gpkg", [{"count": 7, "geometry": Point(x, y)}])
+        config.write_text(config.read_text().replace("bandwidth_m = 50 ", "bandwidth_m = 25 "))
+        results[chunk] = values(config, "L")
+    L = results[512]
+    np.testing.assert_array_equal(L, results[1024])
+    assert np.unravel_index(np.argmax(L), L.shape) == (512, 512)
+    per_km2 = 7 / 1e-4  # 7 mines, 0.0001 km² cells
+    assert L[512, 512] == pytest.approx(per_km2 * _quartic_share(2, 1, offsets), rel=1e-6)    # d² = 5 m²
+    assert L[512, 511] == pytest.approx(per_km2 * _quartic_share(-8, 1, offsets), rel=1e-6)   # d² = 65 m²
+    assert L[511, 512] == pytest.approx(per_km2 * _quartic_share(2, -9, offsets), rel=1e-6)   # d² = 85 m²
+    assert L[512, 514] > 0 and L[512, 515] == 0 and L[512, 509] == 0  # 22 m east reached; 32 m, 28 m west not
+    assert L.sum() * 1e-4 == pytest.approx(7, rel=1e-6)
+    assert np.count_nonzero(L) == sum(x * x + y * y < 625 for x, y in offsets)
+
+
+def test_a_kernel_smaller_than_half_a_cell_leaves_the_count_in_its_cell():
+    """No cell centre within h: the whole count goes to the cell holding the record (the tiny
+    world relies on it), wherever in its cell the record lies."""
     from affine import Affine
     from odc.geo.geobox import GeoBox
 
-    from pipeline.sources import density
+    from pipeline.sources.density import point_density
 
-    gbox = GeoBox((60, 80), Affine(10, 0, X0, 0, -10, Y1), CRS)
-    xy = np.array([[X0 + 205, Y1 - 305],   # cell (30, 20)
-                   [X0 + 5, Y1 - 5],       # corner cell (0, 0): most of its kernel falls outside
-                   [X0 - 95, Y1 - 305],    # 10 cells left of the chunk: only its kernel's right edge lands
-                   [X0 + 795, Y1 - 595],   # last cell (59, 79)
-                   [X0 + 205, Y1 - 305]])  # a second record in the first one's cell
-    counts = np.array([1.0, 2.0, 5.0, 1.0, 3.0])
-    monkeypatch.setattr(density, "DIRECT_LIMIT", 1e9)
-    stamped = density.point_density(xy, counts, gbox, bandwidth=150.0)
-    monkeypatch.setattr(density, "DIRECT_LIMIT", 0)
-    convolved = density.point_density(xy, counts, gbox, bandwidth=150.0)
-    np.testing.assert_allclose(stamped, convolved, rtol=1e-5, atol=1e-4)
-    centre = density.quartic_kernel(150.0, 10.0)[15, 15]
-    assert stamped[30, 20] == pytest.approx(4 * centre / 1e-4, rel=1e-6)  # 4 mines, 0.0001 km² cells
-    assert stamped[30, 0] > 0 and stamped[30, 5] == 0  # the outside record reaches 4 cells in, not 5
+    gbox = GeoBox((10, 10), Affine(100, 0, X0, 0, -100, Y1), CRS)
+    xy = np.array([[X0 + 305, Y1 - 295],    # a corner of cell (2, 3): 63.6 m from its centre
+                   [X0 + 555, Y1 - 555]])   # 7 m from the centre of cell (5, 5)
+    L = point_density(xy, np.array([4.0, 2.0]), gbox, bandwidth=50.0)
+    assert L[2, 3] == pytest.approx(400.0) and L[5, 5] == pytest.approx(200.0)  # per 0.01 km²
+    assert np.count_nonzero(L) == 2
 
 
 def test_a_polygon_holding_the_whole_chunk_still_lets_later_ones_burn_on_top():
