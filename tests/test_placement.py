@@ -48,8 +48,9 @@ def test_half_covered_cell_reads_half_cleared(world):
     assert c[10, 20] == pytest.approx(50.0, abs=1e-4)  # west half of cell (10, 20)
     assert c[10, 21] == 0 and c[11, 20] == 0
     assert np.count_nonzero(c) == 2
+    world.write_text(world.read_text().replace('units = "site_km2"', 'units = "km2"'))
     a_c = values(world, "A_c")
-    assert a_c[10, 20] == pytest.approx(0.005, rel=1e-5)  # km²
+    assert a_c[10, 20] == pytest.approx(0.005, rel=1e-5)  # km² cleared inside the cell
 
 
 def test_diagonal_cut_cell_is_exact(tmp_path):
@@ -220,3 +221,55 @@ def test_a_polygon_holding_the_whole_chunk_still_lets_later_ones_burn_on_top():
     assert (np.delete(out.ravel(), 2 * 10 + 3) == 2).all()
     alone = BurnJob(np.array([under, big]), np.array([1.0, 2.0]), gbox, True, -1, "int16")()
     assert (alone == 2).all()
+
+
+# 1 km² of UTM map is 1 / 0.9996² km² on the ellipsoid near the central meridian (scale factor k0)
+ELLIPSOIDAL = 1 / 0.9996**2
+
+
+def _site_world(root: Path, resolution: float) -> Path:
+    """The tiny world with three cleared sites: A, 1 km² of map in the sand (x 2–3 km, y 2–3 km
+    from the north-west corner); C, 0.25 km², overlapping A's north-east corner; B, 600 × 300 m
+    turned 30°, in the rock."""
+    import shapely.affinity
+
+    config = make_world(root)
+    b = shapely.affinity.rotate(box(X0 + 6700, Y1 - 6150, X0 + 7300, Y1 - 5850), 30)
+    write_gpkg(root / "cleared.gpkg", [
+        {"method": "manual", "geometry": box(X0 + 2000, Y1 - 3000, X0 + 3000, Y1 - 2000)},
+        {"method": "mechanical", "geometry": box(X0 + 2800, Y1 - 2200, X0 + 3300, Y1 - 1700)},
+        {"method": "manual", "geometry": b},
+    ])
+    grid_toml = root / "grid.toml"
+    grid_toml.write_text(grid_toml.read_text().replace("resolution = 100.0", f"resolution = {resolution}"))
+    return config
+
+
+def _at(path: Path, points: list[tuple[float, float]]) -> list[float]:
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return [float(v[0]) for v in ds.sample(points)]
+
+
+def test_recovery_rate_is_a_property_of_the_land_not_of_the_grid(tmp_path):
+    """A_c is the cleared site's area (site_km2): the same sites give the same R_e at 100 m and
+    50 m; A's interior holds the hand-checked value; where sites overlap the largest counts."""
+    from pipeline.runner import run
+
+    a_inside, overlap, c_only, b_inside = (X0 + 2525, Y1 - 2475), (X0 + 2925, Y1 - 2075), \
+        (X0 + 3225, Y1 - 1775), (X0 + 7025, Y1 - 6025)
+    outside = (X0 + 4525, Y1 - 4475)
+    r_e = {}
+    for res in (100, 50):
+        config = _site_world(tmp_path / f"w{res}", res)
+        run(config, tmp_path / f"out{res}", workers=1)
+        r_e[res] = _at(tmp_path / f"out{res}" / "recovery_rate.tif", [a_inside, overlap, c_only, b_inside, outside])
+    # sand: B_r 0.6, T_s 1; no mines near, no drone: P_c = (H_m 0 + S_t 0.8) / 2 = 0.4
+    assert r_e[100][0] == pytest.approx(ELLIPSOIDAL * 0.6 / (1 * 0.4), rel=1e-5)  # 1.5012
+    assert r_e[100][1] == pytest.approx(r_e[100][0], rel=1e-6)  # in A and C: the larger, A
+    assert r_e[100][2] == pytest.approx(0.25 * ELLIPSOIDAL * 0.6 / 0.4, rel=1e-5)
+    # rock: B_r 0.9, T_s 2, P_c = (0 + 0.2) / 2 = 0.1; B is 0.18 km² of map
+    assert r_e[100][3] == pytest.approx(0.18 * ELLIPSOIDAL * 0.9 / (2 * 0.1), rel=1e-5)
+    assert r_e[100][4] == 0.0  # no site: nothing cleared
+    np.testing.assert_allclose(r_e[50], r_e[100], rtol=1e-6)
