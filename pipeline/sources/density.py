@@ -43,10 +43,10 @@ def point_density(xy: np.ndarray, counts: np.ndarray, gbox: GeoBox, bandwidth: f
         # offsets within the record's own cell: exact, so every chunk computes the same weights
         u = ((centres - (x - col * cell)) / bandwidth) ** 2  # (dx / h)² of the window's columns
         v = ((centres - (y - row * cell)) / bandwidth) ** 2
-        w = np.subtract((1.0 - v)[:, None], u[None, :], dtype=np.float32)  # 1 − d²/h²
+        w = np.subtract((1.0 - v).astype(np.float32)[:, None], u.astype(np.float32)[None, :])  # 1 − d²/h²
         np.maximum(w, 0, out=w)
-        np.square(w, out=w)
-        total = float(w.sum(dtype=np.float64))  # the 3/(π h²) factor cancels in the normalisation
+        flat = w.ravel()
+        total = float(np.dot(flat, flat))  # Σ (1 − d²/h²)²: the 3/(π h²) factor cancels in the normalisation
         if total == 0.0:
             if 0 <= row < ny and 0 <= col < nx:
                 out[row, col] += n / cell_km2
@@ -54,7 +54,9 @@ def point_density(xy: np.ndarray, counts: np.ndarray, gbox: GeoBox, bandwidth: f
         r0, r1 = max(row - r, 0), min(row + r + 1, ny)
         c0, c1 = max(col - r, 0), min(col + r + 1, nx)
         piece = w[r0 - row + r:r1 - row + r, c0 - col + r:c1 - col + r]
-        out[r0:r1, c0:c1] += piece * np.float32(n / (total * cell_km2))
+        piece *= np.float32(math.sqrt(n / (total * cell_km2)))  # squared below: n · K / Σ K per km²
+        np.square(piece, out=piece)
+        out[r0:r1, c0:c1] += piece
     return out
 
 
