@@ -24,8 +24,8 @@ def point_density(xy: np.ndarray, counts: np.ndarray, gbox: GeoBox, bandwidth: f
 
     Records are stamped one by one (they are sparse: hundreds to a few thousand per chunk);
     an FFT convolution would need them snapped to cell centres, which moves them by up to
-    0.7 cells. A record whose kernel reaches no cell centre (bandwidth below half a cell) puts
-    its whole count in the cell holding it.
+    0.7 cells. A record whose kernel reaches no cell centre (possible when the bandwidth is under
+    0.71 cell) puts its whole count in the cell holding it.
     """
     a = gbox.affine
     cell = abs(a.a)
