@@ -94,7 +94,8 @@ class CoverageSource(_Spec):
     path: str
     layer: str | None = None
     where: str | None = None
-    units: Literal["fraction", "percent", "km2"] = "fraction"
+    # site_km2: the whole area of the polygon (site) holding the cell's centre, not the cell's share
+    units: Literal["fraction", "percent", "km2", "site_km2"] = "fraction"
 
 
 class ProductSource(_Spec):

@@ -1,8 +1,8 @@
 """The source paper's equations, each written once: pure NumPy in, NumPy out, no I/O.
 
-NaN means "no data" in and out. Equation numbers follow the order in which the paper
-presents them: (1) contamination probability, (2) environmental impact, (3) ecological
-recovery rate, (4) clearance sustainability coefficient. Where the paper is ambiguous,
+NaN means "no data" in and out. Equation numbers are the paper's: (1) environmental impact,
+(2) contamination probability, (3) clearance sustainability coefficient, (4) ecological
+recovery rate. Where the paper is ambiguous,
 the resolution (see README, "How minemap reads the paper") is stated in the docstring.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SUSTAINABLE = 0.7  # CSC above this is "sustainable" (paper, after eq. 4)
+SUSTAINABLE = 0.7  # CSC above this is "sustainable" (paper, with eq. 3)
 
 
 def mine_density_coefficient(L: np.ndarray, L_sat: float) -> np.ndarray:
@@ -29,7 +29,7 @@ def evidence_count(H_m: np.ndarray, S_t: np.ndarray, V_i: np.ndarray) -> np.ndar
 
 def contamination_probability(H_m: np.ndarray, S_t: np.ndarray, V_i: np.ndarray,
                               require_all: bool = False) -> np.ndarray:
-    """Eq. (1): P_c = (H_m + S_t + V_i) / 3.
+    """Eq. (2): P_c = (H_m + S_t + V_i) / 3.
 
     Drone coverage is partial, so where a layer has no data P_c is the mean of those that do
     (all three present gives the paper's equation exactly); no layer at all gives NaN.
@@ -50,7 +50,7 @@ def contamination_probability(H_m: np.ndarray, S_t: np.ndarray, V_i: np.ndarray,
 
 
 def environmental_impact(L: np.ndarray, D: np.ndarray, C: np.ndarray, R: np.ndarray) -> np.ndarray:
-    """Eq. (2): E = L·D − C·R.
+    """Eq. (1): E = L·D − C·R.
 
     L mines/km², D degradation coefficient, C cleared-land percentage of the cell (0–100),
     R restoration effectiveness. E is in the paper's units (mines/km² less percentage points).
@@ -59,7 +59,7 @@ def environmental_impact(L: np.ndarray, D: np.ndarray, C: np.ndarray, R: np.ndar
 
 
 def recovery_rate(A_c: np.ndarray, B_r: np.ndarray, T_s: np.ndarray, P_c: np.ndarray) -> np.ndarray:
-    """Eq. (3): R_e = (A_c·B_r) / (T_s·P_c).
+    """Eq. (4): R_e = (A_c·B_r) / (T_s·P_c).
 
     A_c km² cleared in the cell, B_r biodiversity restoration coefficient, T_s soil toxicity
     index, P_c pollution concentration factor. A zero denominator gives NaN, never inf.
@@ -71,9 +71,11 @@ def recovery_rate(A_c: np.ndarray, B_r: np.ndarray, T_s: np.ndarray, P_c: np.nda
 
 
 def clearance_sustainability(E_f: np.ndarray, B_r: np.ndarray, D_i: np.ndarray) -> np.ndarray:
-    """Eq. (4): CSC = (E_f + B_r) / 2 · D_i; above SUSTAINABLE (0.7) the clearance is sustainable.
+    """Eq. (3): CSC = (E_f + B_r) / 2 · D_i; above SUSTAINABLE (0.7) the clearance is sustainable.
 
-    E_f efficiency and D_i durability of the clearance method, B_r biodiversity restoration.
-    Only meaningful where land was cleared: the caller masks the rest.
+    E_f efficiency of the clearance method, B_r biodiversity restoration, D_i the paper's
+    disturbance intensity (from mechanical impact) of the method. As printed, more disturbance
+    raises CSC; minemap keeps the formula as published. Only meaningful where land was cleared:
+    the caller masks the rest.
     """
     return ((E_f + B_r) / np.float32(2) * D_i).astype(np.float32, copy=False)

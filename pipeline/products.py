@@ -33,19 +33,19 @@ class ProductDef:
 
 PRODUCTS: dict[str, ProductDef] = {p.name: p for p in [
     ProductDef("contamination_probability", "Contamination probability", "P_c",
-               "Eq. (1) P_c = (H_m + S_t + V_i) / 3", "probability (0–1)", ("H_m", "S_t", "V_i")),
+               "Eq. (2) P_c = (H_m + S_t + V_i) / 3", "probability (0–1)", ("H_m", "S_t", "V_i")),
     ProductDef("evidence_count", "Evidence layers behind P_c", "n",
                "number of H_m, S_t, V_i with data (0–3)", "layers", ("H_m", "S_t", "V_i"), "uint8"),
     ProductDef("environmental_impact", "Environmental impact index", "E",
-               "Eq. (2) E = L·D − C·R", "mines/km² − % (paper units)", ("L", "D", "C", "R")),
+               "Eq. (1) E = L·D − C·R", "mines/km² − % (paper units)", ("L", "D", "C", "R")),
     ProductDef("recovery_rate", "Ecological recovery rate", "R_e",
-               "Eq. (3) R_e = (A_c·B_r) / (T_s·P_c)", "km² per unit toxicity·concentration",
+               "Eq. (4) R_e = (A_c·B_r) / (T_s·P_c)", "km² per unit toxicity·concentration",
                ("A_c", "B_r", "T_s", "P_c")),
     ProductDef("risk_class", "Contamination risk class", "class",
                "class k where thresholds[k-1] ≤ P_c < thresholds[k] (config products.risk_class)", "class code",
                ("H_m", "S_t", "V_i"), "uint8"),
     ProductDef("clearance_sustainability", "Clearance sustainability coefficient", "CSC",
-               "Eq. (4) CSC = (E_f + B_r) / 2 · D_i (> 0.7 sustainable)", "coefficient (0–1)",
+               "Eq. (3) CSC = (E_f + B_r) / 2 · D_i (> 0.7 sustainable)", "coefficient (0–1)",
                ("E_f", "B_r", "D_i", "C")),
 ]}
 UINT8_NODATA = 255

@@ -33,7 +33,7 @@ from .vector import read_vector, repair_geometries
 
 # the per-chunk inputs of a part, in this order; products or layers that are not there are skipped
 FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C"]
-SUSTAINABLE = 0.7  # CSC above this is sustainable (paper, eq. 4)
+SUSTAINABLE = 0.7  # CSC above this is sustainable (paper, eq. 3)
 
 
 @dataclass(frozen=True)
@@ -374,6 +374,8 @@ def build_summary(cfg: LoadedConfig, grid: Grid, layers: dict, products: dict[st
         fields["L"] = layers["L"].array
     if "C" in layers:
         fields["C"] = layers["C"].array
+    elif "A_c" in layers and getattr(cfg.spec.inputs["A_c"], "units", None) == "site_km2":
+        fields["C"] = (layers["A_c"].array > 0) * np.float32(100.0)  # a site's area: its cells count as cleared
     elif "A_c" in layers:  # cleared share from cleared area
         fields["C"] = layers["A_c"].array * (100.0 / grid.cell_area_km2)
     return summary_array(grid, district_codes(grid, districts), fields, len(districts.names) if districts else 0,

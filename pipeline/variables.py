@@ -38,11 +38,11 @@ VARIABLES: dict[str, Variable] = {
         Variable("D", "degradation coefficient", "1", 0, 1),
         Variable("C", "cleared-land percentage of the cell", "%", 0, 100),
         Variable("R", "restoration effectiveness", "1", 0, 1),
-        Variable("A_c", "area cleared inside the cell", "km²", 0),
+        Variable("A_c", "area cleared: of the cleared site holding the cell, or inside the cell", "km²", 0),
         Variable("B_r", "biodiversity restoration coefficient", "1", 0, 1, lo_open=True),
         Variable("T_s", "soil toxicity index", "1", 0),
         Variable("P_c", "pollution concentration factor (default: the contamination probability)", "1", 0),
         Variable("E_f", "clearance efficiency factor of the clearance method", "1", 0, 1),
-        Variable("D_i", "durability index of the clearance method", "1", 0, 1),
+        Variable("D_i", "disturbance intensity (from mechanical impact) of the clearance method", "1", 0, 1),
     ]
 }

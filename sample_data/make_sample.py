@@ -45,11 +45,11 @@ SOILS = {  # class: (S_t, D, T_s, B_r, description)
     "meadow_chernozem": (0.70, 0.50, 0.9, 0.65, "meadow chernozem of the lower foothills"),
     "alluvial_meadow": (0.85, 0.65, 1.4, 0.60, "soft alluvial meadow soils of the Araz and Kondalanchay valleys"),
 }
-METHODS = {  # method: (E_f, D_i, R, description)
-    "manual": (0.85, 0.95, 0.70, "manual deminers with detectors and prodders"),
-    "mechanical": (0.70, 0.60, 0.45, "armoured flails and tillers: fast, churns the topsoil"),
-    "dogs": (0.80, 0.98, 0.75, "mine detection dogs with manual follow-up"),
-    "rats": (0.75, 1.00, 0.80, "mine detection rats: light, no ground disturbance"),
+METHODS = {  # method: (E_f, D_i disturbance intensity from mechanical impact, R, description)
+    "manual": (0.85, 0.30, 0.70, "manual deminers with detectors and prodders"),
+    "mechanical": (0.70, 0.90, 0.45, "armoured flails and tillers: fast, churns the topsoil"),
+    "dogs": (0.80, 0.20, 0.75, "mine detection dogs with manual follow-up"),
+    "rats": (0.75, 0.15, 0.80, "mine detection rats: light, no ground disturbance"),
 }
 TOWNS = {"Aghdam": (46.93, 39.99), "Fuzuli": (47.15, 39.60), "Shusha": (46.75, 39.76), "Jabrayil": (47.03, 39.40)}
 
@@ -211,7 +211,8 @@ def drone(rng: np.random.Generator, mines_xy: np.ndarray, name: str, crs: str, c
     angle = 0.5
     inside_ellipse = ((ex * np.cos(angle) + ey * np.sin(angle)) / 1.0) ** 2 + ((ey * np.cos(angle) - ex * np.sin(angle)) / 0.75) ** 2 < 1
     if dtype == "uint8":
-        data = np.where(inside_ellipse, np.round(value * 254), nodata).astype(np.uint8)
+        # read back as value / 255 (scale = "auto"); 255 is nodata, so the top valid code is 254
+        data = np.where(inside_ellipse, np.minimum(np.round(value * 255), 254), nodata).astype(np.uint8)
     else:
         data = np.where(inside_ellipse, value, nodata).astype(np.float32)
     path = HERE / "drone" / name

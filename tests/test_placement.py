@@ -48,8 +48,9 @@ def test_half_covered_cell_reads_half_cleared(world):
     assert c[10, 20] == pytest.approx(50.0, abs=1e-4)  # west half of cell (10, 20)
     assert c[10, 21] == 0 and c[11, 20] == 0
     assert np.count_nonzero(c) == 2
+    world.write_text(world.read_text().replace('units = "site_km2"', 'units = "km2"'))
     a_c = values(world, "A_c")
-    assert a_c[10, 20] == pytest.approx(0.005, rel=1e-5)  # km²
+    assert a_c[10, 20] == pytest.approx(0.005, rel=1e-5)  # km² cleared inside the cell
 
 
 def test_diagonal_cut_cell_is_exact(tmp_path):
@@ -154,30 +155,55 @@ def test_overlapping_minefields_each_count():
     assert out.sum() == pytest.approx(10 * 4 + 20 * 4)  # each field's weight × its 4 cells' worth of area
 
 
-def test_kernel_stamped_per_record_equals_the_fft_convolution(monkeypatch):
-    """Sparse records are stamped one by one, dense ones convolved by FFT: both give one density,
-    also for records outside the chunk whose kernel reaches in, and a lone record's cell holds
-    its kernel's centre weight."""
+def _quartic_share(dx: float, dy: float, offsets: list[tuple[float, float]]) -> float:
+    """By hand: K(d) ∝ (1 − d²/h²)² for d < h = 25 m, over its sum across `offsets` (m)."""
+    def k(x, y):
+        d2 = x * x + y * y
+        return (1 - d2 / 625) ** 2 if d2 < 625 else 0.0
+    return k(dx, dy) / sum(k(x, y) for x, y in offsets)
+
+
+def test_kernel_is_centred_on_the_record_not_its_cell(tmp_path):
+    """A record 3 m east and 4 m south of the corner where four 512-cell chunks meet (10 m cells,
+    h = 25 m = 2.5 cells): its cell (512, 512) holds the peak, three cells hold the weights worked
+    out by hand, the mass is its count, and the grid in four chunks equals the grid in one."""
+    x, y = X0 + 5123.0, Y1 - 5124.0
+    # cell centres around it are (2 + 10 j, 1 + 10 i) m from the record, i, j = −3…2 (rows down)
+    offsets = [(2 + 10 * j, 1 + 10 * i) for i in range(-3, 3) for j in range(-3, 3)]
+    results = {}
+    for chunk in (512, 1024):
+        config = make_world(tmp_path / f"c{chunk}", chunk=chunk)
+        grid_toml = config.parent / "grid.toml"
+        grid_toml.write_text(grid_toml.read_text().replace("resolution = 100.0", "resolution = 10"))
+        write_gpkg(config.parent / "mines.gpkg", [{"count": 7, "geometry": Point(x, y)}])
+        config.write_text(config.read_text().replace("bandwidth_m = 50 ", "bandwidth_m = 25 "))
+        results[chunk] = values(config, "L")
+    L = results[512]
+    np.testing.assert_array_equal(L, results[1024])
+    assert np.unravel_index(np.argmax(L), L.shape) == (512, 512)
+    per_km2 = 7 / 1e-4  # 7 mines, 0.0001 km² cells
+    assert L[512, 512] == pytest.approx(per_km2 * _quartic_share(2, 1, offsets), rel=1e-6)    # d² = 5 m²
+    assert L[512, 511] == pytest.approx(per_km2 * _quartic_share(-8, 1, offsets), rel=1e-6)   # d² = 65 m²
+    assert L[511, 512] == pytest.approx(per_km2 * _quartic_share(2, -9, offsets), rel=1e-6)   # d² = 85 m²
+    assert L[512, 514] > 0 and L[512, 515] == 0 and L[512, 509] == 0  # 22 m east reached; 32 m, 28 m west not
+    assert L.sum() * 1e-4 == pytest.approx(7, rel=1e-6)
+    assert np.count_nonzero(L) == sum(x * x + y * y < 625 for x, y in offsets)
+
+
+def test_a_kernel_smaller_than_half_a_cell_leaves_the_count_in_its_cell():
+    """No cell centre within h: the whole count goes to the cell holding the record (the tiny
+    world relies on it), wherever in its cell the record lies."""
     from affine import Affine
     from odc.geo.geobox import GeoBox
 
-    from pipeline.sources import density
+    from pipeline.sources.density import point_density
 
-    gbox = GeoBox((60, 80), Affine(10, 0, X0, 0, -10, Y1), CRS)
-    xy = np.array([[X0 + 205, Y1 - 305],   # cell (30, 20)
-                   [X0 + 5, Y1 - 5],       # corner cell (0, 0): most of its kernel falls outside
-                   [X0 - 95, Y1 - 305],    # 10 cells left of the chunk: only its kernel's right edge lands
-                   [X0 + 795, Y1 - 595],   # last cell (59, 79)
-                   [X0 + 205, Y1 - 305]])  # a second record in the first one's cell
-    counts = np.array([1.0, 2.0, 5.0, 1.0, 3.0])
-    monkeypatch.setattr(density, "DIRECT_LIMIT", 1e9)
-    stamped = density.point_density(xy, counts, gbox, bandwidth=150.0)
-    monkeypatch.setattr(density, "DIRECT_LIMIT", 0)
-    convolved = density.point_density(xy, counts, gbox, bandwidth=150.0)
-    np.testing.assert_allclose(stamped, convolved, rtol=1e-5, atol=1e-4)
-    centre = density.quartic_kernel(150.0, 10.0)[15, 15]
-    assert stamped[30, 20] == pytest.approx(4 * centre / 1e-4, rel=1e-6)  # 4 mines, 0.0001 km² cells
-    assert stamped[30, 0] > 0 and stamped[30, 5] == 0  # the outside record reaches 4 cells in, not 5
+    gbox = GeoBox((10, 10), Affine(100, 0, X0, 0, -100, Y1), CRS)
+    xy = np.array([[X0 + 305, Y1 - 295],    # a corner of cell (2, 3): 63.6 m from its centre
+                   [X0 + 555, Y1 - 555]])   # 7 m from the centre of cell (5, 5)
+    L = point_density(xy, np.array([4.0, 2.0]), gbox, bandwidth=50.0)
+    assert L[2, 3] == pytest.approx(400.0) and L[5, 5] == pytest.approx(200.0)  # per 0.01 km²
+    assert np.count_nonzero(L) == 2
 
 
 def test_a_polygon_holding_the_whole_chunk_still_lets_later_ones_burn_on_top():
@@ -195,3 +221,55 @@ def test_a_polygon_holding_the_whole_chunk_still_lets_later_ones_burn_on_top():
     assert (np.delete(out.ravel(), 2 * 10 + 3) == 2).all()
     alone = BurnJob(np.array([under, big]), np.array([1.0, 2.0]), gbox, True, -1, "int16")()
     assert (alone == 2).all()
+
+
+# 1 km² of UTM map is 1 / 0.9996² km² on the ellipsoid near the central meridian (scale factor k0)
+ELLIPSOIDAL = 1 / 0.9996**2
+
+
+def _site_world(root: Path, resolution: float) -> Path:
+    """The tiny world with three cleared sites: A, 1 km² of map in the sand (x 2–3 km, y 2–3 km
+    from the north-west corner); C, 0.25 km², overlapping A's north-east corner; B, 600 × 300 m
+    turned 30°, in the rock."""
+    import shapely.affinity
+
+    config = make_world(root)
+    b = shapely.affinity.rotate(box(X0 + 6700, Y1 - 6150, X0 + 7300, Y1 - 5850), 30)
+    write_gpkg(root / "cleared.gpkg", [
+        {"method": "manual", "geometry": box(X0 + 2000, Y1 - 3000, X0 + 3000, Y1 - 2000)},
+        {"method": "mechanical", "geometry": box(X0 + 2800, Y1 - 2200, X0 + 3300, Y1 - 1700)},
+        {"method": "manual", "geometry": b},
+    ])
+    grid_toml = root / "grid.toml"
+    grid_toml.write_text(grid_toml.read_text().replace("resolution = 100.0", f"resolution = {resolution}"))
+    return config
+
+
+def _at(path: Path, points: list[tuple[float, float]]) -> list[float]:
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return [float(v[0]) for v in ds.sample(points)]
+
+
+def test_recovery_rate_is_a_property_of_the_land_not_of_the_grid(tmp_path):
+    """A_c is the cleared site's area (site_km2): the same sites give the same R_e at 100 m and
+    50 m; A's interior holds the hand-checked value; where sites overlap the largest counts."""
+    from pipeline.runner import run
+
+    a_inside, overlap, c_only, b_inside = (X0 + 2525, Y1 - 2475), (X0 + 2925, Y1 - 2075), \
+        (X0 + 3225, Y1 - 1775), (X0 + 7025, Y1 - 6025)
+    outside = (X0 + 4525, Y1 - 4475)
+    r_e = {}
+    for res in (100, 50):
+        config = _site_world(tmp_path / f"w{res}", res)
+        run(config, tmp_path / f"out{res}", workers=1)
+        r_e[res] = _at(tmp_path / f"out{res}" / "recovery_rate.tif", [a_inside, overlap, c_only, b_inside, outside])
+    # sand: B_r 0.6, T_s 1; no mines near, no drone: P_c = (H_m 0 + S_t 0.8) / 2 = 0.4
+    assert r_e[100][0] == pytest.approx(ELLIPSOIDAL * 0.6 / (1 * 0.4), rel=1e-5)  # 1.5012
+    assert r_e[100][1] == pytest.approx(r_e[100][0], rel=1e-6)  # in A and C: the larger, A
+    assert r_e[100][2] == pytest.approx(0.25 * ELLIPSOIDAL * 0.6 / 0.4, rel=1e-5)
+    # rock: B_r 0.9, T_s 2, P_c = (0 + 0.2) / 2 = 0.1; B is 0.18 km² of map
+    assert r_e[100][3] == pytest.approx(0.18 * ELLIPSOIDAL * 0.9 / (2 * 0.1), rel=1e-5)
+    assert r_e[100][4] == 0.0  # no site: nothing cleared
+    np.testing.assert_allclose(r_e[50], r_e[100], rtol=1e-6)

@@ -52,7 +52,7 @@ def test_product_file_is_what_qgis_users_need(sample_out, name):
 def test_tags_name_every_variable_source(sample_out):
     with rasterio.open(sample_out / "recovery_rate.tif") as ds:
         inputs = json.loads(ds.tags()["MINEMAP_INPUTS"])
-        assert ds.tags()["MINEMAP_EQUATION"] == "Eq. (3) R_e = (A_c·B_r) / (T_s·P_c)"
+        assert ds.tags()["MINEMAP_EQUATION"] == "Eq. (4) R_e = (A_c·B_r) / (T_s·P_c)"
     assert set(inputs) == {"A_c", "B_r", "T_s", "P_c"}
     assert "cleared_areas.gpkg" in inputs["A_c"] and inputs["P_c"] == "kind=product, product=contamination_probability"
 

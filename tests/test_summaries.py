@@ -124,3 +124,19 @@ def test_bad_district_settings(summarised, world):
     world.write_text(world.read_text().replace('from_class = "high"', 'from_class = "severe"'))
     result = CliRunner().invoke(main, ["validate", str(world)])
     assert result.exit_code == 2 and "'severe' is not one of" in result.output
+
+
+def test_cleared_land_from_sites_when_c_is_not_bound(world, summarised):
+    """With only A_c bound, as the cleared site's area (site_km2), a cell counts as cleared when
+    its centre lies in a site: cleared_km2 is whole cells, not the sites' km² painted on them."""
+    write_gpkg(world.parent / "cleared.gpkg", [
+        {"method": "manual", "geometry": box(X0 + 1000, Y1 - 1100, X0 + 1300, Y1 - 1000)},    # cells (10, 10–12)
+        {"method": "mechanical", "geometry": box(X0 + 2000, Y1 - 1030, X0 + 2030, Y1 - 1000)},  # holds no centre
+    ])
+    text = world.read_text().replace('[inputs.C]\nkind = "coverage"\npath = "cleared.gpkg"\nunits = "percent"\n', "")
+    world.write_text(text + "[products.environmental_impact]\nenabled = false\n")
+    out = summarised()
+    west = {r["district"]: r for r in csv.DictReader((out / "districts.csv").open())}["West"]
+    # 3 manual cells at CSC (0.9 + 0.6) / 2 · 1.0 = 0.75; the small mechanical site holds no centre
+    assert float(west["cleared_km2"]) == pytest.approx(0.03)
+    assert float(west["csc_sustainable_share"]) == pytest.approx(1.0)

@@ -99,3 +99,16 @@ def test_a_chunks_staged_blocks_land_in_their_band_and_window(tmp_path):
             np.testing.assert_array_equal(ds.read(spot.band, window=spot.window), blocks[key])
     with rasterio.open(tmp_path / "0_1.float32.tif") as ds:
         assert ds.transform == Affine(10, 0, 500_000, 0, -10, 4_400_000)
+
+
+def test_each_product_tag_carries_the_papers_equation_number(world, tmp_path):
+    """The paper numbers them (1) E, (2) P_c, (3) CSC, (4) R_e (#14): so must the GeoTIFF tags."""
+    out = tmp_path / "out"
+    run(world, out, workers=1)
+    expected = {"environmental_impact": "Eq. (1) E = L·D − C·R",
+                "contamination_probability": "Eq. (2) P_c = (H_m + S_t + V_i) / 3",
+                "clearance_sustainability": "Eq. (3) CSC = (E_f + B_r) / 2 · D_i (> 0.7 sustainable)",
+                "recovery_rate": "Eq. (4) R_e = (A_c·B_r) / (T_s·P_c)"}
+    for name, equation in expected.items():
+        with rasterio.open(out / f"{name}.tif") as ds:
+            assert ds.tags()["MINEMAP_EQUATION"] == equation, name

@@ -122,7 +122,7 @@ fill = 0
 [inputs.A_c]
 kind = "coverage"
 path = "cleared.gpkg"
-units = "km2"
+units = "site_km2"   # each cell takes the area of the cleared site holding its centre
 [inputs.B_r]
 kind = "polygons"
 path = "soil.gpkg"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import geopandas as gpd
 import numpy as np
 import shapely
 from exactextract import exact_extract
@@ -57,6 +58,14 @@ def weighted_coverage(geoms: np.ndarray, weights: np.ndarray, gbox: GeoBox) -> n
     total = np.bincount(cells, weights=fractions * np.asarray(weights, dtype=np.float64)[k],
                         minlength=gbox.shape[0] * gbox.shape[1])
     return total.astype(np.float32).reshape(tuple(gbox.shape))
+
+
+def site_area_km2(frame: gpd.GeoDataFrame) -> np.ndarray:
+    """Ellipsoidal area in km² of each polygon of `frame` (on its CRS's ellipsoid), so a site
+    measures the same whatever grid CRS it was brought into."""
+    geod = frame.crs.get_geod()
+    lonlat = frame.geometry.to_crs(frame.crs.geodetic_crs).values
+    return np.array([abs(geod.geometry_area_perimeter(g)[0]) / 1e6 for g in lonlat], dtype=np.float64)
 
 
 def polygonal(geom: shapely.Geometry) -> shapely.Geometry:

@@ -1,7 +1,10 @@
 """Mine records as a density in items per km².
 
-Points spread their count with a quartic (biweight) kernel of radius `bandwidth`, discretised
-on the grid and normalised so that each record's count is kept exactly; polygons (minefield
+Each point record spreads its count with a quartic (biweight) kernel K(d) = 3/(π h²)·(1 − d²/h²)²
+for d < h (h = `bandwidth`), evaluated at the distance d from the record's true position to
+each cell centre, and normalised over every cell the kernel reaches so that the record's count
+is kept exactly. The normalisation depends only on the record and the grid's cell lattice, not
+on the chunk, so a chunked grid gives the same density as one chunk. Polygons (minefield
 records) spread their count evenly over their area, using exact cell coverage.
 """
 
@@ -9,78 +12,52 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from odc.geo.geobox import GeoBox
-from scipy import fft as sfft
 
 from .coverage import weighted_coverage
 
 
-@lru_cache(maxsize=8)
-def quartic_kernel(bandwidth: float, cell: float) -> np.ndarray:
-    """Weights (summing to 1) of a quartic kernel of radius `bandwidth` on cells of size `cell`."""
-    r = int(math.floor(bandwidth / cell))
-    offsets = np.arange(-r, r + 1) * cell
-    d2 = offsets[:, None] ** 2 + offsets[None, :] ** 2
-    w = np.where(d2 < bandwidth**2, (1.0 - d2 / bandwidth**2) ** 2, 0.0)
-    return w / w.sum()
-
-
 def point_density(xy: np.ndarray, counts: np.ndarray, gbox: GeoBox, bandwidth: float) -> np.ndarray:
-    """Items per km² on `gbox` from points `xy` (grid CRS) with `counts`."""
-    cell = abs(gbox.affine.a)
-    kernel = quartic_kernel(bandwidth, cell)
-    r = kernel.shape[0] // 2
-    ny, nx = gbox.shape
+    """Items per km² on `gbox` from points `xy` (grid CRS) with `counts`.
+
+    Records are stamped one by one (they are sparse: hundreds to a few thousand per chunk);
+    an FFT convolution would need them snapped to cell centres, which moves them by up to
+    0.7 cells. A record whose kernel reaches no cell centre (possible when the bandwidth is under
+    0.71 cell) puts its whole count in the cell holding it.
+    """
     a = gbox.affine
-    col = np.floor((xy[:, 0] - a.c) / a.a).astype(np.int64) + r
-    row = np.floor((xy[:, 1] - a.f) / a.e).astype(np.int64) + r
-    ok = (col >= 0) & (col < nx + 2 * r) & (row >= 0) & (row < ny + 2 * r)
-    mass = np.zeros((ny + 2 * r, nx + 2 * r), dtype=np.float32)  # the chunk with r cells of margin
-    np.add.at(mass, (row[ok], col[ok]), counts[ok])
-    if r == 0:
-        spread = mass
-    else:
-        rows, cols = np.nonzero(mass)
-        # records are sparse (hundreds per chunk): stamping the kernel on each costs
-        # points × kernel cells, far below an FFT of the whole chunk until points are dense
-        if len(rows) * kernel.size < DIRECT_LIMIT * mass.size:
-            spread = _stamp(mass, rows, cols, kernel.astype(np.float32), (ny, nx))
-        else:
-            spread = _convolve_valid(mass, kernel.astype(np.float32))
-    # FFT round-off leaves ~1e-7 everywhere; below a millionth of a mine per cell is zero (and
-    # zeros compress: without this the product files were several times larger)
-    spread[spread < 1e-6] = 0.0
-    return (spread / (cell * cell / 1e6)).astype(np.float32)
-
-
-DIRECT_LIMIT = 25  # stamp while points × kernel cells < this × chunk cells (measured: ~1.5 ns per stamped
-# cell against ~39 ns per chunk cell for the float32 FFT; break-even near 28)
-
-
-def _convolve_valid(mass: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """scipy.signal.fftconvolve(mass, kernel, mode="valid") on scipy.fft alone (scipy.signal
-    costs 1.3 s to import, scipy.fft 0.3 s); float32 in, float32 transforms: 2× faster."""
-    full = [m + k - 1 for m, k in zip(mass.shape, kernel.shape)]
-    size = [sfft.next_fast_len(n, real=True) for n in full]
-    spread = sfft.irfft2(sfft.rfft2(mass, size) * sfft.rfft2(kernel, size), size)
-    k0, k1 = kernel.shape
-    return spread[k0 - 1:mass.shape[0], k1 - 1:mass.shape[1]]
-
-
-def _stamp(mass: np.ndarray, rows: np.ndarray, cols: np.ndarray, kernel: np.ndarray,
-           shape: tuple[int, int]) -> np.ndarray:
-    """The kernel added around each nonzero cell of `mass` (padded by the kernel radius r),
-    cut to the unpadded `shape`: the same sum as a "valid" convolution, without round-off."""
-    ny, nx = shape
-    k = kernel.shape[0]
-    out = np.zeros((mass.shape[0] + k - 1, mass.shape[1] + k - 1), dtype=np.float32)  # every stamp fits
-    for i, j, m in zip(rows.tolist(), cols.tolist(), mass[rows, cols].tolist()):
-        out[i:i + k, j:j + k] += np.float32(m) * kernel
-    r = k // 2
-    return out[2 * r:2 * r + ny, 2 * r:2 * r + nx]
+    cell = abs(a.a)
+    ny, nx = gbox.shape
+    cell_km2 = cell * cell / 1e6
+    out = np.zeros((ny, nx), dtype=np.float32)
+    east = (xy[:, 0] - a.c) * math.copysign(1.0, a.a)  # metres from the chunk's top-left corner
+    south = (xy[:, 1] - a.f) * math.copysign(1.0, a.e)
+    r = int(math.ceil(bandwidth / cell))  # every cell centre within h lies within r cells of the record's cell
+    centres = (np.arange(-r, r + 1) + 0.5) * cell  # the window's cell centres from its middle cell's corner
+    for x, y, n in zip(east.tolist(), south.tolist(), counts.tolist()):
+        col, row = math.floor(x / cell), math.floor(y / cell)
+        if col + r < 0 or row + r < 0 or col - r >= nx or row - r >= ny:
+            continue
+        # offsets within the record's own cell: exact, so every chunk computes the same weights
+        u = ((centres - (x - col * cell)) / bandwidth) ** 2  # (dx / h)² of the window's columns
+        v = ((centres - (y - row * cell)) / bandwidth) ** 2
+        w = np.subtract((1.0 - v).astype(np.float32)[:, None], u.astype(np.float32)[None, :])  # 1 − d²/h²
+        np.maximum(w, 0, out=w)
+        flat = w.ravel()
+        total = float(np.dot(flat, flat))  # Σ (1 − d²/h²)²: the 3/(π h²) factor cancels in the normalisation
+        if total == 0.0:
+            if 0 <= row < ny and 0 <= col < nx:
+                out[row, col] += n / cell_km2
+            continue
+        r0, r1 = max(row - r, 0), min(row + r + 1, ny)
+        c0, c1 = max(col - r, 0), min(col + r + 1, nx)
+        piece = w[r0 - row + r:r1 - row + r, c0 - col + r:c1 - col + r]
+        piece *= np.float32(math.sqrt(n / (total * cell_km2)))  # squared below: n · K / Σ K per km²
+        np.square(piece, out=piece)
+        out[r0:r1, c0:c1] += piece
+    return out
 
 
 @dataclass(frozen=True)

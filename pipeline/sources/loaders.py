@@ -27,7 +27,7 @@ from ..grid import Grid
 from ..tiles import Index, TileJob, job_fingerprint, tiled_array
 from ..variables import VARIABLES, Variable
 from ..vector import read_table, table_column
-from .coverage import CoverageJob
+from .coverage import CoverageJob, site_area_km2
 from .density import DensityJob
 from .geoms import Features, load_frame, numeric_values
 from .polygons import BurnJob, lookup
@@ -324,6 +324,14 @@ def _coverage(var: str, variable: Variable, spec: CoverageSource, cfg: LoadedCon
         problems.append(Problem(str(path), "coverage needs polygons"))
     if problems:
         raise InputError(problems)
+    if spec.units == "site_km2":
+        # each cell takes its site's whole area, so values do not depend on the cell size;
+        # the largest site burns last (on top) where sites overlap
+        area = site_area_km2(frame)
+        order = np.argsort(area, kind="stable")
+        sites = Features(frame.geometry.values[order], area[order])
+        token = tokenize(var, "site_km2", str(path), spec.layer, spec.where, sites.digest(), grid.fingerprint())
+        return tiled_layer(var, f"sites-{var}", grid, _burn_jobs(sites, grid, False, 0.0), token, [path])
     feats = Features(frame.geometry.values, np.zeros(len(frame)))
     factor = {"fraction": 1.0, "percent": 100.0, "km2": grid.cell_area_km2}[spec.units]
 
