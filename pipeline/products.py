@@ -67,11 +67,11 @@ def missing_bindings(cfg: LoadedConfig) -> list[Problem]:
     bound = set(cfg.spec.inputs) | {"P_c"}  # P_c defaults to the contamination_probability product
     if "L" in bound:
         bound.add("H_m")  # derived as min(L / L_sat, 1)
-    if "A_c" in bound:
-        bound.add("C")  # only used to find cleared cells for CSC
     problems = []
     for name in enabled_products(cfg):
-        lacking = [v for v in PRODUCTS[name].variables if v not in bound]
+        # CSC uses C only to find cleared cells, which A_c > 0 tells as well; E needs C itself
+        have = bound | {"C"} if name == "clearance_sustainability" and "A_c" in bound else bound
+        lacking = [v for v in PRODUCTS[name].variables if v not in have]
         if lacking:
             problems.append(Problem(f"{cfg.path}: inputs", f"product {name} needs {', '.join(lacking)}: "
                                     f"bind them under [inputs.NAME] or disable it with "

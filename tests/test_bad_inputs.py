@@ -112,3 +112,12 @@ def test_validate_ok(world):
     result = run_cli("validate", str(world))
     assert result.exit_code == 0, result.output
     assert "ok:" in result.output
+
+
+def test_environmental_impact_needs_c_itself(world, published):
+    """A_c stands in for C only to find cleared cells (CSC); E = L·D − C·R needs C bound."""
+    text = world.read_text()
+    start = text.index("[inputs.C]")
+    world.write_text(text[:start] + text[text.index("[inputs.R]"):])
+    out = assert_fails_cleanly(world, published, "config.toml", "product environmental_impact needs C")
+    assert "clearance_sustainability" not in out
