@@ -56,9 +56,16 @@ def read_table(path: str | Path, key: str) -> dict[str, dict[str, str]]:
         raise InputError("table not found", path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.reader(f)
+            header = next(reader, [])
+            lines = [(reader.line_num, r) for r in reader if r]
     except (UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"not a readable CSV table: {e}", path) from None
+    for line, r in lines:  # a comma in an unquoted text shifts every later column: refuse the row
+        if len(r) != len(header):
+            raise InputError(f"line {line} has {len(r)} fields, the header has {len(header)} "
+                             f"(quote text holding commas: \"a, b\")", path)
+    rows = [dict(zip(header, r)) for _, r in lines]
     if not rows or key not in rows[0]:
         raise InputError(f"table has no column {key!r}", path)
     table: dict[str, dict[str, str]] = {}
