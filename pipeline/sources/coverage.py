@@ -17,6 +17,8 @@ from exactextract.feature import Feature, FeatureSource
 from exactextract.raster import NumPyRasterSource
 from odc.geo.geobox import GeoBox
 
+from ..vector import polygonal
+
 
 def cell_fractions(geoms: np.ndarray, gbox: GeoBox) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For polygons `geoms` (grid CRS) on `gbox`: (polygon index, flat cell index, covered
@@ -57,13 +59,6 @@ def weighted_coverage(geoms: np.ndarray, weights: np.ndarray, gbox: GeoBox) -> n
     total = np.bincount(cells, weights=fractions * np.asarray(weights, dtype=np.float64)[k],
                         minlength=gbox.shape[0] * gbox.shape[1])
     return total.astype(np.float32).reshape(tuple(gbox.shape))
-
-
-def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
-    """Only the areal parts of a geometry (a union can leave stray lines and points)."""
-    parts = shapely.get_parts(geom)
-    keep = parts[np.isin(shapely.get_type_id(parts), (3, 6))]  # Polygon, MultiPolygon
-    return shapely.union_all(keep) if len(keep) else shapely.Polygon()
 
 
 class _Polygon(Feature):
