@@ -24,14 +24,14 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
         raise InputError("file not found", path)
     try:
         frame = pyogrio.read_dataframe(path, layer=layer, where=where, columns=columns)
+    except CRSError as e:  # before DataSourceError, its base class
+        prj = path.with_suffix(".prj")
+        text = f" ({crs_text(prj.read_text(errors='replace'))})" if prj.is_file() else ""
+        raise InputError(f"its CRS{text} cannot be used: {_first_line(e)}", path) from None
     except (DataSourceError, DataLayerError) as e:
         raise InputError(f"cannot read vector data: {_first_line(e)}", path) from None
     except FieldError as e:
         raise InputError(f"field problem: {_first_line(e)}", path) from None
-    except CRSError as e:
-        prj = path.with_suffix(".prj")
-        text = f" ({crs_text(prj.read_text(errors='replace'))})" if prj.is_file() else ""
-        raise InputError(f"its CRS{text} cannot be used: {_first_line(e)}", path) from None
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry is None:
         raise InputError("has no geometry column", path)
     return frame

@@ -17,7 +17,9 @@ import numpy as np
 import rasterio
 import shapely
 from dask.base import tokenize
+from odc.geo.crs import CRSError as OdcCRSError
 from odc.geo.geobox import GeoBox
+from pyproj.exceptions import ProjError
 from rasterio.errors import RasterioError
 
 from ..config import (ConstantSource, CoverageSource, DensitySource, LoadedConfig, PolygonSource,
@@ -26,7 +28,7 @@ from ..errors import InputError, Problem
 from ..grid import Grid
 from ..tiles import Index, TileJob, job_fingerprint, tiled_array
 from ..variables import VARIABLES, Variable
-from ..vector import POINTS, POLYGONS, read_table, table_column
+from ..vector import POINTS, POLYGONS, crs_text, read_table, table_column
 from .coverage import CoverageJob
 from .density import DensityJob
 from .geoms import Features, load_frame, numeric_values
@@ -141,8 +143,12 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
             if not 1 <= spec.band <= ds.count:
                 problems.append(Problem(where, f"has no band {spec.band} (it has {ds.count})"))
                 return None
-            gbox = GeoBox(ds.shape, ds.transform, ds.crs)
-            footprint = gbox.extent.to_crs(grid.crs)
+            try:
+                footprint = GeoBox(ds.shape, ds.transform, ds.crs).extent.to_crs(grid.crs)
+            except (ProjError, OdcCRSError) as e:
+                problems.append(Problem(where, f"its CRS {crs_text(ds.crs)} cannot be transformed to the grid's "
+                                               f"{grid.crs}: {str(e).splitlines()[0]}"))
+                return None
             if not footprint.intersects(grid.region):
                 problems.append(Problem(where, f"does not overlap the region of grid {grid.name!r}"))
                 return None
