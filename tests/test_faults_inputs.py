@@ -253,6 +253,22 @@ def test_empty_cleared_layer_allowed(world, out):
     assert (band(out, "recovery_rate")[e != NODATA] == 0.0).all()  # A_c = 0 → R_e = 0
 
 
+def test_empty_records_and_polygons_allowed(world, out):
+    """allow_empty on density (→ L 0, so H_m 0) and on a polygons field source (→ its fill 0.25):
+    P_c = (0 + 0.25 + 0.6) / 3 under the drone square, (0 + 0.25) / 2 elsewhere, the mines' cell too."""
+    d = world.parent
+    (d / "mines.gpkg").unlink()
+    gpd.GeoDataFrame({"count": []}, geometry=gpd.GeoSeries([], crs=CRS)).to_file(d / "mines.gpkg")
+    gpd.GeoDataFrame({"st": []}, geometry=gpd.GeoSeries([], crs=CRS)).to_file(d / "st.gpkg")
+    edit(world, "bandwidth_m = 50 ", "allow_empty = true\nbandwidth_m = 50 ")
+    edit(world, 'kind = "polygons"\npath = "soil.gpkg"\nclass_field = "soil_class"\ntable = "soil.csv"\n[inputs.V_i]',
+         'kind = "polygons"\npath = "st.gpkg"\nfield = "st"\nallow_empty = true\nfill = 0.25\n[inputs.V_i]')
+    run_ok(world, out)
+    pc = band(out, "contamination_probability")
+    assert pc[5, 5] == pytest.approx(0.85 / 3, abs=1e-6)
+    assert pc[50, 50] == pytest.approx(0.125, abs=1e-6) and pc[60, 80] == pytest.approx(0.125, abs=1e-6)
+
+
 def test_spike_polygon_keeps_its_polygonal_part(world, out):
     """Item 12: a square over cells (30–31, 30–31) with a zero-area spike running 300 m east is
     repaired into the square (the spike, a line, is dropped): exactly those 4 cells are cleared."""
