@@ -321,16 +321,23 @@ def test_districts_of_points_refused(world, out):
 
 # --- tables ---------------------------------------------------------------------------------
 
-def test_table_row_with_extra_field(world, out):
-    """#14 §4: an unquoted comma shifts the row's columns; refused with the line and the counts."""
-    (world.parent / "methods.csv").write_text("method,E_f,D_i,R\nmanual,0.9,1.0,0.8\n"
-                                              "mechanical,0.7,0.5,0.4,flails, tillers\n")
-    refused(world, out, "methods.csv", "line 3 has 6 fields, the header has 4")
+BAD_TABLES = {  # an unquoted comma shifts the row's columns (#14 §4); a class twice; a word for a number
+    "extra field": ("methods.csv", "method,E_f,D_i,R\nmanual,0.9,1.0,0.8\nmechanical,0.7,0.5,0.4,flails, tillers\n",
+                    "line 3 has 6 fields, the header has 4"),
+    "missing field": ("soil.csv", "soil_class,S_t,D,T_s,B_r\nsand,0.8,0.5,1.0\nrock,0.2,0.1,2.0,0.9\n",
+                      "line 2 has 4 fields, the header has 5"),
+    "duplicate class": ("soil.csv", "soil_class,S_t,D,T_s,B_r\nsand,0.8,0.5,1.0,0.6\nrock,0.2,0.1,2.0,0.9\n"
+                                    "sand,0.7,0.5,1.0,0.6\n", "class 'sand' appears twice in column 'soil_class'"),
+    "not a number": ("soil.csv", "soil_class,S_t,D,T_s,B_r\nsand,high,0.5,1.0,0.6\nrock,0.2,0.1,2.0,0.9\n",
+                     "class 'sand': S_t = 'high' is not a number"),
+}
 
 
-def test_table_row_with_missing_field(world, out):
-    (world.parent / "soil.csv").write_text("soil_class,S_t,D,T_s,B_r\nsand,0.8,0.5,1.0\nrock,0.2,0.1,2.0,0.9\n")
-    refused(world, out, "soil.csv", "line 2 has 4 fields, the header has 5")
+@pytest.mark.parametrize("case", BAD_TABLES)
+def test_bad_table_refused(world, out, case):
+    name, text, needle = BAD_TABLES[case]
+    (world.parent / name).write_text(text)
+    refused(world, out, name, needle)
 
 
 def test_table_quoted_comma_accepted(world, out):
@@ -338,17 +345,6 @@ def test_table_quoted_comma_accepted(world, out):
                                               "mechanical,0.7,0.5,0.4,flails\n")
     run_ok(world, out)
     assert band(out, "environmental_impact")[10, 10] == pytest.approx(-80.0)  # R of manual still 0.8
-
-
-def test_table_duplicate_class(world, out):
-    (world.parent / "soil.csv").write_text("soil_class,S_t,D,T_s,B_r\nsand,0.8,0.5,1.0,0.6\nrock,0.2,0.1,2.0,0.9\n"
-                                           "sand,0.7,0.5,1.0,0.6\n")
-    refused(world, out, "soil.csv", "class 'sand' appears twice in column 'soil_class'")
-
-
-def test_table_value_not_a_number(world, out):
-    (world.parent / "soil.csv").write_text("soil_class,S_t,D,T_s,B_r\nsand,high,0.5,1.0,0.6\nrock,0.2,0.1,2.0,0.9\n")
-    refused(world, out, "soil.csv", "class 'sand': S_t = 'high' is not a number")
 
 
 def test_sample_tables_read_as_their_header_says():
