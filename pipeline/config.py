@@ -244,9 +244,10 @@ _VARIABLE = TypeAdapter(VariableName)
 
 
 def check_config(path: str | Path) -> tuple[LoadedConfig | None, list[Problem], set[str]]:
-    """The config with its valid parts, the problems of the others, and the variables whose
-    `[inputs.X]` table was refused: each input table is validated on its own, so one bad source
-    does not hide the problems of the others' files. None when too little is valid to go on."""
+    """The config with its valid parts, the problems of the others, and what was refused (the
+    variables whose `[inputs.X]` table was, and other top-level tables, such as "products", then
+    left at their defaults): each input table is validated on its own, so one bad source does
+    not hide the problems of the others' files. None when too little is valid to go on."""
     path = Path(path).resolve()
     raw, text = read_toml(path, "config file")
     problems: list[Problem] = []
@@ -268,6 +269,7 @@ def check_config(path: str | Path) -> tuple[LoadedConfig | None, list[Problem], 
             if faulty & {"grid", "inputs"} or not faulty:
                 return None, list(dict.fromkeys(problems)), refused
             rest = {k: v for k, v in rest.items() if k not in faulty}
+            refused |= faulty
             continue
         return LoadedConfig(path=path, spec=spec, text=text), list(dict.fromkeys(problems)), refused
     return None, list(dict.fromkeys(problems)), refused

@@ -60,7 +60,8 @@ def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient
     except MinemapError as e:
         raise type(e)(problems + e.problems) from None
     on_grid(grid)
-    problems += missing_bindings(cfg, refused)
+    if "products" not in refused:  # else the products' settings are unknown: which needs what too
+        problems += missing_bindings(cfg, refused)
     opts = LoadOptions(lenient, raster_checks if raster_checks is not None else {})
     if scale := area_scale_warning(grid):
         opts.warnings.append(scale)

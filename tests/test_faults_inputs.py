@@ -94,6 +94,18 @@ def test_config_and_input_problems_listed_together(world, out):
     assert "needs S_t" not in text  # the refused table is reported once, not as a missing binding too
 
 
+def test_products_typo_and_input_problem_listed_together(world, out):
+    """A typo in [products.*] is listed with the inputs' problems; R_e is disabled and T_s left
+    unbound, so while [products] is refused nothing may claim that recovery_rate needs T_s."""
+    text = world.read_text()
+    t_s = text[text.index("[inputs.T_s]"):text.index("[inputs.E_f]")]
+    world.write_text(text.replace(t_s, "").replace("L_sat = 50.0", "L_sat = 50.0\nLsat = 40") +
+                     "[products.recovery_rate]\nenabled = false\n")
+    (world.parent / "soil.csv").unlink()
+    text = refused(world, out, "config.toml: products.contamination_probability.Lsat", "soil.csv: table not found")
+    assert "needs T_s" not in text
+
+
 # --- grid -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("crs", ["EPSG:999999", "not a crs at all"])
