@@ -19,7 +19,7 @@ from rasterio.crs import CRS as RasterCRS
 from shapely.geometry import Point, Polygon, box
 
 from faults import assert_refused, no_leftovers, run_cli
-from world import CRS, X0, Y0, Y1, cell_box, make_world, write_gpkg, write_raster
+from world import CRS, X0, Y0, Y1, make_world, write_gpkg, write_raster
 
 NODATA = -9999.0
 
