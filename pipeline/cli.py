@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
@@ -34,7 +35,7 @@ def user_errors(f):
             return f(*args, **kwargs)
         except MinemapError as e:
             for p in e.problems:
-                err.print(f"[bold red]error[/]: {p}", soft_wrap=True)
+                err.print(f"[bold red]error[/]: {escape(str(p))}", soft_wrap=True)
             sys.exit(e.exit_code)
 
     return wrapper
@@ -43,7 +44,7 @@ def user_errors(f):
 def print_warnings(warnings: list) -> None:
     """What the user should know but does not stop the run, one line each."""
     for w in warnings:
-        err.print(f"[bold yellow]warning[/]: {w}", soft_wrap=True)
+        err.print(f"[bold yellow]warning[/]: {escape(str(w))}", soft_wrap=True)
 
 
 def compute_options(f):
@@ -121,7 +122,7 @@ def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | N
         summary = update_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait)
     print_warnings(summary["warnings"])
     for problem in summary["rejected"]:
-        err.print(f"[bold yellow]rejected[/]: {problem}", soft_wrap=True)
+        err.print(f"[bold yellow]rejected[/]: {escape(str(problem))}", soft_wrap=True)
     if as_json:
         click.echo(json.dumps(summary))
     else:

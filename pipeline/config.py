@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, Problem
 from .variables import VARIABLES
@@ -62,6 +62,7 @@ class PolygonSource(_Spec):
     column: str | None = Field(None, description="table column holding the value (default: the variable name)")
     all_touched: bool = Field(False, description="burn every cell a polygon touches, not only those whose centre it holds")
     fill: float | None = Field(None, description="value where no polygon lies (default: nodata)")
+    allow_empty: bool = Field(False, description="accept a layer with no features (after `where`) instead of refusing it")
 
     @model_validator(mode="after")
     def _field_or_class(self):
@@ -81,6 +82,7 @@ class DensitySource(_Spec):
     where: str | None = None
     count_field: str = "count"
     bandwidth_m: float = Field(1000.0, gt=0, description="radius of the quartic kernel for point records")
+    allow_empty: bool = Field(False, description="accept a layer with no features (after `where`) instead of refusing it")
 
     @property
     def paths(self) -> list[str]:
@@ -96,6 +98,7 @@ class CoverageSource(_Spec):
     where: str | None = None
     # site_km2: the whole area of the polygon (site) holding the cell's centre, not the cell's share
     units: Literal["fraction", "percent", "km2", "site_km2"] = "fraction"
+    allow_empty: bool = Field(False, description="accept a layer with no features (after `where`) instead of refusing it")
 
 
 class ProductSource(_Spec):
@@ -207,15 +210,22 @@ class LoadedConfig(BaseModel):
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
 
-def read_toml_model(path: Path, model: type[M], what: str) -> tuple[M, str]:
-    """Parse a TOML file into a pydantic model; every problem becomes a ConfigError naming the file."""
+def read_toml(path: Path, what: str) -> tuple[dict, str]:
+    """A TOML file's tables and text; a missing or unparsable file is a ConfigError naming it."""
     try:
         text = path.read_text()
-        raw = tomllib.loads(text)
+        return tomllib.loads(text), text
     except FileNotFoundError:
         raise ConfigError(f"{what} not found", path) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} is a folder, not a file", path) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"not a valid TOML file: {e}", path) from None
+
+
+def read_toml_model(path: Path, model: type[M], what: str) -> tuple[M, str]:
+    """Parse a TOML file into a pydantic model; every problem becomes a ConfigError naming the file."""
+    raw, text = read_toml(path, what)
     try:
         return model.model_validate(raw), text
     except ValidationError as e:
@@ -223,16 +233,54 @@ def read_toml_model(path: Path, model: type[M], what: str) -> tuple[M, str]:
 
 
 def load_config(path: str | Path) -> LoadedConfig:
+    """The config, or a ConfigError listing every problem in it."""
+    cfg, problems, _ = check_config(path)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+_SOURCE = TypeAdapter(Source)
+_VARIABLE = TypeAdapter(VariableName)
+
+
+def check_config(path: str | Path) -> tuple[LoadedConfig | None, list[Problem], set[str]]:
+    """The config with its valid parts, the problems of the others, and what was refused (the
+    variables whose `[inputs.X]` table was, and other top-level tables, such as "products", then
+    left at their defaults): each input table is validated on its own, so one bad source does
+    not hide the problems of the others' files. None when too little is valid to go on."""
     path = Path(path).resolve()
-    spec, text = read_toml_model(path, RunConfig, "config file")
-    return LoadedConfig(path=path, spec=spec, text=text)
+    raw, text = read_toml(path, "config file")
+    problems: list[Problem] = []
+    inputs, refused = {}, set()
+    raw_inputs = raw.get("inputs", {})
+    for var, table in (raw_inputs.items() if isinstance(raw_inputs, dict) else ()):
+        try:
+            inputs[_VARIABLE.validate_python(var)] = _SOURCE.validate_python(table)
+        except ValidationError as e:
+            problems.extend(pydantic_problems(e, path, f"inputs.{var}"))
+            refused.add(var)
+    rest = {**raw, "inputs": inputs} if isinstance(raw_inputs, dict) else raw
+    for _ in range(2):  # once more without the top-level tables at fault, when they have defaults
+        try:
+            spec = RunConfig.model_validate(rest)
+        except ValidationError as e:
+            problems.extend(pydantic_problems(e, path))
+            faulty = {str(err["loc"][0]) for err in e.errors() if err["loc"]}
+            if faulty & {"grid", "inputs"} or not faulty:
+                return None, list(dict.fromkeys(problems)), refused
+            rest = {k: v for k, v in rest.items() if k not in faulty}
+            refused |= faulty
+            continue
+        return LoadedConfig(path=path, spec=spec, text=text), list(dict.fromkeys(problems)), refused
+    return None, list(dict.fromkeys(problems)), refused
 
 
-def pydantic_problems(err: ValidationError, path: Path | str) -> list[Problem]:
-    """One Problem per pydantic error, naming the file and the dotted key."""
+def pydantic_problems(err: ValidationError, path: Path | str, prefix: str = "") -> list[Problem]:
+    """One Problem per pydantic error, naming the file and the dotted key (under `prefix`)."""
     out = []
     for e in err.errors():
-        loc = [str(p) for p in e["loc"] if str(p) not in ("", "[key]")]
+        loc = [str(p) for p in ([prefix] if prefix else []) + list(e["loc"]) if str(p) not in ("", "[key]")]
         key = ".".join(loc) or "(top level)"
         out.append(Problem(f"{path}: {key}", e["msg"].removeprefix("Value error, ")))
     return out

@@ -12,14 +12,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 from odc.geo import xy_
 from odc.geo.geobox import GeoBox, GeoboxTiles
 from odc.geo.geom import Geometry
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pyproj import CRS, Proj, Transformer
+from pyproj.exceptions import CRSError, ProjError
+from rasterio.features import rasterize
 
 from .config import read_toml_model
-from .errors import ConfigError, InputError
-from .vector import read_vector
+from .errors import ConfigError, InputError, Problem
+from .vector import POLYGONS, empty_layer_problem, geometry_type_problem, polygonal, read_vector, to_crs
 
 FILE_TILE = 512  # GeoTIFF tile edge; chunks are multiples of it so each block is written once
 
@@ -41,6 +45,16 @@ class GridSpec(BaseModel):
     origin: tuple[float, float] = Field((0.0, 0.0), description="cell edges fall on origin + k·resolution")
     chunk: int = Field(2048, gt=0, description="processing chunk edge in cells (multiple of 512)")
     region: RegionSpec
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, v: str) -> str:
+        try:
+            CRS.from_user_input(v)
+        except CRSError as e:
+            raise ValueError(f"{v!r} is not a CRS PROJ knows ({str(e).splitlines()[0]}); "
+                             f"give an EPSG code such as 'EPSG:32638'") from None
+        return v
 
     @field_validator("chunk")
     @classmethod
@@ -97,6 +111,27 @@ class Grid:
         """False for chunks wholly outside the region: every product is nodata there."""
         return self.tile_geobox(idx).extent.intersects(self.region)
 
+    def holds_cell_centre(self) -> bool:
+        """Whether any cell centre lies in the region (else every product would be empty).
+        Stops at the first chunk holding one, so a usual region costs one chunk's rasterisation."""
+        for idx in self.tile_ids():
+            gbox = self.tile_geobox(idx)
+            if gbox.extent.intersects(self.region) and rasterize(
+                    [self.region.geom], out_shape=tuple(gbox.shape), transform=gbox.affine, fill=0,
+                    default_value=1, dtype="uint8").any():
+                return True
+        return False
+
+    def area_scale(self) -> tuple[float, float]:
+        """Least and greatest areal scale factor of the grid's CRS at the region's centre and the
+        corners of its bounding box: how many grid-CRS "km²" one true km² becomes there."""
+        b = self.region.boundingbox
+        corners = [(b.left, b.bottom), (b.left, b.top), (b.right, b.bottom), (b.right, b.top)]
+        x, y = np.array([self.region.geom.centroid.coords[0], *corners]).T
+        lon, lat = Transformer.from_crs(self.crs.to_wkt(), "EPSG:4326", always_xy=True).transform(x, y)
+        factors = Proj(CRS.from_wkt(self.crs.to_wkt())).get_factors(lon, lat).areal_scale
+        return float(min(factors)), float(max(factors))
+
     def tile_window(self, idx: tuple[int, int]) -> tuple[slice, slice]:
         return self.tiles.roi[idx]
 
@@ -142,10 +177,37 @@ def load_grid(path: str | Path) -> Grid:
     if frame.crs is None:
         raise InputError("region boundary has no CRS", region_path)
     if len(frame) == 0:
-        raise InputError("region boundary has no features (check `where`)", region_path)
-    union = frame.geometry.make_valid().union_all()
+        raise InputError(f"region boundary: {empty_layer_problem(region_path, spec.region.layer, spec.region.where)}"
+                         " (check `where`)", region_path)
+    if msg := geometry_type_problem(frame, POLYGONS, "a region boundary"):
+        raise InputError(msg, region_path)
+    frame = to_crs(frame, spec.crs, region_path, f"the grid's {spec.crs} (grid {path.name})")
+    union = polygonal(frame.geometry.make_valid().union_all())
     if union.is_empty or union.area == 0:
         raise InputError("region boundary has no polygon area", region_path)
-    region = Geometry(union, crs=str(frame.crs.to_string()))
-    return make_grid(spec.name, spec.crs, spec.resolution, region, spec.origin, spec.chunk, str(path))
+    grid = make_grid(spec.name, spec.crs, spec.resolution, Geometry(union, crs=spec.crs), spec.origin, spec.chunk,
+                     str(path))
+    if not grid.holds_cell_centre():
+        raise InputError(f"the region covers no cell centre at {spec.resolution:g} m (grid {path.name}): every "
+                         "product would be empty; widen the region or use smaller cells", region_path)
+    return grid
+
+
+AREA_TOLERANCE = 0.01  # warn when the grid CRS inflates or shrinks areas by more than 1 % at the region
+
+
+def area_scale_warning(grid: Grid) -> Problem | None:
+    """A warning when the grid's CRS is far from true scale at the region (EPSG:3857 at 40° N
+    counts 1.7 "km²" per km²): cell areas, km² sums and densities would be off by as much."""
+    try:
+        low, high = grid.area_scale()
+    except (ProjError, ValueError) as e:
+        return Problem(grid.source, f"cannot check the scale of CRS {grid.crs} at the region: {e}")
+    worst = low if abs(low - 1) > abs(high - 1) else high
+    if abs(worst - 1) <= AREA_TOLERANCE:
+        return None
+    return Problem(grid.source, f"CRS {grid.crs} is not true to scale at the region: one km² on the ground counts "
+                                f"as {low:.3f}–{high:.3f} km² of the grid (areal scale factor), so areas, km² "
+                                f"and densities are off by up to {abs(worst - 1):.0%}; use a CRS true to scale "
+                                f"there (e.g. its UTM zone)")
 

@@ -62,9 +62,10 @@ def enabled_products(cfg: LoadedConfig) -> list[str]:
     return [name for name in PRODUCTS if on[name]]
 
 
-def missing_bindings(cfg: LoadedConfig) -> list[Problem]:
-    """Enabled products whose variables have no source in the config."""
-    bound = set(cfg.spec.inputs) | {"P_c"}  # P_c defaults to the contamination_probability product
+def missing_bindings(cfg: LoadedConfig, refused: set[str] = frozenset()) -> list[Problem]:
+    """Enabled products whose variables have no source in the config (`refused`: bound, but
+    their table was refused and reported already)."""
+    bound = set(cfg.spec.inputs) | set(refused) | {"P_c"}  # P_c defaults to the contamination_probability product
     if "L" in bound:
         bound.add("H_m")  # derived as min(L / L_sat, 1)
     problems = []

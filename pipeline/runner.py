@@ -20,10 +20,10 @@ from typing import Callable, Iterator
 import dask
 
 from . import __version__
-from .config import LoadedConfig, load_config
+from .config import LoadedConfig, check_config
 from .deliverables import write_catalogue_item, write_maps_and_report, write_qgis_project
-from .errors import InputError, OutputError, Problem
-from .grid import Grid, load_grid
+from .errors import ConfigError, InputError, MinemapError, OutputError, Problem
+from .grid import Grid, area_scale_warning, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
 from .sources import Layer, LoadOptions, file_sha256, load_layer
 from .state import chunk_fingerprints, drop_stale_parts, output_lock, read_parts, read_state, write_parts, write_state
@@ -52,11 +52,19 @@ def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient
                 raster_checks: dict[str, dict] | None = None, on_grid: Callable[[Grid], None] = lambda g: None) -> Inputs:
     """Read config, grid and every input; raise one InputError listing all problems found.
     `on_grid` hears of the grid before the inputs are read."""
-    cfg = load_config(config)
-    grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid))
+    cfg, problems, refused = check_config(config)  # config problems are listed with the inputs'
+    if cfg is None:
+        raise ConfigError(problems)
+    try:
+        grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid))
+    except MinemapError as e:
+        raise type(e)(problems + e.problems) from None
     on_grid(grid)
-    problems = list(missing_bindings(cfg))
+    if "products" not in refused:  # else the products' settings are unknown: which needs what too
+        problems += missing_bindings(cfg, refused)
     opts = LoadOptions(lenient, raster_checks if raster_checks is not None else {})
+    if scale := area_scale_warning(grid):
+        opts.warnings.append(scale)
     layers, rejected = {}, []
     for var, spec in cfg.spec.inputs.items():
         try:

@@ -29,7 +29,7 @@ from .grid import Grid
 from .products import UINT8_NODATA
 from .sources.polygons import BurnJob
 from .tiles import Index, chunk_key, tiled_array
-from .vector import read_vector, repair_geometries
+from .vector import POLYGONS, empty_layer_problem, geometry_type_problem, read_vector, repair_geometries, to_crs
 
 # the per-chunk inputs of a part, in this order; products or layers that are not there are skipped
 FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C"]
@@ -57,10 +57,14 @@ def load_districts(cfg: LoadedConfig, grid: Grid) -> Districts | None:
     if spec.name_field not in frame.columns:
         raise InputError(f"has no field {spec.name_field!r} (districts.name_field); fields: "
                          f"{', '.join(c for c in frame.columns if c != frame.geometry.name)}", path)
+    if len(frame) == 0:
+        raise InputError(empty_layer_problem(path, spec.layer, None) + " (districts needs polygons)", path)
     frame, problems = repair_geometries(frame, path)
     if problems:
         raise InputError("; ".join(problems), path)
-    frame = frame.to_crs(grid.crs.to_wkt())
+    if msg := geometry_type_problem(frame, POLYGONS, "the districts layer"):
+        raise InputError(msg, path)
+    frame = to_crs(frame, grid.crs.to_wkt(), path, f"the grid's {grid.crs}")
     names = [str(v) for v in frame[spec.name_field]]
     if len(set(names)) != len(names):
         raise InputError(f"district names in {spec.name_field!r} repeat: each must be unique", path)

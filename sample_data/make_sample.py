@@ -7,6 +7,7 @@ roughly where they would lie so that maps look plausible. Run: `python sample_da
 
 from __future__ import annotations
 
+import csv
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -228,10 +229,18 @@ def drone(rng: np.random.Generator, mines_xy: np.ndarray, name: str, crs: str, c
 
 
 def tables() -> None:
-    lines = ["soil_class,S_t,D,T_s,B_r,description"] + [f"{k},{a},{b},{c},{d},{e}" for k, (a, b, c, d, e) in SOILS.items()]
-    (HERE / "soil_classes.csv").write_text("\n".join(lines) + "\n")
-    lines = ["method,E_f,D_i,R,description"] + [f"{k},{a},{b},{c},{d}" for k, (a, b, c, d) in METHODS.items()]
-    (HERE / "clearance_methods.csv").write_text("\n".join(lines) + "\n")
+    """Class tables as CSV, quoted where a description holds a comma (QGIS and pandas read them right)."""
+    write_csv("soil_classes.csv", ["soil_class", "S_t", "D", "T_s", "B_r", "description"],
+              [[k, *v] for k, v in SOILS.items()])
+    write_csv("clearance_methods.csv", ["method", "E_f", "D_i", "R", "description"],
+              [[k, *v] for k, v in METHODS.items()])
+
+
+def write_csv(name: str, header: list[str], rows: list[list]) -> None:
+    with (HERE / name).open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
 
 
 def main() -> None:

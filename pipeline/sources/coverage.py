@@ -18,6 +18,8 @@ from exactextract.feature import Feature, FeatureSource
 from exactextract.raster import NumPyRasterSource
 from odc.geo.geobox import GeoBox
 
+from ..vector import polygonal
+
 
 def cell_fractions(geoms: np.ndarray, gbox: GeoBox) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For polygons `geoms` (grid CRS) on `gbox`: (polygon index, flat cell index, covered
@@ -66,13 +68,6 @@ def site_area_km2(frame: gpd.GeoDataFrame) -> np.ndarray:
     geod = frame.crs.get_geod()
     lonlat = frame.geometry.to_crs(frame.crs.geodetic_crs).values
     return np.array([abs(geod.geometry_area_perimeter(g)[0]) / 1e6 for g in lonlat], dtype=np.float64)
-
-
-def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
-    """Only the areal parts of a geometry (a union can leave stray lines and points)."""
-    parts = shapely.get_parts(geom)
-    keep = parts[np.isin(shapely.get_type_id(parts), (3, 6))]  # Polygon, MultiPolygon
-    return shapely.union_all(keep) if len(keep) else shapely.Polygon()
 
 
 class _Polygon(Feature):

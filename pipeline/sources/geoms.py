@@ -15,7 +15,8 @@ from odc.geo.geobox import GeoBox
 from ..errors import InputError, Problem
 from ..grid import Grid
 from ..variables import Variable
-from ..vector import read_vector, repair_geometries
+from ..vector import (POLYGONS, empty_layer_problem, geometry_type_problem, read_vector, repair_geometries,
+                      to_crs)
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,13 @@ class Features:
 
 
 def load_frame(path: Path, grid: Grid, layer: str | None, where: str | None,
-               columns: list[str] | None, problems: list[Problem]) -> gpd.GeoDataFrame | None:
-    """Read, check CRS, repair geometries, check overlap; return the frame in the grid CRS.
+               columns: list[str] | None, problems: list[Problem], allowed: tuple[str, ...] = POLYGONS,
+               source: str = "polygons source", allow_empty: bool = False) -> gpd.GeoDataFrame | None:
+    """Read, check CRS, features and geometry types, repair geometries, check overlap; return
+    the frame in the grid CRS.
 
-    Problems are appended (naming the file); None when the file is unusable.
+    An empty layer is refused unless `allow_empty` (an empty soil layer would read as "no
+    contamination"). Problems are appended (naming the file); None when the file is unusable.
     """
     try:
         frame = read_vector(path, layer=layer, where=where, columns=columns)
@@ -61,11 +65,22 @@ def load_frame(path: Path, grid: Grid, layer: str | None, where: str | None,
     if frame.crs is None:
         problems.append(Problem(str(path), "has no CRS (add a .prj or write it with a CRS)"))
         return None
+    if len(frame) == 0 and not allow_empty:
+        problems.append(Problem(str(path), empty_layer_problem(path, layer, where) +
+                                "; set allow_empty = true if no features is expected"))
+        return None
     frame, bad = repair_geometries(frame, path)
     problems.extend(Problem(str(path), m) for m in bad)
     if bad:
         return None
-    frame = frame.to_crs(grid.crs.wkt)
+    if msg := geometry_type_problem(frame, allowed, source):
+        problems.append(Problem(str(path), msg))
+        return None
+    try:
+        frame = to_crs(frame, grid.crs.wkt, path, f"the grid's {grid.crs}")
+    except InputError as e:
+        problems.extend(e.problems)
+        return None
     if len(frame) and not shapely.intersects(frame.geometry.values, grid.region.geom).any():
         problems.append(Problem(str(path), f"no feature overlaps the region of grid {grid.name!r}"))
         return None

@@ -17,7 +17,9 @@ import numpy as np
 import rasterio
 import shapely
 from dask.base import tokenize
+from odc.geo.crs import CRSError as OdcCRSError
 from odc.geo.geobox import GeoBox
+from pyproj.exceptions import ProjError
 from rasterio.errors import RasterioError
 
 from ..config import (ConstantSource, CoverageSource, DensitySource, LoadedConfig, PolygonSource,
@@ -26,7 +28,7 @@ from ..errors import InputError, Problem
 from ..grid import Grid
 from ..tiles import Index, TileJob, job_fingerprint, tiled_array
 from ..variables import VARIABLES, Variable
-from ..vector import read_table, table_column
+from ..vector import POINTS, POLYGONS, crs_text, read_table, table_column
 from .coverage import CoverageJob, site_area_km2
 from .density import DensityJob
 from .geoms import Features, load_frame, numeric_values
@@ -141,8 +143,12 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
             if not 1 <= spec.band <= ds.count:
                 problems.append(Problem(where, f"has no band {spec.band} (it has {ds.count})"))
                 return None
-            gbox = GeoBox(ds.shape, ds.transform, ds.crs)
-            footprint = gbox.extent.to_crs(grid.crs)
+            try:
+                footprint = GeoBox(ds.shape, ds.transform, ds.crs).extent.to_crs(grid.crs)
+            except (ProjError, OdcCRSError) as e:
+                problems.append(Problem(where, f"its CRS {crs_text(ds.crs)} cannot be transformed to the grid's "
+                                               f"{grid.crs}: {str(e).splitlines()[0]}"))
+                return None
             if not footprint.intersects(grid.region):
                 problems.append(Problem(where, f"does not overlap the region of grid {grid.name!r}"))
                 return None
@@ -158,7 +164,9 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
         return None
     lo, hi = (vmin - offset) / span, (vmax - offset) / span
     if msg := variable.out_of_range(lo, hi):
-        scaled = "" if (offset, span) == (0.0, 1.0) else f" after scaling by {spec.scale}"
+        scaled = "" if (offset, span) == (0.0, 1.0) else (
+            f" after dividing by {span:g} (scale = \"auto\": the maximum of its integer type)"
+            if spec.scale == "auto" else f" after scaling by {spec.scale}")
         problems.append(Problem(where, msg + scaled))
         return None
     sha = known["sha256"] if known else file_sha256(path)
@@ -170,10 +178,9 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
 def _scaling(scale, dtype: str) -> tuple[float, float]:
     if scale == "none":
         return 0.0, 1.0
-    if scale == "auto":
+    if scale == "auto":  # integer files: v / the type's maximum, so 0 stays 0 (negatives fall out of range)
         if np.issubdtype(np.dtype(dtype), np.integer):
-            info = np.iinfo(np.dtype(dtype))
-            return float(info.min), float(info.max) - float(info.min)
+            return 0.0, float(np.iinfo(np.dtype(dtype)).max)
         return 0.0, 1.0
     lo, hi = scale
     return float(lo), float(hi - lo)
@@ -200,7 +207,7 @@ def _polygons(var: str, variable: Variable, spec: PolygonSource, cfg: LoadedConf
     path = cfg.resolve(spec.path)
     problems: list[Problem] = []
     column = spec.field or spec.class_field
-    frame = load_frame(path, grid, spec.layer, spec.where, [column], problems)
+    frame = load_frame(path, grid, spec.layer, spec.where, [column], problems, allow_empty=spec.allow_empty)
     values = None
     if frame is not None and spec.field:
         values = numeric_values(frame, spec.field, path, variable, problems)
@@ -275,7 +282,8 @@ def _density(var: str, variable: Variable, spec: DensitySource, cfg: LoadedConfi
     for p in spec.paths:
         path = cfg.resolve(p)
         paths.append(path)
-        frame = load_frame(path, grid, spec.layer, spec.where, [spec.count_field], problems)
+        frame = load_frame(path, grid, spec.layer, spec.where, [spec.count_field], problems,
+                           POINTS + POLYGONS, "density source", spec.allow_empty)
         if frame is None:
             continue
         counts = numeric_values(frame, spec.count_field, path, counts_var, problems)
@@ -283,11 +291,8 @@ def _density(var: str, variable: Variable, spec: DensitySource, cfg: LoadedConfi
             continue
         geoms = frame.geometry.values
         kinds = shapely.get_type_id(geoms)
-        is_point = np.isin(kinds, (0, 4))
-        is_poly = np.isin(kinds, (3, 6))
-        if (~(is_point | is_poly)).any():
-            problems.append(Problem(str(path), "density records must be points or polygons"))
-            continue
+        is_point = np.isin(kinds, (0, 4))  # the others are polygons (load_frame checked)
+        is_poly = ~is_point
         pts, idx = shapely.get_parts(geoms[is_point], return_index=True)
         per_part = counts[is_point][idx] / np.bincount(idx)[idx] if len(idx) else np.zeros(0)
         point_xy.append(shapely.get_coordinates(pts))
@@ -319,9 +324,8 @@ def _coverage(var: str, variable: Variable, spec: CoverageSource, cfg: LoadedCon
               opts: LoadOptions) -> Layer:
     path = cfg.resolve(spec.path)
     problems: list[Problem] = []
-    frame = load_frame(path, grid, spec.layer, spec.where, [], problems)
-    if frame is not None and not np.isin(shapely.get_type_id(frame.geometry.values), (3, 6)).all():
-        problems.append(Problem(str(path), "coverage needs polygons"))
+    frame = load_frame(path, grid, spec.layer, spec.where, [], problems, source="coverage source",
+                       allow_empty=spec.allow_empty)
     if problems:
         raise InputError(problems)
     if spec.units == "site_km2":
