@@ -252,7 +252,7 @@ def test_empty_cleared_layer_allowed(world, out):
     gpd.GeoDataFrame({"method": []}, geometry=gpd.GeoSeries([], crs=CRS)).to_file(d / "cleared.gpkg",
                                                                                   layer="cleared")
     text = world.read_text()
-    for block in ('path = "cleared.gpkg"\nunits = "percent"', 'path = "cleared.gpkg"\nunits = "km2"',
+    for block in ('path = "cleared.gpkg"\nunits = "percent"', 'path = "cleared.gpkg"\nunits = "site_km2"',
                   'path = "cleared.gpkg"\nclass_field = "method"\ntable = "methods.csv"\nall_touched = true'):
         assert block in text
         text = text.replace(block, block + "\nallow_empty = true")
