@@ -217,18 +217,21 @@ def _numbers(ctx, param, value: str | None) -> list[float] | None:
 @click.option("--bandwidths", callback=_numbers, help="Density bandwidths (m) to cross-validate, e.g. 500,1000,2000.")
 @click.option("--l-sat", "l_sats", callback=_numbers, help="L_sat values (mines/km²) to cross-validate, e.g. 25,50.")
 @click.option("--fit-weights", is_flag=True, help="Fit w_H, w_S, w_V on the training folds.")
+@click.option("--extent", type=click.Path(dir_okay=False, path_type=Path),
+              help="Polygons of the area the events were surveyed in: areas count only its cells.")
 @click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
               help="Seconds to wait for another run or update writing OUT to finish.")
 @user_errors
 def evaluate(config: Path, events_path: Path, outcome_field: str, layer: str | None, grid_path: Path | None,
              out_dir: Path, cv_block_km: float, bandwidths: list[float] | None, l_sats: list[float] | None,
-             fit_weights: bool, wait: float) -> None:
+             fit_weights: bool, extent: Path | None, wait: float) -> None:
     """Score the finished run in OUT against known events: AUC, capture curve, events per km² by
     class, calibration, block cross-validation. Writes evaluation.json, two PNGs and a report section."""
     from .evaluate import evaluate as evaluate_run
 
     r = evaluate_run(config, events_path, out_dir, grid_path=grid_path, outcome_field=outcome_field, layer=layer,
-                     cv_block_km=cv_block_km, bandwidths=bandwidths, l_sats=l_sats, fit_weights=fit_weights, wait=wait)
+                     cv_block_km=cv_block_km, bandwidths=bandwidths, l_sats=l_sats, fit_weights=fit_weights,
+                     extent=extent, wait=wait)
     c = r["counts"]
     err.print(f"{c['events']} events ({c['positives']} positive, {c['negatives']} negative)")
     for name, p in r["products"].items():

@@ -81,3 +81,12 @@ def test_simplex_has_every_weight_triple_on_the_step():
     w = m.simplex(0.05)
     assert len(w) == 231 and np.allclose(w.sum(axis=1), 1) and (w >= 0).all()
     assert any(np.allclose(x, [1, 0, 0]) for x in w)
+
+
+def test_calibration_keeps_ties_in_one_decile():
+    # 90 events at 0 (mean rank 45.5 → decile 5) and 10 distinct higher ones (ranks 91–100 → decile 10)
+    scores = np.r_[np.zeros(90), np.linspace(0.5, 0.95, 10)]
+    outcome = np.r_[np.zeros(85, int), np.ones(5, int), np.ones(10, int)]
+    rows = m.calibration(scores, outcome)
+    assert [(r["decile"], r["events"]) for r in rows] == [(5, 90), (10, 10)]
+    assert rows[0]["share_positive"] == pytest.approx(5 / 90) and rows[1]["share_positive"] == 1.0

@@ -82,6 +82,23 @@ def read_events(path: Path, outcome_field: str, grid: Grid, layer: str | None = 
     return Events(path, outcome, rows, cols, owner, int(is_poly.sum()))
 
 
+def read_extent(path: Path, grid: Grid, events: Events):
+    """The surveyed area (union of polygons, grid CRS); every event's cells must lie in it."""
+    frame = read_vector(path)
+    if frame.crs is None:
+        raise InputError("has no CRS", path)
+    geoms = frame.to_crs(grid.crs.to_wkt()).geometry.make_valid().values
+    if not np.isin(shapely.get_type_id(geoms), (3, 6, 7)).all():
+        raise InputError("the evaluation extent must be polygons", path)
+    area = shapely.union_all(geoms)
+    xs, ys = grid.geobox.affine @ (events.cols + 0.5, events.rows + 0.5)
+    outside = np.unique(events.owner[~shapely.contains_xy(area, xs, ys)])
+    if len(outside):
+        raise InputError(f"{len(outside)} event(s) lie outside this extent (first at row {outside[0]} of "
+                         f"{events.path.name})", path)
+    return area
+
+
 def _shown(v) -> str:
     """A field value as the user wrote it (2, 'yes', None), not as NumPy prints it."""
     return repr(v.item() if isinstance(v, np.generic) else v)

@@ -90,19 +90,19 @@ def rises(values: list[float]) -> bool:
 
 
 def calibration(scores: np.ndarray, outcome: np.ndarray, bins: int = 10) -> list[dict]:
-    """Events in `bins` groups by score quantile (ties kept together): mean score against the
-    share of positives. NaN scores are left out."""
+    """Events in `bins` groups by score rank (deciles), mean score against the share of positives.
+    Tied scores stay together, in the group of their mean rank (a map that is 0 on most events
+    gives one large group, not ten copies of it); empty groups are left out, NaN scores too."""
     scores, outcome = np.asarray(scores, dtype=np.float64), np.asarray(outcome)
     known = np.isfinite(scores)
     scores, outcome = scores[known], outcome[known]
     if len(scores) == 0:
         return []
-    edges = np.unique(np.quantile(scores, np.linspace(0, 1, bins + 1)))
-    group = np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, max(0, len(edges) - 2))
+    group = np.minimum(bins - 1, np.floor(bins * (midranks(scores) - 0.5) / len(scores)).astype(int))
     rows = []
     for g in np.unique(group):
         here = group == g
-        rows.append({"bin": int(len(rows) + 1), "events": int(here.sum()), "mean_score": float(scores[here].mean()),
+        rows.append({"decile": int(g + 1), "events": int(here.sum()), "mean_score": float(scores[here].mean()),
                      "share_positive": float((outcome[here] == 1).mean()),
                      "score_min": float(scores[here].min()), "score_max": float(scores[here].max())})
     return rows

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.features import geometry_mask
 from rasterio.windows import Window
 
 from .. import __version__
@@ -26,7 +27,7 @@ from ..writers.curves import capture_chart, roc_chart
 from ..writers.report import evaluation_section, insert_section
 from . import metrics
 from .cv import cross_validate
-from .events import Events, read_events
+from .events import Events, read_events, read_extent
 
 RESULT = "evaluation.json"
 SCORED = {"contamination_probability": "P_c", "residual_probability": "residual P_c"}
@@ -36,8 +37,11 @@ ROC_PNG, CAPTURE_PNG = "evaluation_roc.png", "evaluation_capture.png"
 def evaluate(config: str | Path, events_path: str | Path, out_dir: str | Path, *, grid_path: str | Path | None = None,
              outcome_field: str = "outcome", layer: str | None = None, cv_block_km: float = 20.0,
              bandwidths: list[float] | None = None, l_sats: list[float] | None = None,
-             fit_weights: bool = False, wait: float = 0.0) -> dict:
-    """Score the run in `out_dir` against the events; write the results there and return them."""
+             fit_weights: bool = False, extent: str | Path | None = None, wait: float = 0.0) -> dict:
+    """Score the run in `out_dir` against the events; write the results there and return them.
+
+    `extent` (polygons): the area the events were surveyed in; areas (capture, events per km²)
+    then count only its cells, so land nobody searched does not dilute the figures."""
     cfg = load_config(config)
     grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid))
     out_dir = Path(out_dir)
@@ -48,19 +52,21 @@ def evaluate(config: str | Path, events_path: str | Path, out_dir: str | Path, *
     for name in products + ["risk_class", "evidence_count"]:
         _check_on_grid(out_dir / f"{name}.tif", grid)
     events = read_events(Path(events_path), outcome_field, grid, layer)
+    area = read_extent(Path(extent), grid, events) if extent else None
     result = {"minemap_version": __version__, "created_utc": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
               "config": str(cfg.path), "events": str(Path(events_path).resolve()), "outcome_field": outcome_field,
               "grid": grid.name, "equation": product_equation("contamination_probability", cfg),
               "counts": {"events": len(events), "positives": int((events.outcome == 1).sum()),
                          "negatives": int((events.outcome == 0).sum()), "polygons": events.polygons},
               "scoring": "points: the cell holding the point; polygons: their riskiest cell (centre inside)",
+              "extent": str(Path(extent).resolve()) if extent else None,
               "products": {}}
     curves_roc, curves_capture = {}, {}
     for name in products:
         scores = events.per_event(_read_cells(out_dir / f"{name}.tif", events.rows, events.cols))
         fpr, tpr = metrics.roc_curve(scores, events.outcome)
         auc = metrics.roc_auc(scores, events.outcome)
-        capture, region_cells = _capture(out_dir, name, scores[events.outcome == 1])
+        capture, region_cells = _capture(out_dir, name, scores[events.outcome == 1], area)
         result["products"][name] = {
             "auc": auc, "events_without_value": int(np.isnan(scores).sum()),
             "capture": {f"{100 * s:g}%": v for s, v in zip(metrics.CAPTURE_AT, capture.tolist())},
@@ -68,7 +74,7 @@ def evaluate(config: str | Path, events_path: str | Path, out_dir: str | Path, *
         curves_roc[SCORED[name]] = (fpr, tpr, auc)
         curves_capture[SCORED[name]] = capture.tolist()
     result["region_km2"] = region_cells * grid.cell_area_km2
-    result["classes"] = _class_table(out_dir, cfg, grid, events)
+    result["classes"] = _class_table(out_dir, cfg, grid, events, area)
     result["cross_validation"] = cross_validate(cfg, grid, events, bandwidths, l_sats, cv_block_km, fit_weights)
     with output_lock(out_dir, wait):
         roc_chart(out_dir / ROC_PNG, curves_roc, f"ROC against {len(events)} known events")
@@ -118,22 +124,30 @@ def _blocks(tif: Path):
             yield window, block
 
 
-def _region(out_dir: Path, window: Window, values: np.ndarray) -> np.ndarray:
-    """Cells of the region in a block: evidence_count has them (0 = none), else the valid P_c."""
+def _region(out_dir: Path, window: Window, values: np.ndarray, area=None) -> np.ndarray:
+    """Cells of the region (and of `area`, if given) in a block: evidence_count has them
+    (0 = none), else the valid P_c."""
     tif = out_dir / "evidence_count.tif"
-    if not tif.exists():
-        return np.isfinite(values)
-    with rasterio.open(tif) as ds:
-        return np.isfinite(np.where(ds.read(1, window=window) == ds.nodata, np.nan, 0.0))
+    inside = np.isfinite(values)
+    if tif.exists():
+        with rasterio.open(tif) as ds:
+            inside = ds.read(1, window=window) != ds.nodata
+            transform = ds.window_transform(window)
+    else:
+        with rasterio.open(out_dir / "contamination_probability.tif") as ds:
+            transform = ds.window_transform(window)
+    if area is not None:
+        inside &= geometry_mask([area], values.shape, transform, invert=True)
+    return inside
 
 
-def _capture(out_dir: Path, name: str, positive_scores: np.ndarray) -> tuple[np.ndarray, int]:
+def _capture(out_dir: Path, name: str, positive_scores: np.ndarray, area=None) -> tuple[np.ndarray, int]:
     """Capture curve of the positives over the region's cells, streamed block by block."""
     above = np.zeros(len(positive_scores))
     at_least = np.zeros(len(positive_scores))
     cells = 0
     for window, values in _blocks(out_dir / f"{name}.tif"):
-        region = _region(out_dir, window, values)
+        region = _region(out_dir, window, values, area)
         a, b = metrics.area_ranks(values[region], positive_scores)
         above += a
         at_least += b
@@ -141,14 +155,15 @@ def _capture(out_dir: Path, name: str, positive_scores: np.ndarray) -> tuple[np.
     return metrics.capture_curve(above, at_least, cells), cells
 
 
-def _class_table(out_dir: Path, cfg, grid: Grid, events: Events) -> dict | None:
+def _class_table(out_dir: Path, cfg, grid: Grid, events: Events, area=None) -> dict | None:
     """Events per km² in each risk class, and whether the rate rises with the class."""
     tif = out_dir / "risk_class.tif"
     if not tif.exists():
         return None
     counts: dict[int, int] = {}
-    for _, values in _blocks(tif):
-        codes, n = np.unique(values[np.isfinite(values)].astype(int), return_counts=True)
+    for window, values in _blocks(tif):
+        codes, n = np.unique(values[np.isfinite(values) & _region(out_dir, window, values, area)].astype(int),
+                             return_counts=True)
         for c, k in zip(codes.tolist(), n.tolist()):
             counts[c] = counts.get(c, 0) + k
     event_class = events.per_event(_read_cells(tif, events.rows, events.cols))
