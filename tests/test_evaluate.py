@@ -147,3 +147,34 @@ def test_events_outside_the_region_and_missing_run_are_refused(ran, tmp_path):
                    "contamination_probability.tif", "minemap run")
     assert not empty.exists() or not any(empty.iterdir())
     assert run_cli("evaluate", config, "--events", wgs, "--out", out, "--cv-block-km", "2").exit_code == 0
+
+
+def test_extent_limits_the_area_to_where_events_were_surveyed(ran, tmp_path):
+    config, out = ran
+    west = write_gpkg(tmp_path / "west.gpkg", [{"geometry": box(X0, Y1 - 10_000, X0 + 5000, Y1)}])
+    ev = events(tmp_path / "west_events.gpkg", [{"outcome": 1, "geometry": centre(5, 5)},  # 0.4667
+                                                {"outcome": 1, "geometry": centre(40, 10)},  # 0.4
+                                                {"outcome": 0, "geometry": centre(30, 20)}])  # 0.4
+    result = run_cli("evaluate", config, "--events", ev, "--out", out, "--extent", west, "--cv-block-km", "2")
+    assert result.exit_code == 0, result.output
+    r = json.loads((out / "evaluation.json").read_text())
+    assert r["region_km2"] == pytest.approx(50)  # the west half only
+    cap = r["products"]["contamination_probability"]["capture"]
+    # 1 % = 50 cells, all among the 100 tied 0.4667 cells: half of the first event, none of the second;
+    # 5 % = 250 cells: the 100, then 150 of the 4 900 tied 0.4 cells
+    assert cap["1%"] == pytest.approx(0.5 / 2)
+    assert cap["5%"] == pytest.approx((1 + 150 / 4900) / 2)
+    areas = {row["class"]: row["area_km2"] for row in r["classes"]["rows"]}
+    assert areas == pytest.approx({"medium": 49.0, "high": 1.0})  # the east's low cells are not counted
+    # an event outside the extent is refused
+    outside = point_events(tmp_path / "all.gpkg")
+    assert_refused(["evaluate", config, "--events", outside, "--out", out, "--extent", west], out, 2,
+                   "west.gpkg", "outside this extent")
+
+
+def test_bad_lists_are_refused_by_the_command_line(ran, tmp_path):
+    config, out = ran
+    ev = point_events(tmp_path / "events.gpkg")
+    assert_refused(["evaluate", config, "--events", ev, "--out", out, "--bandwidths", "500,abc"], out, 2,
+                   "comma-separated list")
+    assert_refused(["evaluate", config, "--events", ev, "--out", out, "--l-sat", "0,50"], out, 2, "positive numbers")
