@@ -192,6 +192,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
         window = max(2, 2 * (workers or os.cpu_count() or 1))  # chunks in flight
         titles = {t.name: PRODUCTS[t.name].title + (f" ({PRODUCTS[t.name].symbol})" if "_" in PRODUCTS[t.name].symbol
                                                      or PRODUCTS[t.name].symbol in ("E", "CSC") else "") for t in targets}
+        if "contamination_probability" in titles and not cfg.spec.products.contamination_probability.paper_weights:
+            titles["contamination_probability"] += ", weighted variant of eq. (2)"  # on maps, project, report
         names, timing = [], {}
 
         def deliver(sources: dict[str, Path]) -> None:

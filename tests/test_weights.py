@@ -1,5 +1,6 @@
 """`[products.contamination_probability] weights`: the weighted variant of eq. (2) (#14 §3)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -60,4 +61,8 @@ def test_other_weights_are_named_the_weighted_variant_in_tags(world: Path, tmp_p
     assert pc[50, 50] == pytest.approx((0.5 * 1 + 0.25 * 0.2) / 0.75, rel=1e-6)
     # cell (5, 5): H_m = 0, sand 0.8, drone 0.6 → 0.25·0.8 + 0.25·0.6 = 0.35
     assert pc[5, 5] == pytest.approx(0.35, rel=1e-6)
-    assert "weighted variant of eq. (2)" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "Contamination probability (P_c), weighted variant of eq. (2)</strong>" in html  # the map's title
+    assert "0.5·H_m + 0.25·S_t + 0.25·V_i" in html  # its caption
+    run_record = json.loads((out / "run.json").read_text())
+    assert run_record["products"]["contamination_probability"]["equation"] == tag
