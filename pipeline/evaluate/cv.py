@@ -134,19 +134,26 @@ def cross_validate(cfg: LoadedConfig, grid: Grid, events: Events, bandwidths: li
     return out
 
 
+def _pick_per_fold(candidates: list[np.ndarray], outcome: np.ndarray, folds: np.ndarray) -> list[tuple]:
+    """Per fold: (fold, index of the candidate scores with the best AUC on the other folds, that
+    training AUC, its AUC on this fold). Folds where no candidate can be scored are skipped."""
+    picks = []
+    for f in np.unique(folds):
+        train, test = folds != f, folds == f
+        aucs = np.array([metrics.roc_auc(c[train], outcome[train]) for c in candidates])
+        if not np.isfinite(aucs).any():
+            continue
+        k = int(np.nanargmax(aucs))
+        picks.append((int(f), k, float(aucs[k]), metrics.roc_auc(candidates[k][test], outcome[test])))
+    return picks
+
+
 def _nested(scores: list[np.ndarray], settings: list[dict], outcome: np.ndarray, folds: np.ndarray) -> dict:
     """The honest figure for "the setting cross-validation picks": per fold, the setting with the
     best AUC on the other folds, scored on this one (the best setting's own mean is optimistic)."""
-    picks, aucs = [], []
-    for f in np.unique(folds):
-        train, test = folds != f, folds == f
-        train_aucs = np.array([metrics.roc_auc(s[train], outcome[train]) for s in scores])
-        if not np.isfinite(train_aucs).any():
-            continue
-        k = int(np.nanargmax(train_aucs))
-        picks.append({key: settings[k][key] for key in ("bandwidth_m", "L_sat")})
-        aucs.append(metrics.roc_auc(scores[k][test], outcome[test]))
-    return {"picks": picks, "heldout_auc": _mean(aucs)}
+    picks = _pick_per_fold(scores, outcome, folds)
+    return {"picks": [{key: settings[k][key] for key in ("bandwidth_m", "L_sat")} for _, k, _, _ in picks],
+            "heldout_auc": _mean([auc for *_, auc in picks])}
 
 
 def _note(density: bool, layers: Layers) -> str:
@@ -162,16 +169,9 @@ def _fit_weights(scores_for, outcome: np.ndarray, folds: np.ndarray) -> dict:
     grid = grid[np.argsort(np.abs(grid - 1 / 3).sum(axis=1), kind="stable")]
     all_scores = [scores_for(tuple(w)) for w in grid]
     equal = scores_for(None)
-    rows = []
-    for f in np.unique(folds):
-        train, test = folds != f, folds == f
-        aucs = np.array([metrics.roc_auc(s[train], outcome[train]) for s in all_scores])
-        if not np.isfinite(aucs).any():
-            continue
-        k = int(np.nanargmax(aucs))
-        rows.append({"fold": int(f), "weights": [float(x) for x in grid[k]], "training_auc": float(aucs[k]),
-                     "heldout_auc": metrics.roc_auc(all_scores[k][test], outcome[test]),
-                     "heldout_auc_equal": metrics.roc_auc(equal[test], outcome[test])})
+    rows = [{"fold": f, "weights": [float(x) for x in grid[k]], "training_auc": train_auc, "heldout_auc": auc,
+             "heldout_auc_equal": metrics.roc_auc(equal[folds == f], outcome[folds == f])}
+            for f, k, train_auc, auc in _pick_per_fold(all_scores, outcome, folds)]
     return {"per_fold": rows,
             "mean_weights": np.round(np.mean([r["weights"] for r in rows], axis=0), 3).tolist() if rows else None,
             "heldout_auc": _mean([r["heldout_auc"] for r in rows]),
