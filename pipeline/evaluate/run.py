@@ -79,7 +79,8 @@ def evaluate(config: str | Path, events_path: str | Path, out_dir: str | Path, *
     with output_lock(out_dir, wait):
         roc_chart(out_dir / ROC_PNG, curves_roc, f"ROC against {len(events)} known events")
         capture_chart(out_dir / CAPTURE_PNG, list(metrics.CAPTURE_AT), curves_capture,
-                      f"Capture of {result['counts']['positives']} positive events")
+                      f"Capture of {result['counts']['positives']} positive events",
+                      f"the area of {Path(extent).name}" if extent else "the region's area")
         _write_json(out_dir / RESULT, result)
         if (out_dir / "report.html").exists():
             insert_section(out_dir / "report.html", "evaluation", evaluation_section(result, ROC_PNG, CAPTURE_PNG))

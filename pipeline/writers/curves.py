@@ -38,15 +38,16 @@ def roc_chart(png: Path, curves: dict[str, tuple], title: str) -> None:
     _save(fig, png)
 
 
-def capture_chart(png: Path, shares: list[float], curves: dict[str, list[float]], title: str) -> None:
-    """`curves`: label → share of positive events in the riskiest `shares` of the region's area."""
+def capture_chart(png: Path, shares: list[float], curves: dict[str, list[float]], title: str,
+                  area: str = "the region's area") -> None:
+    """`curves`: label → share of positive events in the riskiest `shares` of `area`."""
     fig = Figure(figsize=(6, 4.5))
     ax = fig.add_subplot()
     pct = [100 * s for s in shares]
     for label, values in curves.items():
         ax.plot(pct, [100 * v for v in values], marker="o", label=label)
     ax.plot([0, 100], [0, 100], color="#999999", linestyle="--", label="no skill")
-    ax.set(xlim=(0, max(pct) * 1.05), ylim=(0, 101), xlabel="riskiest share of the region's area (%)",
+    ax.set(xlim=(0, max(pct) * 1.05), ylim=(0, 101), xlabel=f"riskiest share of {area} (%)",
            ylabel="positive events inside it (%)", title=title)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)

@@ -123,7 +123,9 @@ def evaluation_section(result: dict, roc_png: str, capture_png: str) -> str:
                      "events without value": p["events_without_value"]})
     parts += ["<h3>Ranking skill</h3>", _table(pandas.DataFrame(rows)),
               "<p class='note'>AUC: the chance a positive event's cell ranks above a negative one's (0.5 = no "
-              "skill). Capture x %: share of positive events inside the riskiest x % of the region's area.</p>"]
+              "skill). Capture x %: share of positive events inside the riskiest x % of "
+              + (f"the area of {e(Path(result['extent']).name)}" if result.get("extent") else "the region's area")
+              + ".</p>"]
     for png, title in ((roc_png, "ROC curve"), (capture_png, "Capture curve")):
         parts.append(f'<figure><img src="{e(quote(png))}" alt="{e(title)}"><figcaption><strong>{e(title)}'
                      "</strong></figcaption></figure>")
