@@ -90,3 +90,24 @@ def test_calibration_keeps_ties_in_one_decile():
     rows = m.calibration(scores, outcome)
     assert [(r["decile"], r["events"]) for r in rows] == [(5, 90), (10, 10)]
     assert rows[0]["share_positive"] == pytest.approx(5 / 90) and rows[1]["share_positive"] == 1.0
+
+
+def test_fitted_weights_find_the_layer_that_ranks_and_beat_equal_weights_held_out():
+    from pipeline import formulas
+    from pipeline.evaluate.cv import _fit_weights
+
+    # 8 events in 4 blocks (2 folds each of 2 blocks): only S_t separates mines (0.9) from clear (0.1);
+    # H_m and V_i point the wrong way, so equal weights rank the events badly
+    outcome = np.array([1, 0, 1, 0, 1, 0, 1, 0])
+    S = np.where(outcome == 1, 0.9, 0.1)
+    H = np.where(outcome == 1, 0.0, 0.6)
+    V = np.where(outcome == 1, 0.2, 0.7)
+    folds = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    fit = _fit_weights(lambda w: formulas.contamination_probability(H, S, V, weights=w).astype(float), outcome, folds)
+    # equal weights: mines (0 + 0.9 + 0.2) / 3 = 0.367, clear (0.6 + 0.1 + 0.7) / 3 = 0.467 → AUC 0
+    assert fit["heldout_auc_equal"] == 0.0
+    assert fit["heldout_auc"] == 1.0
+    for f in fit["per_fold"]:
+        w_h, w_s, w_v = f["weights"]
+        # a perfect ranking needs 0.9 w_S + 0.2 w_V > 0.6 w_H + 0.1 w_S + 0.7 w_V; of those, the nearest to equal
+        assert 0.8 * w_s > 0.6 * w_h + 0.5 * w_v and sum(f["weights"]) == pytest.approx(1)
