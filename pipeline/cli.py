@@ -190,6 +190,64 @@ def validate(config: Path, grid_path: Path | None, as_json: bool) -> None:
               f"({g.shape[1]} × {g.shape[0]} cells, {g.resolution:g} m, {g.crs})")
 
 
+def _numbers(ctx, param, value: str | None) -> list[float] | None:
+    """A comma-separated list of positive numbers (`500,1000,2000`)."""
+    if value is None:
+        return None
+    try:
+        out = [float(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+    if not out or any(x <= 0 for x in out):
+        raise click.BadParameter(f"{value!r}: give positive numbers, e.g. 500,1000,2000")
+    return out
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--events", "events_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Known events: points or polygons with an outcome field (1 mine/accident/find, 0 searched clear).")
+@click.option("--outcome-field", default="outcome", show_default=True, help="Field holding 1 or 0.")
+@click.option("--layer", help="Layer of the events file (default: its first).")
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Grid definition file (default: the config's `grid`).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
+              show_default=True, help="Output folder of a finished run.")
+@click.option("--cv-block-km", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
+              help="Edge of the square blocks folds are made of.")
+@click.option("--bandwidths", callback=_numbers, help="Density bandwidths (m) to cross-validate, e.g. 500,1000,2000.")
+@click.option("--l-sat", "l_sats", callback=_numbers, help="L_sat values (mines/km²) to cross-validate, e.g. 25,50.")
+@click.option("--fit-weights", is_flag=True, help="Fit w_H, w_S, w_V on the training folds.")
+@click.option("--extent", type=click.Path(dir_okay=False, path_type=Path),
+              help="Polygons of the area the events were surveyed in: areas count only its cells.")
+@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Seconds to wait for another run or update writing OUT to finish.")
+@user_errors
+def evaluate(config: Path, events_path: Path, outcome_field: str, layer: str | None, grid_path: Path | None,
+             out_dir: Path, cv_block_km: float, bandwidths: list[float] | None, l_sats: list[float] | None,
+             fit_weights: bool, extent: Path | None, wait: float) -> None:
+    """Score the finished run in OUT against known events: AUC, capture curve, events per km² by
+    class, calibration, block cross-validation. Writes evaluation.json, two PNGs and a report section."""
+    from .evaluate import evaluate as evaluate_run
+
+    r = evaluate_run(config, events_path, out_dir, grid_path=grid_path, outcome_field=outcome_field, layer=layer,
+                     cv_block_km=cv_block_km, bandwidths=bandwidths, l_sats=l_sats, fit_weights=fit_weights,
+                     extent=extent, wait=wait)
+    c = r["counts"]
+    err.print(f"{c['events']} events ({c['positives']} positive, {c['negatives']} negative)")
+    for name, p in r["products"].items():
+        auc = "–" if p["auc"] != p["auc"] else f"{p['auc']:.3f}"
+        err.print(f"  {name}: AUC {auc}; capture " + ", ".join(
+            f"{k} {v:.0%}" for k, v in p["capture"].items() if v == v), soft_wrap=True)
+    if r["classes"]:
+        err.print(f"  {r['classes']['statement']}", soft_wrap=True)
+    best = r["cross_validation"].get("best")
+    if best:
+        err.print(f"  cross-validation: best held-out AUC {best['heldout_auc']:.3f} "
+                  f"(bandwidth_m {best['bandwidth_m']}, L_sat {best['L_sat']})")
+    err.print(f"results: {out_dir / 'evaluation.json'}")
+
+
 def entry() -> None:
     """The `minemap` command: `main`, then out without tearing down every module it imported
     (GDAL, PROJ, pandas, dask, matplotlib: ~1 s of each run) once its work is done and flushed.

@@ -118,6 +118,20 @@ class ContaminationSettings(_Spec):
     enabled: bool = True
     L_sat: float = Field(50.0, gt=0, description="mines/km² at which H_m = min(L / L_sat, 1) reaches 1")
     require_all: bool = Field(False, description="nodata where any of H_m, S_t, V_i is missing")
+    weights: tuple[float, float, float] = Field(
+        (1 / 3, 1 / 3, 1 / 3), description="w_H, w_S, w_V: non-negative, summing to 1; 1/3 each is the paper's eq.")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_on_simplex(cls, v):
+        if any(w < 0 for w in v) or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError(f"weights must be 3 non-negative numbers summing to 1 (w_H, w_S, w_V), got {list(v)}")
+        return v
+
+    @property
+    def paper_weights(self) -> bool:
+        """Whether P_c is the paper's equal-weight mean (not the weighted variant)."""
+        return max(self.weights) - min(self.weights) < 1e-9
 
 
 class ProductSettings(_Spec):

@@ -28,14 +28,18 @@ def evidence_count(H_m: np.ndarray, S_t: np.ndarray, V_i: np.ndarray) -> np.ndar
 
 
 def contamination_probability(H_m: np.ndarray, S_t: np.ndarray, V_i: np.ndarray,
-                              require_all: bool = False) -> np.ndarray:
+                              require_all: bool = False, weights: tuple[float, float, float] | None = None
+                              ) -> np.ndarray:
     """Eq. (2): P_c = (H_m + S_t + V_i) / 3.
 
     Drone coverage is partial, so where a layer has no data P_c is the mean of those that do
     (all three present gives the paper's equation exactly); no layer at all gives NaN.
-    With `require_all`, any missing layer gives NaN.
+    With `require_all`, any missing layer gives NaN. `weights` (w_H, w_S, w_V), summing to 1,
+    give the weighted variant Σ wᵢxᵢ / Σ wᵢ over the layers with data (1/3 each is the paper's).
     """
     layers = [np.asarray(x, dtype=np.float32) for x in (H_m, S_t, V_i)]
+    if weights is not None and len(set(weights)) > 1:
+        return _weighted_mean(layers, weights, require_all)
     if require_all:
         return ((layers[0] + layers[1] + layers[2]) / np.float32(3)).astype(np.float32, copy=False)
     total = np.zeros(layers[0].shape, dtype=np.float32)
@@ -47,6 +51,20 @@ def contamination_probability(H_m: np.ndarray, S_t: np.ndarray, V_i: np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         total /= n  # 0 / 0: NaN where no layer has data
     return total
+
+
+def _weighted_mean(layers: list[np.ndarray], weights: tuple[float, float, float], require_all: bool) -> np.ndarray:
+    """Σ wᵢxᵢ / Σ wᵢ over the layers with data; NaN where no layer of positive weight has data."""
+    total = np.zeros(layers[0].shape, dtype=np.float32)
+    weight = np.zeros(layers[0].shape, dtype=np.float32)
+    for x, w in zip(layers, weights):
+        have = np.isfinite(x)
+        if require_all:
+            total = np.where(have, total, np.float32(np.nan))
+        np.add(total, np.float32(w) * x, out=total, where=have)
+        weight += np.float32(w) * have
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / weight, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 def environmental_impact(L: np.ndarray, D: np.ndarray, C: np.ndarray, R: np.ndarray) -> np.ndarray:

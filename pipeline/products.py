@@ -51,6 +51,16 @@ PRODUCTS: dict[str, ProductDef] = {p.name: p for p in [
 UINT8_NODATA = 255
 
 
+def product_equation(name: str, cfg: LoadedConfig) -> str:
+    """The equation a product's tags, maps and report name: P_c with other weights than 1/3 each
+    is the weighted variant of the paper's equation, and says so."""
+    pc = cfg.spec.products.contamination_probability
+    if name == "contamination_probability" and not pc.paper_weights:
+        w_h, w_s, w_v = (f"{w:g}" for w in pc.weights)
+        return f"weighted variant of eq. (2): P_c = {w_h}·H_m + {w_s}·S_t + {w_v}·V_i (config weights)"
+    return PRODUCTS[name].equation
+
+
 def enabled_products(cfg: LoadedConfig) -> list[str]:
     settings = cfg.spec.products
     on = {"contamination_probability": settings.contamination_probability.enabled,
@@ -133,7 +143,8 @@ def build_products(cfg: LoadedConfig, grid: Grid, layers: dict[str, Layer]) -> d
             h_m = da.map_blocks(formulas.mine_density_coefficient, a["L"], L_sat=pc_settings.L_sat,
                                 dtype="float32")
         out["contamination_probability"] = _apply(formulas.contamination_probability, mask, h_m, a["S_t"],
-                                                  a["V_i"], require_all=pc_settings.require_all)
+                                                  a["V_i"], require_all=pc_settings.require_all,
+                                                  weights=None if pc_settings.paper_weights else pc_settings.weights)
         out["evidence_count"] = _apply(formulas.evidence_count, mask, h_m, a["S_t"], a["V_i"], dtype="uint8",
                                        nodata=UINT8_NODATA)
         if "risk_class" in want:

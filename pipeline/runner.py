@@ -24,7 +24,7 @@ from .config import LoadedConfig, check_config
 from .deliverables import write_catalogue_item, write_maps_and_report, write_qgis_project
 from .errors import ConfigError, InputError, MinemapError, OutputError, Problem
 from .grid import Grid, area_scale_warning, load_grid
-from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
+from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings, product_equation
 from .sources import Layer, LoadOptions, file_sha256, load_layer
 from .state import chunk_fingerprints, drop_stale_parts, output_lock, read_parts, read_state, write_parts, write_state
 from .summaries import Districts, build_summary, load_districts, summaries_wanted, write_summaries
@@ -200,6 +200,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
         window = max(2, 2 * (workers or os.cpu_count() or 1))  # chunks in flight
         titles = {t.name: PRODUCTS[t.name].title + (f" ({PRODUCTS[t.name].symbol})" if "_" in PRODUCTS[t.name].symbol
                                                      or PRODUCTS[t.name].symbol in ("E", "CSC") else "") for t in targets}
+        if "contamination_probability" in titles and not cfg.spec.products.contamination_probability.paper_weights:
+            titles["contamination_probability"] += ", weighted variant of eq. (2)"  # on maps, project, report
         names, timing = [], {}
 
         def deliver(sources: dict[str, Path]) -> None:
@@ -216,7 +218,7 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
             subtitle = " · ".join(x for x in (f"Run {created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
                                               f"minemap {__version__}", cfg.spec.label) if x)
             names.extend(write_maps_and_report(staging, sources, grid, legends, titles,
-                                               {t.name: PRODUCTS[t.name].equation for t in targets},
+                                               {t.name: product_equation(t.name, cfg) for t in targets},
                                                {t.name: t.unit for t in targets}, tables, subtitle))
             timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
@@ -228,7 +230,7 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                                     previous=out_dir if changed is not None else None, changed=changed,
                                     extra=extra, processes=processes, beside=deliver)
         written.update(timing)  # made while the COGs were written: overlaps cog_s
-        bands = {t.name: {"equation": PRODUCTS[t.name].equation,
+        bands = {t.name: {"equation": product_equation(t.name, cfg),
                           "band": {"nodata": t.nodata, "dtype": str(t.array.dtype), "unit": t.unit,
                                    "statistics": t.stats.as_dict()}} for t in targets}
         names.append(write_catalogue_item(staging, grid, created, names + [RUN_RECORD], bands, titles, {
@@ -269,7 +271,7 @@ def _input_files(inputs: Inputs) -> dict[str, str]:
 def _target(name: str, array, inputs: Inputs, created: str) -> RasterTarget:
     p = PRODUCTS[name]
     bindings = {v: _describe(v, inputs) for v in p.variables}
-    tags = {"MINEMAP_PRODUCT": name, "MINEMAP_EQUATION": p.equation,
+    tags = {"MINEMAP_PRODUCT": name, "MINEMAP_EQUATION": product_equation(name, inputs.cfg),
             "MINEMAP_INPUTS": json.dumps(bindings, ensure_ascii=False),
             "MINEMAP_CONFIG_SHA256": inputs.cfg.digest(), "MINEMAP_GRID": inputs.grid.name,
             "MINEMAP_VERSION": __version__, "MINEMAP_CREATED_UTC": created,
@@ -309,7 +311,8 @@ def _record(inputs: Inputs, targets: list[RasterTarget], created: str, out_dir: 
         "inputs": files,
         "rejected": [str(p) for p in inputs.rejected],
         "warnings": [str(p) for p in inputs.warnings],
-        "products": {t.name: {"file": f"{t.name}.tif", "style": f"{t.name}.qml", "equation": PRODUCTS[t.name].equation,
+        "products": {t.name: {"file": f"{t.name}.tif", "style": f"{t.name}.qml",
+                              "equation": product_equation(t.name, inputs.cfg),
                               "unit": PRODUCTS[t.name].unit, **t.stats.as_dict()} for t in targets},
         "timings": timings,
     }

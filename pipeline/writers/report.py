@@ -89,3 +89,69 @@ def _fmt(v: object) -> str:
             return f"{v:.1f}"
         return f"{v:.3g}" if abs(v) < 1 else f"{v:.2f}"
     return str(v)
+
+
+def insert_section(html: Path, key: str, section: str) -> None:
+    """Put `section` into an existing page before </body>, replacing an earlier one of the same
+    `key` (so evaluating again does not stack sections); atomically, like the page itself."""
+    html = Path(html)
+    text = html.read_text(encoding="utf-8")
+    start, end = f"<!-- minemap:{key} -->", f"<!-- /minemap:{key} -->"
+    if start in text and end in text:
+        text = text[:text.index(start)] + text[text.index(end) + len(end):].lstrip("\n")
+    block = f"{start}\n{section}\n{end}\n"
+    text = text.replace("</body>", block + "</body>", 1) if "</body>" in text else text + block
+    tmp = html.with_name(f".{html.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, html)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def evaluation_section(result: dict, roc_png: str, capture_png: str) -> str:
+    """The report's "Evaluation" section from `minemap evaluate`'s result (evaluation.json)."""
+    e = escape
+    c = result["counts"]
+    parts = ["<h2>Evaluation against known events</h2>",
+             f"<p class='note'>{c['positives']} positive (mine, accident, find) and {c['negatives']} negative "
+             f"(searched, clear) events from {e(Path(result['events']).name)}; P_c is {e(result['equation'])}. "
+             f"{e(result['scoring'])}.</p>"]
+    rows = []
+    for name, p in result["products"].items():
+        rows.append({"product": name, "ROC AUC": p["auc"], **{f"capture {k}": v for k, v in p["capture"].items()},
+                     "events without value": p["events_without_value"]})
+    parts += ["<h3>Ranking skill</h3>", _table(pandas.DataFrame(rows)),
+              "<p class='note'>AUC: the chance a positive event's cell ranks above a negative one's (0.5 = no "
+              "skill). Capture x %: share of positive events inside the riskiest x % of "
+              + (f"the area of {e(Path(result['extent']).name)}" if result.get("extent") else "the region's area")
+              + ".</p>"]
+    for png, title in ((roc_png, "ROC curve"), (capture_png, "Capture curve")):
+        parts.append(f'<figure><img src="{e(quote(png))}" alt="{e(title)}"><figcaption><strong>{e(title)}'
+                     "</strong></figcaption></figure>")
+    classes = result.get("classes")
+    if classes:
+        parts += ["<h3>Events per km² by risk class</h3>",
+                  _table(pandas.DataFrame(classes["rows"])[["class", "area_km2", "positives", "negatives",
+                                                            "positives_per_km2", "share_positive"]]),
+                  f"<p class='note'>{e(classes['statement'])}</p>"]
+    calibration = result["products"]["contamination_probability"]["calibration"]
+    if calibration:
+        parts += ["<h3>Calibration by P_c decile</h3>", _table(pandas.DataFrame(calibration))]
+    cv = result["cross_validation"]
+    parts.append(f"<h3>Spatial block cross-validation ({cv['block_km']:g} km blocks, {cv.get('folds', 0)} folds)</h3>")
+    if cv.get("settings"):
+        parts.append(_table(pandas.DataFrame(cv["settings"]).drop(columns="fold_aucs")))
+        best = cv.get("best")
+        if best:
+            parts.append(f"<p class='note'>Best held-out AUC {best['heldout_auc']:.3f} with bandwidth_m = "
+                         f"{_fmt(best['bandwidth_m'])}, L_sat = {_fmt(best['L_sat'])}.</p>")
+    if cv.get("weights"):
+        w = cv["weights"]
+        parts.append(f"<p class='note'>Weights fitted on training folds (mean w_H, w_S, w_V = "
+                     f"{', '.join(f'{x:.2f}' for x in w['mean_weights'] or [])}): held-out AUC "
+                     f"{_fmt(w['heldout_auc'])} against {_fmt(w['heldout_auc_equal'])} for the paper's equal "
+                     "weights.</p>")
+    if cv.get("note"):
+        parts.append(f"<p class='note'>{e(cv['note'])}</p>")
+    return "\n".join(parts)
