@@ -19,13 +19,28 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessi
                        QgsProcessingParameterFolderDestination, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
 
+from qgis.PyQt import sip
+
 from .command import EXIT_OK, EXIT_REJECTED, CommandMissing, Outcome, arguments, command, execute
 
 STATUS = re.compile(r"^(up to date|updated|full run)\b")
 
 
 class LoadDefaultStyle(QgsProcessingLayerPostProcessorInterface):
-    """Applies the `.qml` beside a product: layers Processing loads on completion do not get it."""
+    """Applies the `.qml` beside a product: layers Processing loads on completion do not get it.
+
+    Processing runs a clone of the algorithm, deletes it before loading the layers, and deletes
+    each post-processor with its context (it owns them); so `create` keeps every new one referenced
+    here, not by the algorithm, and forgets those QGIS has deleted.
+    """
+
+    alive: list = []
+
+    @classmethod
+    def create(cls) -> "LoadDefaultStyle":
+        cls.alive = [p for p in cls.alive if not sip.isdeleted(p)]
+        cls.alive.append(cls())
+        return cls.alive[-1]
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
         message, ok = layer.loadDefaultStyle()
@@ -40,10 +55,6 @@ class MinemapAlgorithm(QgsProcessingAlgorithm):
     ACTION = ""
     TITLE = ""
     HELP = ""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stylers: list[LoadDefaultStyle] = []  # kept alive until Processing has loaded the layers
 
     def name(self) -> str:
         return self.ACTION
@@ -131,9 +142,7 @@ class MinemapAlgorithm(QgsProcessingAlgorithm):
         """Add each product to the project when the algorithm completes, styled by its `.qml`."""
         for path in products:
             details = QgsProcessingContext.LayerDetails(path.stem, context.project(), "OUT")
-            styler = LoadDefaultStyle()
-            self.stylers.append(styler)
-            details.setPostProcessor(styler)
+            details.setPostProcessor(LoadDefaultStyle.create())
             context.addLayerToLoadOnCompletion(str(path), details)
 
 

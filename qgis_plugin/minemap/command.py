@@ -22,7 +22,7 @@ ENV_VAR = "MINEMAP_COMMAND"
 DEFAULT = "minemap"
 EXIT_OK, EXIT_REJECTED = 0, 3  # 3: `update` finished, some inputs were left out (listed)
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|[\x00-\x08\x0b-\x1f\x7f]")
-PROGRESS = re.compile(r"(\d+|\?)/(\d+|\?) chunks")
+PROGRESS = re.compile(r"^computing\b.*?(\d+|\?)/(\d+|\?) chunks")  # the bar, not "3/9 chunks recomputed"
 # minemap's progress bar (rich) draws only on a terminal: these make it draw on our pipe, plainly
 PROGRESS_ENV = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "NO_COLOR": "1", "COLUMNS": "100",
                 "PYTHONIOENCODING": "utf-8"}
@@ -106,6 +106,7 @@ def _pump(stream, name: str, lines: queue.Queue) -> None:
             lines.put((name, raw))
     if buffer:
         lines.put((name, buffer))
+    stream.close()
     lines.put((name, None))
 
 
