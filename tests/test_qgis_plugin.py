@@ -1,0 +1,129 @@
+"""The QGIS plugin (qgis_plugin/minemap/): its Processing algorithms in real headless QGIS 3.22
+(`qgis_process.bin`, and PyQGIS as the Toolbox runs them), and the command runner they share.
+
+The plugin calls the `minemap` command; here that is this repository's code through the venv's
+Python (`MINEMAP_COMMAND="PYTHON -m pipeline.cli"`, PYTHONPATH = the repository).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from faults import no_leftovers
+from test_qgis import QGIS_PYTHON, qgis_available
+from world import make_world
+
+PLUGINS = REPO / "qgis_plugin"
+QGIS_PROCESS = "/usr/bin/qgis_process.bin"  # the `qgis_process` wrapper is broken on Debian 12
+SAMPLE = REPO / "sample_data" / "minemap.toml"
+MINEMAP = f"{shlex.quote(sys.executable)} -m pipeline.cli"
+PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
+            "clearance_sustainability"]
+needs_qgis = [pytest.mark.qgis,
+              pytest.mark.skipif(not (qgis_available() and Path(QGIS_PROCESS).exists()),
+                                 reason="QGIS not installed: run `make system-deps` (Debian: qgis python3-qgis)")]
+
+
+def load_command_module():
+    """qgis_plugin/minemap/command.py, which imports no QGIS, in this (the project's) Python."""
+    spec = importlib.util.spec_from_file_location("minemap_plugin_command", PLUGINS / "minemap" / "command.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+command = load_command_module()
+
+
+# --- the command runner, without QGIS ---------------------------------------------------------
+
+def test_command_comes_from_the_environment_then_the_setting_then_the_path(monkeypatch, tmp_path):
+    monkeypatch.delenv("MINEMAP_COMMAND", raising=False)
+    assert command.command(None) == ["minemap"]
+    assert command.command("/opt/minemap/bin/minemap") == ["/opt/minemap/bin/minemap"]
+    spaced = tmp_path / "QGIS tools" / "minemap"
+    spaced.parent.mkdir()
+    spaced.write_text("")
+    assert command.command(str(spaced)) == [str(spaced)]  # an existing file is one word, spaces and all
+    monkeypatch.setenv("MINEMAP_COMMAND", "/venv/bin/python -m pipeline.cli")
+    assert command.command("/opt/minemap/bin/minemap") == ["/venv/bin/python", "-m", "pipeline.cli"]
+
+
+def test_arguments_per_algorithm():
+    assert command.arguments("run", "a.toml", "OUT", "g.toml", 2) == \
+        ["run", "a.toml", "--grid", "g.toml", "--out", "OUT", "--workers", "2"]
+    assert command.arguments("update", "a.toml", "OUT") == ["update", "a.toml", "--out", "OUT"]
+    assert command.arguments("validate", "a.toml", "OUT", None, 4) == ["validate", "a.toml"]
+    assert command.arguments("evaluate", "a.toml", "OUT", events="ev.gpkg", outcome_field="found") == \
+        ["evaluate", "a.toml", "--out", "OUT", "--events", "ev.gpkg", "--outcome-field", "found"]
+
+
+FAKE = r"""
+import sys, time
+err = sys.stderr
+err.write("\x1b[?25l\n\x1b[2K\x1b[1mcomputing\x1b[0m  ━━━━   0/? chunks 0:00:00\r")
+for done in (0, 1, 1, 3, 4):
+    err.write(f"\x1b[2K\x1b[1mcomputing\x1b[0m ━━━━ {done}/4 chunks 0:00:01\n")
+err.write("\x1b[1;33mwarning\x1b[0m: districts.gpkg: 2 districts hold no cell\n")
+err.write("\x1b[1;31merror\x1b[0m: /data/soil.gpkg: file not found\n")
+print('{"status": "x"}')
+sys.exit(2)
+"""
+
+
+def test_lines_relayed_by_kind_progress_parsed_from_the_bar(tmp_path):
+    lines, progress = [], []
+    outcome = command.execute([sys.executable, "-c", FAKE], lambda kind, text: lines.append((kind, text)),
+                              progress.append, lambda: False)
+    assert outcome.code == 2 and not outcome.canceled
+    assert progress == [0.0, 25.0, 75.0, 100.0]  # unknown total and repeats left out
+    assert ("warning", "warning: districts.gpkg: 2 districts hold no cell") in lines
+    assert ("error", "error: /data/soil.gpkg: file not found") in lines
+    assert ("stdout", '{"status": "x"}') in lines
+    assert not any("chunks" in text for _, text in lines)  # the bar is progress, not log lines
+    assert outcome.errors() == ["error: /data/soil.gpkg: file not found"]
+
+
+def test_a_missing_command_says_where_to_set_it():
+    with pytest.raises(command.CommandMissing, match="Providers → minemap → minemap command"):
+        command.execute(["/nonexistent/minemap", "run"], lambda *a: None, lambda p: None, lambda: False)
+
+
+def run_repo_minemap(monkeypatch, config: Path, out: Path, canceled=lambda progress: False):
+    """`execute` on this repository's minemap; returns the outcome, the relayed lines and progress."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    lines, progress = [], []
+    outcome = command.execute(shlex.split(MINEMAP) + command.arguments("run", str(config), str(out), workers=2),
+                              lambda kind, text: lines.append((kind, text)), progress.append,
+                              lambda: canceled(progress))
+    return outcome, lines, progress
+
+
+def test_progress_of_the_real_command_and_its_summary_lines(monkeypatch, tmp_path):
+    config = make_world(tmp_path / "world")  # one chunk: 0/1, then 1/1
+    out = tmp_path / "out"
+    outcome, lines, progress = run_repo_minemap(monkeypatch, config, out)
+    assert outcome.code == 0, lines
+    assert progress[-1] == 100.0 and progress == sorted(progress)
+    assert ("info", f"run record: {out / 'run.json'}") in lines
+    assert (out / "contamination_probability.tif").is_file()
+
+
+def test_cancel_interrupts_minemap_which_cleans_up(monkeypatch, tmp_path):
+    out = tmp_path / "out"
+    # cancelled as soon as a chunk is done: the sample has 9, so the run is well under way, not over
+    outcome, lines, progress = run_repo_minemap(monkeypatch, SAMPLE, out, canceled=lambda p: bool(p) and p[-1] > 0)
+    assert outcome.canceled and outcome.code != 0, lines
+    assert ("info", "Aborted!") in lines  # click's answer to SIGINT: minemap stopped itself, not killed
+    assert not list(out.glob("*.tif")) and no_leftovers(out)
