@@ -29,9 +29,8 @@ SAMPLE = REPO / "sample_data" / "minemap.toml"
 MINEMAP = f"{shlex.quote(sys.executable)} -m pipeline.cli"
 PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
             "clearance_sustainability"]
-needs_qgis = [pytest.mark.qgis,
-              pytest.mark.skipif(not (qgis_available() and Path(QGIS_PROCESS).exists()),
-                                 reason="QGIS not installed: run `make system-deps` (Debian: qgis python3-qgis)")]
+needs_qgis = pytest.mark.skipif(not (qgis_available() and Path(QGIS_PROCESS).exists()),
+                                reason="QGIS not installed: run `make system-deps` (Debian: qgis python3-qgis)")
 
 
 def load_command_module():
@@ -127,3 +126,113 @@ def test_cancel_interrupts_minemap_which_cleans_up(monkeypatch, tmp_path):
     assert outcome.canceled and outcome.code != 0, lines
     assert ("info", "Aborted!") in lines  # click's answer to SIGINT: minemap stopped itself, not killed
     assert not list(out.glob("*.tif")) and no_leftovers(out)
+
+
+# --- inside real QGIS ---------------------------------------------------------------------------
+
+def qgis_env(profile: Path) -> dict:
+    """Headless QGIS with the repository's plugin folder, a throwaway profile, and the repository's
+    minemap as the command."""
+    return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_PLUGINPATH": str(PLUGINS),
+            "QGIS_CUSTOM_CONFIG_PATH": str(profile), "MINEMAP_COMMAND": MINEMAP, "PYTHONPATH": str(REPO)}
+
+
+def qgis_process(profile: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([QGIS_PROCESS, *args], capture_output=True, text=True, env=qgis_env(profile), timeout=600)
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory) -> Path:
+    """A fresh QGIS profile with the plugin enabled (qgis_process loads enabled plugins only)."""
+    folder = tmp_path_factory.mktemp("qgis-profile")
+    done = qgis_process(folder, "plugins", "enable", "minemap")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "minemap=true" in (folder / "profiles" / "default" / "QGIS" / "QGIS3.ini").read_text()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ran(profile, tmp_path_factory) -> tuple[Path, dict]:
+    """`minemap:run` of the sample through qgis_process: OUT and qgis_process's JSON answer."""
+    out = tmp_path_factory.mktemp("plugin-run") / "out"
+    done = qgis_process(profile, "--json", "run", "minemap:run", "--", f"CONFIG={SAMPLE}", f"OUT={out}", "WORKERS=2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out, json.loads(done.stdout)
+
+
+@pytest.mark.qgis
+@needs_qgis
+def test_the_four_algorithms_are_in_the_toolbox(profile):
+    done = qgis_process(profile, "list")
+    assert done.returncode == 0, done.stderr
+    listed = {line.split("\t")[1] for line in done.stdout.splitlines() if line.startswith("\tminemap:")}
+    assert listed == {"minemap:run", "minemap:update", "minemap:validate", "minemap:evaluate"}
+
+
+@pytest.mark.qgis
+@needs_qgis
+def test_run_writes_the_products_and_answers_with_out(ran):
+    out, answer = ran
+    results = answer["results"]
+    assert results["OUT"] == str(out)
+    assert results["PRODUCT_COUNT"] == len(PRODUCTS)
+    assert results["PRODUCTS"] == [str(out / f"{name}.tif") for name in PRODUCTS]
+    assert all((out / f"{name}.tif").is_file() and (out / f"{name}.qml").is_file() for name in PRODUCTS)
+    info = answer["log"]["info"]
+    assert info[0].endswith(f"run {SAMPLE} --out {out} --workers 2")  # the command, as run
+    assert f"run record: {out / 'run.json'}" in info  # minemap's own lines, relayed
+
+
+@pytest.mark.qgis
+@needs_qgis
+def test_update_with_nothing_new_relays_up_to_date(profile, ran):
+    out, _ = ran
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*.tif")}
+    done = qgis_process(profile, "run", "minemap:update", "--", f"CONFIG={SAMPLE}", f"OUT={out}")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "up to date: 0 added, 0 changed, 0 removed, 0 rejected inputs" in done.stdout
+    assert "STATUS:\tup to date" in done.stdout
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*.tif")} == before
+
+
+@pytest.mark.qgis
+@needs_qgis
+def test_validate_of_a_broken_config_fails_naming_the_file(profile, tmp_path):
+    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(REPO / "grids", tmp_path / "grids")
+    (tmp_path / "sample_data" / "soil.gpkg").unlink()
+    done = qgis_process(profile, "run", "minemap:validate", "--", f"CONFIG={tmp_path / 'sample_data' / 'minemap.toml'}")
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert f"error: {tmp_path / 'sample_data' / 'soil.gpkg'}: file not found" in output
+    assert "minemap validate refused (exit 2)" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.qgis
+@needs_qgis
+def test_validate_of_the_sample_passes(profile):
+    done = qgis_process(profile, "run", "minemap:validate", "--", f"CONFIG={SAMPLE}")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "ok: " in done.stdout and "VALID:\ttrue" in done.stdout
+
+
+@pytest.mark.qgis
+@needs_qgis
+def test_run_in_pyqgis_loads_every_product_styled(tmp_path):
+    """As the Toolbox runs it: products loaded into the project with their .qml renderer (Processing
+    on its own would load them grey: `bare_renderer`)."""
+    out = tmp_path / "out"
+    env = {**qgis_env(tmp_path / "profile"), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([QGIS_PYTHON, str(Path(__file__).with_name("qgis_plugin_check.py")), str(PLUGINS),
+                           "minemap:run", json.dumps({"CONFIG": str(SAMPLE), "OUT": str(out), "WORKERS": 2})],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    layers = {layer["name"]: layer for layer in report["layers"]}
+    assert sorted(layers) == sorted(PRODUCTS)
+    assert all(layer["valid"] for layer in layers.values())
+    assert layers["contamination_probability"]["renderer"] == "singlebandpseudocolor"
+    assert layers["risk_class"]["renderer"] == "paletted"
+    assert layers["evidence_count"]["renderer"] == "paletted"
+    assert report["bare_renderer"] == "singlebandgray"
