@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 
 from qgis.core import (QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessingException,
-                       QgsProcessingLayerPostProcessorInterface, QgsProcessingOutputBoolean,
+                       QgsProcessingLayerPostProcessorInterface, QgsProcessingOutputBoolean, QgsProcessingOutputFolder,
                        QgsProcessingOutputMultipleLayers, QgsProcessingOutputNumber, QgsProcessingOutputString,
                        QgsProcessingParameterBoolean, QgsProcessingParameterFile,
                        QgsProcessingParameterFolderDestination, QgsProcessingParameterNumber,
@@ -55,6 +55,7 @@ class MinemapAlgorithm(QgsProcessingAlgorithm):
     ACTION = ""
     TITLE = ""
     HELP = ""
+    OUT_EXISTS = False  # OUT is a finished run's folder to read, not one to (re)write
 
     def name(self) -> str:
         return self.ACTION
@@ -71,7 +72,11 @@ class MinemapAlgorithm(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS's name)
         self.addParameter(QgsProcessingParameterFile("CONFIG", "minemap configuration (.toml)", extension="toml"))
-        if self.ACTION != "validate":
+        if self.OUT_EXISTS:
+            self.addParameter(QgsProcessingParameterFile("OUT", "Output folder of a run",
+                                                         behavior=QgsProcessingParameterFile.Folder))
+            self.addOutput(QgsProcessingOutputFolder("OUT", "Output folder"))
+        elif self.ACTION != "validate":
             self.addParameter(QgsProcessingParameterFolderDestination("OUT", "Output folder"))
         self.addParameter(QgsProcessingParameterFile("GRID", "Grid definition (.toml; default: the config's grid)",
                                                      extension="toml", optional=True))
@@ -90,7 +95,8 @@ class MinemapAlgorithm(QgsProcessingAlgorithm):
         """Parameters only this action takes."""
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
-        out = self.parameterAsFileOutput(parameters, "OUT", context) if self.ACTION != "validate" else None
+        out = (self.parameterAsFile(parameters, "OUT", context) if self.OUT_EXISTS
+               else self.parameterAsFileOutput(parameters, "OUT", context) if self.ACTION != "validate" else None)
         workers = parameters.get("WORKERS")
         argv = command(setting()) + arguments(
             self.ACTION, self.parameterAsFile(parameters, "CONFIG", context), out,
@@ -213,6 +219,7 @@ class ValidateAlgorithm(MinemapAlgorithm):
 
 class EvaluateAlgorithm(MinemapAlgorithm):
     ACTION = "evaluate"
+    OUT_EXISTS = True
     TITLE = "Evaluate against field outcomes"
     HELP = ("<p>Compares the maps in the output folder with field events (<code>minemap evaluate</code>): a "
             "vector file of places surveyed or cleared, with their outcome in a field.</p>")
