@@ -222,13 +222,7 @@ def test_validate_of_the_sample_passes(profile):
 def test_run_in_pyqgis_loads_every_product_styled(tmp_path):
     """As the Toolbox runs it: products loaded into the project with their .qml renderer (Processing
     on its own would load them grey: `bare_renderer`)."""
-    out = tmp_path / "out"
-    env = {**qgis_env(tmp_path / "profile"), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([QGIS_PYTHON, str(Path(__file__).with_name("qgis_plugin_check.py")), str(PLUGINS),
-                           "minemap:run", json.dumps({"CONFIG": str(SAMPLE), "OUT": str(out), "WORKERS": 2})],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = in_pyqgis(tmp_path, "minemap:run", {"CONFIG": str(SAMPLE), "OUT": str(tmp_path / "out"), "WORKERS": 2})
     layers = {layer["name"]: layer for layer in report["layers"]}
     assert sorted(layers) == sorted(PRODUCTS)
     assert all(layer["valid"] for layer in layers.values())
@@ -236,3 +230,29 @@ def test_run_in_pyqgis_loads_every_product_styled(tmp_path):
     assert layers["risk_class"]["renderer"] == "paletted"
     assert layers["evidence_count"]["renderer"] == "paletted"
     assert report["bare_renderer"] == "singlebandgray"
+    assert report["unloaded"]  # provider and its setting gone with the plugin
+
+
+@pytest.mark.qgis
+@needs_qgis
+def test_the_command_setting_is_used_without_the_environment_variable(tmp_path):
+    # no MINEMAP_COMMAND and no minemap on the PATH: only the setting can find it
+    report = in_pyqgis(tmp_path, "minemap:validate", {"CONFIG": str(SAMPLE)}, setting=MINEMAP, command=None)
+    assert report["setting_default"] == "minemap"
+    assert report["results"] == {"VALID": True}
+    assert report["layers"] == []
+
+
+def in_pyqgis(tmp_path: Path, algorithm: str, parameters: dict, setting: str | None = None,
+              command: str | None = MINEMAP) -> dict:
+    """qgis_plugin_check.py's report: ALGORITHM run in PyQGIS as the Toolbox runs it."""
+    env = qgis_env(tmp_path / "profile")
+    if command is None:
+        del env["MINEMAP_COMMAND"]
+        env["PATH"] = "/usr/bin:/bin"
+        assert not shutil.which("minemap", path=env["PATH"])
+    done = subprocess.run([QGIS_PYTHON, str(Path(__file__).with_name("qgis_plugin_check.py")), str(PLUGINS),
+                           algorithm, json.dumps(parameters), *([setting] if setting else [])],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
