@@ -195,11 +195,33 @@ def test_update_with_nothing_new_relays_up_to_date(profile, ran):
     assert {p: p.stat().st_mtime_ns for p in out.glob("*.tif")} == before
 
 
+def copy_sample(root: Path) -> Path:
+    """A private copy of the sample (inputs and grids); returns its config."""
+    shutil.copytree(REPO / "sample_data", root / "sample_data", ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(REPO / "grids", root / "grids")
+    return root / "sample_data" / "minemap.toml"
+
+
+@pytest.mark.qgis
+@needs_qgis
+def test_update_with_a_rejected_drone_file_succeeds_with_a_warning(profile, tmp_path):
+    from pipeline.runner import run
+
+    config = copy_sample(tmp_path)
+    run(config, tmp_path / "out", workers=2)
+    bad = tmp_path / "sample_data" / "drone" / "2025-06-01_bad.tif"
+    bad.write_text("not a GeoTIFF")
+    done = qgis_process(profile, "run", "minemap:update", "--", f"CONFIG={config}", f"OUT={tmp_path / 'out'}")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]  # minemap's exit 3: done, with warnings
+    assert f"WARNING:\trejected: {bad}: corrupt or unreadable raster" in done.stdout
+    assert "WARNING:\tminemap update left out the rejected inputs listed above and used the others" in done.stdout
+    assert "PRODUCT_COUNT:\t6" in done.stdout
+
+
 @pytest.mark.qgis
 @needs_qgis
 def test_validate_of_a_broken_config_fails_naming_the_file(profile, tmp_path):
-    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py"))
-    shutil.copytree(REPO / "grids", tmp_path / "grids")
+    copy_sample(tmp_path)
     (tmp_path / "sample_data" / "soil.gpkg").unlink()
     done = qgis_process(profile, "run", "minemap:validate", "--", f"CONFIG={tmp_path / 'sample_data' / 'minemap.toml'}")
     assert done.returncode != 0

@@ -135,8 +135,7 @@ class MinemapAlgorithm(QgsProcessingAlgorithm):
         if outcome.code == EXIT_OK:
             return
         if outcome.code == EXIT_REJECTED and self.ACTION == "update":
-            feedback.pushWarning("minemap update completed without the rejected inputs listed above "
-                                 "(also in run.json → rejected); the other inputs were used")
+            feedback.pushWarning("minemap update left out the rejected inputs listed above and used the others")
             return
         if outcome.unknown_command():
             raise QgsProcessingException(f"the minemap command ({' '.join(argv[:3])}) has no `{self.ACTION}`: "

@@ -120,7 +120,7 @@ def execute(argv: Sequence[str], on_line: Callable[[str, str], None], on_progres
         proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 env=env)
     except OSError as e:
-        raise CommandMissing(f"cannot start the minemap command {' '.join(argv[:3])!r}: {e.strerror or e}. Set its "
+        raise CommandMissing(f"cannot start the minemap command {argv[0]!r}: {e.strerror or e}. Set its "
                              "path in Processing → Options → Providers → minemap → minemap command "
                              f"(or the {ENV_VAR} environment variable).") from e
     lines: queue.Queue = queue.Queue()
