@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,22 @@ def test_lines_relayed_by_kind_progress_parsed_from_the_bar(tmp_path):
 def test_a_missing_command_says_where_to_set_it():
     with pytest.raises(command.CommandMissing, match="Providers → minemap → minemap command"):
         command.execute(["/nonexistent/minemap", "run"], lambda *a: None, lambda p: None, lambda: False)
+
+
+STUBBORN = r"""
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+print("started", flush=True)
+time.sleep(120)
+"""
+
+
+def test_cancel_escalates_to_sigterm_when_sigint_is_ignored():
+    lines = []
+    outcome = command.execute([sys.executable, "-c", STUBBORN], lambda kind, text: lines.append(text),
+                              lambda p: None, lambda: bool(lines), grace_s=0.5)
+    assert outcome.canceled and lines == ["started"]
+    assert outcome.code == -signal.SIGTERM
 
 
 def run_repo_minemap(monkeypatch, config: Path, out: Path, canceled=lambda progress: False):

@@ -24,7 +24,7 @@ EXIT_OK, EXIT_REJECTED = 0, 3  # 3: `update` finished, some inputs were left out
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|[\x00-\x08\x0b-\x1f\x7f]")
 PROGRESS = re.compile(r"^computing\b.*?(\d+|\?)/(\d+|\?) chunks")  # the bar, not "3/9 chunks recomputed"
 # minemap's progress bar (rich) draws only on a terminal: these make it draw on our pipe, plainly
-PROGRESS_ENV = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "NO_COLOR": "1", "COLUMNS": "100",
+PROGRESS_ENV = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "NO_COLOR": "1", "COLUMNS": "240",
                 "PYTHONIOENCODING": "utf-8"}
 
 
@@ -114,11 +114,12 @@ def execute(argv: Sequence[str], on_line: Callable[[str, str], None], on_progres
             canceled: Callable[[], bool], poll_s: float = 0.1, grace_s: float = 15.0) -> Outcome:
     """Run minemap, relaying each message line as `on_line(kind, text)` (stdout lines as "stdout")
     and chunk progress as `on_progress(percent)`. When `canceled()` turns true, minemap gets
-    SIGINT (it stops and cleans up; OUT keeps its previous outputs), then SIGTERM after `grace_s`."""
+    SIGINT (it stops and cleans up; OUT keeps its previous outputs), then SIGTERM and SIGKILL if
+    it has not stopped `grace_s` later."""
     env = {**os.environ, **PROGRESS_ENV}
     try:
         proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=env)
+                                env=env, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console on Windows
     except OSError as e:
         raise CommandMissing(f"cannot start the minemap command {argv[0]!r}: {e.strerror or e}. Set its "
                              "path in Processing → Options → Providers → minemap → minemap command "
@@ -126,14 +127,19 @@ def execute(argv: Sequence[str], on_line: Callable[[str, str], None], on_progres
     lines: queue.Queue = queue.Queue()
     for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
         threading.Thread(target=_pump, args=(stream, name, lines), daemon=True).start()
-    outcome, open_streams, last, stop_at = Outcome(code=-1), 2, None, None
+    outcome, open_streams, last = Outcome(code=-1), 2, None
+    stops, next_stop, exited_at = [_interrupt, subprocess.Popen.terminate, subprocess.Popen.kill], 0.0, None
     while open_streams:
-        if stop_at is None and canceled():
+        now = time.monotonic()
+        if not outcome.canceled and canceled():
             outcome.canceled = True
-            stop_at = _interrupt(proc) + grace_s
-        if stop_at is not None and time.monotonic() > stop_at and proc.poll() is None:
-            proc.terminate()
-            stop_at = float("inf")
+        if outcome.canceled and stops and now >= next_stop and proc.poll() is None:
+            stops.pop(0)(proc)  # SIGINT, then SIGTERM, then SIGKILL, `grace_s` apart
+            next_stop = now + grace_s
+        if proc.poll() is not None:
+            exited_at = exited_at or now
+            if now - exited_at > grace_s:  # a leftover child process still holds the pipes
+                break
         try:
             name, raw = lines.get(timeout=poll_s)
         except queue.Empty:
@@ -160,11 +166,9 @@ def execute(argv: Sequence[str], on_line: Callable[[str, str], None], on_progres
     return outcome
 
 
-def _interrupt(proc: subprocess.Popen) -> float:
-    """Ask minemap to stop as Ctrl-C would (SIGINT; terminate where there is none); returns now."""
-    if proc.poll() is None:
-        if os.name == "nt":
-            proc.terminate()
-        else:
-            proc.send_signal(signal.SIGINT)
-    return time.monotonic()
+def _interrupt(proc: subprocess.Popen) -> None:
+    """Ask minemap to stop as Ctrl-C would (SIGINT; where there is none, terminate)."""
+    if os.name == "nt":
+        proc.terminate()
+    else:
+        proc.send_signal(signal.SIGINT)
