@@ -244,7 +244,7 @@ def test_validate_of_a_broken_config_fails_naming_the_file(profile, tmp_path):
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert f"error: {tmp_path / 'sample_data' / 'soil.gpkg'}: file not found" in output
-    assert "minemap validate refused (exit 2)" in output
+    assert "minemap validate failed (exit 2: bad config or input, nothing written)" in output
     assert "Traceback" not in output
 
 

@@ -24,6 +24,19 @@ from qgis.PyQt import sip
 from .command import EXIT_OK, EXIT_REJECTED, CommandMissing, Outcome, arguments, command, execute
 
 STATUS = re.compile(r"^(up to date|updated|full run)\b")
+SETTING = "MINEMAP_COMMAND"  # the provider's "minemap command" setting
+MEANING = {1: "unexpected failure, a bug in minemap: please report it", 2: "bad config or input, nothing written",
+           75: "another minemap process is writing the output folder"}  # minemap's documented exit codes
+
+
+def setting_value() -> str | None:
+    """The "minemap command" of Processing → Options → Providers → minemap (None outside QGIS's
+    Processing framework)."""
+    try:
+        from processing.core.ProcessingConfig import ProcessingConfig
+    except ImportError:
+        return None
+    return ProcessingConfig.getSetting(SETTING)
 
 
 class LoadDefaultStyle(QgsProcessingLayerPostProcessorInterface):
@@ -98,7 +111,7 @@ class MinemapAlgorithm(QgsProcessingAlgorithm):
         out = (self.parameterAsFile(parameters, "OUT", context) if self.OUT_EXISTS
                else self.parameterAsFileOutput(parameters, "OUT", context) if self.ACTION != "validate" else None)
         workers = parameters.get("WORKERS")
-        argv = command(setting()) + arguments(
+        argv = command(setting_value()) + arguments(
             self.ACTION, self.parameterAsFile(parameters, "CONFIG", context), out,
             self.parameterAsFile(parameters, "GRID", context) or None,
             self.parameterAsInt(parameters, "WORKERS", context) if workers not in (None, "") else None,
@@ -129,7 +142,7 @@ class MinemapAlgorithm(QgsProcessingAlgorithm):
 
     def check(self, outcome: Outcome, argv: list[str], feedback) -> None:
         """Exit codes: 0 done, 3 `update` done with rejected inputs (warned), anything else refused."""
-        if outcome.canceled:
+        if outcome.canceled and outcome.code != EXIT_OK:  # (a run that finished first stands)
             raise QgsProcessingException(f"minemap {self.ACTION} was cancelled; the output folder keeps its "
                                          "previous outputs (the next run or update completes it)")
         if outcome.code == EXIT_OK:
@@ -140,7 +153,8 @@ class MinemapAlgorithm(QgsProcessingAlgorithm):
         if outcome.unknown_command():
             raise QgsProcessingException(f"the minemap command ({' '.join(argv[:3])}) has no `{self.ACTION}`: "
                                          "it needs a newer minemap")
-        raise QgsProcessingException(f"minemap {self.ACTION} refused (exit {outcome.code}):\n"
+        meaning = MEANING.get(outcome.code, "unexpected failure")
+        raise QgsProcessingException(f"minemap {self.ACTION} failed (exit {outcome.code}: {meaning}):\n"
                                      + "\n".join(outcome.errors()))
 
     def load(self, products: list[Path], context) -> None:
@@ -159,12 +173,6 @@ def relay(feedback, kind: str, text: str) -> None:
         feedback.pushWarning(text)
     else:
         feedback.pushInfo(text)
-
-
-def setting() -> str | None:
-    from .provider import setting_value
-
-    return setting_value()
 
 
 def product_files(out: Path, feedback) -> list[Path]:

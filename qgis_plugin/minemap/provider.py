@@ -4,20 +4,8 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingProvider
 
-from .algorithms import ALGORITHMS
+from .algorithms import ALGORITHMS, SETTING
 from .command import DEFAULT
-
-SETTING = "MINEMAP_COMMAND"
-
-
-def setting_value() -> str | None:
-    """The "minemap command" of Processing → Options → Providers → minemap (None outside QGIS's
-    Processing framework)."""
-    try:
-        from processing.core.ProcessingConfig import ProcessingConfig
-    except ImportError:
-        return None
-    return ProcessingConfig.getSetting(SETTING)
 
 
 class MinemapProvider(QgsProcessingProvider):
