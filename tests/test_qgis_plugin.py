@@ -65,8 +65,8 @@ def test_arguments_per_algorithm():
         ["run", "a.toml", "--grid", "g.toml", "--out", "OUT", "--workers", "2"]
     assert command.arguments("update", "a.toml", "OUT") == ["update", "a.toml", "--out", "OUT"]
     assert command.arguments("validate", "a.toml", "OUT", None, 4) == ["validate", "a.toml"]
-    assert command.arguments("evaluate", "a.toml", "OUT", events="ev.gpkg", outcome_field="found") == \
-        ["evaluate", "a.toml", "--out", "OUT", "--events", "ev.gpkg", "--outcome-field", "found"]
+    assert command.arguments("evaluate", "a.toml", "OUT", workers=2, events="ev.gpkg", outcome_field="found") == \
+        ["evaluate", "a.toml", "--out", "OUT", "--events", "ev.gpkg", "--outcome-field", "found"]  # no --workers
 
 
 FAKE = r"""
