@@ -62,6 +62,9 @@ class PolygonSource(_Spec):
     column: str | None = Field(None, description="table column holding the value (default: the variable name)")
     all_touched: bool = Field(False, description="burn every cell a polygon touches, not only those whose centre it holds")
     fill: float | None = Field(None, description="value where no polygon lies (default: nodata)")
+    extent: str | None = Field(None, description="polygons where this source has information (surveyed area, "
+                                "records known complete); outside them the variable is nodata")
+    extent_layer: str | None = None
 
     @model_validator(mode="after")
     def _field_or_class(self):
@@ -81,6 +84,9 @@ class DensitySource(_Spec):
     where: str | None = None
     count_field: str = "count"
     bandwidth_m: float = Field(1000.0, gt=0, description="radius of the quartic kernel for point records")
+    extent: str | None = Field(None, description="polygons where this source has information (surveyed area, "
+                                "records known complete); outside them the variable is nodata")
+    extent_layer: str | None = None
 
     @property
     def paths(self) -> list[str]:
@@ -95,6 +101,9 @@ class CoverageSource(_Spec):
     layer: str | None = None
     where: str | None = None
     units: Literal["fraction", "percent", "km2"] = "fraction"
+    extent: str | None = Field(None, description="polygons where this source has information (surveyed area, "
+                                "records known complete); outside them the variable is nodata")
+    extent_layer: str | None = None
 
 
 class ProductSource(_Spec):
@@ -126,6 +135,8 @@ class RiskClassSettings(_Spec):
     enabled: bool = True
     thresholds: list[float] = Field([0.3, 0.45, 0.6], min_length=1)
     names: list[str] = ["low", "medium", "high", "very high"]
+    min_evidence: int = Field(2, ge=0, le=3, description="cells with fewer of H_m, S_t, V_i are class "
+                              "'insufficient evidence' (code 0)")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -170,6 +181,30 @@ class DistrictSettings(_Spec):
     layer: str | None = None
 
 
+RELEASE_OUTCOMES = ("cancelled", "reduced", "cleared")  # IMAS land release
+
+
+class ReleaseSettings(_Spec):
+    """Released land (IMAS land release): polygons whose status says cancelled, reduced or cleared."""
+
+    path: str = Field(description="vector file of release polygons, relative to the config")
+    layer: str | None = None
+    status_field: str = "status"
+    values: dict[Literal[RELEASE_OUTCOMES], str | list[str]] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="status values meaning each outcome (default: its own name)")
+    ignore: list[str] = Field([], description="status values left out (e.g. 'planned')")
+    date_field: str | None = None
+
+    def outcome_of(self) -> dict[str, str]:
+        """Each status value → its outcome."""
+        out = {}
+        for outcome in RELEASE_OUTCOMES:
+            given = self.values.get(outcome, outcome)
+            for value in [given] if isinstance(given, str) else given:
+                out[value] = outcome
+        return out
+
+
 class Output(_Spec):
     compress: Literal["zstd", "deflate", "lzw"] = "zstd"
     level: int = Field(1, ge=1, le=22)
@@ -184,6 +219,7 @@ class RunConfig(_Spec):
     inputs: dict[VariableName, Source]
     products: Products = Products()
     districts: DistrictSettings | None = None
+    release: ReleaseSettings | None = None
     output: Output = Output()
 
 

@@ -26,6 +26,7 @@ from .errors import InputError, OutputError, Problem
 from .grid import Grid, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
 from .sources import Layer, LoadOptions, file_sha256, load_layer
+from .sources.release import load_release
 from .state import chunk_fingerprints, drop_stale_parts, output_lock, read_parts, read_state, write_parts, write_state
 from .summaries import Districts, build_summary, load_districts, summaries_wanted, write_summaries
 from .writers.chunks import WorkerProcesses
@@ -67,6 +68,10 @@ def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient
         if layer is not None:
             layers[var] = layer
             rejected.extend(layer.rejected)
+    try:
+        layers.update(load_release(cfg, grid))
+    except InputError as e:
+        problems.extend(e.problems)
     districts = None
     try:
         districts = load_districts(cfg, grid)
@@ -248,7 +253,7 @@ def _legend(t: RasterTarget, cfg: LoadedConfig) -> Legend:
     """A product's colours (its .qml and its map), from its value range where that decides them."""
     if t.name == "risk_class":
         rc = cfg.spec.products.risk_class
-        return risk_class_legend(rc.names, rc.thresholds)
+        return risk_class_legend(rc.names, rc.thresholds, rc.min_evidence, "P_res" if cfg.spec.release else "P_c")
     return product_legend(t.name, t.stats.minimum if t.stats.count else None, t.stats.maximum if t.stats.count else None)
 
 

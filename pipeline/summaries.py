@@ -23,16 +23,16 @@ from affine import Affine
 from rasterio.features import shapes
 from scipy import ndimage
 
-from .config import LoadedConfig
+from .config import RELEASE_OUTCOMES, LoadedConfig
 from .errors import InputError
 from .grid import Grid
-from .products import UINT8_NODATA
+from .products import INSUFFICIENT, UINT8_NODATA
 from .sources.polygons import BurnJob
 from .tiles import Index, chunk_key, tiled_array
 from .vector import read_vector, repair_geometries
 
 # the per-chunk inputs of a part, in this order; products or layers that are not there are skipped
-FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C"]
+FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C", *[f"rel_{o}" for o in RELEASE_OUTCOMES]]
 SUSTAINABLE = 0.7  # CSC above this is sustainable (paper, eq. 4)
 
 
@@ -94,7 +94,8 @@ def summary_array(grid: Grid, codes: da.Array, fields: dict[str, da.Array], n_di
 # district sums, one row per district code (0: outside every district), these columns:
 def part_columns(n_classes: int) -> list[str]:
     return ["cells", "pc_n", "pc_sum", "pc_max", *[f"class_{k}" for k in range(1, n_classes + 1)], "mines",
-            "e_n", "e_sum", "re_n", "re_sum", "cleared_km2", "sustainable_km2"]
+            "e_n", "e_sum", "re_n", "re_sum", "cleared_km2", "sustainable_km2", "insufficient",
+            *[f"released_{o}" for o in RELEASE_OUTCOMES]]
 
 
 def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_districts: int, n_classes: int,
@@ -128,6 +129,12 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
     if "class" in a:
         for k in range(1, n_classes + 1):
             add(f"class_{k}", None, a["class"] == k)
+        add("insufficient", None, a["class"] == INSUFFICIENT)
+    for o in RELEASE_OUTCOMES:  # km² released, by outcome
+        if f"rel_{o}" in a:
+            share = a[f"rel_{o}"]
+            known = ~np.isnan(share)
+            add(f"released_{o}", share * np.float32(cell_km2), known if inside is None else known & inside)
     if region is not None:
         add("pc_n", None, region)
         add("pc_sum", a["P_c"], region)
@@ -239,6 +246,11 @@ def district_table(total: np.ndarray, districts: Districts | None, class_names: 
                 "max_pc": t["pc_max"]}
         for k, name in enumerate(class_names, start=1):
             rows[f"km2_{_slug(name)}"] = t[f"class_{k}"] * cell_km2
+        if "class" in have:
+            rows["km2_insufficient_evidence"] = t["insufficient"] * cell_km2
+        for o in RELEASE_OUTCOMES:
+            if f"rel_{o}" in have:
+                rows[f"released_km2_{o}"] = t[f"released_{o}"]
         if "L" in have:
             rows["remaining_mines"] = t["mines"]
         if "E" in have:
@@ -339,6 +351,13 @@ def merge_zones(parts: dict[str, dict], grid: Grid, districts: Districts | None,
     return gpd.GeoDataFrame(frame.drop(columns="class_code").reset_index(drop=True), geometry="geometry", crs=None)
 
 
+def _residual_names(frame: gpd.GeoDataFrame, have: set[str]) -> gpd.GeoDataFrame:
+    """With land release the P_c columns hold the residual probability: say so in their names."""
+    if not any(f.startswith("rel_") for f in have):
+        return frame
+    return frame.rename(columns={"mean_pc": "mean_residual", "max_pc": "max_residual"})
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower() or "class"
 
@@ -372,6 +391,11 @@ def build_summary(cfg: LoadedConfig, grid: Grid, layers: dict, products: dict[st
     fields = {short: products[name] for short, name in PRODUCT_FIELDS.items() if name in products}
     if "L" in layers:
         fields["L"] = layers["L"].array
+    if "residual_probability" in products:  # with land release, tables and zones use the residual
+        fields["P_c"] = products["residual_probability"]
+    for o in RELEASE_OUTCOMES:
+        if f"released_{o}" in layers:
+            fields[f"rel_{o}"] = layers[f"released_{o}"].array
     if "C" in layers:
         fields["C"] = layers["C"].array
     elif "A_c" in layers:  # cleared share from cleared area
@@ -391,12 +415,13 @@ def write_summaries(staging: Path, parts: dict[str, dict], cfg: LoadedConfig, gr
     written: dict[str, object] = {}
     if districts is not None:
         total = merge_districts(parts, grid, len(districts.names), len(names))
-        table = district_table(total, districts, names, grid.cell_area_km2, have)
+        table = _residual_names(district_table(total, districts, names, grid.cell_area_km2, have), have)
         write_vector(table, staging / "districts.gpkg", "districts", grid.crs)
         table.drop(columns="geometry").to_csv(staging / "districts.csv", index=False, float_format="%.6g")
         written["districts"] = table
     if zone_class(cfg, [PRODUCT_FIELDS[f] for f in have if f in PRODUCT_FIELDS]) is not None:
-        zones = merge_zones(parts, grid, districts, names, cfg.spec.products.priority_zones.min_area_km2)
+        zones = _residual_names(merge_zones(parts, grid, districts, names,
+                                            cfg.spec.products.priority_zones.min_area_km2), have)
         write_vector(zones, staging / "priority_zones.gpkg", "priority_zones", grid.crs)
         written["priority_zones"] = zones
     return written
