@@ -5,7 +5,7 @@ By hand (see tests/world.py): the 100 mines sit in cell (50, 50) with a 50 m ker
 10 000 mines/km² there and 0 elsewhere; S_t is 0.8 west of col 50 and 0.2 east; the drone covers
 rows 0–9, cols 0–9 (0.6). Evidence: 3 in that NW square, 2 elsewhere. P_c: NW 0.4667, rest of
 the west 0.4, east 0.1, cell (50, 50) 0.6. Default classes: low < 0.3 ≤ medium < 0.45 ≤ high
-< 0.6 ≤ very high; the only priority zone (high or above) is cell (50, 50).
+< 0.6 ≤ very high; priority zones (high or above): cell (50, 50) and the NW square (100 cells).
 """
 
 import csv
@@ -52,6 +52,15 @@ def world2(world):
     return world
 
 
+def fine_world(root):
+    """The tiny world on a 10 m grid: 1000 × 1000 cells, 2 × 2 chunks of 512 (split at x = X0 + 5120,
+    y = Y1 − 5120)."""
+    config = make_world(root)
+    grid = config.parent / "grid.toml"
+    grid.write_text(grid.read_text().replace("resolution = 100.0", "resolution = 10.0"))
+    return config
+
+
 # --- §1 unknown is not safe ------------------------------------------------------------------
 
 def test_density_extent_makes_the_east_unknown(world2, tmp_path):
@@ -69,14 +78,15 @@ def test_density_extent_makes_the_east_unknown(world2, tmp_path):
     n = read(out, "evidence_count")
     assert (n[:, 50:] == 1).all() and (n[0:10, 0:10] == 3).all() and n[50, 40] == 2 and n[10, 10] == 2
     # classes: the whole east is "insufficient evidence" (0), including the mines' own cell, which
-    # was very high (4) from H_m alone; the west keeps medium (P_c 0.4 and 0.4667)
+    # was very high (4) from H_m alone; the west keeps medium (P_c 0.4) and the NW square high (0.4667)
     rc = read(out, "risk_class")
     assert (rc[:, 50:] == 0).all() and rc[50, 50] == 0
-    assert rc[50, 40] == 2 and rc[0, 0] == 2 and (rc[:, :50] == 2).all()
+    assert (rc[0:10, 0:10] == 3).all() and (rc[10:, :50] == 2).all() and (rc[:10, 10:50] == 2).all()
     pc = read(out, "contamination_probability")
     assert pc[50, 60] == pytest.approx(0.2)  # P_c itself stays the mean of the layers that have data
-    # no priority zone from cells of insufficient evidence
-    assert len(gpd.read_file(out / "priority_zones.gpkg")) == 0
+    # no priority zone from cells of insufficient evidence: only the NW square is left
+    zones = gpd.read_file(out / "priority_zones.gpkg")
+    assert list(zones["cells"]) == [100] and list(zones["district"]) == ["West"]
     rows = districts_of(out)
     assert float(rows["East"]["km2_insufficient_evidence"]) == pytest.approx(50.0)
     assert float(rows["West"]["km2_insufficient_evidence"]) == 0.0
@@ -101,7 +111,7 @@ def test_density_without_extent_warns_and_counts_absence(world2, tmp_path):
     rc = read(out, "risk_class")
     assert rc[50, 50] == 4 and rc[50, 60] == 1 and (rc != 0).all()
     zones = gpd.read_file(out / "priority_zones.gpkg")
-    assert list(zones["cells"]) == [1] and zones.geometry[0].equals(cell_box(50, 50))
+    assert list(zones["cells"]) == [1, 100] and zones.geometry[0].equals(cell_box(50, 50))
     assert {float(r["km2_insufficient_evidence"]) for r in districts_of(out).values()} == {0.0}
 
 
@@ -110,7 +120,7 @@ def test_min_evidence_three_marks_cells_without_drone(world2, tmp_path):
     out = tmp_path / "out"
     assert run_cli("run", world2, "--out", out, "--quiet").exit_code == 0
     rc = read(out, "risk_class")
-    assert (rc[0:10, 0:10] == 2).all() and (rc[10:, :] == 0).all() and (rc[:, 10:] == 0).all()
+    assert (rc[0:10, 0:10] == 3).all() and (rc[10:, :] == 0).all() and (rc[:, 10:] == 0).all()
     rows = districts_of(out)
     assert float(rows["West"]["km2_insufficient_evidence"]) == pytest.approx(49.0)
 
@@ -138,7 +148,7 @@ def test_extent_must_be_polygons(world, tmp_path):
 
 
 def test_edited_extent_recomputes_only_the_chunks_it_touches(tmp_path):
-    config = make_world(tmp_path / "w", chunk=50)  # 2 × 2 chunks of 50 × 50 cells
+    config = fine_world(tmp_path / "w")
     extent = config.parent / "surveyed.gpkg"
     write_gpkg(extent, [{"name": "a", "geometry": box(X0, Y1 - 5000, X0 + 5000, Y1)}])  # chunk (0, 0) exactly
     config.write_text(config.read_text().replace('path = "mines.gpkg"\n', 'path = "mines.gpkg"\nextent = "surveyed.gpkg"\n'))
@@ -150,7 +160,7 @@ def test_edited_extent_recomputes_only_the_chunks_it_touches(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output.strip().splitlines()[-1])["chunks_recomputed"] == 1
     n = read(out, "evidence_count")
-    assert n[85, 65] == 2 and n[75, 75] == 1
+    assert n[850, 650] == 2 and n[750, 750] == 1
 
 
 # --- §2 released land --------------------------------------------------------------------------
@@ -183,8 +193,12 @@ def test_released_land_by_hand(world2, tmp_path):
     assert res[30, 30] == pytest.approx(0.4) and res[60, 60] == pytest.approx(0.1)
     assert np.allclose(res, pc * (1 - share))
     rc = read(out, "risk_class")
-    assert (rc[50, 50], rc[50, 40], rc[0, 0], rc[30, 30]) == (1, 1, 1, 2)  # very high, medium, medium → low
-    assert len(gpd.read_file(out / "priority_zones.gpkg")) == 0  # the zone lay under cleared land
+    assert (rc[50, 50], rc[50, 40], rc[0, 0], rc[0, 1]) == (1, 1, 1, 1)  # very high, medium, high, high → low
+    assert rc[30, 30] == 2 and rc[0, 2] == 3
+    # the very-high zone of (50, 50) lay under cleared land: gone; the NW square loses its 2 cancelled cells
+    zones = gpd.read_file(out / "priority_zones.gpkg")
+    assert list(zones["cells"]) == [98] and list(zones["district"]) == ["West"]
+    assert zones.geometry[0].equals(box(X0, Y1 - 1000, X0 + 1000, Y1).difference(box(X0, Y1 - 100, X0 + 200, Y1)))
     rows = districts_of(out)
     west, east = rows["West"], rows["East"]
     assert float(west["released_km2_cancelled"]) == pytest.approx(0.02)
@@ -202,7 +216,7 @@ def test_release_polygon_removes_priority_zone_only_when_cleared(world2, tmp_pat
     """Control for the test above: without [release] the same world has its zone at (50, 50)."""
     out = tmp_path / "out"
     assert run_cli("run", world2, "--out", out, "--quiet").exit_code == 0
-    assert list(gpd.read_file(out / "priority_zones.gpkg")["cells"]) == [1]
+    assert list(gpd.read_file(out / "priority_zones.gpkg")["cells"]) == [1, 100]
     assert not (out / "released_share.tif").exists()
 
 
@@ -230,7 +244,7 @@ def test_release_values_mapping_and_empty_layer(world2, tmp_path):
 
 
 def test_new_release_polygon_recomputes_one_chunk(tmp_path):
-    config = make_world(tmp_path / "w", chunk=50)  # 2 × 2 chunks of 50 × 50 cells
+    config = fine_world(tmp_path / "w")
     write_gpkg(config.parent / "release.gpkg", [{"status": "cleared", "geometry": cell_box(10, 10)}])
     config.write_text(config.read_text() + RELEASE)
     out = tmp_path / "out"
@@ -245,5 +259,5 @@ def test_new_release_polygon_recomputes_one_chunk(tmp_path):
     assert run_cli("run", config, "--out", fresh, "--quiet").exit_code == 0
     for name in ("released_share", "residual_probability", "risk_class", "contamination_probability"):
         a, b = read(out, name), read(fresh, name)
-        assert np.array_equal(a.filled(-1), b.filled(-1)), name
-    assert read(out, "released_share")[80, 72] == 1.0
+        assert np.array_equal(a.data, b.data) and np.array_equal(a.mask, b.mask), name
+    assert read(out, "released_share")[795, 715] == 1.0
