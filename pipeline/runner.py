@@ -266,6 +266,9 @@ def _input_files(inputs: Inputs) -> dict[str, str]:
 def _target(name: str, array, inputs: Inputs, created: str) -> RasterTarget:
     p = PRODUCTS[name]
     bindings = {v: _describe(v, inputs) for v in p.variables}
+    if name == "released_share":  # from the [release] layer, not a formula variable
+        release = inputs.cfg.spec.release.model_dump(exclude_defaults=True)
+        bindings["release"] = ", ".join(f"{k}={v}" for k, v in release.items())
     tags = {"MINEMAP_PRODUCT": name, "MINEMAP_EQUATION": p.equation,
             "MINEMAP_INPUTS": json.dumps(bindings, ensure_ascii=False),
             "MINEMAP_CONFIG_SHA256": inputs.cfg.digest(), "MINEMAP_GRID": inputs.grid.name,

@@ -95,7 +95,7 @@ def summary_array(grid: Grid, codes: da.Array, fields: dict[str, da.Array], n_di
 def part_columns(n_classes: int) -> list[str]:
     return ["cells", "pc_n", "pc_sum", "pc_max", *[f"class_{k}" for k in range(1, n_classes + 1)], "mines",
             "e_n", "e_sum", "re_n", "re_sum", "cleared_km2", "sustainable_km2", "insufficient",
-            *[f"released_{o}" for o in RELEASE_OUTCOMES]]
+            *[f"released_{o}" for o in RELEASE_OUTCOMES], "l_n"]
 
 
 def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_districts: int, n_classes: int,
@@ -150,6 +150,7 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
         if cleared is not None:
             remaining *= 1 - cleared
         add("mines", remaining, ~np.isnan(a["L"]))
+        add("l_n", None, ~np.isnan(a["L"]))  # cells where L is known (outside its extent it is not)
     for key, col in (("E", "e"), ("R_e", "re")):
         if key in a:
             ok = ~np.isnan(a[key])
@@ -252,7 +253,7 @@ def district_table(total: np.ndarray, districts: Districts | None, class_names: 
             if f"rel_{o}" in have:
                 rows[f"released_km2_{o}"] = t[f"released_{o}"]
         if "L" in have:
-            rows["remaining_mines"] = t["mines"]
+            rows["remaining_mines"] = t["mines"].where(t["l_n"] > 0)  # unknown, not 0, where L is nowhere known
         if "E" in have:
             rows["mean_E"] = t["e_sum"] / t["e_n"]
         if "R_e" in have:
