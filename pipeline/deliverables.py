@@ -76,7 +76,7 @@ def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
         if path == release:  # released land: its own layer, drawn apart from the evidence of mines
             style, visible, title = "released", True, f"Released land ({path.stem})"
         elif path in extents:
-            style, visible, title = "extent", False, f"Extent: where {', '.join(variables)} is known ({path.stem})"
+            style, visible, title = "extent", True, f"Extent: where {', '.join(variables)} is known ({path.stem})"
         elif geometry == "Point":
             style, visible = "points", True
         elif "density" in kinds:

@@ -10,6 +10,8 @@ the west 0.4, east 0.1, cell (50, 50) 0.6. Default classes: low < 0.3 ≤ medium
 
 import csv
 import json
+import xml.etree.ElementTree as ET
+import zipfile
 
 import geopandas as gpd
 import numpy as np
@@ -210,6 +212,12 @@ def test_released_land_by_hand(world2, tmp_path):
     for name in ("released_share", "residual_probability"):
         assert (out / f"{name}.qml").exists() and (out / f"{name}.png").exists()
     assert "Released land" in (out / "report.html").read_text()
+    # the QGIS project: the release polygons as their own, shown layer in Evidence; the share among the products
+    project = zipfile.ZipFile(out / "minemap.qgz").read("minemap.qgs").decode()
+    evidence = ET.fromstring(project.split("\n", 1)[1]).find(".//layer-tree-group[@name='Evidence']")
+    released = evidence.find("layer-tree-layer[@name='Released land (release)']")
+    assert released is not None and released.get("checked") == "Qt::Checked"
+    assert "Released land (IMAS land release)" in project
 
 
 def test_release_polygon_removes_priority_zone_only_when_cleared(world2, tmp_path):

@@ -81,7 +81,7 @@ class Legend:
 
 
 INSUFFICIENT_COLOUR = "#9e9e9e"  # neutral grey: no colour of the risk ramp, never read as "low"
-RELEASED_COLOURS = ["#ffffff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"]  # blue: apart from the risk ramp
+RELEASED_COLOURS = ["#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"]  # blue: apart from the risk ramp
 
 
 def risk_class_legend(names: list[str], thresholds: list[float], min_evidence: int = 0,
