@@ -158,7 +158,7 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
     if released:
         notes.append("Released land (km²): " + ", ".join(f"{c.removeprefix('released_km2_')} "
                                                          f"{districts[c].sum():,.2f}" for c in released)
-                     + "; risk classes, priority zones and the district table use the residual probability "
+                     + "; risk classes and priority zones use the residual probability "
                        "P_res = P_c · (1 − released share).")
     zones = tables.get("priority_zones")
     if zones is not None:

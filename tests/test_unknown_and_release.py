@@ -208,7 +208,10 @@ def test_released_land_by_hand(world2, tmp_path):
     assert float(west["released_km2_cleared"]) == 0.0
     assert float(east["released_km2_cleared"]) == pytest.approx(0.01)
     assert float(east["released_km2_cancelled"]) == 0.0 and float(east["released_km2_reduced"]) == 0.0
-    assert float(east["max_residual"]) == pytest.approx(0.1) and "mean_pc" not in east  # the residual, named so
+    # P_c stays in the table; the residual beside it (the cleared cell (50, 50) no longer the maximum)
+    assert float(east["max_pc"]) == pytest.approx(0.6) and float(east["max_residual"]) == pytest.approx(0.1)
+    assert float(east["mean_residual"]) == pytest.approx(4999 * 0.1 / 5000, rel=1e-5)
+    assert float(west["mean_residual"]) == pytest.approx((98 * 1.4 / 3 + 4899 * 0.4 + 0.2) / 5000, rel=1e-5)
     for name in ("released_share", "residual_probability"):
         assert (out / f"{name}.qml").exists() and (out / f"{name}.png").exists()
     assert "Released land" in (out / "report.html").read_text()
