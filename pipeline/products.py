@@ -171,4 +171,7 @@ def build_products(cfg: LoadedConfig, grid: Grid, layers: dict[str, Layer]) -> d
         csc = _apply(formulas.clearance_sustainability, mask, a["E_f"], a["B_r"], a["D_i"])
         cleared = a.get("C", a.get("A_c"))
         out["clearance_sustainability"] = da.map_blocks(_cleared_only, cleared, csc, dtype="float32")
+    for name in ("released_share", "residual_probability"):  # last, as in PRODUCTS (files, project, report)
+        if name in out:
+            out[name] = out.pop(name)
     return out
