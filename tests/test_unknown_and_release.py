@@ -272,3 +272,16 @@ def test_new_release_polygon_recomputes_one_chunk(tmp_path):
         a, b = read(out, name), read(fresh, name)
         assert np.array_equal(a.data, b.data) and np.array_equal(a.mask, b.mask), name
     assert read(out, "released_share")[795, 715] == 1.0
+
+
+def test_release_dates_must_be_dates(world2, tmp_path):
+    write_release(world2, [{"status": "cleared", "released_on": "2025-06-01", "geometry": cell_box(50, 50)},
+                           {"status": "cleared", "released_on": "last spring", "geometry": cell_box(5, 5)}])
+    world2.write_text(world2.read_text() + RELEASE + 'date_field = "released_on"\n')
+    assert_refused(["validate", world2], None, 2, "release.gpkg", "'released_on'", "'last spring'")
+
+
+def test_missing_extent_file_is_refused(world, tmp_path):
+    world.write_text(world.read_text().replace('path = "mines.gpkg"\n', 'path = "mines.gpkg"\nextent = "nowhere.gpkg"\n'))
+    out = tmp_path / "out"
+    assert_refused(["run", world, "--out", out], out, 2, "nowhere.gpkg", "file not found")

@@ -6,7 +6,10 @@ touching it), so a new or edited release polygon recomputes only the chunks it t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 from dask.base import tokenize
 
 from ..config import RELEASE_OUTCOMES, LoadedConfig
@@ -47,6 +50,8 @@ def load_release(cfg: LoadedConfig, grid: Grid) -> dict[str, Layer]:
         problems.append(Problem(str(path), f"field {spec.status_field!r} has unknown release status {listed}: map "
                                            f"them to {', '.join(RELEASE_OUTCOMES)} under [release.values] "
                                            "or list them in release.ignore"))
+    if spec.date_field:
+        problems.extend(_bad_dates(frame[spec.date_field], spec.date_field, path))
     geoms = frame.geometry.values
     kinds = np.asarray([g.geom_type for g in geoms])
     if len(kinds) and not np.isin(kinds, ("Polygon", "MultiPolygon")).all():
@@ -66,3 +71,15 @@ def load_release(cfg: LoadedConfig, grid: Grid) -> dict[str, Layer]:
         token = tokenize(name, str(path), feats.digest(), grid.fingerprint())
         layers[name] = tiled_layer(name, name, grid, job, token, [path] if name == RELEASED else [])
     return layers
+
+
+def _bad_dates(values: pd.Series, field: str, path: Path) -> list[Problem]:
+    """Dates that are given but are not dates (empty is fine: not every record has one)."""
+    text = values.astype("string").str.strip()
+    given = text.notna() & (text != "")
+    parsed = pd.to_datetime(values.where(given), errors="coerce", format="mixed")
+    bad = text[given & parsed.isna()]
+    if not len(bad):
+        return []
+    return [Problem(str(path), f"field {field!r} (release.date_field) has values that are not dates: "
+                               f"{', '.join(map(repr, bad.unique()[:5]))}")]
