@@ -129,7 +129,8 @@ def test_min_evidence_three_marks_cells_without_drone(world2, tmp_path):
 
 def test_coverage_and_polygons_extent(world, tmp_path):
     """Extent on a coverage (C) and a polygon source (S_t): nodata outside, not 0 / fill."""
-    write_gpkg(world.parent / "north.gpkg", [{"name": "n", "geometry": box(X0, Y1 - 3000, X1, Y1)}])  # rows 0–29
+    # rows 0–29, and 40 m of row 30 (whose centre, 50 m down, it misses): inside is by cell centre
+    write_gpkg(world.parent / "north.gpkg", [{"name": "n", "geometry": box(X0, Y1 - 3040, X1, Y1)}])
     text = world.read_text().replace('path = "cleared.gpkg"\nunits = "percent"\n',
                                      'path = "cleared.gpkg"\nunits = "percent"\nextent = "north.gpkg"\n')
     text = text.replace('[inputs.S_t]\nkind = "polygons"\npath = "soil.gpkg"\n',
