@@ -63,6 +63,9 @@ class PolygonSource(_Spec):
     all_touched: bool = Field(False, description="burn every cell a polygon touches, not only those whose centre it holds")
     fill: float | None = Field(None, description="value where no polygon lies (default: nodata)")
     allow_empty: bool = Field(False, description="accept a layer with no features (after `where`) instead of refusing it")
+    extent: str | None = Field(None, description="polygons where this source has information (surveyed area, "
+                                "records known complete); outside them the variable is nodata")
+    extent_layer: str | None = None
 
     @model_validator(mode="after")
     def _field_or_class(self):
@@ -83,6 +86,9 @@ class DensitySource(_Spec):
     count_field: str = "count"
     bandwidth_m: float = Field(1000.0, gt=0, description="radius of the quartic kernel for point records")
     allow_empty: bool = Field(False, description="accept a layer with no features (after `where`) instead of refusing it")
+    extent: str | None = Field(None, description="polygons where this source has information (surveyed area, "
+                                "records known complete); outside them the variable is nodata")
+    extent_layer: str | None = None
 
     @property
     def paths(self) -> list[str]:
@@ -99,6 +105,9 @@ class CoverageSource(_Spec):
     # site_km2: the whole area of the polygon (site) holding the cell's centre, not the cell's share
     units: Literal["fraction", "percent", "km2", "site_km2"] = "fraction"
     allow_empty: bool = Field(False, description="accept a layer with no features (after `where`) instead of refusing it")
+    extent: str | None = Field(None, description="polygons where this source has information (surveyed area, "
+                                "records known complete); outside them the variable is nodata")
+    extent_layer: str | None = None
 
 
 class ProductSource(_Spec):
@@ -144,6 +153,8 @@ class RiskClassSettings(_Spec):
     enabled: bool = True
     thresholds: list[float] = Field([0.3, 0.45, 0.6], min_length=1)
     names: list[str] = ["low", "medium", "high", "very high"]
+    min_evidence: int = Field(2, ge=0, le=3, description="cells with fewer of H_m, S_t, V_i are class "
+                              "'insufficient evidence' (code 0)")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -188,6 +199,30 @@ class DistrictSettings(_Spec):
     layer: str | None = None
 
 
+RELEASE_OUTCOMES = ("cancelled", "reduced", "cleared")  # IMAS land release
+
+
+class ReleaseSettings(_Spec):
+    """Released land (IMAS land release): polygons whose status says cancelled, reduced or cleared."""
+
+    path: str = Field(description="vector file of release polygons, relative to the config")
+    layer: str | None = None
+    status_field: str = "status"
+    values: dict[Literal[RELEASE_OUTCOMES], str | list[str]] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="status values meaning each outcome (default: its own name)")
+    ignore: list[str] = Field([], description="status values left out (e.g. 'planned')")
+    date_field: str | None = None
+
+    def outcome_of(self) -> dict[str, str]:
+        """Each status value → its outcome."""
+        out = {}
+        for outcome in RELEASE_OUTCOMES:
+            given = self.values.get(outcome, outcome)
+            for value in [given] if isinstance(given, str) else given:
+                out[value] = outcome
+        return out
+
+
 class Output(_Spec):
     compress: Literal["zstd", "deflate", "lzw"] = "zstd"
     level: int = Field(1, ge=1, le=22)
@@ -202,6 +237,7 @@ class RunConfig(_Spec):
     inputs: dict[VariableName, Source]
     products: Products = Products()
     districts: DistrictSettings | None = None
+    release: ReleaseSettings | None = None
     output: Output = Output()
 
 

@@ -54,6 +54,10 @@ def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
     for var, layer in layers.items():
         for f in layer.files:
             users.setdefault(Path(f), []).append(var)
+    release = cfg.resolve(cfg.spec.release.path) if cfg.spec.release else None
+    extents = {cfg.resolve(s.extent) for s in cfg.spec.inputs.values() if getattr(s, "extent", None)}
+    extents -= {cfg.resolve(p) for s in cfg.spec.inputs.values() if hasattr(s, "path")  # also a source: show it as one
+                for p in ([s.path] if isinstance(s.path, str) else s.path)}
     out = []
     for path, variables in users.items():
         kinds = {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
@@ -69,7 +73,11 @@ def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
             continue  # a class table, not a map layer
         geometry = _geometry(info["geometry_type"])
         crs = CRS.from_user_input(info["crs"]).to_wkt()
-        if geometry == "Point":
+        if path == release:  # released land: its own layer, drawn apart from the evidence of mines
+            style, visible, title = "released", True, f"Released land ({path.stem})"
+        elif path in extents:
+            style, visible, title = "extent", True, f"Extent: where {', '.join(variables)} is known ({path.stem})"
+        elif geometry == "Point":
             style, visible = "points", True
         elif "density" in kinds:
             style, visible = "minefields", True
@@ -78,7 +86,7 @@ def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
         else:
             style, visible = "fill", False
         out.append(ProjectLayer(title, path, "vector", crs, style, visible, geometry, layer=info.get("layer_name")))
-    order = {"points": 0, "minefields": 1, "cleared": 2, "fill": 3}
+    order = {"points": 0, "minefields": 1, "released": 2, "cleared": 3, "extent": 4, "fill": 5}
     return sorted(out, key=lambda p: (p.kind == "raster", order.get(p.style, 9), p.title))
 
 
@@ -143,6 +151,15 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
         names = list(pool.map(draw, legends))
     table = districts.drop(columns="geometry") if districts is not None else None
     notes = [f"{titles[n]}: {captions[n]} [{units[n]}]" for n in legends]
+    if "risk_class" in legends and districts is not None and "km2_insufficient_evidence" in districts:
+        notes.append(f"{districts['km2_insufficient_evidence'].sum():,.2f} km² have insufficient evidence (grey in the "
+                     "risk classes): too few evidence layers to rank them; unknown, not safe.")
+    released = [c for c in (districts.columns if districts is not None else []) if c.startswith("released_km2_")]
+    if released:
+        notes.append("Released land (km²): " + ", ".join(f"{c.removeprefix('released_km2_')} "
+                                                         f"{districts[c].sum():,.2f}" for c in released)
+                     + "; risk classes and priority zones use the residual probability "
+                       "P_res = P_c · (1 − released share).")
     zones = tables.get("priority_zones")
     if zones is not None:
         notes.append(f"{len(zones)} priority zones ({zones['area_km2'].sum():,.1f} km²) in priority_zones.gpkg; "

@@ -97,3 +97,13 @@ def clearance_sustainability(E_f: np.ndarray, B_r: np.ndarray, D_i: np.ndarray) 
     the caller masks the rest.
     """
     return ((E_f + B_r) / np.float32(2) * D_i).astype(np.float32, copy=False)
+
+
+def residual_probability(P_c: np.ndarray, released_share: np.ndarray) -> np.ndarray:
+    """P_res = P_c · (1 − released_share): contamination probability left after land release.
+
+    Not one of the paper's equations (the paper has no land release): minemap's addition, so
+    that land cancelled, reduced or cleared under IMAS stops showing as contaminated. P_c
+    itself stays the paper's equation; released_share is the share of the cell released (0–1).
+    """
+    return (P_c * (np.float32(1) - released_share)).astype(np.float32, copy=False)

@@ -47,7 +47,14 @@ PRODUCTS: dict[str, ProductDef] = {p.name: p for p in [
     ProductDef("clearance_sustainability", "Clearance sustainability coefficient", "CSC",
                "Eq. (3) CSC = (E_f + B_r) / 2 · D_i (> 0.7 sustainable)", "coefficient (0–1)",
                ("E_f", "B_r", "D_i", "C")),
+    ProductDef("released_share", "Released land (IMAS land release)", "released",
+               "share of the cell inside a cancelled, reduced or cleared release polygon (config [release])",
+               "share of cell (0–1)", ()),
+    ProductDef("residual_probability", "Residual contamination probability", "P_res",
+               "P_res = P_c · (1 − released_share) (not a paper equation: P_c after land release)",
+               "probability (0–1)", ("H_m", "S_t", "V_i")),
 ]}
+INSUFFICIENT = 0  # risk_class code of cells with fewer than min_evidence of H_m, S_t, V_i
 UINT8_NODATA = 255
 
 
@@ -68,7 +75,9 @@ def enabled_products(cfg: LoadedConfig) -> list[str]:
           "environmental_impact": settings.environmental_impact.enabled,
           "recovery_rate": settings.recovery_rate.enabled,
           "clearance_sustainability": settings.clearance_sustainability.enabled,
-          "risk_class": settings.contamination_probability.enabled and settings.risk_class.enabled}
+          "risk_class": settings.contamination_probability.enabled and settings.risk_class.enabled,
+          "released_share": cfg.spec.release is not None,
+          "residual_probability": cfg.spec.release is not None and settings.contamination_probability.enabled}
     return [name for name in PRODUCTS if on[name]]
 
 
@@ -114,13 +123,21 @@ def _apply(formula: Callable, mask: da.Array, *arrays: da.Array, dtype="float32"
                          meta=np.empty((0, 0), dtype=dtype), **kw)
 
 
-def risk_classes(p_c: np.ndarray, thresholds: list[float]) -> np.ndarray:
-    """Class codes 1…n+1 for n thresholds (P_c equal to a threshold goes to the upper class); 255 nodata."""
+def risk_classes(p_c: np.ndarray, thresholds: list[float], evidence: np.ndarray | None = None,
+                 min_evidence: int = 0) -> np.ndarray:
+    """Class codes 1…n+1 for n thresholds (P_c equal to a threshold goes to the upper class); 255 nodata;
+    0 (INSUFFICIENT) where fewer than `min_evidence` layers of `evidence` (inside the region) had data."""
     codes = np.ones(p_c.shape, dtype=np.uint8)
     for t in np.asarray(thresholds, dtype=p_c.dtype):  # one comparison per threshold: 5× faster than digitize
         codes += p_c >= t
     codes[np.isnan(p_c)] = UINT8_NODATA
+    if evidence is not None:
+        codes[(evidence < min_evidence) & (evidence != UINT8_NODATA)] = INSUFFICIENT
     return codes
+
+
+def _classes(p: np.ndarray, evidence: np.ndarray, thresholds: list[float], min_evidence: int) -> np.ndarray:
+    return risk_classes(p, thresholds, evidence, min_evidence)
 
 
 def _cleared_only(C: np.ndarray, csc: np.ndarray) -> np.ndarray:
@@ -147,9 +164,16 @@ def build_products(cfg: LoadedConfig, grid: Grid, layers: dict[str, Layer]) -> d
                                                   weights=None if pc_settings.paper_weights else pc_settings.weights)
         out["evidence_count"] = _apply(formulas.evidence_count, mask, h_m, a["S_t"], a["V_i"], dtype="uint8",
                                        nodata=UINT8_NODATA)
+        if "residual_probability" in want:  # land release: risk classes, zones and districts use the residual
+            out["residual_probability"] = _apply(formulas.residual_probability, mask,
+                                                 out["contamination_probability"], a["released_share"])
         if "risk_class" in want:
-            out["risk_class"] = out["contamination_probability"].map_blocks(
-                risk_classes, thresholds=cfg.spec.products.risk_class.thresholds, dtype="uint8")
+            rc = cfg.spec.products.risk_class
+            out["risk_class"] = da.map_blocks(
+                _classes, out.get("residual_probability", out["contamination_probability"]), out["evidence_count"],
+                thresholds=rc.thresholds, min_evidence=rc.min_evidence, dtype="uint8")
+    if "released_share" in want:
+        out["released_share"] = _apply(np.asarray, mask, a["released_share"])
     if "environmental_impact" in want:
         out["environmental_impact"] = _apply(formulas.environmental_impact, mask, a["L"], a["D"], a["C"], a["R"])
     if "recovery_rate" in want:
@@ -159,4 +183,7 @@ def build_products(cfg: LoadedConfig, grid: Grid, layers: dict[str, Layer]) -> d
         csc = _apply(formulas.clearance_sustainability, mask, a["E_f"], a["B_r"], a["D_i"])
         cleared = a.get("C", a.get("A_c"))
         out["clearance_sustainability"] = da.map_blocks(_cleared_only, cleared, csc, dtype="float32")
+    for name in ("released_share", "residual_probability"):  # last, as in PRODUCTS (files, project, report)
+        if name in out:
+            out[name] = out.pop(name)
     return out

@@ -26,6 +26,7 @@ from .errors import ConfigError, InputError, MinemapError, OutputError, Problem
 from .grid import Grid, area_scale_warning, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings, product_equation
 from .sources import Layer, LoadOptions, file_sha256, load_layer
+from .sources.release import load_release
 from .state import chunk_fingerprints, drop_stale_parts, output_lock, read_parts, read_state, write_parts, write_state
 from .summaries import Districts, build_summary, load_districts, summaries_wanted, write_summaries
 from .writers.chunks import WorkerProcesses
@@ -75,6 +76,10 @@ def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient
         if layer is not None:
             layers[var] = layer
             rejected.extend(layer.rejected)
+    try:
+        layers.update(load_release(cfg, grid))
+    except InputError as e:
+        problems.extend(e.problems)
     districts = None
     try:
         districts = load_districts(cfg, grid)
@@ -258,7 +263,7 @@ def _legend(t: RasterTarget, cfg: LoadedConfig) -> Legend:
     """A product's colours (its .qml and its map), from its value range where that decides them."""
     if t.name == "risk_class":
         rc = cfg.spec.products.risk_class
-        return risk_class_legend(rc.names, rc.thresholds)
+        return risk_class_legend(rc.names, rc.thresholds, rc.min_evidence, "P_res" if cfg.spec.release else "P_c")
     return product_legend(t.name, t.stats.minimum if t.stats.count else None, t.stats.maximum if t.stats.count else None)
 
 
@@ -271,6 +276,9 @@ def _input_files(inputs: Inputs) -> dict[str, str]:
 def _target(name: str, array, inputs: Inputs, created: str) -> RasterTarget:
     p = PRODUCTS[name]
     bindings = {v: _describe(v, inputs) for v in p.variables}
+    if name == "released_share":  # from the [release] layer, not a formula variable
+        release = inputs.cfg.spec.release.model_dump(exclude_defaults=True)
+        bindings["release"] = ", ".join(f"{k}={v}" for k, v in release.items())
     tags = {"MINEMAP_PRODUCT": name, "MINEMAP_EQUATION": product_equation(name, inputs.cfg),
             "MINEMAP_INPUTS": json.dumps(bindings, ensure_ascii=False),
             "MINEMAP_CONFIG_SHA256": inputs.cfg.digest(), "MINEMAP_GRID": inputs.grid.name,

@@ -21,6 +21,7 @@ from typing import Iterator
 
 from . import __version__
 from .errors import LockedError, OutputError
+from .summaries import part_columns
 from .tiles import chunk_key
 
 STATE_DIR = ".minemap"
@@ -32,6 +33,7 @@ def chunk_fingerprints(inputs, products: list[str]) -> dict[str, str]:
     common = json.dumps({"version": __version__, "grid": grid.fingerprint(), "products": sorted(products),
                          "settings": cfg.spec.products.model_dump(mode="json"),
                          "output": cfg.spec.output.model_dump(mode="json"),
+                         "summary_columns": part_columns(len(cfg.spec.products.risk_class.names)),  # parts' layout
                          "inputs": {v: s.model_dump(mode="json") for v, s in cfg.spec.inputs.items()},
                          "districts": [cfg.spec.districts.model_dump(mode="json"), inputs.districts.sha256]
                          if inputs.districts else None},

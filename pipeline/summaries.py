@@ -23,16 +23,16 @@ from affine import Affine
 from rasterio.features import shapes
 from scipy import ndimage
 
-from .config import LoadedConfig
+from .config import RELEASE_OUTCOMES, LoadedConfig
 from .errors import InputError
 from .grid import Grid
-from .products import UINT8_NODATA
+from .products import INSUFFICIENT, UINT8_NODATA
 from .sources.polygons import BurnJob
 from .tiles import Index, chunk_key, tiled_array
 from .vector import POLYGONS, empty_layer_problem, geometry_type_problem, read_vector, repair_geometries, to_crs
 
 # the per-chunk inputs of a part, in this order; products or layers that are not there are skipped
-FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C"]
+FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C", *[f"rel_{o}" for o in RELEASE_OUTCOMES], "P_res"]
 SUSTAINABLE = 0.7  # CSC above this is sustainable (paper, eq. 3)
 
 
@@ -98,7 +98,11 @@ def summary_array(grid: Grid, codes: da.Array, fields: dict[str, da.Array], n_di
 # district sums, one row per district code (0: outside every district), these columns:
 def part_columns(n_classes: int) -> list[str]:
     return ["cells", "pc_n", "pc_sum", "pc_max", *[f"class_{k}" for k in range(1, n_classes + 1)], "mines",
-            "e_n", "e_sum", "re_n", "re_sum", "cleared_km2", "sustainable_km2"]
+            "e_n", "e_sum", "re_n", "re_sum", "cleared_km2", "sustainable_km2", "insufficient",
+            *[f"released_{o}" for o in RELEASE_OUTCOMES], "l_n", "res_sum", "res_max"]
+
+
+MAX_COLUMNS = ("pc_max", "res_max")  # merged by maximum (NaN: no value yet); the others are sums
 
 
 def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_districts: int, n_classes: int,
@@ -108,7 +112,7 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
     n = n_districts + 1
     cols = part_columns(n_classes)
     sums = np.zeros((n, len(cols)), dtype=np.float64)
-    sums[:, cols.index("pc_max")] = np.nan
+    sums[:, [cols.index(c) for c in MAX_COLUMNS]] = np.nan
     put = {c: k for k, c in enumerate(cols)}
     # a chunk holds few districts (most just one): masked reductions over each present district's
     # bounding window are ~10× cheaper than one bincount over every cell (a gather and a float64 copy)
@@ -132,13 +136,22 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
     if "class" in a:
         for k in range(1, n_classes + 1):
             add(f"class_{k}", None, a["class"] == k)
+        add("insufficient", None, a["class"] == INSUFFICIENT)
+    for o in RELEASE_OUTCOMES:  # km² released, by outcome
+        if f"rel_{o}" in a:
+            share = a[f"rel_{o}"]
+            known = ~np.isnan(share)
+            add(f"released_{o}", share * np.float32(cell_km2), known if inside is None else known & inside)
     if region is not None:
         add("pc_n", None, region)
-        add("pc_sum", a["P_c"], region)
-        for d, win, m in present:
-            where = region[win] if m is None else region[win] & m
-            if np.any(where):
-                sums[d, put["pc_max"]] = np.max(a["P_c"][win], where=where, initial=-np.inf)
+        for field, total, top in (("P_c", "pc_sum", "pc_max"), ("P_res", "res_sum", "res_max")):
+            if field not in a:
+                continue
+            add(total, a[field], region)
+            for d, win, m in present:
+                where = region[win] if m is None else region[win] & m
+                if np.any(where):
+                    sums[d, put[top]] = np.max(a[field][win], where=where, initial=-np.inf)
     cleared = None
     if "C" in a:
         cleared = np.where(np.isnan(a["C"]), np.float32(0), a["C"]) * np.float32(0.01)  # fraction cleared
@@ -147,6 +160,7 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
         if cleared is not None:
             remaining *= 1 - cleared
         add("mines", remaining, ~np.isnan(a["L"]))
+        add("l_n", None, ~np.isnan(a["L"]))  # cells where L is known (outside its extent it is not)
     for key, col in (("E", "e"), ("R_e", "re")):
         if key in a:
             ok = ~np.isnan(a[key])
@@ -159,7 +173,7 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
     zones = None
     if zone_class is not None and "class" in a:
         offset = (block_id[0] * chunk, block_id[1] * chunk)
-        zones = _zone_pieces(a["class"], a["P_c"], a.get("n"), codes, n, zone_class, offset)
+        zones = _zone_pieces(a["class"], a.get("P_res", a["P_c"]), a.get("n"), codes, n, zone_class, offset)
     out = np.empty((1, 1), dtype=object)
     out[0, 0] = {"districts": sums, "zones": zones}
     return out
@@ -216,16 +230,15 @@ def merge_districts(parts: dict[str, dict], grid: Grid, n_districts: int, n_clas
     """Sum the chunks' district rows (in tile order, so the floats are always the same)."""
     cols = part_columns(n_classes)
     total = np.zeros((n_districts + 1, len(cols)))
-    total[:, cols.index("pc_max")] = np.nan
+    top = np.isin(cols, MAX_COLUMNS)
+    total[:, top] = np.nan
     for idx in grid.tile_ids():
         part = parts.get(chunk_key(idx))
         if part is None:
             continue
         d = part["districts"]
-        k = cols.index("pc_max")
-        total[:, :k] += d[:, :k]
-        total[:, k + 1:] += d[:, k + 1:]
-        total[:, k] = np.fmax(total[:, k], d[:, k])
+        total[:, ~top] += d[:, ~top]
+        total[:, top] = np.fmax(total[:, top], d[:, top])
     return total
 
 
@@ -241,10 +254,18 @@ def district_table(total: np.ndarray, districts: Districts | None, class_names: 
                 "area_km2": t["cells"] * cell_km2,
                 "mean_pc": t["pc_sum"] / t["pc_n"],
                 "max_pc": t["pc_max"]}
+        if "P_res" in have:  # with land release: the residual probability beside P_c
+            rows["mean_residual"] = t["res_sum"] / t["pc_n"]
+            rows["max_residual"] = t["res_max"]
         for k, name in enumerate(class_names, start=1):
             rows[f"km2_{_slug(name)}"] = t[f"class_{k}"] * cell_km2
+        if "class" in have:
+            rows["km2_insufficient_evidence"] = t["insufficient"] * cell_km2
+        for o in RELEASE_OUTCOMES:
+            if f"rel_{o}" in have:
+                rows[f"released_km2_{o}"] = t[f"released_{o}"]
         if "L" in have:
-            rows["remaining_mines"] = t["mines"]
+            rows["remaining_mines"] = t["mines"].where(t["l_n"] > 0)  # unknown, not 0, where L is nowhere known
         if "E" in have:
             rows["mean_E"] = t["e_sum"] / t["e_n"]
         if "R_e" in have:
@@ -343,6 +364,13 @@ def merge_zones(parts: dict[str, dict], grid: Grid, districts: Districts | None,
     return gpd.GeoDataFrame(frame.drop(columns="class_code").reset_index(drop=True), geometry="geometry", crs=None)
 
 
+def _residual_names(frame: gpd.GeoDataFrame, have: set[str]) -> gpd.GeoDataFrame:
+    """With land release the zones' P_c columns hold the residual probability: say so in their names."""
+    if "P_res" not in have:
+        return frame
+    return frame.rename(columns={"mean_pc": "mean_residual", "max_pc": "max_residual"})
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower() or "class"
 
@@ -376,6 +404,11 @@ def build_summary(cfg: LoadedConfig, grid: Grid, layers: dict, products: dict[st
     fields = {short: products[name] for short, name in PRODUCT_FIELDS.items() if name in products}
     if "L" in layers:
         fields["L"] = layers["L"].array
+    if "residual_probability" in products:  # with land release, classes and zones use the residual
+        fields["P_res"] = products["residual_probability"]
+    for o in RELEASE_OUTCOMES:
+        if f"released_{o}" in layers:
+            fields[f"rel_{o}"] = layers[f"released_{o}"].array
     if "C" in layers:
         fields["C"] = layers["C"].array
     elif "A_c" in layers and getattr(cfg.spec.inputs["A_c"], "units", None) == "site_km2":
@@ -402,7 +435,8 @@ def write_summaries(staging: Path, parts: dict[str, dict], cfg: LoadedConfig, gr
         table.drop(columns="geometry").to_csv(staging / "districts.csv", index=False, float_format="%.6g")
         written["districts"] = table
     if zone_class(cfg, [PRODUCT_FIELDS[f] for f in have if f in PRODUCT_FIELDS]) is not None:
-        zones = merge_zones(parts, grid, districts, names, cfg.spec.products.priority_zones.min_area_km2)
+        zones = _residual_names(merge_zones(parts, grid, districts, names,
+                                            cfg.spec.products.priority_zones.min_area_km2), have)
         write_vector(zones, staging / "priority_zones.gpkg", "priority_zones", grid.crs)
         written["priority_zones"] = zones
     return written

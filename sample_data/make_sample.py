@@ -184,6 +184,35 @@ def cleared_areas(rng: np.random.Generator, region: Polygon) -> gpd.GeoDataFrame
     return gpd.GeoDataFrame(rows, crs=UTM)
 
 
+# Districts the synthetic mine-record survey covered (records known complete there); the
+# mountain districts of Kalbajar and Lachin were not surveyed: their records are incomplete.
+SURVEYED = ["Gubadli", "Zangilan", "Jabrayil", "Fuzuli", "Aghdam", "Khojavend", "Shusha"]
+
+
+def survey_extent(district_frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The area where the mine records are known to be complete: the surveyed districts' union."""
+    area = shapely.union_all(district_frame[district_frame["name"].isin(SURVEYED)].geometry.values)
+    return gpd.GeoDataFrame({"survey": ["mine-record survey (synthetic)"], "completed_on": ["2023-12-15"]},
+                            geometry=[area], crs=district_frame.crs)
+
+
+def release(cleared: gpd.GeoDataFrame, region: Polygon) -> gpd.GeoDataFrame:
+    """IMAS land release: most cleared areas as `cleared`, plus reduced and cancelled land near Fuzuli
+    (where records are densest) and Jabrayil. Own seed: the other files do not change with it."""
+    rng = np.random.default_rng(SEED + 14)
+    rows = [{"release_id": int(r.area_id), "status": "cleared", "released_on": r.cleared_on, "geometry": r.geometry}
+            for r in cleared.itertuples() if rng.random() < 0.7]
+    fuzuli, jabrayil = utm([TOWNS["Fuzuli"]])[0], utm([TOWNS["Jabrayil"]])[0]
+    sites = [("reduced", fuzuli + (1500, -800), 1800, 900), ("reduced", fuzuli + (-2500, 1500), 1400, 1000),
+             ("cleared", fuzuli + (600, 900), 900, 600), ("cancelled", fuzuli + (-4500, -3000), 3000, 2000),
+             ("cancelled", jabrayil + (2000, 2500), 2500, 1800), ("reduced", jabrayil + (-1500, 1000), 1200, 700)]
+    for k, (status, (x, y), length, width) in enumerate(sites):
+        poly = rotated_rect(x, y, length, width, rng.uniform(0, np.pi)).intersection(region)
+        day = datetime(2023, 1, 1) + (datetime(2025, 10, 31) - datetime(2023, 1, 1)) * rng.random()
+        rows.append({"release_id": 1000 + k, "status": status, "released_on": day.date().isoformat(), "geometry": poly})
+    return gpd.GeoDataFrame(rows, crs=UTM)
+
+
 def anomaly(x: np.ndarray, y: np.ndarray, mines_xy: np.ndarray, rng: np.random.Generator, gain: float) -> np.ndarray:
     """Detector intensity: background noise plus Gaussian blobs around recorded mines."""
     field = 0.05 + 0.12 * rng.random(x.shape)
@@ -246,12 +275,14 @@ def write_csv(name: str, header: list[str], rows: list[list]) -> None:
 def main() -> None:
     rng = np.random.default_rng(SEED)
     region = region_utm()
-    write(districts(region), "districts")
+    district_frame = districts(region)
+    write(district_frame, "districts")
     mines = mine_records(rng, region)
     write(mines, "mine_records")
     write(minefields(rng, region), "minefields")
     write(soils(rng, region), "soil")
-    write(cleared_areas(rng, region), "cleared_areas")
+    cleared = cleared_areas(rng, region)
+    write(cleared, "cleared_areas")
     tables()
     mines_xy = utm(list(zip(mines.geometry.x, mines.geometry.y)))
     drone(rng, mines_xy, "2024-05-12_aghdam.tif", UTM, (47.00, 40.08), (12_000, 10_000), 20.0, "uint8", 255,
@@ -260,6 +291,8 @@ def main() -> None:
           float("nan"), "2024:09:03 10:15:00", 0.10)
     drone(rng, mines_xy, "2025-04-20_fuzuli_north.tif", "EPSG:32639", (47.14, 39.70), (10_000, 10_000), 15.0,
           "float32", -1.0, "2025:04:20 08:45:00", 0.14)
+    write(survey_extent(district_frame), "survey_extent")
+    write(release(cleared, region), "release")
     for p in sorted(HERE.rglob("*")):
         if p.is_file() and p.suffix in (".gpkg", ".csv", ".tif"):
             print(f"{p.relative_to(HERE)}  {p.stat().st_size / 1e3:.0f} kB")

@@ -20,6 +20,8 @@ EXPECTED = {  # renderer written in the .qml, nodata, share of the map the regio
     "environmental_impact": ("singlebandpseudocolor", -9999.0, 0.3),
     "recovery_rate": ("singlebandpseudocolor", -9999.0, 0.3),
     "clearance_sustainability": ("singlebandpseudocolor", -9999.0, 0.0001),
+    "released_share": ("singlebandpseudocolor", -9999.0, 0.3),
+    "residual_probability": ("singlebandpseudocolor", -9999.0, 0.3),
 }
 
 
@@ -86,6 +88,7 @@ def test_project_opens_with_every_layer_valid_and_moves_with_its_folder(tmp_path
     assert layers["Districts"]["labels"] == "district" and layers["Districts"]["features"] == 9
     evidence = {Path(e["source"].split("|")[0]).name for e in report["layers"] if e["group"] == "Evidence"}
     assert {"mine_records.gpkg", "minefields.gpkg", "cleared_areas.gpkg", "soil.gpkg",
-            "2024-05-12_aghdam.tif"} <= evidence
+            "2024-05-12_aghdam.tif", "release.gpkg", "survey_extent.gpkg"} <= evidence
+    assert layers["Released land (release)"]["visible"] and layers["Released land (release)"]["features"] > 30
     # the render shows the map: many colours, the region (not white) over half of it
     assert report["render"]["distinct_colours"] > 50 and report["render"]["white_share"] < 0.6

@@ -15,10 +15,12 @@ CONFIG = REPO / "sample_data" / "minemap.toml"
 PRODUCTS = {  # name: (dtype, nodata, renderer, valid range)
     "contamination_probability": ("float32", -9999.0, "singlebandpseudocolor", (0.0, 1.0)),
     "evidence_count": ("uint8", 255.0, "paletted", (0, 3)),
-    "risk_class": ("uint8", 255.0, "paletted", (1, 4)),
+    "risk_class": ("uint8", 255.0, "paletted", (0, 4)),  # 0: insufficient evidence (Kalbajar, Lachin)
     "environmental_impact": ("float32", -9999.0, "singlebandpseudocolor", (-100.0, 1e5)),
     "recovery_rate": ("float32", -9999.0, "singlebandpseudocolor", (0.0, 1e3)),
     "clearance_sustainability": ("float32", -9999.0, "singlebandpseudocolor", (0.0, 1.0)),
+    "released_share": ("float32", -9999.0, "singlebandpseudocolor", (0.0, 1.0)),
+    "residual_probability": ("float32", -9999.0, "singlebandpseudocolor", (0.0, 1.0)),
 }
 
 
@@ -110,7 +112,7 @@ def test_sample_maps_show_every_risk_class_and_the_report_bundles_them(sample_ou
     pixels = (imread(sample_out / "risk_class.png")[..., :3] * 255).round().astype(int).reshape(-1, 3)
     values, counts = np.unique(pixels, axis=0, return_counts=True)
     seen = {tuple(int(x) for x in v): int(c) for v, c in zip(values, counts)}
-    for stop in risk_class_legend(["low", "medium", "high", "very high"], [0.3, 0.45, 0.6]).stops:
+    for stop in risk_class_legend(["low", "medium", "high", "very high"], [0.3, 0.45, 0.6], 2, "P_res").stops:
         colour = tuple(int(stop.color[i:i + 2], 16) for i in (1, 3, 5))
         assert seen.get(colour, 0) > 1_000, stop.label  # on the map itself, not only in the legend patch
     report = (sample_out / "report.html").read_text()

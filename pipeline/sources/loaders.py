@@ -47,10 +47,14 @@ class Layer:
     rejected: list[Problem] = field(default_factory=list)  # raster files left out (lenient mode)
     jobs: dict[Index, TileJob] = field(default_factory=dict)
     salt: str = ""  # what else decides the values (a constant, a unit factor)
+    extent: dict[Index, TileJob] = field(default_factory=dict)  # where the source has information
 
     def fingerprint(self, idx: Index) -> str:
         job = self.jobs.get(idx)
-        return f"{self.salt}:{job_fingerprint(job) if job is not None else ''}"
+        fp = f"{self.salt}:{job_fingerprint(job) if job is not None else ''}"
+        if idx in self.extent:
+            fp += f":extent {job_fingerprint(self.extent[idx])}"
+        return fp
 
 
 def tiled_layer(var: str, name: str, grid: Grid, make_job: Callable[[Index], TileJob], token: str,
@@ -91,7 +95,48 @@ def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, opts: LoadOptions 
                      salt=f"constant {spec.value!r}")
     loader = {RasterSource: _raster, PolygonSource: _polygons, DensitySource: _density,
               CoverageSource: _coverage}[type(spec)]
-    return loader(var, variable, spec, cfg, grid, opts)
+    if isinstance(spec, DensitySource) and getattr(spec, "extent", None) is None:
+        opts.warnings.append(Problem(f"{cfg.path}: inputs.{var}", "no `extent`: absence of records will be read "
+                                     "as absence of mines (set extent = \"FILE\", the surveyed area)"))
+    problems: list[Problem] = []
+    extent = _extent_jobs(var, spec, cfg, grid, problems)
+    try:
+        layer = loader(var, variable, spec, cfg, grid, opts)
+    except InputError as e:
+        raise InputError(e.problems + problems) from None
+    if problems:
+        raise InputError(problems)
+    if extent is not None:
+        layer.extent, path, token = extent
+        layer.files.append(path)
+        known = tiled_array(f"extent-{var}", grid, layer.extent, dtype=np.uint8, token=token)
+        layer.array = da.map_blocks(outside_nan, layer.array, known, dtype=np.float32)
+    return layer
+
+
+# --- extent: where a vector source has information ---------------------------------------
+
+def _extent_jobs(var: str, spec, cfg: LoadedConfig, grid: Grid,
+                 problems: list[Problem]) -> tuple[dict[Index, BurnJob], Path, str] | None:
+    """Per chunk, the extent polygons touching it burnt as 1 by cell centre (None: no extent)."""
+    if getattr(spec, "extent", None) is None:
+        return None
+    path = cfg.resolve(spec.extent)
+    frame = load_frame(path, grid, spec.extent_layer, None, None, problems)
+    if frame is None:
+        return None
+    geoms = frame.geometry.values
+    if len(geoms) == 0 or not np.isin(shapely.get_type_id(geoms), (3, 6)).all():
+        problems.append(Problem(str(path), f"extent of inputs.{var} must hold polygons (the area with information)"))
+        return None
+    feats = Features(geoms, np.ones(len(geoms)))
+    job = _burn_jobs(feats, grid, False, 0, "uint8")
+    return {idx: job(idx) for idx in grid.tile_ids()}, path, tokenize(str(path), feats.digest(), grid.fingerprint())
+
+
+def outside_nan(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """NaN where the extent does not reach (`known` 0): no information is not a zero."""
+    return np.where(known == 1, values, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 # --- raster -------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ QGIS_VERSION = "3.22.16-Białowieża"
 @dataclass(frozen=True)
 class ProjectLayer:
     """One layer of the project. `source` is a path; `style` a renderer: the .qml text of a
-    raster, or for vectors one of "outline", "zones", "points", "fill"."""
+    raster, or for vectors a key of SYMBOLS ("outline", "zones", "points", "released", "extent"…)."""
 
     title: str
     source: Path
@@ -143,6 +143,10 @@ SYMBOLS = {  # symbol type, symbol layer class, properties
                                        "outline_width": "0.3", "outline_style": "solid", "outline_width_unit": "MM"}),
     "minefields": ("fill", "SimpleFill", {"color": "0,0,0,0", "style": "b_diagonal", "outline_color": "103,0,31,255",
                                           "outline_width": "0.4", "outline_style": "dash", "outline_width_unit": "MM"}),
+    "released": ("fill", "SimpleFill", {"color": "33,113,181,90", "style": "f_diagonal", "outline_color": "8,48,107,255",
+                                        "outline_width": "0.4", "outline_style": "solid", "outline_width_unit": "MM"}),
+    "extent": ("fill", "SimpleFill", {"color": "0,0,0,0", "style": "no", "outline_color": "110,110,110,255",
+                                      "outline_width": "0.5", "outline_style": "dot", "outline_width_unit": "MM"}),
     "points": ("marker", "SimpleMarker", {"name": "triangle", "color": "103,0,31,255", "size": "1.6",
                                           "size_unit": "MM", "outline_color": "255,255,255,255",
                                           "outline_width": "0.2", "outline_style": "solid"}),

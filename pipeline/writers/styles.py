@@ -80,19 +80,30 @@ class Legend:
     stops: list[Stop]
 
 
-def risk_class_legend(names: list[str], thresholds: list[float]) -> Legend:
-    """Each class coloured and labelled with its name and P_c range."""
+INSUFFICIENT_COLOUR = "#9e9e9e"  # neutral grey: no colour of the risk ramp, never read as "low"
+RELEASED_COLOURS = ["#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"]  # blue: apart from the risk ramp
+
+
+def risk_class_legend(names: list[str], thresholds: list[float], min_evidence: int = 0,
+                      symbol: str = "P_c") -> Legend:
+    """Each class coloured and labelled with its name and `symbol` range; with `min_evidence`, code 0
+    "insufficient evidence" in grey first."""
     bounds = [0.0, *thresholds, 1.0]
-    return Legend("palette", [Stop(k + 1, RISK_COLOURS[min(k, len(RISK_COLOURS) - 1)],
-                                   f"{name} (P_c {bounds[k]:g}–{bounds[k + 1]:g})") for k, name in enumerate(names)])
+    stops = [Stop(k + 1, RISK_COLOURS[min(k, len(RISK_COLOURS) - 1)],
+                  f"{name} ({symbol} {bounds[k]:g}–{bounds[k + 1]:g})") for k, name in enumerate(names)]
+    if min_evidence > 0:
+        stops.insert(0, Stop(0, INSUFFICIENT_COLOUR, f"insufficient evidence (< {min_evidence} of H_m, S_t, V_i)"))
+    return Legend("palette", stops)
 
 
 def product_legend(name: str, vmin: float | None, vmax: float | None) -> Legend:
     """A product's colours, using its value range where the scale is data-driven."""
     vmin = 0.0 if vmin is None else vmin
     vmax = 1.0 if vmax is None else vmax
-    if name == "contamination_probability":
+    if name in ("contamination_probability", "residual_probability"):
         return Legend("ramp", ramp(0.0, 1.0, RED_TO_GREEN))
+    if name == "released_share":
+        return Legend("ramp", ramp(0.0, 1.0, RELEASED_COLOURS))
     if name == "evidence_count":
         return Legend("palette", [Stop(0, "#bdbdbd", "0 layers (no evidence)"), Stop(1, "#c6dbef", "1 layer"),
                                   Stop(2, "#6baed6", "2 layers"), Stop(3, "#08519c", "3 layers (all evidence)")])
