@@ -147,7 +147,7 @@ def test_coverage_and_polygons_extent(world, tmp_path):
 
 def test_extent_must_be_polygons(world, tmp_path):
     world.write_text(world.read_text().replace('path = "mines.gpkg"\n', 'path = "mines.gpkg"\nextent = "mines.gpkg"\n'))
-    assert_refused(["validate", world], None, 2, "mines.gpkg", "extent of inputs.L must hold polygons")
+    assert_refused(["validate", world], None, 2, "mines.gpkg", "has Point geometries; the extent of inputs.L needs Polygon/MultiPolygon")
 
 
 def test_edited_extent_recomputes_only_the_chunks_it_touches(tmp_path):

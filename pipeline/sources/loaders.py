@@ -122,13 +122,11 @@ def _extent_jobs(var: str, spec, cfg: LoadedConfig, grid: Grid,
     if getattr(spec, "extent", None) is None:
         return None
     path = cfg.resolve(spec.extent)
-    frame = load_frame(path, grid, spec.extent_layer, None, None, problems)
+    # polygons, never empty: an empty extent would make the whole variable unknown
+    frame = load_frame(path, grid, spec.extent_layer, None, None, problems, source=f"the extent of inputs.{var}")
     if frame is None:
         return None
     geoms = frame.geometry.values
-    if len(geoms) == 0 or not np.isin(shapely.get_type_id(geoms), (3, 6)).all():
-        problems.append(Problem(str(path), f"extent of inputs.{var} must hold polygons (the area with information)"))
-        return None
     feats = Features(geoms, np.ones(len(geoms)))
     job = _burn_jobs(feats, grid, False, 0, "uint8")
     return {idx: job(idx) for idx in grid.tile_ids()}, path, tokenize(str(path), feats.digest(), grid.fingerprint())

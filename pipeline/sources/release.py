@@ -39,7 +39,8 @@ def load_release(cfg: LoadedConfig, grid: Grid) -> dict[str, Layer]:
     path = cfg.resolve(spec.path)
     problems: list[Problem] = []
     columns = [spec.status_field] + ([spec.date_field] if spec.date_field else [])
-    frame = load_frame(path, grid, spec.layer, None, columns, problems)
+    # an empty release layer is normal (nothing released yet): released_share 0 everywhere
+    frame = load_frame(path, grid, spec.layer, None, columns, problems, source="the release layer", allow_empty=True)
     if frame is None:
         raise InputError(problems)
     statuses = frame[spec.status_field].astype(str).str.strip()
