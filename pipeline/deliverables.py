@@ -5,17 +5,21 @@ summaries) plus the inputs' paths; nothing here recomputes a product.
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pyogrio
 import rasterio
 from pyproj import CRS
 
 from .config import LoadedConfig
 from .grid import Grid
+from .vector import read_vector
 from .writers.maps import render_map
+from .writers.pdf import Briefing, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.report import write_report
 from .writers.styles import Legend
@@ -23,6 +27,8 @@ from .writers.stac import AssetInfo, write_stac_item
 
 PROJECT = "minemap.qgz"
 REPORT = "report.html"
+BRIEFING = "briefing.pdf"
+EVALUATION = "evaluation.json"  # written by `minemap evaluate`; drawn in the pack when present
 CLEARANCE_VARS = {"C", "A_c", "R", "E_f", "D_i"}
 
 
@@ -50,12 +56,8 @@ def project_groups(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, 
 def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
     """Every input file once (records and minefields, cleared areas, soil, drone rasters), hidden
     except the point records, minefields and cleared areas."""
-    users: dict[Path, list[str]] = {}
-    for var, layer in layers.items():
-        for f in layer.files:
-            users.setdefault(Path(f), []).append(var)
     out = []
-    for path, variables in users.items():
+    for path, variables in input_users(layers).items():
         kinds = {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
         title = f"{path.stem} ({', '.join(variables)})"
         if "raster" in kinds:
@@ -82,6 +84,15 @@ def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
     return sorted(out, key=lambda p: (p.kind == "raster", order.get(p.style, 9), p.title))
 
 
+def input_users(layers: dict) -> dict[Path, list[str]]:
+    """Every input file once, with the variables it feeds (as run.json's "inputs")."""
+    users: dict[Path, list[str]] = {}
+    for var, layer in layers.items():
+        for f in layer.files:
+            users.setdefault(Path(f), []).append(var)
+    return users
+
+
 def _geometry(ogr_type: str | None) -> str:
     t = (ogr_type or "").lower()
     return "Point" if "point" in t else "Line" if "line" in t else "Polygon"
@@ -104,6 +115,8 @@ DESCRIPTIONS = {
                             "largest first: area, district, mean and max P_c, evidence count"),
     PROJECT: ("QGIS project", ["metadata"], "every product styled, zones, districts and evidence layers"),
     REPORT: ("Report", ["overview"], "the maps and the district table on one page"),
+    BRIEFING: ("Briefing pack (PDF)", ["overview"], "cover with inputs and caveat, one A4 page per district "
+               "(map, figures, priority zones), evaluation when run"),
     "run.json": ("Run record", ["metadata"], "inputs with hashes, settings, statistics, timings"),
 }
 
@@ -150,3 +163,48 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
     write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=subtitle,
                  maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes)
     return names + [REPORT]
+
+
+def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], cfg: LoadedConfig, grid: Grid,
+                        layers: dict, legends: dict[str, Legend], titles: dict[str, str], units: dict[str, str],
+                        tables: dict, created: str, version: str) -> str:
+    """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
+    district, with the mine records (density points) and cleared areas (coverage polygons)."""
+    name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
+    users = input_users(layers)
+    kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
+             for path, variables in users.items()}
+    records = _geometries([p for p, k in kinds.items() if "density" in k], grid, "Point")
+    cleared = _geometries([p for p, k in kinds.items() if "coverage" in k], grid, "Polygon")
+    brief = Briefing(title=f"minemap — {grid.name}", region=grid.name, created=created, version=version,
+                     label=cfg.spec.label or "", inputs={str(p): v for p, v in users.items()},
+                     raster=sources[name], raster_title=titles[name], unit=units[name], legend=legends[name],
+                     districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
+                     cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION))
+    write_briefing(staging / BRIEFING, brief)
+    return BRIEFING
+
+
+def _geometries(paths: list[Path], grid: Grid, kind: str) -> np.ndarray:
+    """The `kind` geometries ("Point", "Polygon") of vector `paths`, in the grid's CRS."""
+    out = []
+    for path in paths:
+        if path.suffix.lower() in (".csv", ".tif", ".tiff"):
+            continue
+        frame = read_vector(path)
+        if frame.crs is None:
+            continue
+        geoms = frame.to_crs(grid.crs.to_wkt()).geometry.values
+        out.extend(g for g in geoms if g is not None and not g.is_empty and kind in g.geom_type)
+    return np.asarray(out, dtype=object)
+
+
+def _evaluation(path: Path) -> dict | None:
+    """evaluation.json's content; an unreadable file is said so on its page, not skipped silently."""
+    if not path.exists():
+        return None
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return {"problem": f"{path.name} could not be read: {e}"}
+    return content if isinstance(content, dict) else {"problem": f"{path.name} holds no JSON object"}
