@@ -31,6 +31,7 @@ COLUMNS: dict[str, tuple[str, int | None]] = {
     "mean_evidence": ("Mean evidence layers", 1),
     "min_evidence": ("Min evidence layers", COUNT),
     "cells": ("Cells", COUNT),
+    "roc_auc": ("ROC AUC", PROB),
 }
 
 
@@ -42,6 +43,8 @@ def column(name: str) -> tuple[str, int | None]:
         return COLUMNS[name]
     words = lambda s: re.sub(r"_+", " ", s).strip()  # noqa: E731
     tokens = name.split("_")
+    if len(tokens) > 2 and tokens[-2:] == ["per", "km2"]:
+        return f"{words(name[:-len('_per_km2')]).capitalize()} per km²", KM2
     if "km2" in tokens and len(tokens) > 1:
         return f"{' '.join(t for t in tokens if t and t != 'km2').capitalize()} (km²)", KM2
     if m := re.fullmatch(r"(mean|max|min)_(.+)", name):

@@ -228,7 +228,7 @@ def _evaluation_page(b: Briefing, total: int) -> Figure:
     fig = _page(b, total, total, "Evaluation", "How well the map ranks known events (minemap evaluate, "
                 "evaluation.json)")
     w, h = PAGE
-    scalars = [[column(k)[0], fmt(v, 3)] for k, v in ev.items()
+    scalars = [[column(k)[0], fmt(v, 0 if isinstance(v, int) else 3)] for k, v in ev.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)]
     scalars += [[column(k)[0], str(v)] for k, v in ev.items() if isinstance(v, str)]
     y = _text_table(fig, 0.4, 7.3, [3.0, 2.0], None, scalars[:14], fontsize=9) if scalars else 7.3
@@ -304,8 +304,8 @@ def _read(tif: Path, view: tuple[float, float, float, float] | None, max_pixels:
         win = Window(0, 0, ds.width, ds.height)
         if view is not None:
             inv = ~ds.transform
-            c0, r0 = inv * (view[0], view[3])
-            c1, r1 = inv * (view[2], view[1])
+            c0, r0 = inv @ (view[0], view[3])
+            c1, r1 = inv @ (view[2], view[1])
             c0, r0 = max(0, math.floor(c0)), max(0, math.floor(r0))
             c1, r1 = min(ds.width, math.ceil(c1)), min(ds.height, math.ceil(r1))
             win = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
