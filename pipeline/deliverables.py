@@ -23,7 +23,7 @@ from .writers.pdf import Briefing, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.report import write_report
 from .writers.styles import Legend
-from .writers.stac import AssetInfo, write_stac_item
+from .writers.stac import ITEM, AssetInfo, write_stac_item
 
 PROJECT = "minemap.qgz"
 REPORT = "report.html"
@@ -140,6 +140,17 @@ def write_catalogue_item(staging: Path, grid: Grid, created: str, names: list[st
     return write_stac_item(staging, grid, f"minemap-{grid.name}-{compact}", created, assets, properties)
 
 
+def report_files(staging: Path, products: dict, titles: dict[str, str], units: dict[str, str]) -> list[tuple[str, str]]:
+    """What the report links (names relative to it): every product and its style, the tables,
+    the QGIS project, the PDF pack, the STAC item and the run record, all published with it."""
+    files = []
+    for n in products:
+        files += [(f"{n}.tif", f"{titles[n]} [{units[n]}], GeoTIFF"), (f"{n}.qml", f"QGIS style of {titles[n]}")]
+    described = [n for n in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / n).exists()]
+    files += [(n, f"{DESCRIPTIONS[n][0]}: {DESCRIPTIONS[n][2]}") for n in [*described, PROJECT, BRIEFING, "run.json"]]
+    return files + [(ITEM, "STAC item: every file with its role, footprint and statistics, for catalogues")]
+
+
 def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, legends: dict[str, Legend],
                           titles: dict[str, str], captions: dict[str, str], units: dict[str, str], tables: dict,
                           subtitle: str) -> list[str]:
@@ -161,7 +172,8 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
         notes.append(f"{len(zones)} priority zones ({zones['area_km2'].sum():,.1f} km²) in priority_zones.gpkg; "
                      "open minemap.qgz in QGIS to see them over the products.")
     write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=subtitle,
-                 maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes)
+                 maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes,
+                 files=report_files(staging, legends, titles, units))
     return names + [REPORT]
 
 
