@@ -23,6 +23,7 @@ import rasterio
 import shapely
 from matplotlib import patheffects
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
@@ -96,7 +97,7 @@ def write_briefing(pdf: Path, b: Briefing) -> None:
 
 def _page(b: Briefing, number: int, total: int, heading: str, subheading: str) -> Figure:
     """An A4 landscape page with its heading and the footer every page carries (label, run, page)."""
-    fig = Figure(figsize=PAGE, dpi=DPI, facecolor="white")
+    fig = Figure(figsize=PAGE, dpi=72, facecolor="white")  # rasters go in unresampled: dpi is for points only
     w, h = PAGE
     fig.text(0.4 / w, 1 - 0.3 / h, heading, fontsize=16, fontweight="bold", va="top")
     fig.text(0.4 / w, 1 - 0.68 / h, subheading, fontsize=9, color="#444444", va="top")
@@ -167,7 +168,7 @@ def _district_page(b: Briefing, row, figures: list[tuple[str, str]], number: int
     view = _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), box[2] / box[3])
     data, extent = _read(b.raster, view, round(max(box[2], box[3]) * DPI))
     ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
-    image = _raster(ax, data, extent, b.legend)
+    image = _raster(ax, data, extent, b.legend, _repeat(data.shape[1], extent[1] - extent[0], view[2] - view[0], box[2]))
     ax.set_xlim(view[0], view[2])
     ax.set_ylim(view[1], view[3])
     ax.set_aspect("equal")
@@ -316,11 +317,23 @@ def _read(tif: Path, view: tuple[float, float, float, float] | None, max_pixels:
     return data, (left, right, bottom, top)
 
 
-def _raster(ax: Axes, data, extent, legend: Legend):
-    """The cells in the legend's colours, embedded as they are (no resampling in the PDF)."""
+def _raster(ax: Axes, data, extent, legend: Legend, repeat: int = 1) -> ScalarMappable:
+    """The cells in the legend's colours, embedded unresampled; each cell `repeat` × `repeat`
+    pixels, so coarse cells print as sharp squares in any viewer. Returns the colours' mappable."""
     cmap, norm = _colours(legend)
     ax.set_facecolor("white")
-    return ax.imshow(_prepare(data, legend), extent=extent, cmap=cmap, norm=norm, interpolation="none")
+    rgb = cmap.with_extremes(bad="white")(norm(_prepare(data, legend)), bytes=True)[..., :3]  # nodata: white
+    if repeat > 1:
+        rgb = rgb.repeat(repeat, axis=0).repeat(repeat, axis=1)
+    ax.imshow(rgb, extent=extent, interpolation="none")
+    return ScalarMappable(norm, cmap)
+
+
+def _repeat(cells: int, extent_m: float, view_m: float, box_in: float) -> int:
+    """How many pixels per cell bring `cells` across `extent_m` metres to DPI on a map box of
+    `box_in` inches showing `view_m` metres."""
+    ppi = cells / max(extent_m / view_m * box_in, 1e-9)
+    return max(1, min(8, math.ceil(DPI / ppi)))
 
 
 def _view(bounds: tuple[float, float, float, float], aspect: float) -> tuple[float, float, float, float]:
