@@ -106,3 +106,18 @@ def test_report_links_every_file_and_reads_in_words(sample_out):
     areas = [re.findall(r"<td[^>]*>([^<]*)</td>", row)[1] for row in re.findall(r"<tr>(.*?)</tr>", table)]
     assert len(areas) == 9 and all(re.fullmatch(r"[\d,]+\.\d\d", a) for a in areas), areas
     assert "@page{size:A4 landscape" in html
+
+
+def test_unknown_columns_get_readable_headers_and_one_rounding():
+    from pipeline.writers.columns import column, readable
+
+    assert column("km2_insufficient_evidence") == ("Insufficient evidence (km²)", 2)  # a class added later
+    assert column("released_km2_cleared") == ("Released cleared (km²)", 2)
+    assert column("events_per_km2") == ("Events per km²", 2)
+    assert column("mean_evidence_x") == ("Mean evidence x", 3)
+    frame = pd.DataFrame({"district": ["A", "B"], "km2_new_class": [1.005, 12345.0], "mines": [2.6, 0.4],
+                          "mean_pc": [0.1234, float("nan")], "flag": [True, False]})
+    headers, rows, numeric = readable(frame)
+    assert headers == ["District", "New class (km²)", "Mines", "Mean P_c", "Flag"]
+    assert rows == [["A", "1.00", "3", "0.123", "True"], ["B", "12,345.00", "0", "–", "False"]]
+    assert numeric == [False, True, True, True, False]
