@@ -141,3 +141,38 @@ def test_pdf_pages_are_a4_landscape(sample_out):
     w, h = float(size[2]), float(size[4])
     assert abs(w - 841.9) < 1 and abs(h - 595.4) < 1  # points
     assert np.isclose(w / h, 297 / 210, atol=0.01)
+
+
+def test_residual_risk_is_mapped_when_the_run_makes_it(sample_out, tmp_path):
+    # released land (another product) gives residual_probability: the pack maps it instead of P_c
+    from conftest import REPO
+    from pipeline.deliverables import write_briefing_pack
+    from pipeline.runner import load_inputs
+    from pipeline.writers.styles import product_legend
+
+    inputs = load_inputs(REPO / "sample_data" / "minemap.toml")
+    pc = sample_out / "contamination_probability.tif"
+    legend = product_legend("contamination_probability", 0, 1)
+    names = ["contamination_probability", "residual_probability"]
+    tables = {"districts": gpd.read_file(sample_out / "districts.gpkg").iloc[:1]}
+    write_briefing_pack(tmp_path, sample_out, dict.fromkeys(names, pc), inputs.cfg, inputs.grid, inputs.layers,
+                        dict.fromkeys(names, legend), {names[0]: "Contamination probability (P_c)",
+                                                       names[1]: "Residual risk after release"},
+                        dict.fromkeys(names, "probability"), tables, "2026-01-02T03:04:05+00:00", "9.9")
+    pdf = tmp_path / "briefing.pdf"
+    assert pages(pdf) == 2
+    assert "Residual risk after release" in text(pdf, 1) and "Residual risk after release" in text(pdf, 2)
+    assert "2026-01-02 03:04 UTC" in text(pdf, 2) and "minemap 9.9" in text(pdf, 2)
+
+
+def test_capture_curve_is_read_from_each_likely_shape():
+    from pipeline.writers.pdf import _capture, _flat
+
+    want = [(1.0, 10.0), (5.0, 30.0), (50.0, 90.0)]
+    # values at the shares listed beside them (in either order), a {share: value} map inside a
+    # section, and rows of dicts; shares and values as fractions or as per cent
+    assert _capture({"capture_at": [0.01, 0.05, 0.5], "capture": [0.1, 0.3, 0.9]}) == want
+    assert _capture(_flat({"metrics": {"roc_auc": 0.7, "capture": {"1": 10, "5": 30, "50": 90}}})) == want
+    assert _capture({"capture_curve": [{"area_share": 0.5, "captured": 0.9}, {"area_share": 0.01, "captured": 0.1},
+                                       {"area_share": 0.05, "captured": 0.3}]}) == want
+    assert _capture({"roc_auc": 0.7}) == [] and _capture({"capture": "n/a"}) == []

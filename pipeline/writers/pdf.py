@@ -225,7 +225,7 @@ def _zone_list(fig: Figure, x: float, y: float, zones) -> None:
 
 def _evaluation_page(b: Briefing, total: int) -> Figure:
     """What `minemap evaluate` measured, drawn from whatever evaluation.json holds."""
-    ev = b.evaluation or {}
+    ev = _flat(b.evaluation or {})
     fig = _page(b, total, total, "Evaluation", "How well the map ranks known events (minemap evaluate, "
                 "evaluation.json)")
     w, h = PAGE
@@ -265,7 +265,7 @@ def _evaluation_page(b: Briefing, total: int) -> Figure:
 def _capture(ev: dict) -> list[tuple[float, float]]:
     """(area %, events %) pairs from a "capture…" entry: {share: value}, [{area…, captured…}] or
     a list of values at the shares in a "…shares…"/"…at…" entry (default 1, 5, 10, 20, 50 %)."""
-    key = next((k for k in ev if "capture" in k.lower()), None)
+    key = next((k for k in ev if "capture" in k.lower() and not k.lower().endswith(("_at", "shares", "area"))), None)
     if key is None:
         return []
     raw = ev[key]
@@ -289,6 +289,18 @@ def _capture(ev: dict) -> list[tuple[float, float]]:
     elif pairs and max(x for x, _ in pairs) <= 1.0:
         pairs = [(100 * x, y) for x, y in pairs]
     return sorted(pairs)
+
+
+def _flat(ev: dict) -> dict:
+    """Sections ({"metrics": {...}}) lifted to the top, so their entries are drawn too; a dict
+    keyed by numbers (a curve) stays as it is."""
+    out = {}
+    for key, value in ev.items():
+        if isinstance(value, dict) and value and not all(math.isfinite(_num(k)) for k in value):
+            out.update({k if k not in out and k not in ev else f"{key} {k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
 
 
 def _num(v: object) -> float:
