@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -192,7 +193,8 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      label=cfg.spec.label or "", inputs={str(p): v for p, v in users.items()},
                      raster=sources[name], raster_title=titles[name], unit=units[name], legend=legends[name],
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
-                     cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION))
+                     cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
+                     evaluation_written=_written(out_dir / EVALUATION))
     write_briefing(staging / BRIEFING, brief)
     return BRIEFING
 
@@ -209,6 +211,13 @@ def _geometries(paths: list[Path], grid: Grid, kind: str) -> np.ndarray:
         geoms = frame.to_crs(grid.crs.to_wkt()).geometry.values
         out.extend(g for g in geoms if g is not None and not g.is_empty and kind in g.geom_type)
     return np.asarray(out, dtype=object)
+
+
+def _written(path: Path) -> str:
+    """A file's modification time in UTC, to the minute ("" when it is not there)."""
+    if not path.exists():
+        return ""
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _evaluation(path: Path) -> dict | None:

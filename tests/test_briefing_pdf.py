@@ -117,7 +117,7 @@ def test_evaluation_page_when_evaluate_has_run(world_with_a_district, tmp_path):
     pdf = out / "briefing.pdf"
     assert pages(pdf) == 3
     page = text(pdf, 3)
-    assert "Evaluation" in page and "0.812" in page
+    assert "Evaluation" in page and "0.812" in page and "evaluation.json written 20" in page
     assert "Capture curve" in page and "95 %" in page  # half the area holds 95 % of events
     assert "Class rates" in page and "Events per km²" in page and "5.00" in page
     assert "ROC AUC" in page and "Events" in page

@@ -69,13 +69,14 @@ class Briefing:
     records: np.ndarray = field(default_factory=lambda: np.empty(0, object))  # mine-record points
     cleared: np.ndarray = field(default_factory=lambda: np.empty(0, object))  # cleared-area polygons
     evaluation: dict | None = None
+    evaluation_written: str = ""  # when evaluation.json was written (it may predate this run)
     caveat: str = CAVEAT
 
 
 def write_briefing(pdf: Path, b: Briefing) -> None:
     """Write `pdf` (replaced atomically): cover, a page per district, the evaluation page."""
     pdf = Path(pdf)
-    districts = b.districts if b.districts is not None else None
+    districts = b.districts
     n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None)
     tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     meta = {"Title": f"{b.title} — briefing", "Subject": b.label or "minemap briefing",
@@ -118,8 +119,9 @@ def _cover(b: Briefing, total: int) -> Figure:
     w, h = PAGE
     y = 1 - 1.15 / h
     if b.label:
-        fig.text(0.4 / w, y, b.label, fontsize=12, fontweight="bold", color="#b2182b", va="top", wrap=True)
-        y -= 0.45 / h
+        label = _wrap(b.label, 75)
+        fig.text(0.4 / w, y, label, fontsize=12, fontweight="bold", color="#b2182b", va="top")
+        y -= (0.25 + 0.2 * len(label.splitlines())) / h
     facts = [("Region (grid)", b.region), ("Run date", _when(b.created)), ("minemap version", b.version),
              ("Map", f"{b.raster_title} [{b.unit}]")]
     if b.districts is not None:
@@ -131,7 +133,7 @@ def _cover(b: Briefing, total: int) -> Figure:
     fig.text(0.4 / w, (y - 0.4) / h, _wrap(b.caveat, 80), fontsize=8.5, va="top", linespacing=1.4)
     y -= 0.55 + 0.2 * len(_wrap(b.caveat, 80).splitlines())
     fig.text(0.4 / w, y / h, "Inputs used", fontsize=10, fontweight="bold", va="top")
-    rows = [[Path(f).name, ", ".join(v)] for f, v in b.inputs.items()]
+    rows = [[_short(Path(f).name, 48), ", ".join(v)] for f, v in b.inputs.items()]
     limit = max(1, int((y - 0.9) / 0.17))
     if len(rows) > limit:
         rows = rows[:limit - 1] + [[f"… and {len(rows) - limit + 1} more", "(listed in run.json)"]]
@@ -178,7 +180,7 @@ def _district_page(b: Briefing, row, figures: list[tuple[str, str]], number: int
     if b.districts is not None:
         _outlines(ax, b.districts.geometry.values, "#777777", 0.6)
     _outlines(ax, [geom], OUTLINE, 1.6)
-    zones = b.zones if b.zones is not None else None
+    zones = b.zones
     if zones is not None and len(zones):
         near = zones[shapely.intersects(zones.geometry.values, seen)]
         _outlines(ax, near.geometry.values, ZONE, 0.9)
@@ -227,7 +229,7 @@ def _evaluation_page(b: Briefing, total: int) -> Figure:
     """What `minemap evaluate` measured, drawn from whatever evaluation.json holds."""
     ev = _flat(b.evaluation or {})
     fig = _page(b, total, total, "Evaluation", "How well the map ranks known events (minemap evaluate, "
-                "evaluation.json)")
+                f"evaluation.json written {b.evaluation_written or 'at an unknown time'})")
     w, h = PAGE
     scalars = [[column(k)[0], fmt(v, 0 if isinstance(v, int) else 3)] for k, v in ev.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -436,6 +438,10 @@ def _columns(fig: Figure, x: float, y: float, widths: list[float], columns: list
                  ha="right" if r else "left", multialignment="right" if r else "left", fontweight=weight,
                  linespacing=1.475)  # baselines 1.5 × fontsize apart, as `step` (DejaVu: 1.0167 × spacing)
         x += width
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _wrap(text: str, width: int) -> str:
