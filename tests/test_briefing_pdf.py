@@ -97,8 +97,16 @@ def test_world_district_page_shows_the_district_table(world_with_a_district, tmp
     assert figures["Area (km²)"] == "100.00" == f"{row['area_km2']:.2f}"
     assert figures["Max P_c"] == "0.600" == f"{row['max_pc']:.3f}"
     assert figures["Remaining mines (est.)"] == "100" == f"{row['remaining_mines']:.0f}"
-    assert figures["Mean P_c"] == f"{row['mean_pc']:.3f}"
+    # mean P_c: 100 drone cells (0 + 0.8 + 0.6) / 3, 4 900 sand cells 0.8 / 2, 4 999 rock cells
+    # 0.2 / 2 and the mine's cell 0.6: 2 507.2 / 10 000
+    assert figures["Mean P_c"] == "0.251" == f"{row['mean_pc']:.3f}"
+    assert [figures[f"{c} (km²)"] for c in ("Low", "Medium", "High", "Very high")] == ["49.99", "49.00", "1.00", "0.01"]
+    # cleared: one whole cell (manual, CSC (0.9 + 0.6) / 2 · 1 = 0.75) and half a cell (mechanical,
+    # CSC 0.325): 0.015 km², two thirds of it sustainable
     assert figures["Cleared (km²)"] == f"{row['cleared_km2']:.2f}"
+    assert lines["Cleared land with CSC > 0.7 (share)"] == "0.667"
+    # the zones: the mine's cell (very high) and the drone's 1 km² block (high)
+    assert "1 very high 0.01 0.600" in " ".join(page.split()) and "2 high 1.00 0.467" in " ".join(page.split())
     # km² per class add up to the district's area
     classes = [v for k, v in figures.items() if k not in ("Area (km²)", "Cleared (km²)") and k.endswith("(km²)")]
     assert len(classes) == 4 and abs(sum(float(v) for v in classes) - 100) < 0.02

@@ -211,8 +211,9 @@ def _district_page(b: Briefing, row, figures: list[tuple[str, str]], number: int
 
 def _zone_list(fig: Figure, x: float, y: float, zones) -> None:
     """Rank, class, km² and mean P_c of the district's zones, as many as fit."""
-    if zones is None or not len(zones):
-        fig.text(x / PAGE[0], y / PAGE[1], "none", fontsize=8, va="top", color="#444444")
+    if zones is None or not len(zones):  # none found, or none looked for: not the same thing
+        fig.text(x / PAGE[0], y / PAGE[1], "not computed ([products.priority_zones] disabled)" if zones is None
+                 else "none", fontsize=8, va="top", color="#444444")
         return
     cols = ["rank", "risk_class", "area_km2", "mean_pc"]
     headers, rows, _ = readable(zones[cols])
