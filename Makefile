@@ -32,14 +32,16 @@ bench: $(STAMP) system-deps
 sample: $(STAMP)
 	$(BIN)/python sample_data/make_sample.py
 
-## system-deps: Debian's QGIS (headless checks of outputs as users see them) and GDAL tools
+## system-deps: Debian's QGIS (headless checks of outputs as users see them), GDAL tools, chromium
+## (report.html in a real browser) and poppler-utils (the PDFs read back)
 system-deps:
-	@if /usr/bin/python3 -c "import qgis.core" 2>/dev/null && command -v gdal_calc.py >/dev/null; then :; \
+	@if /usr/bin/python3 -c "import qgis.core" 2>/dev/null && command -v gdal_calc.py >/dev/null \
+	  && command -v chromium >/dev/null && command -v pdftoppm >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing QGIS and GDAL tools with apt-get (about 2 minutes, once)"; \
+	  echo "installing QGIS, GDAL tools, chromium and poppler-utils with apt-get (a few minutes, once)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    qgis python3-qgis qgis-providers gdal-bin python3-gdal >/dev/null; \
-	else echo "QGIS not installed and apt-get unavailable: QGIS tests will be skipped"; fi
+	    qgis python3-qgis qgis-providers gdal-bin python3-gdal chromium poppler-utils >/dev/null; \
+	else echo "QGIS, chromium or poppler-utils not installed and apt-get unavailable: their tests will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

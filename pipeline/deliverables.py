@@ -5,24 +5,31 @@ summaries) plus the inputs' paths; nothing here recomputes a product.
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pyogrio
 import rasterio
 from pyproj import CRS
 
 from .config import LoadedConfig
 from .grid import Grid
+from .vector import read_vector
 from .writers.maps import render_map
+from .writers.pdf import Briefing, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.report import write_report
 from .writers.styles import Legend
-from .writers.stac import AssetInfo, write_stac_item
+from .writers.stac import ITEM, AssetInfo, write_stac_item
 
 PROJECT = "minemap.qgz"
 REPORT = "report.html"
+BRIEFING = "briefing.pdf"
+EVALUATION = "evaluation.json"  # written by `minemap evaluate`; drawn in the pack when present
 CLEARANCE_VARS = {"C", "A_c", "R", "E_f", "D_i"}
 
 
@@ -50,16 +57,12 @@ def project_groups(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, 
 def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
     """Every input file once (records and minefields, cleared areas, soil, drone rasters), hidden
     except the point records, minefields and cleared areas."""
-    users: dict[Path, list[str]] = {}
-    for var, layer in layers.items():
-        for f in layer.files:
-            users.setdefault(Path(f), []).append(var)
     release = cfg.resolve(cfg.spec.release.path) if cfg.spec.release else None
     extents = {cfg.resolve(s.extent) for s in cfg.spec.inputs.values() if getattr(s, "extent", None)}
     extents -= {cfg.resolve(p) for s in cfg.spec.inputs.values() if hasattr(s, "path")  # also a source: show it as one
                 for p in ([s.path] if isinstance(s.path, str) else s.path)}
     out = []
-    for path, variables in users.items():
+    for path, variables in input_users(layers).items():
         kinds = {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
         title = f"{path.stem} ({', '.join(variables)})"
         if "raster" in kinds:
@@ -90,6 +93,15 @@ def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
     return sorted(out, key=lambda p: (p.kind == "raster", order.get(p.style, 9), p.title))
 
 
+def input_users(layers: dict) -> dict[Path, list[str]]:
+    """Every input file once, with the variables it feeds (as run.json's "inputs")."""
+    users: dict[Path, list[str]] = {}
+    for var, layer in layers.items():
+        for f in layer.files:
+            users.setdefault(Path(f), []).append(var)
+    return users
+
+
 def _geometry(ogr_type: str | None) -> str:
     t = (ogr_type or "").lower()
     return "Point" if "point" in t else "Line" if "line" in t else "Polygon"
@@ -112,6 +124,8 @@ DESCRIPTIONS = {
                             "largest first: area, district, mean and max P_c, evidence count"),
     PROJECT: ("QGIS project", ["metadata"], "every product styled, zones, districts and evidence layers"),
     REPORT: ("Report", ["overview"], "the maps and the district table on one page"),
+    BRIEFING: ("Briefing pack (PDF)", ["overview"], "cover with inputs and caveat, one A4 page per district "
+               "(map, figures, priority zones), evaluation when run"),
     "run.json": ("Run record", ["metadata"], "inputs with hashes, settings, statistics, timings"),
 }
 
@@ -133,6 +147,17 @@ def write_catalogue_item(staging: Path, grid: Grid, created: str, names: list[st
             assets.append(AssetInfo(name, title, roles, description))
     compact = created.replace("-", "").replace(":", "").replace("+0000", "Z").replace("+00:00", "Z")
     return write_stac_item(staging, grid, f"minemap-{grid.name}-{compact}", created, assets, properties)
+
+
+def report_files(staging: Path, products: dict, titles: dict[str, str], units: dict[str, str]) -> list[tuple[str, str]]:
+    """What the report links (names relative to it): every product and its style, the tables,
+    the QGIS project, the PDF pack, the STAC item and the run record, all published with it."""
+    files = []
+    for n in products:
+        files += [(f"{n}.tif", f"{titles[n]} [{units[n]}], GeoTIFF"), (f"{n}.qml", f"QGIS style of {titles[n]}")]
+    described = [n for n in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / n).exists()]
+    files += [(n, f"{DESCRIPTIONS[n][0]}: {DESCRIPTIONS[n][2]}") for n in [*described, PROJECT, BRIEFING, "run.json"]]
+    return files + [(ITEM, "STAC item: every file with its role, footprint and statistics, for catalogues")]
 
 
 def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, legends: dict[str, Legend],
@@ -165,5 +190,59 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
         notes.append(f"{len(zones)} priority zones ({zones['area_km2'].sum():,.1f} km²) in priority_zones.gpkg; "
                      "open minemap.qgz in QGIS to see them over the products.")
     write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=subtitle,
-                 maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes)
+                 maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes,
+                 files=report_files(staging, legends, titles, units))
     return names + [REPORT]
+
+
+def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], cfg: LoadedConfig, grid: Grid,
+                        layers: dict, legends: dict[str, Legend], titles: dict[str, str], units: dict[str, str],
+                        tables: dict, created: str, version: str) -> str:
+    """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
+    district, with the mine records (density points) and cleared areas (coverage polygons)."""
+    name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
+    users = input_users(layers)
+    kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
+             for path, variables in users.items()}
+    records = _geometries([p for p, k in kinds.items() if "density" in k], grid, "Point")
+    cleared = _geometries([p for p, k in kinds.items() if "coverage" in k], grid, "Polygon")
+    brief = Briefing(title=f"minemap — {grid.name}", region=grid.name, created=created, version=version,
+                     label=cfg.spec.label or "", inputs={str(p): v for p, v in users.items()},
+                     raster=sources[name], raster_title=titles[name], unit=units[name], legend=legends[name],
+                     districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
+                     cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
+                     evaluation_written=_written(out_dir / EVALUATION))
+    write_briefing(staging / BRIEFING, brief)
+    return BRIEFING
+
+
+def _geometries(paths: list[Path], grid: Grid, kind: str) -> np.ndarray:
+    """The `kind` geometries ("Point", "Polygon") of vector `paths`, in the grid's CRS."""
+    out = []
+    for path in paths:
+        if path.suffix.lower() in (".csv", ".tif", ".tiff"):
+            continue
+        frame = read_vector(path)
+        if frame.crs is None:
+            continue
+        geoms = frame.to_crs(grid.crs.to_wkt()).geometry.values
+        out.extend(g for g in geoms if g is not None and not g.is_empty and kind in g.geom_type)
+    return np.asarray(out, dtype=object)
+
+
+def _written(path: Path) -> str:
+    """A file's modification time in UTC, to the minute ("" when it is not there)."""
+    if not path.exists():
+        return ""
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _evaluation(path: Path) -> dict | None:
+    """evaluation.json's content; an unreadable file is said so on its page, not skipped silently."""
+    if not path.exists():
+        return None
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return {"problem": f"{path.name} could not be read: {e}"}
+    return content if isinstance(content, dict) else {"problem": f"{path.name} holds no JSON object"}

@@ -21,7 +21,7 @@ import dask
 
 from . import __version__
 from .config import LoadedConfig, check_config
-from .deliverables import write_catalogue_item, write_maps_and_report, write_qgis_project
+from .deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
 from .errors import ConfigError, InputError, MinemapError, OutputError, Problem
 from .grid import Grid, area_scale_warning, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings, product_equation
@@ -225,6 +225,7 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
             names.extend(write_maps_and_report(staging, sources, grid, legends, titles,
                                                {t.name: product_equation(t.name, cfg) for t in targets},
                                                {t.name: t.unit for t in targets}, tables, subtitle))
+            names.append(write_briefing_pack(staging, out_dir, sources, cfg, grid, inputs.layers, legends, titles, {t.name: t.unit for t in targets}, tables, created, __version__))
             timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
         if patch:

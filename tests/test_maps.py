@@ -166,7 +166,9 @@ def test_report_escapes_text_links_maps_relatively_and_replaces_atomically(tmp_p
     assert 'src="contamination_probability.png"' in text and 'src="risk%20class.png"' in text
     assert "&lt;b&gt;North&lt;/b&gt;" in text and "<b>" not in text and "T &amp; co" in text
     assert "<script" not in text and "&lt;script&gt;" in text and "probability &lt;0.5" in text
-    assert "1,234" in text and "0.25" in text and "1,210,000" in text
+    # headers in words; remaining mines and cells are counts (no decimals)
+    assert "Remaining mines (est.)" in text and "<th title=\"cells\">Cells</th>" in text
+    assert "<td class='num'>1,234</td>" in text and "<td class='num'>0</td>" in text and "1,210,000" in text
     assert "<li>open minemap.qgz in QGIS</li>" in text
     assert "http" not in text  # no external resources
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]

@@ -118,4 +118,4 @@ def test_sample_maps_show_every_risk_class_and_the_report_bundles_them(sample_ou
     report = (sample_out / "report.html").read_text()
     for name in PRODUCTS:
         assert f'src="{name}.png"' in report and (sample_out / f"{name}.png").stat().st_size > 20_000
-    assert "Khojavend" in report and "remaining_mines" in report and "SYNTHETIC" in report
+    assert "Khojavend" in report and "Remaining mines (est.)" in report and "SYNTHETIC" in report

@@ -82,10 +82,7 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
     ax.set_yticks([])
     if metres:
         _scale_bar(ax, 2 * half_w, 2 * half_h)
-    ax.annotate("N", xy=(0.95, 0.97), xycoords="axes fraction", xytext=(0, -48), textcoords="offset points",
-                ha="center", va="center", fontsize=12, fontweight="bold",
-                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5},
-                path_effects=[patheffects.withStroke(linewidth=3, foreground="white")])  # the grid is north-up
+    north_arrow(ax)
     fig.text(left, 1 - 0.15 / fig_h_in, title, fontsize=14, fontweight="bold", va="top")
     fig.text(left, 1 - 0.55 / fig_h_in, subtitle, fontsize=8.5, color="#444444", va="top")
     legend_x = (0.3 + map_w_in + 0.3) / fig_w_in
@@ -167,6 +164,14 @@ def _districts(ax: Axes, districts: geopandas.GeoDataFrame, name_field: str) -> 
         p = geom.representative_point()  # inside the polygon, unlike the centroid
         ax.annotate(str(name), (p.x, p.y), ha="center", va="center", fontsize=8, fontweight="bold",
                     color="#222222", path_effects=halo, zorder=4)
+
+
+def north_arrow(ax: Axes) -> None:
+    """An arrow and "N" in the top right corner (the grid is north-up)."""
+    ax.annotate("N", xy=(0.95, 0.97), xycoords="axes fraction", xytext=(0, -48), textcoords="offset points",
+                ha="center", va="center", fontsize=12, fontweight="bold",
+                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5},
+                path_effects=[patheffects.withStroke(linewidth=3, foreground="white")])
 
 
 def _scale_bar(ax: Axes, width_m: float, height_m: float) -> None:

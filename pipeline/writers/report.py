@@ -4,8 +4,6 @@ so the output folder can be moved or zipped as a whole."""
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 import threading
 from html import escape
@@ -15,19 +13,29 @@ from urllib.parse import quote
 
 import pandas
 
+from .columns import fmt, readable
+
 CSS = """body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}
 h1{margin-bottom:0}.sub{color:#555;margin-top:.3em}figure{margin:1.5em 0}
 figure img{max-width:100%;height:auto;border:1px solid #ddd}figcaption{color:#444;font-size:.9em}
 table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left}
 th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}.note{color:#555;font-size:.9em}
-.wide{overflow-x:auto}"""
+.wide{overflow-x:auto}th{vertical-align:bottom}td.num{white-space:nowrap}ul.files{columns:2;font-size:.9em}
+@page{size:A4 landscape;margin:12mm}
+@media print{body{max-width:none;margin:0;padding:0;font-size:10pt}.wide{overflow:visible}
+table{font-size:7pt;width:100%}th,td{padding:.1em .3em}figure{break-inside:avoid;page-break-inside:avoid}
+figure img{max-height:140mm;width:auto;max-width:100%}h2{break-after:avoid}tr{break-inside:avoid}}"""
 
 
 def write_report(html: Path, *, title: str, subtitle: str, maps: list[tuple[str, str, str]],
                  table: pandas.DataFrame | None = None, table_title: str = "Districts",
-                 notes: Iterable[str] = ()) -> None:
+                 notes: Iterable[str] = (), sections: Iterable[tuple[str, str]] = (),
+                 files: Iterable[tuple[str, str]] = ()) -> None:
     """Write the page: `maps` are (PNG file name relative to the page's folder, title, caption),
-    then `table`, then `notes` as bullets. Every text is escaped; the file is replaced atomically."""
+    then `table` (headers in words, one rounding per column: writers/columns.py), then extra
+    `sections` (heading, HTML body the caller has escaped), then `files` (name relative to the
+    page's folder, description) as links, then `notes` as bullets. Every text is escaped; the
+    file is replaced atomically."""
     e = escape
     parts = ["<!DOCTYPE html>",
              "<html lang='en'><head><meta charset='utf-8'>"
@@ -40,6 +48,12 @@ def write_report(html: Path, *, title: str, subtitle: str, maps: list[tuple[str,
                      f"<figcaption><strong>{e(map_title)}</strong> — {e(caption)}</figcaption></figure>")
     if table is not None:
         parts += [f"<h2>{e(table_title)}</h2>", _table(table)]
+    for heading, body in sections:
+        parts += [f"<h2>{e(heading)}</h2>", body]
+    files = list(files)
+    if files:
+        parts += ["<h2>Files</h2>", "<ul class='files'>" + "".join(
+            f'<li><a href="{e(quote(name))}">{e(name)}</a> — {e(about)}</li>' for name, about in files) + "</ul>"]
     notes = list(notes)
     if notes:
         parts.append("<ul class='note'>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
@@ -54,41 +68,14 @@ def write_report(html: Path, *, title: str, subtitle: str, maps: list[tuple[str,
 
 
 def _table(frame: pandas.DataFrame) -> str:
-    """An HTML table; numbers right-aligned and rounded for reading, not for re-use (the CSV is)."""
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
-    rows = []
-    for row in frame.itertuples(index=False, name=None):
-        cells = []
-        for v in row:
-            number = isinstance(v, numbers.Number) and not isinstance(v, bool)
-            cells.append(f"<td class='num'>{escape(_fmt(v))}</td>" if number
-                         else f"<td>{escape(_fmt(v))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            "</div>")
-
-
-def _fmt(v: object) -> str:
-    """Integers with thousands separators; floats to 3 significant digits below 1, then 2, 1 and
-    0 decimals (with separators from 1000): at least 3 figures, no false precision; missing as a dash."""
-    if v is None or (pandas.api.types.is_scalar(v) and pandas.isna(v)):
-        return "–"
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, numbers.Integral):
-        return f"{int(v):,}"
-    if isinstance(v, numbers.Real):
-        v = float(v)
-        if math.isinf(v):
-            return "∞" if v > 0 else "−∞"
-        if v == 0:
-            return "0"
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        if abs(v) >= 100:
-            return f"{v:.1f}"
-        return f"{v:.3g}" if abs(v) < 1 else f"{v:.2f}"
-    return str(v)
+    """An HTML table for reading, not re-use (the CSV is): headers in words with units (the raw
+    column name as tooltip), numbers right-aligned with one rounding per column."""
+    headers, rows, numeric = readable(frame)
+    raw = [c for c in frame.columns if c != "geometry"]
+    head = "".join(f'<th title="{escape(str(r))}">{escape(h)}</th>' for h, r in zip(headers, raw))
+    body = "".join("<tr>" + "".join(f"<td class='num'>{escape(v)}</td>" if n else f"<td>{escape(v)}</td>"
+                                    for v, n in zip(row, numeric)) + "</tr>" for row in rows)
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def insert_section(html: Path, key: str, section: str) -> None:
@@ -145,12 +132,12 @@ def evaluation_section(result: dict, roc_png: str, capture_png: str) -> str:
         best = cv.get("best")
         if best:
             parts.append(f"<p class='note'>Best held-out AUC {best['heldout_auc']:.3f} with bandwidth_m = "
-                         f"{_fmt(best['bandwidth_m'])}, L_sat = {_fmt(best['L_sat'])}.</p>")
+                         f"{fmt(best['bandwidth_m'], 0)}, L_sat = {fmt(best['L_sat'], 1)}.</p>")
     if cv.get("weights"):
         w = cv["weights"]
         parts.append(f"<p class='note'>Weights fitted on training folds (mean w_H, w_S, w_V = "
                      f"{', '.join(f'{x:.2f}' for x in w['mean_weights'] or [])}): held-out AUC "
-                     f"{_fmt(w['heldout_auc'])} against {_fmt(w['heldout_auc_equal'])} for the paper's equal "
+                     f"{fmt(w['heldout_auc'], 3)} against {fmt(w['heldout_auc_equal'], 3)} for the paper's equal "
                      "weights.</p>")
     if cv.get("note"):
         parts.append(f"<p class='note'>{e(cv['note'])}</p>")

@@ -1,0 +1,449 @@
+"""OUT/briefing.pdf: the pack a team lead hands on without opening QGIS: a cover, one A4
+landscape page per district and, once `minemap evaluate` has run, its results.
+
+Drawn with matplotlib's object API (Figure + PdfPages; no pyplot, which keeps global state) in
+the same colours as the .qml styles (`Legend`). Rasters are read decimated, so GDAL serves them
+from the products' overviews at the resolution the page needs (≤ 200 dpi), and embedded
+unresampled; vectors stay vectors.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import textwrap
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas
+import rasterio
+import shapely
+from matplotlib import patheffects
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.path import Path as MplPath
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from .columns import column, fmt, readable
+from .maps import OUTLINE, _colours, _prepare, _scale_bar, north_arrow
+from .styles import Legend
+
+if TYPE_CHECKING:
+    import geopandas
+
+PAGE = (11.69, 8.27)  # A4 landscape, inches
+DPI = 200  # print resolution: rasters are read at most this fine for their size on the page
+ZONE, CLEARED, RECORD = "#000000", "#1f78b4", "#111111"
+HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+CAVEAT = ("A model of the evidence listed, not a survey result. P_c is the estimated probability of "
+          "contamination from mine records, soil and drone data; where evidence is thin (see "
+          "evidence_count.tif) a low value is not proof that land is safe. Confirm on the ground "
+          "before any land is released or entered.")
+
+
+@dataclass
+class Briefing:
+    """What the pack shows; geometries are in the raster's CRS."""
+
+    title: str
+    region: str
+    created: str  # ISO UTC
+    version: str
+    label: str
+    inputs: dict[str, list[str]]  # file → the variables it feeds (as in run.json "inputs")
+    raster: Path  # P_c, or the residual risk: a readable file with overviews
+    raster_title: str
+    unit: str
+    legend: Legend
+    districts: geopandas.GeoDataFrame | None = None  # the district table, with geometry
+    zones: geopandas.GeoDataFrame | None = None
+    records: np.ndarray = field(default_factory=lambda: np.empty(0, object))  # mine-record points
+    cleared: np.ndarray = field(default_factory=lambda: np.empty(0, object))  # cleared-area polygons
+    evaluation: dict | None = None
+    evaluation_written: str = ""  # when evaluation.json was written (it may predate this run)
+    caveat: str = CAVEAT
+
+
+def write_briefing(pdf: Path, b: Briefing) -> None:
+    """Write `pdf` (replaced atomically): cover, a page per district, the evaluation page."""
+    pdf = Path(pdf)
+    districts = b.districts
+    n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None)
+    tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    meta = {"Title": f"{b.title} — briefing", "Subject": b.label or "minemap briefing",
+            "Creator": f"minemap {b.version}"}
+    try:
+        with PdfPages(tmp, metadata=meta) as pages:
+            pages.savefig(_cover(b, n_pages))
+            if districts is not None:
+                headers, rows, _ = readable(districts.drop(columns=["district"]))  # one rounding per column
+                for k in range(len(districts)):
+                    figures = list(zip(headers, rows[k]))
+                    pages.savefig(_district_page(b, districts.iloc[k], figures, k + 2, n_pages))
+            if b.evaluation is not None:
+                pages.savefig(_evaluation_page(b, n_pages))
+        os.replace(tmp, pdf)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _page(b: Briefing, number: int, total: int, heading: str, subheading: str) -> Figure:
+    """An A4 landscape page with its heading and the footer every page carries (label, run, page)."""
+    fig = Figure(figsize=PAGE, dpi=72, facecolor="white")  # rasters go in unresampled: dpi is for points only
+    w, h = PAGE
+    fig.text(0.4 / w, 1 - 0.3 / h, heading, fontsize=16, fontweight="bold", va="top")
+    fig.text(0.4 / w, 1 - 0.68 / h, subheading, fontsize=9, color="#444444", va="top")
+    if b.label:
+        fig.text(0.4 / w, 0.22 / h, b.label, fontsize=8.5, fontweight="bold", color="#b2182b", va="bottom")
+    fig.text(1 - 0.4 / w, 0.22 / h, f"minemap {b.version} · run {_when(b.created)} · page {number} of {total}",
+             fontsize=8, color="#444444", va="bottom", ha="right")
+    return fig
+
+
+def _when(created: str) -> str:
+    return f"{created[:16].replace('T', ' ')} UTC"
+
+
+def _cover(b: Briefing, total: int) -> Figure:
+    """Region, run, label, caveat, the inputs used and an overview map."""
+    fig = _page(b, 1, total, b.title, f"Briefing pack · region {b.region} · run {_when(b.created)}")
+    w, h = PAGE
+    y = 1 - 1.15 / h
+    if b.label:
+        label = _wrap(b.label, 75)
+        fig.text(0.4 / w, y, label, fontsize=12, fontweight="bold", color="#b2182b", va="top")
+        y -= (0.25 + 0.2 * len(label.splitlines())) / h
+    facts = [("Region (grid)", b.region), ("Run date", _when(b.created)), ("minemap version", b.version),
+             ("Map", f"{b.raster_title} [{b.unit}]")]
+    if b.districts is not None:
+        facts.append(("Districts", f"{len(b.districts)} (one page each)"))
+    if b.zones is not None:
+        facts.append(("Priority zones", f"{len(b.zones)} ({fmt(b.zones['area_km2'].sum(), 2)} km²)"))
+    y = _text_table(fig, 0.4, y * h, [1.6, 3.2], None, [[k, v] for k, v in facts], fontsize=9)
+    fig.text(0.4 / w, (y - 0.15) / h, "Caveat", fontsize=10, fontweight="bold", va="top")
+    fig.text(0.4 / w, (y - 0.4) / h, _wrap(b.caveat, 80), fontsize=8.5, va="top", linespacing=1.4)
+    y -= 0.55 + 0.2 * len(_wrap(b.caveat, 80).splitlines())
+    fig.text(0.4 / w, y / h, "Inputs used", fontsize=10, fontweight="bold", va="top")
+    rows = [[_short(Path(f).name, 48), ", ".join(v)] for f, v in b.inputs.items()]
+    limit = max(1, int((y - 0.9) / 0.17))
+    if len(rows) > limit:
+        rows = rows[:limit - 1] + [[f"… and {len(rows) - limit + 1} more", "(listed in run.json)"]]
+    _text_table(fig, 0.4, y - 0.25, [2.9, 1.9], ["file", "variables"], rows, fontsize=7.5)
+    # the overview map on the right: the whole region from the file's coarse overviews
+    data, extent = _read(b.raster, None, 900)
+    box = (5.75, 1.0, 5.55, 6.0)  # x, y, width, height in inches
+    ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
+    image = _raster(ax, data, extent, b.legend)
+    _fit(ax, extent, box[2] / box[3])
+    if b.zones is not None and len(b.zones):
+        _outlines(ax, b.zones.geometry.values, ZONE, 0.5)
+    if b.districts is not None:
+        _outlines(ax, b.districts.geometry.values, OUTLINE, 0.8)
+        for name, geom in zip(b.districts["district"], b.districts.geometry.values):
+            p = geom.representative_point()
+            ax.annotate(str(name), (p.x, p.y), ha="center", va="center", fontsize=7, fontweight="bold",
+                        path_effects=HALO, zorder=5)
+    _finish_map(ax)
+    _ramp_legend(fig, image, b, (box[0] + 0.3, 0.62, 2.6, 0.12))
+    return fig
+
+
+def _district_page(b: Briefing, row, figures: list[tuple[str, str]], number: int, total: int) -> Figure:
+    """One district: the map around it at print resolution, its figures and its zones."""
+    name = str(row["district"])
+    fig = _page(b, number, total, f"District: {name}", f"{b.raster_title} with priority zones, mine records "
+                f"and cleared areas · region {b.region} · run {_when(b.created)}")
+    w, h = PAGE
+    box = (0.4, 0.65, 6.9, 6.55)
+    geom = row.geometry
+    x0, y0, x1, y1 = geom.bounds
+    margin = 0.08 * max(x1 - x0, y1 - y0, 1.0)
+    view = _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), box[2] / box[3])
+    data, extent = _read(b.raster, view, round(max(box[2], box[3]) * DPI))
+    ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
+    image = _raster(ax, data, extent, b.legend, _repeat(data.shape[1], extent[1] - extent[0], view[2] - view[0], box[2]))
+    ax.set_xlim(view[0], view[2])
+    ax.set_ylim(view[1], view[3])
+    ax.set_aspect("equal")
+    seen = shapely.box(*view)
+    if len(b.cleared):
+        _fill(ax, [g for g in b.cleared if g is not None and g.intersects(seen)], CLEARED)
+    if b.districts is not None:
+        _outlines(ax, b.districts.geometry.values, "#777777", 0.6)
+    _outlines(ax, [geom], OUTLINE, 1.6)
+    zones = b.zones
+    if zones is not None and len(zones):
+        near = zones[shapely.intersects(zones.geometry.values, seen)]
+        _outlines(ax, near.geometry.values, ZONE, 0.9)
+        for rank, g in zip(near["rank"], near.geometry.values):
+            p = g.representative_point()
+            ax.annotate(str(rank), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
+                        path_effects=HALO, zorder=6, annotation_clip=True)
+    if len(b.records):
+        pts = np.asarray([(p.x, p.y) for p in b.records if p is not None and p.intersects(seen)]).reshape(-1, 2)
+        ax.scatter(pts[:, 0], pts[:, 1], s=8, c=RECORD, marker="o", linewidths=0.3, edgecolors="white", zorder=5)
+    _finish_map(ax)
+    _scale_bar(ax, view[2] - view[0], view[3] - view[1])
+    # right column: legend, figures, zones
+    x = box[0] + box[2] + 0.35
+    _ramp_legend(fig, image, b, (x, 7.0, 3.3, 0.12))
+    handles = [Patch(facecolor="none", edgecolor=ZONE, label="priority zone (rank)"),
+               Line2D([], [], color=OUTLINE, lw=1.6, label="district"),
+               Patch(facecolor=CLEARED, alpha=0.45, edgecolor=CLEARED, label="cleared area"),
+               Line2D([], [], marker="o", ls="", color=RECORD, markersize=3, label="mine record")]
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x / w, 6.55 / h), ncols=2, fontsize=7.5,
+               frameon=False, handlelength=1.5, borderaxespad=0)
+    fig.text(x / w, 5.95 / h, "District figures", fontsize=10, fontweight="bold", va="top")
+    y = _text_table(fig, x, 5.72, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8, right=[False, True])
+    fig.text(x / w, (y - 0.12) / h, "Priority zones in this district", fontsize=10, fontweight="bold", va="top")
+    _zone_list(fig, x, y - 0.35, zones[zones["district"] == name] if zones is not None else None)
+    return fig
+
+
+def _zone_list(fig: Figure, x: float, y: float, zones) -> None:
+    """Rank, class, km² and mean P_c of the district's zones, as many as fit."""
+    if zones is None or not len(zones):  # none found, or none looked for: not the same thing
+        fig.text(x / PAGE[0], y / PAGE[1], "not computed ([products.priority_zones] disabled)" if zones is None
+                 else "none", fontsize=8, va="top", color="#444444")
+        return
+    cols = ["rank", "risk_class", "area_km2", "mean_pc"]
+    headers, rows, _ = readable(zones[cols])
+    limit = max(1, int((y - 0.75) / 0.16))
+    rest = zones.iloc[limit - 1:] if len(rows) > limit else zones.iloc[:0]
+    rows = rows[:len(zones) - len(rest)]
+    y = _text_table(fig, x, y, [0.55, 1.1, 0.85, 0.75], headers, rows, fontsize=7.5, right=[True, False, True, True])
+    if len(rest):
+        fig.text(x / PAGE[0], y / PAGE[1], f"and {len(rest)} more ({fmt(rest['area_km2'].sum(), 2)} km²): "
+                 "see priority_zones.gpkg", fontsize=7.5, va="top", color="#444444")
+
+
+def _evaluation_page(b: Briefing, total: int) -> Figure:
+    """What `minemap evaluate` measured, drawn from whatever evaluation.json holds."""
+    ev = _flat(b.evaluation or {})
+    fig = _page(b, total, total, "Evaluation", "How well the map ranks known events (minemap evaluate, "
+                f"evaluation.json written {b.evaluation_written or 'at an unknown time'})")
+    w, h = PAGE
+    scalars = [[column(k)[0], fmt(v, 0 if isinstance(v, int) else 3)] for k, v in ev.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    scalars += [[column(k)[0], str(v)] for k, v in ev.items() if isinstance(v, str)]
+    y = _text_table(fig, 0.4, 7.3, [3.0, 2.0], None, scalars[:14], fontsize=9) if scalars else 7.3
+    curve = _capture(ev)
+    if curve:
+        ax = fig.add_axes((6.3 / w, 4.0 / h, 4.8 / w, 3.2 / h))
+        xs, ys = zip(*curve)
+        ax.plot([0, 100], [0, 100], color="#999999", lw=0.8, ls="--", label="no better than chance")
+        ax.plot(xs, ys, marker="o", color="#2166ac", label="events captured")
+        for cx, cy in curve:
+            ax.annotate(f"{cy:.0f} %", (cx, cy), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        ax.set_xlabel("riskiest share of the region's area (%)", fontsize=8)
+        ax.set_ylabel("share of known events inside (%)", fontsize=8)
+        ax.set_xlim(0, 100)
+        ax.set_ylim(0, 100)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        ax.set_title("Capture curve", fontsize=10, loc="left")
+    tables = [(k, v) for k, v in ev.items() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
+    for key, records in tables:
+        if y < 1.5:
+            break
+        fig.text(0.4 / w, (y - 0.2) / h, column(key)[0], fontsize=10, fontweight="bold", va="top")
+        headers, rows, right = readable(pandas.DataFrame(records))
+        rows = rows[:max(1, int((y - 1.2) / 0.17))]
+        width = min(0.95, 5.4 / max(1, len(headers)))
+        y = _text_table(fig, 0.4, y - 0.45, [width] * len(headers), headers, rows, fontsize=7, right=right) - 0.1
+    if not scalars and not curve and not tables:
+        fig.text(0.4 / w, 7.2 / h, "evaluation.json holds nothing this page can draw.", fontsize=9, va="top")
+    return fig
+
+
+def _capture(ev: dict) -> list[tuple[float, float]]:
+    """(area %, events %) pairs from a "capture…" entry: {share: value}, [{area…, captured…}] or
+    a list of values at the shares in a "…shares…"/"…at…" entry (default 1, 5, 10, 20, 50 %)."""
+    key = next((k for k in ev if "capture" in k.lower() and not k.lower().endswith(("_at", "shares", "area"))), None)
+    if key is None:
+        return []
+    raw = ev[key]
+    if isinstance(raw, dict) and not any(isinstance(v, (list, dict)) for v in raw.values()):
+        pairs = [(_num(k), _num(v)) for k, v in raw.items()]
+    elif isinstance(raw, list) and raw and all(isinstance(r, dict) for r in raw):
+        pairs = []
+        for r in raw:
+            xs = [v for k, v in r.items() if any(s in k.lower() for s in ("area", "share_of", "at", "top"))]
+            ys = [v for k, v in r.items() if any(s in k.lower() for s in ("captur", "events", "hit"))]
+            pairs.append((_num(xs[0]) if xs else math.nan, _num(ys[0]) if ys else math.nan))
+    elif isinstance(raw, list):
+        at = next((ev[k] for k in ev if k != key and ("share" in k.lower() or k.lower().endswith("_at"))
+                   and isinstance(ev[k], list)), [0.01, 0.05, 0.1, 0.2, 0.5])
+        pairs = [(_num(a), _num(v)) for a, v in zip(at, raw)]
+    else:
+        return []
+    pairs = [(x, y) for x, y in pairs if math.isfinite(x) and math.isfinite(y)]
+    if pairs and max(max(x for x, _ in pairs), max(y for _, y in pairs)) <= 1.0:
+        pairs = [(100 * x, 100 * y) for x, y in pairs]  # shares → %
+    elif pairs and max(x for x, _ in pairs) <= 1.0:
+        pairs = [(100 * x, y) for x, y in pairs]
+    return sorted(pairs)
+
+
+def _flat(ev: dict) -> dict:
+    """Sections ({"metrics": {...}}) lifted to the top, so their entries are drawn too; a dict
+    keyed by numbers (a curve) stays as it is."""
+    out = {}
+    for key, value in ev.items():
+        if isinstance(value, dict) and value and not all(math.isfinite(_num(k)) for k in value):
+            out.update({k if k not in out and k not in ev else f"{key} {k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def _num(v: object) -> float:
+    try:
+        return float(str(v).rstrip("%").strip())
+    except ValueError:
+        return math.nan
+
+
+def _read(tif: Path, view: tuple[float, float, float, float] | None, max_pixels: int):
+    """Band 1 within `view` (all when None), at most `max_pixels` across: a decimated read that
+    GDAL serves from the overview level nearest the page's need. Returns (data, extent)."""
+    with rasterio.open(tif) as ds:
+        win = Window(0, 0, ds.width, ds.height)
+        if view is not None:
+            inv = ~ds.transform
+            c0, r0 = inv @ (view[0], view[3])
+            c1, r1 = inv @ (view[2], view[1])
+            c0, r0 = max(0, math.floor(c0)), max(0, math.floor(r0))
+            c1, r1 = min(ds.width, math.ceil(c1)), min(ds.height, math.ceil(r1))
+            win = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
+        scale = max(1.0, max(win.width, win.height) / max_pixels)
+        shape = (max(1, round(win.height / scale)), max(1, round(win.width / scale)))
+        data = ds.read(1, window=win, out_shape=shape, masked=True, resampling=Resampling.nearest)
+        left, bottom, right, top = rasterio.windows.bounds(win, ds.transform)
+    return data, (left, right, bottom, top)
+
+
+def _raster(ax: Axes, data, extent, legend: Legend, repeat: int = 1) -> ScalarMappable:
+    """The cells in the legend's colours, embedded unresampled; each cell `repeat` × `repeat`
+    pixels, so coarse cells print as sharp squares in any viewer. Returns the colours' mappable."""
+    cmap, norm = _colours(legend)
+    ax.set_facecolor("white")
+    rgb = cmap.with_extremes(bad="white")(norm(_prepare(data, legend)), bytes=True)[..., :3]  # nodata: white
+    if repeat > 1:
+        rgb = rgb.repeat(repeat, axis=0).repeat(repeat, axis=1)
+    ax.imshow(rgb, extent=extent, interpolation="none")
+    return ScalarMappable(norm, cmap)
+
+
+def _repeat(cells: int, extent_m: float, view_m: float, box_in: float) -> int:
+    """How many pixels per cell bring `cells` across `extent_m` metres to DPI on a map box of
+    `box_in` inches showing `view_m` metres."""
+    ppi = cells / max(extent_m / view_m * box_in, 1e-9)
+    return max(1, min(8, math.ceil(DPI / ppi)))
+
+
+def _view(bounds: tuple[float, float, float, float], aspect: float) -> tuple[float, float, float, float]:
+    """`bounds` widened to the axes' width/height ratio, centred."""
+    x0, y0, x1, y1 = bounds
+    cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
+    if bw / bh < aspect:
+        bw = bh * aspect
+    else:
+        bh = bw / aspect
+    return cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2
+
+
+def _fit(ax: Axes, extent, aspect: float) -> None:
+    left, right, bottom, top = extent
+    v = _view((left, bottom, right, top), aspect)
+    ax.set_xlim(v[0], v[2])
+    ax.set_ylim(v[1], v[3])
+    ax.set_aspect("equal")
+
+
+def _finish_map(ax: Axes) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    north_arrow(ax)
+
+
+def _ramp_legend(fig: Figure, image, b: Briefing, box: tuple[float, float, float, float]) -> None:
+    """A horizontal colour bar (ramps) or a row of patches (classes) with the unit."""
+    w, h = PAGE
+    if b.legend.kind == "ramp":
+        bar = fig.colorbar(image, cax=fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h)),
+                           orientation="horizontal")
+        bar.set_ticks([s.value for s in b.legend.stops], labels=[s.label for s in b.legend.stops])
+        bar.ax.tick_params(labelsize=7)
+        bar.ax.set_title(f"{b.raster_title} [{b.unit}]", fontsize=8, loc="left")
+    else:
+        handles = [Patch(facecolor=s.color, edgecolor="#555555", label=s.label) for s in b.legend.stops]
+        fig.legend(handles=handles, title=f"{b.raster_title} [{b.unit}]", loc="lower left",
+                   bbox_to_anchor=(box[0] / w, box[1] / h), fontsize=7, title_fontsize=8, frameon=False, ncols=2)
+
+
+def _outlines(ax: Axes, geoms, colour: str, width: float) -> None:
+    lines = [np.asarray(part.coords)[:, :2] for g in geoms if g is not None and not g.is_empty
+             for part in shapely.get_parts(g.boundary)]
+    ax.add_collection(LineCollection(lines, colors=colour, linewidths=width, zorder=4), autolim=False)
+
+
+def _fill(ax: Axes, geoms, colour: str) -> None:
+    """Polygons (holes kept) filled half-transparent with a solid edge."""
+    paths = []
+    for g in geoms:
+        for poly in shapely.get_parts(g):
+            if poly.geom_type != "Polygon":
+                continue
+            rings = [poly.exterior, *poly.interiors]
+            verts = np.concatenate([np.asarray(r.coords)[:, :2] for r in rings])
+            codes = np.concatenate([[MplPath.MOVETO] + [MplPath.LINETO] * (len(r.coords) - 2) + [MplPath.CLOSEPOLY]
+                                    for r in rings])
+            paths.append(MplPath(verts, codes))
+    if paths:
+        ax.add_collection(PathCollection(paths, facecolors=colour, edgecolors=colour, alpha=0.45, linewidths=0.6,
+                                         zorder=3), autolim=False)
+
+
+def _text_table(fig: Figure, x: float, y: float, widths: list[float], header: list[str] | None,
+                rows: list[list[str]], fontsize: float = 8, right: list[bool] | None = None) -> float:
+    """Rows of text from (x, y) inches downwards, columns `widths` inches wide, numbers
+    right-aligned; returns the y (inches) below the last row. One text per column (drawing text
+    is most of a page's time)."""
+    w, h = PAGE
+    step = fontsize / 72 * 1.5
+    right = right or [False] * len(widths)
+    if header:
+        _columns(fig, x, y, widths, [[c] for c in header], fontsize, right, "bold")
+        y -= step
+        fig.add_artist(Line2D([x / w, (x + sum(widths)) / w], [(y + 0.03) / h] * 2, lw=0.5, color="#888888"))
+    if rows:
+        _columns(fig, x, y, widths, [list(c) for c in zip(*rows)], fontsize, right, "normal")
+    return y - step * len(rows)
+
+
+def _columns(fig: Figure, x: float, y: float, widths: list[float], columns: list[list[str]], fontsize: float,
+             right: list[bool], weight: str) -> None:
+    w, h = PAGE
+    for cells, width, r in zip(columns, widths, right):
+        fig.text((x + width - 0.08 if r else x) / w, y / h, "\n".join(cells), fontsize=fontsize, va="top",
+                 ha="right" if r else "left", multialignment="right" if r else "left", fontweight=weight,
+                 linespacing=1.475)  # baselines 1.5 × fontsize apart, as `step` (DejaVu: 1.0167 × spacing)
+        x += width
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _wrap(text: str, width: int) -> str:
+    return textwrap.fill(text, width)

@@ -1,0 +1,186 @@
+"""briefing.pdf: the pack a team lead hands on, read back with poppler's tools as a reader would."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+from shapely.geometry import box
+
+from faults import run_cli
+from world import CRS, X0, X1, Y0, Y1
+
+pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
+                                reason="poppler-utils not installed: run `make system-deps`")
+
+
+def pages(pdf: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(next(line.split()[1] for line in info.splitlines() if line.startswith("Pages:")))
+
+
+def text(pdf: Path, page: int) -> str:
+    return subprocess.run(["pdftotext", "-layout", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def ink(pdf: Path, page: int, tmp: Path) -> float:
+    """Share of the page (rendered at 50 dpi) that is not white."""
+    subprocess.run(["pdftoppm", "-r", "50", "-png", "-f", str(page), "-l", str(page), "-singlefile", str(pdf),
+                    str(tmp / f"p{page}")], check=True)
+    rgb = imread(tmp / f"p{page}.png")[..., :3]
+    return float((rgb < 0.94).any(axis=-1).mean())
+
+
+def test_sample_pack_has_a_cover_and_a_page_per_district(sample_out, tmp_path):
+    pdf = sample_out / "briefing.pdf"
+    table = pd.read_csv(sample_out / "districts.csv")
+    assert len(table) == 9
+    assert pages(pdf) == 1 + len(table)
+    cover = text(pdf, 1)
+    assert "SYNTHETIC" in cover and "Caveat" in cover and "karabakh-100m" in cover
+    assert "mine_records.gpkg" in cover and "2025-04-20_fuzuli_north.tif" in cover  # the inputs used
+    for k, name in enumerate(table["district"], start=2):
+        page = text(pdf, k)
+        assert f"District: {name}" in page
+        assert "SYNTHETIC" in page  # the label in every page's footer
+        assert f"page {k} of {len(table) + 1}" in page
+        assert "Area (km²)" in page and "Remaining mines (est.)" in page  # words and units, not column names
+        assert "km2_" not in page and "mean_pc" not in page
+    # the maps are there: a district page's map box is 6.9 × 6.55 in of the 11.69 × 8.27 in page (47 %),
+    # painted in P_c colours (no P_c colour is near-white); text alone covers a few per cent
+    for k in (1, 2, len(table) + 1):
+        share = ink(pdf, k, tmp_path)
+        assert share > (0.15 if k == 1 else 0.3), (k, share)  # the cover's map is the region's shape
+
+
+def test_sample_pack_lists_the_zones_of_each_district(sample_out):
+    zones = gpd.read_file(sample_out / "priority_zones.gpkg")
+    table = pd.read_csv(sample_out / "districts.csv")
+    pdf = sample_out / "briefing.pdf"
+    k = 2 + int(table.index[table["district"] == "Aghdam"][0])
+    page = text(pdf, k)
+    first = zones[zones["district"] == "Aghdam"].iloc[0]
+    listed = [line.split()[-5:] for line in page.splitlines() if len(line.split()) >= 5]
+    # a zone's row: rank, class (two words for "very high"), km², mean P_c
+    want = [str(first["rank"]), *str(first["risk_class"]).split(), f"{first['area_km2']:.2f}", f"{first['mean_pc']:.3f}"]
+    assert any(row[-len(want):] == want for row in listed), page
+
+
+@pytest.fixture
+def world_with_a_district(world: Path) -> Path:
+    """The tiny world with one district, "Square", the whole 10 × 10 km region, and a label."""
+    gpd.GeoDataFrame({"name": ["Square"]}, geometry=[box(X0, Y0, X1, Y1)], crs=CRS).to_file(
+        world.parent / "districts.gpkg", driver="GPKG")
+    world.write_text('label = "TEST WORLD: not real"\n' + world.read_text()
+                     + '\n[districts]\npath = "districts.gpkg"\nname_field = "name"\n')
+    return world
+
+
+def test_world_district_page_shows_the_district_table(world_with_a_district, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("run", world_with_a_district, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    pdf = out / "briefing.pdf"
+    assert pages(pdf) == 2
+    row = pd.read_csv(out / "districts.csv").iloc[0]
+    page = text(pdf, 2)
+    lines = {" ".join(line.split()[:-1]): line.split()[-1] for line in page.splitlines() if line.strip()}
+    figures = {k: v for k, v in lines.items() if k.endswith(("(km²)", "P_c", "(est.)"))}
+    # by hand: 100 × 100 cells of 0.01 km²; the 100 mines lie in one cell, none of it cleared;
+    # P_c is at most (H_m 1 + S_t 0.2) / 2 = 0.6 in the mine's cell (no drone data there)
+    assert figures["Area (km²)"] == "100.00" == f"{row['area_km2']:.2f}"
+    assert figures["Max P_c"] == "0.600" == f"{row['max_pc']:.3f}"
+    assert figures["Remaining mines (est.)"] == "100" == f"{row['remaining_mines']:.0f}"
+    # mean P_c: 100 drone cells (0 + 0.8 + 0.6) / 3, 4 900 sand cells 0.8 / 2, 4 999 rock cells
+    # 0.2 / 2 and the mine's cell 0.6: 2 507.2 / 10 000
+    assert figures["Mean P_c"] == "0.251" == f"{row['mean_pc']:.3f}"
+    assert [figures[f"{c} (km²)"] for c in ("Low", "Medium", "High", "Very high")] == ["49.99", "49.00", "1.00", "0.01"]
+    # cleared: one whole cell (manual, CSC (0.9 + 0.6) / 2 · 1 = 0.75) and half a cell (mechanical,
+    # CSC 0.325): 0.015 km², two thirds of it sustainable
+    assert figures["Cleared (km²)"] == f"{row['cleared_km2']:.2f}"
+    assert lines["Cleared land with CSC > 0.7 (share)"] == "0.667"
+    # the zones: the mine's cell (very high) and the drone's 1 km² block (high)
+    assert "1 very high 0.01 0.600" in " ".join(page.split()) and "2 high 1.00 0.467" in " ".join(page.split())
+    # km² per class add up to the district's area
+    classes = [v for k, v in figures.items() if k not in ("Area (km²)", "Cleared (km²)") and k.endswith("(km²)")]
+    assert len(classes) == 4 and abs(sum(float(v) for v in classes) - 100) < 0.02
+    assert "TEST WORLD" in page and "District: Square" in page
+
+
+def test_evaluation_page_when_evaluate_has_run(world_with_a_district, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("run", world_with_a_district, "--out", out, "--quiet").exit_code == 0
+    (out / "evaluation.json").write_text(json.dumps({
+        "roc_auc": 0.8125, "events": 40,
+        "capture": {"0.01": 0.1, "0.05": 0.35, "0.1": 0.5, "0.2": 0.7, "0.5": 0.95},
+        "class_rates": [{"class": "low", "area_km2": 50.0, "events_per_km2": 0.1},
+                        {"class": "high", "area_km2": 1.0, "events_per_km2": 5.0}]}))
+    assert run_cli("run", world_with_a_district, "--out", out, "--quiet").exit_code == 0
+    pdf = out / "briefing.pdf"
+    assert pages(pdf) == 3
+    page = text(pdf, 3)
+    assert "Evaluation" in page and "0.812" in page and "evaluation.json written 20" in page
+    assert "Capture curve" in page and "95 %" in page  # half the area holds 95 % of events
+    assert "Class rates" in page and "Events per km²" in page and "5.00" in page
+    assert "ROC AUC" in page and "Events" in page
+    # (without evaluation.json the world's pack has 2 pages: test above)
+
+
+def test_a_broken_evaluation_file_is_said_so(tmp_path):
+    from pipeline.deliverables import _evaluation
+
+    assert _evaluation(tmp_path / "evaluation.json") is None
+    (tmp_path / "evaluation.json").write_text("{not json")
+    assert "evaluation.json could not be read" in _evaluation(tmp_path / "evaluation.json")["problem"]
+    (tmp_path / "evaluation.json").write_text("[1, 2]")
+    assert "no JSON object" in _evaluation(tmp_path / "evaluation.json")["problem"]
+
+
+def test_pdf_pages_are_a4_landscape(sample_out):
+    info = subprocess.run(["pdfinfo", str(sample_out / "briefing.pdf")], capture_output=True, text=True,
+                          check=True).stdout
+    size = next(line for line in info.splitlines() if line.startswith("Page size:")).split()
+    w, h = float(size[2]), float(size[4])
+    assert abs(w - 841.9) < 1 and abs(h - 595.4) < 1  # points
+    assert np.isclose(w / h, 297 / 210, atol=0.01)
+
+
+def test_residual_risk_is_mapped_when_the_run_makes_it(sample_out, tmp_path):
+    # released land (another product) gives residual_probability: the pack maps it instead of P_c
+    from conftest import REPO
+    from pipeline.deliverables import write_briefing_pack
+    from pipeline.runner import load_inputs
+    from pipeline.writers.styles import product_legend
+
+    inputs = load_inputs(REPO / "sample_data" / "minemap.toml")
+    pc = sample_out / "contamination_probability.tif"
+    legend = product_legend("contamination_probability", 0, 1)
+    names = ["contamination_probability", "residual_probability"]
+    tables = {"districts": gpd.read_file(sample_out / "districts.gpkg").iloc[:1]}
+    write_briefing_pack(tmp_path, sample_out, dict.fromkeys(names, pc), inputs.cfg, inputs.grid, inputs.layers,
+                        dict.fromkeys(names, legend), {names[0]: "Contamination probability (P_c)",
+                                                       names[1]: "Residual risk after release"},
+                        dict.fromkeys(names, "probability"), tables, "2026-01-02T03:04:05+00:00", "9.9")
+    pdf = tmp_path / "briefing.pdf"
+    assert pages(pdf) == 2
+    assert "Residual risk after release" in text(pdf, 1) and "Residual risk after release" in text(pdf, 2)
+    assert "2026-01-02 03:04 UTC" in text(pdf, 2) and "minemap 9.9" in text(pdf, 2)
+
+
+def test_capture_curve_is_read_from_each_likely_shape():
+    from pipeline.writers.pdf import _capture, _flat
+
+    want = [(1.0, 10.0), (5.0, 30.0), (50.0, 90.0)]
+    # values at the shares listed beside them (in either order), a {share: value} map inside a
+    # section, and rows of dicts; shares and values as fractions or as per cent
+    assert _capture({"capture_at": [0.01, 0.05, 0.5], "capture": [0.1, 0.3, 0.9]}) == want
+    assert _capture(_flat({"metrics": {"roc_auc": 0.7, "capture": {"1": 10, "5": 30, "50": 90}}})) == want
+    assert _capture({"capture_curve": [{"area_share": 0.5, "captured": 0.9}, {"area_share": 0.01, "captured": 0.1},
+                                       {"area_share": 0.05, "captured": 0.3}]}) == want
+    assert _capture({"roc_auc": 0.7}) == [] and _capture({"capture": "n/a"}) == []

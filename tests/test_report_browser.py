@@ -1,0 +1,123 @@
+"""report.html as people see it: rendered by a real browser (headless chromium), on screen and
+printed, and its links and table as written."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from pipeline.writers.columns import fmt
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+browser = pytest.mark.skipif(CHROMIUM is None or shutil.which("pdfimages") is None,
+                             reason="chromium or poppler-utils not installed: run `make system-deps`")
+
+
+def chromium(tmp: Path, page: Path, *args: str) -> None:
+    """Headless chromium on `page` (a private profile: tests and people may run it at once; as
+    root it needs --no-sandbox)."""
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    f"--user-data-dir={tmp / 'profile'}", *args, page.as_uri()],
+                   check=True, capture_output=True, timeout=180)
+
+
+def non_white(png: Path) -> float:
+    return float((imread(png)[..., :3] < 0.94).any(axis=-1).mean())
+
+
+def images(html: str) -> list[str]:
+    return re.findall(r'<img src="([^"]+)"', html)
+
+
+@pytest.fixture(scope="module")
+def printed(sample_out, tmp_path_factory) -> Path:
+    """The sample's report printed to PDF by chromium (paper size from the report's print CSS)."""
+    tmp = tmp_path_factory.mktemp("print")
+    chromium(tmp, sample_out / "report.html", "--no-pdf-header-footer", f"--print-to-pdf={tmp / 'report.pdf'}")
+    return tmp / "report.pdf"
+
+
+@browser
+def test_every_map_loads_in_the_browser(sample_out, printed):
+    # each <img> that loaded is one image in the printed PDF, at its PNG's pixel size (a broken
+    # image prints as its alt text, or a 16-pixel icon)
+    srcs = images((sample_out / "report.html").read_text(encoding="utf-8"))
+    assert len(srcs) == 6
+    want = sorted(imread(sample_out / s).shape[1::-1] for s in srcs)  # (width, height)
+    listing = subprocess.run(["pdfimages", "-list", str(printed)], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in listing.splitlines()[2:]]
+    got = sorted((int(r[3]), int(r[4])) for r in rows if r[2] == "image")
+    assert got == want
+
+
+@browser
+def test_the_page_on_screen_shows_the_maps(sample_out, tmp_path):
+    # the same page without its images (only report.html copied) is the control: title and
+    # captions alone; the real page must show far more colour than that
+    shot, bare_dir = tmp_path / "shot.png", tmp_path / "bare"
+    bare_dir.mkdir()
+    shutil.copy(sample_out / "report.html", bare_dir / "report.html")
+    chromium(tmp_path, sample_out / "report.html", "--hide-scrollbars", "--window-size=1400,2000",
+             f"--screenshot={shot}")
+    chromium(tmp_path, bare_dir / "report.html", "--hide-scrollbars", "--window-size=1400,2000",
+             f"--screenshot={tmp_path / 'bare.png'}")
+    full, bare = non_white(shot), non_white(tmp_path / "bare.png")
+    # with images, the first two maps (~920 × 950 px each, mostly coloured region) fill the
+    # 1400 × 2000 window (measured 26 %); without, the whole text and table move up (measured 6 %)
+    assert full > 0.15 and bare < 0.1 and full > 3 * bare, (full, bare)
+
+
+@browser
+def test_printed_report_is_a4_landscape_with_the_whole_table(sample_out, printed):
+    info = subprocess.run(["pdfinfo", str(printed)], capture_output=True, text=True, check=True).stdout
+    size = next(line for line in info.splitlines() if line.startswith("Page size:")).split()
+    assert abs(float(size[2]) - 841.9) < 1 and abs(float(size[4]) - 595.3) < 1  # A4 landscape, points
+    text = subprocess.run(["pdftotext", "-layout", str(printed), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    lines = [line.split() for line in text.splitlines()]
+    table = pd.read_csv(sample_out / "districts.csv")
+    header = next(line for line in lines if line[:3] == ["District", "Area", "(km²)"])
+    assert header[-2:] == ["0.7", "(share)"]  # the last column's header is on the page, not cut off
+    for _, row in table.iterrows():
+        # every district's row, from its name to its last column (the CSC share, 3 decimals)
+        line = next(line for line in lines if line and line[0] == row["district"])
+        assert line[1] == fmt(row["area_km2"], 2) and line[-1] == fmt(row["csc_sustainable_share"], 3), line
+
+
+def test_report_links_every_file_and_reads_in_words(sample_out):
+    html = (sample_out / "report.html").read_text(encoding="utf-8")
+    links = re.findall(r'<a href="([^"]+)"', html)
+    assert all(not re.match(r"[a-z]+:|/", link) for link in links)  # relative: the folder travels
+    assert all((sample_out / link).is_file() for link in links)
+    products = [p.stem for p in sample_out.glob("*.tif")]
+    assert len(products) == 6
+    want = {f"{p}{ext}" for p in products for ext in (".tif", ".qml")} | {
+        "districts.gpkg", "priority_zones.gpkg", "districts.csv", "minemap.qgz", "item.json", "briefing.pdf"}
+    assert want <= set(links)
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", html)
+    assert heads[:3] == ["District", "Area (km²)", "Mean P_c"] and "Remaining mines (est.)" in heads
+    assert not [h for h in heads if "_" in h and h not in ("Mean P_c", "Max P_c", "Mean R_e")]
+    # one rounding per column: every area cell has 2 decimals
+    table = re.search(r"<tbody>(.*?)</tbody>", html).group(1)
+    areas = [re.findall(r"<td[^>]*>([^<]*)</td>", row)[1] for row in re.findall(r"<tr>(.*?)</tr>", table)]
+    assert len(areas) == 9 and all(re.fullmatch(r"[\d,]+\.\d\d", a) for a in areas), areas
+    assert "@page{size:A4 landscape" in html
+
+
+def test_unknown_columns_get_readable_headers_and_one_rounding():
+    from pipeline.writers.columns import column, readable
+
+    assert column("km2_insufficient_evidence") == ("Insufficient evidence (km²)", 2)  # a class added later
+    assert column("released_km2_cleared") == ("Released cleared (km²)", 2)
+    assert column("events_per_km2") == ("Events per km²", 2)
+    assert column("mean_evidence_x") == ("Mean evidence x", 3)
+    frame = pd.DataFrame({"district": ["A", "B"], "km2_new_class": [1.005, 12345.0], "mines": [2.6, 0.4],
+                          "mean_pc": [0.1234, float("nan")], "flag": [True, False]})
+    headers, rows, numeric = readable(frame)
+    assert headers == ["District", "New class (km²)", "Mines", "Mean P_c", "Flag"]
+    assert rows == [["A", "1.00", "3", "0.123", "True"], ["B", "12,345.00", "0", "–", "False"]]
+    assert numeric == [False, True, True, True, False]
