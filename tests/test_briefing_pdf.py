@@ -67,8 +67,9 @@ def test_sample_pack_lists_the_zones_of_each_district(sample_out):
     page = text(pdf, k)
     first = zones[zones["district"] == "Aghdam"].iloc[0]
     listed = [line.split()[-5:] for line in page.splitlines() if len(line.split()) >= 5]
-    # a zone's row: rank, class (two words for "very high"), km², mean P_c
-    want = [str(first["rank"]), *str(first["risk_class"]).split(), f"{first['area_km2']:.2f}", f"{first['mean_pc']:.3f}"]
+    # a zone's row: rank, class (two words for "very high"), km², mean P_c (the residual: the sample releases land)
+    want = [str(first["rank"]), *str(first["risk_class"]).split(), f"{first['area_km2']:.2f}",
+            f"{first['mean_residual']:.3f}"]
     assert any(row[-len(want):] == want for row in listed), page
 
 
@@ -109,7 +110,9 @@ def test_world_district_page_shows_the_district_table(world_with_a_district, tmp
     assert "1 very high 0.01 0.600" in " ".join(page.split()) and "2 high 1.00 0.467" in " ".join(page.split())
     # km² per class add up to the district's area
     classes = [v for k, v in figures.items() if k not in ("Area (km²)", "Cleared (km²)") and k.endswith("(km²)")]
-    assert len(classes) == 4 and abs(sum(float(v) for v in classes) - 100) < 0.02
+    # (H_m and S_t are known everywhere: no cell has insufficient evidence)
+    assert figures["Insufficient evidence (km²)"] == "0.00"
+    assert len(classes) == 5 and abs(sum(float(v) for v in classes) - 100) < 0.02
     assert "TEST WORLD" in page and "District: Square" in page
 
 

@@ -21,6 +21,8 @@ COLUMNS: dict[str, tuple[str, int | None]] = {
     "area_km2": ("Area (km²)", KM2),
     "mean_pc": ("Mean P_c", PROB),
     "max_pc": ("Max P_c", PROB),
+    "mean_residual": ("Mean residual P_res", PROB),
+    "max_residual": ("Max residual P_res", PROB),
     "remaining_mines": ("Remaining mines (est.)", COUNT),
     "mean_E": ("Mean E", PROB),
     "mean_R_e": ("Mean R_e", PROB),

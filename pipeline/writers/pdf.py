@@ -210,12 +210,13 @@ def _district_page(b: Briefing, row, figures: list[tuple[str, str]], number: int
 
 
 def _zone_list(fig: Figure, x: float, y: float, zones) -> None:
-    """Rank, class, km² and mean P_c of the district's zones, as many as fit."""
+    """Rank, class, km² and mean P_c (or residual) of the district's zones, as many as fit."""
     if zones is None or not len(zones):  # none found, or none looked for: not the same thing
         fig.text(x / PAGE[0], y / PAGE[1], "not computed ([products.priority_zones] disabled)" if zones is None
                  else "none", fontsize=8, va="top", color="#444444")
         return
-    cols = ["rank", "risk_class", "area_km2", "mean_pc"]
+    # with released land, zones come from the residual and carry mean_residual instead of mean_pc
+    cols = ["rank", "risk_class", "area_km2", "mean_residual" if "mean_residual" in zones else "mean_pc"]
     headers, rows, _ = readable(zones[cols])
     limit = max(1, int((y - 0.75) / 0.16))
     rest = zones.iloc[limit - 1:] if len(rows) > limit else zones.iloc[:0]
