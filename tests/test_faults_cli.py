@@ -4,15 +4,23 @@ left, lock free) or, for inputs that are fine but unusual, in right outputs."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rasterio
 
 from faults import assert_refused, no_leftovers, run_cli, snapshot
-from world import cell_box, make_world, write_gpkg
+from world import CRS, X1, Y0, cell_box, make_world, write_gpkg, write_raster
 
 PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
             "clearance_sustainability"]
@@ -35,6 +43,12 @@ def constant_config(root: Path, **values: float) -> Path:
     config.write_text('grid = "grid.toml"\n' + "".join(
         f'[inputs.{v}]\nkind = "constant"\nvalue = {x}\n' for v, x in values.items()))
     return config
+
+
+def add_drone(config: Path) -> Path:
+    """A new drone flight over the south-east kilometre: a change for `update`."""
+    return write_raster(config.parent / "drone" / "b.tif", np.full((50, 50), 0.3, np.float32), X1 - 1000, Y0 + 1000,
+                        20.0, CRS, nodata=-1.0, tags={"TIFFTAG_DATETIME": "2024:06:01 10:00:00"})
 
 
 # ---- outputs -------------------------------------------------------------------------------
@@ -115,3 +129,254 @@ def test_product_with_no_valid_cell_is_drawn(tmp_path):
     assert record["products"]["clearance_sustainability"]["valid_cells"] == 0
     for name in PRODUCTS:
         assert (out / f"{name}.png").stat().st_size > 0, name
+
+
+# ---- huge grids (item 7) ----------------------------------------------------------------------
+
+def one_line(output: str, needle: str) -> str:
+    """The one output line holding `needle` (lines are never wrapped outside a terminal)."""
+    lines = [line for line in output.splitlines() if needle in line]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def test_grid_above_max_cells_is_refused_with_the_figures(world, published):
+    out = assert_refused(["run", world, "--out", published, "--max-cells", "5000"], published, 2,
+                         "grid.toml", "grid too large")
+    line = one_line(out, "grid too large")
+    # 100 × 100 cells; staging: 2 × 10 000 cells × (4 float32 + 2 uint8 bytes) × 4/3 + 2 MB deliverables
+    for figure in ("10,000 cells", "about 2.5 MB staged in", "free there", "of memory", "--max-cells 5,000"):
+        assert figure in line, line
+
+
+def test_update_shares_max_cells(world, published):
+    assert_refused(["update", world, "--out", published, "--max-cells", "9999"], published, 2,
+                   "grid.toml", "10,000 cells", "--max-cells 9,999")
+
+
+def test_grid_at_1_m_over_the_sample_region_is_refused_before_reading_inputs(tmp_path, monkeypatch):
+    """17.7 G cells: refused from the grid alone; no input layer is read, no chunk job built."""
+    from conftest import REPO
+    import pipeline.runner
+
+    def no_layers(*args, **kwargs):
+        raise AssertionError("an input layer was read for a grid that must be refused")
+
+    monkeypatch.setattr(pipeline.runner, "load_layer", no_layers)
+    grid = tmp_path / "karabakh-1m.toml"
+    grid.write_text((REPO / "grids" / "karabakh-100m.toml").read_text()
+                    .replace("resolution = 100", "resolution = 1")
+                    .replace('"../sample_data/districts.gpkg"', f'"{REPO / "sample_data" / "districts.gpkg"}"'))
+    out = tmp_path / "out"
+    text = assert_refused(["run", REPO / "sample_data" / "minemap.toml", "--grid", grid, "--out", out], None, 2,
+                          "karabakh-1m.toml", "grid too large", "17,680,258,192 cells", "GB staged in")
+    assert not out.exists()  # nothing created
+    assert "--max-cells 2,000,000,000" in one_line(text, "grid too large")
+
+
+def test_staging_larger_than_the_free_disk_is_refused(world, published, monkeypatch):
+    import pipeline.guard
+
+    monkeypatch.setattr(pipeline.guard, "free_bytes", lambda folder: 1_000_000)
+    assert_refused(["run", world, "--out", published], published, 2,
+                   "grid.toml", "not enough disk for this grid", "about 2.5 MB staged", "1.0 MB free there")
+
+
+# ---- disk full while writing (item 8) ---------------------------------------------------------
+
+def _failing(err_no: int):
+    def fail(*args, **kwargs):
+        raise OSError(err_no, os.strerror(err_no))
+    return fail
+
+
+@pytest.mark.parametrize("where, err_no", [("pipeline.writers.chunks.write_pieces", errno.ENOSPC),
+                                           ("pipeline.writers.geotiff.rasterio.shutil.copy", errno.EDQUOT),
+                                           ("pipeline.runner.write_maps_and_report", errno.EROFS),
+                                           ("pipeline.runner.write_summaries", errno.EIO)])
+def test_a_write_the_disk_refuses_exits_74_and_keeps_the_previous_outputs(world, published, monkeypatch,
+                                                                           where, err_no):
+    if "write_summaries" in where:  # only written with districts: add them (and publish again)
+        world.write_text(world.read_text() + '[districts]\npath = "region.gpkg"\nname_field = "name"\n')
+        assert run_cli("run", world, "--out", published, "--quiet").exit_code == 0
+    monkeypatch.setattr(where, _failing(err_no))
+    text = assert_refused(["run", world, "--out", published, "--quiet"], published, 74,
+                          str(published), os.strerror(err_no), "needs about 2.5 MB", "previous outputs kept")
+    assert one_line(text, "could not write the outputs")
+
+
+def test_update_reports_a_full_disk_as_json(world, published, monkeypatch):
+    add_drone(world)  # something to update
+    monkeypatch.setattr("pipeline.writers.chunks.write_pieces", _failing(errno.ENOSPC))
+    monkeypatch.setattr("pipeline.writers.geotiff.shutil.copyfile", _failing(errno.ENOSPC))  # the patch path
+    before = snapshot(published)
+    result = run_cli("update", world, "--out", published, "--json", "--quiet")
+    assert result.exit_code == 74, result.output
+    report = json.loads(result.stdout)
+    assert report["status"] == "error" and report["exit_code"] == 74
+    assert report["problems"][0]["where"] == str(published)
+    assert "No space left on device" in report["problems"][0]["what"]
+    assert snapshot(published) == before and no_leftovers(published)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs (root only); unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_really_full_disk(world, small_disk, monkeypatch):
+    """A real filesystem filling up during the run (another program wrote to it after the check)."""
+    out = small_disk / "out"
+    assert run_cli("run", world, "--out", out, "--quiet").exit_code == 0
+    free = shutil.disk_usage(small_disk).free
+    (small_disk / "filler").write_bytes(b"\0" * (free - 200_000))  # 200 kB left: less than the staging
+    monkeypatch.setattr("pipeline.runner.check", lambda *args, **kwargs: None)  # filled after the check
+    assert_refused(["run", world, "--out", out, "--quiet"], out, 74, str(out), "could not write the outputs",
+                   "No space left on device", "previous outputs kept")
+
+
+# ---- Ctrl-C (item 10) -------------------------------------------------------------------------
+
+def test_ctrl_c_exits_130_and_keeps_the_previous_outputs(world, published):
+    """A real process interrupted while it computes a 10 m grid (4 chunks, slowed down)."""
+    from conftest import REPO
+
+    fine = world.parent / "grid10.toml"
+    fine.write_text((world.parent / "grid.toml").read_text().replace("resolution = 100.0", "resolution = 10.0"))
+    before = snapshot(published)
+    env = {**os.environ, "MINEMAP_TEST_BATCH_DELAY": "0.5"}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(world), "--grid", str(fine),
+                             "--out", str(published), "--quiet"], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not list(published.glob(".staging-*/chunks")):  # computing has started
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Aborted" not in stderr
+    assert f"interrupted: {published}: previous outputs kept as they were" in stderr
+    assert snapshot(published) == before
+    assert no_leftovers(published)
+
+
+def test_ctrl_c_in_update_json(world, published, monkeypatch):
+    add_drone(world)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pipeline.runner.write_catalogue_item", interrupted)  # Ctrl-C while staging
+    before = snapshot(published)
+    result = run_cli("update", world, "--out", published, "--json")
+    assert result.exit_code == 130, result.output
+    assert json.loads(result.stdout) == {"status": "interrupted", "exit_code": 130, "problems": [
+        {"where": str(published), "what": "previous outputs kept as they were"}]}
+    assert snapshot(published) == before and no_leftovers(published)
+
+
+def test_ctrl_c_during_the_renames_waits_for_them():
+    """SIGINT inside `deferred_interrupt` is held until the block is done, then raised."""
+    from pipeline.guard import deferred_interrupt
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # a signal handler runs between bytecodes: it has run by now
+            steps.append("renamed")
+    assert steps == ["renamed"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ---- messages, --json, --quiet (items 15, 16) -------------------------------------------------
+
+def test_brackets_in_problems_are_printed_verbatim(world, published, monkeypatch):
+    from pipeline.errors import InputError, Problem
+
+    def bad(*args, **kwargs):
+        raise InputError(Problem(f"{world}: [inputs.L]", "scale must be [lo, hi] with lo < hi"))
+
+    monkeypatch.setattr("pipeline.runner.load_inputs", bad)
+    assert_refused(["run", world, "--out", published], published, 2,
+                   f"{world}: [inputs.L]: scale must be [lo, hi] with lo < hi")
+
+
+def test_missing_binding_hint_keeps_its_brackets(world, published):
+    block = '[inputs.T_s]\nkind = "polygons"\npath = "soil.gpkg"\nclass_field = "soil_class"\ntable = "soil.csv"\n'
+    assert block in world.read_text()
+    world.write_text(world.read_text().replace(block, ""))
+    assert_refused(["run", world, "--out", published], published, 2, "config.toml: inputs",
+                   "product recovery_rate needs T_s: bind them under [inputs.NAME] or disable it with "
+                   "[products.recovery_rate] enabled = false")
+
+
+def test_validate_json_prints_the_problems_on_stdout(world):
+    (world.parent / "soil.csv").unlink()
+    result = run_cli("validate", world, "--json")
+    assert result.exit_code == 2, result.output
+    report = json.loads(result.stdout)
+    assert report["status"] == "error" and report["exit_code"] == 2
+    assert any(p["where"].endswith("soil.csv") for p in report["problems"]), report
+    assert "soil.csv" in result.stderr  # the human lines stay on stderr
+
+
+def test_update_json_on_a_bad_config(world, published):
+    world.write_text(world.read_text() + "\nbogus_key = 1\n")
+    before = snapshot(published)
+    result = run_cli("update", world, "--out", published, "--json")
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    assert report["exit_code"] == 2 and "bogus_key" in json.dumps(report["problems"])
+    assert str(world) in report["problems"][0]["where"]
+    assert snapshot(published) == before and no_leftovers(published)
+
+
+def test_update_json_when_the_folder_is_locked(world, published):
+    from pipeline.state import output_lock
+
+    with output_lock(published):
+        result = run_cli("update", world, "--out", published, "--json")
+    assert result.exit_code == 75
+    report = json.loads(result.stdout)
+    assert report["exit_code"] == 75 and report["problems"][0]["where"] == str(published)
+    assert "another minemap run or update is writing this folder" in report["problems"][0]["what"]
+
+
+def test_update_json_on_a_bug_still_prints_one_object(world, published, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("pipeline.runner.chunk_fingerprints", broken)
+    result = run_cli("update", world, "--out", published, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["exit_code"] == 1 and "RuntimeError: boom" in report["problems"][0]["what"]
+    assert no_leftovers(published)
+
+
+def test_lines_are_never_wrapped(world, tmp_path):
+    out = tmp_path / ("a-rather-long-folder-name-" * 4) / "out"  # every product line > 80 characters
+    result = run_cli("run", world, "--out", out)
+    assert result.exit_code == 0, result.output
+    line = one_line(result.stderr, "clearance_sustainability.tif")
+    assert len(line) > 120 and line.strip().endswith(")")
+
+
+def test_quiet_prints_only_warnings_and_errors(world, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("run", world, "--out", out, "--quiet")
+    assert result.exit_code == 0 and result.output == ""
+    result = run_cli("update", world, "--out", out, "--quiet")
+    assert result.exit_code == 0 and result.output == ""
+    assert "up to date" in run_cli("update", world, "--out", out).stderr  # without --quiet: the summary
