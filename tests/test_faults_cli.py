@@ -380,3 +380,28 @@ def test_quiet_prints_only_warnings_and_errors(world, tmp_path):
     result = run_cli("update", world, "--out", out, "--quiet")
     assert result.exit_code == 0 and result.output == ""
     assert "up to date" in run_cli("update", world, "--out", out).stderr  # without --quiet: the summary
+
+
+def test_every_exit_code_is_documented():
+    """The README's table and `minemap --help` list the same codes, including every error class's."""
+    import re
+
+    from conftest import REPO
+    import pipeline.cli
+    from pipeline.errors import MinemapError
+
+    def codes(text: str) -> set[int]:
+        return {int(c) for c in re.findall(r"(?:^|[;:]\s)(\d+) ", " ".join(text.split()))}
+
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("Exit codes: 0"):].split("\n\n")[0]
+    used = {0, 1, pipeline.cli.REJECTED_EXIT, pipeline.cli.INTERRUPTED_EXIT}
+
+    def subclasses(cls):
+        return {cls} | {s for c in cls.__subclasses__() for s in subclasses(c)}
+
+    import pipeline.guard  # noqa: F401  (defines DiskError)
+    used |= {c.exit_code for c in subclasses(MinemapError)}
+    assert used == {0, 1, 2, 3, 74, 75, 130}
+    assert codes(table) == used, table
+    assert codes(pipeline.cli.EXIT_CODES) == used, pipeline.cli.EXIT_CODES
