@@ -143,9 +143,10 @@ def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None
 
 @contextmanager
 def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A chunk progress bar on stderr; yields the callback the runner reports to."""
+    """A chunk progress bar on stderr; yields the callback the runner reports to. Only on a
+    terminal: in a log it would be one stale "0/? chunks" line, even before a refusal."""
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
-                  TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
+                  TimeElapsedColumn(), console=err, disable=quiet or not err.is_terminal, transient=False) as bar:
         task = bar.add_task("computing", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
