@@ -229,7 +229,7 @@ def validate(config: Path, grid_path: Path | None, as_json: bool) -> None:
     inputs = load_inputs(config, grid_path)
     files = sorted({str(f) for layer in inputs.layers.values() for f in layer.files})
     if as_json:
-        click.echo(json.dumps({"ok": True, "grid": inputs.grid.describe(), "files": files,
+        click.echo(json.dumps({"status": "ok", "ok": True, "grid": inputs.grid.describe(), "files": files,
                                "warnings": [str(w) for w in inputs.warnings]}, indent=2))
         return
     print_warnings(inputs.warnings)

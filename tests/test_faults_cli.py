@@ -323,6 +323,8 @@ def test_missing_binding_hint_keeps_its_brackets(world, published):
 
 
 def test_validate_json_prints_the_problems_on_stdout(world):
+    ok = run_cli("validate", world, "--json")
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["status"] == "ok"
     (world.parent / "soil.csv").unlink()
     result = run_cli("validate", world, "--json")
     assert result.exit_code == 2, result.output
