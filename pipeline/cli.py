@@ -221,12 +221,14 @@ def watch(config: Path, grid_path: Path | None, out_dir: Path, workers: int | No
 @click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Grid definition file (default: the config's `grid`).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option("--max-cells", type=click.FloatRange(min=1), default=MAX_CELLS, show_default=True,
+              help="Refuse grids of more cells than this, as run and update would.")
 @user_errors
-def validate(config: Path, grid_path: Path | None, as_json: bool) -> None:
+def validate(config: Path, grid_path: Path | None, as_json: bool, max_cells: float) -> None:
     """Check every input of CONFIG and list all problems at once; writes nothing."""
-    from .runner import load_inputs
+    from .runner import budget_check, load_inputs
 
-    inputs = load_inputs(config, grid_path)
+    inputs = load_inputs(config, grid_path, on_grid=budget_check(None, int(max_cells)))
     files = sorted({str(f) for layer in inputs.layers.values() for f in layer.files})
     if as_json:
         click.echo(json.dumps({"status": "ok", "ok": True, "grid": inputs.grid.describe(), "files": files,

@@ -73,16 +73,18 @@ def gb(n: float) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
 
 
-def check(budget: Budget, out_dir: Path, max_cells: int, where: str) -> None:
-    """Refuse (ConfigError, exit 2) a grid above `max_cells`, or whose staging OUT cannot hold."""
-    free = free_bytes(out_dir)
-    figures = (f"{budget.cells:,} cells; about {gb(budget.staging_bytes)} staged in {out_dir} "
-               f"({gb(free)} free there) and {gb(budget.memory_bytes)} of memory")
+def check(budget: Budget, out_dir: Path | None, max_cells: int, where: str) -> None:
+    """Refuse (ConfigError, exit 2) a grid above `max_cells`, or whose staging OUT cannot hold
+    (no OUT, as for `validate`: the cells alone)."""
+    free = free_bytes(out_dir) if out_dir is not None else None
+    staged = f" in {out_dir} ({gb(free)} free there)" if out_dir is not None else ""
+    figures = (f"{budget.cells:,} cells; about {gb(budget.staging_bytes)} staged{staged} "
+               f"and {gb(budget.memory_bytes)} of memory")
     problems = []
     if budget.cells > max_cells:
         problems.append(Problem(where, f"grid too large: {figures}; the limit is --max-cells {max_cells:,} "
                                        "(choose a coarser resolution or a smaller region, or raise --max-cells)"))
-    elif budget.staging_bytes > free:
+    elif free is not None and budget.staging_bytes > free:
         problems.append(Problem(where, f"not enough disk for this grid: {figures} "
                                        "(free some space there, or choose a coarser grid)"))
     if problems:

@@ -108,7 +108,7 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
     processes = WorkerProcesses()
 
     def on_grid(g: Grid) -> None:
-        check(_budget(g, workers), out_dir, max_cells, g.source)
+        budget_check(out_dir, max_cells, workers)(g)
         processes.start(g.shape[0] * g.shape[1])
 
     with scheduler(workers, scheduler_address):
@@ -132,7 +132,7 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
     out_dir = Path(out_dir)
     previous = read_state(out_dir) or {}  # replaced atomically: safe to read before locking
     inputs = load_inputs(config, grid_path, lenient=True, raster_checks=dict(previous.get("raster_checks", {})),
-                         on_grid=lambda g: check(_budget(g, workers), out_dir, max_cells, g.source))
+                         on_grid=budget_check(out_dir, max_cells, workers))
     with output_lock(out_dir, wait):
         names = enabled_products(inputs.cfg)
         fingerprints = chunk_fingerprints(inputs, names)
@@ -313,6 +313,12 @@ def _record(inputs: Inputs, targets: list[RasterTarget], created: str, out_dir: 
                               "unit": PRODUCTS[t.name].unit, **t.stats.as_dict()} for t in targets},
         "timings": timings,
     }
+
+
+def budget_check(out_dir: Path | None, max_cells: int, workers: int | None = None) -> Callable[[Grid], None]:
+    """What refuses a grid too large for `max_cells` or for OUT's free disk (see `guard`),
+    called as soon as the grid is known, before any input is read in full."""
+    return lambda grid: check(_budget(grid, workers), out_dir, max_cells, grid.source)
 
 
 def _budget(grid: Grid, workers: int | None):

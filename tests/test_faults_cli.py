@@ -155,8 +155,10 @@ def test_update_shares_max_cells(world, published):
                    "grid.toml", "10,000 cells", "--max-cells 9,999")
 
 
-def test_grid_at_1_m_over_the_sample_region_is_refused_before_reading_inputs(tmp_path, monkeypatch):
-    """17.7 G cells: refused from the grid alone; no input layer is read, no chunk job built."""
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_grid_at_1_m_over_the_sample_region_is_refused_before_reading_inputs(tmp_path, monkeypatch, command):
+    """17.7 G cells: refused from the grid alone; no input layer is read, no chunk job built
+    (`validate` said "ok" after a minute of reading inputs: now it refuses as `run` does)."""
     from conftest import REPO
     import pipeline.runner
 
@@ -169,8 +171,9 @@ def test_grid_at_1_m_over_the_sample_region_is_refused_before_reading_inputs(tmp
                     .replace("resolution = 100", "resolution = 1")
                     .replace('"../sample_data/districts.gpkg"', f'"{REPO / "sample_data" / "districts.gpkg"}"'))
     out = tmp_path / "out"
-    text = assert_refused(["run", REPO / "sample_data" / "minemap.toml", "--grid", grid, "--out", out], None, 2,
-                          "karabakh-1m.toml", "grid too large", "17,680,258,192 cells", "GB staged in")
+    where = ["--out", out] if command == "run" else []
+    text = assert_refused([command, REPO / "sample_data" / "minemap.toml", "--grid", grid, *where], None, 2,
+                          "karabakh-1m.toml", "grid too large", "17,680,258,192 cells", "848.7 GB staged")
     assert not out.exists()  # nothing created
     assert "--max-cells 2,000,000,000" in one_line(text, "grid too large")
 
