@@ -45,7 +45,7 @@ def user_errors(f):
         except MinemapError as e:
             fail(e.exit_code, e.problems, as_json)
         except KeyboardInterrupt:
-            if out_dir is None:
+            if out_dir is None or before is None and _run_record(out_dir) is None:
                 kept = "nothing written"
             elif _run_record(out_dir) == before:
                 kept = "previous outputs kept as they were"

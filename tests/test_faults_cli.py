@@ -289,6 +289,16 @@ def test_ctrl_c_in_update_json(world, published, monkeypatch):
     assert snapshot(published) == before and no_leftovers(published)
 
 
+def test_ctrl_c_before_a_first_run_wrote_anything(world, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pipeline.runner.load_layer", interrupted)  # while reading the inputs
+    out = tmp_path / "out"
+    assert_refused(["run", world, "--out", out], out, 130, f"interrupted: {out}: nothing written")
+    assert not out.exists()
+
+
 def test_ctrl_c_during_the_renames_waits_for_them():
     """SIGINT inside `deferred_interrupt` is held until the block is done, then raised."""
     from pipeline.guard import deferred_interrupt
