@@ -22,7 +22,7 @@ from typing import Iterator
 
 from .errors import ConfigError, OutputError, Problem
 
-MAX_CELLS = 2_000_000_000  # default of --max-cells: 2e9 cells (~48 GB staged)
+MAX_CELLS = 2_000_000_000  # default of --max-cells: 2e9 cells (~96 GB staged)
 OVERVIEWS = 4 / 3  # each overview level is a quarter of the one before: 1 + 1/4 + 1/16 + … = 4/3
 # memory per cell of the chunks in flight: 1.3 GB peak for 4 chunks of 2048 × 2048 (bench/README.md)
 MEMORY_PER_CELL = 80
@@ -114,9 +114,9 @@ def _gdal_errors() -> tuple[type, ...]:
     return (CPLE_BaseError,)
 
 
-def disk_error(e: BaseException, out_dir: Path, needed: int | None) -> DiskError:
-    """The one message for a failed write: which folder, why, how much a run needs there."""
-    reason = disk_failure(e, out_dir)
+def disk_error(reason: str, out_dir: Path, needed: int | None) -> DiskError:
+    """The one message for a failed write: which folder, why (see `disk_failure`), how much a
+    run needs there."""
     need = f"; this grid needs about {gb(needed)} there while writing" if needed else ""
     return DiskError(Problem(str(out_dir), f"could not write the outputs ({reason}){need}, "
                                            f"{gb(free_bytes(out_dir))} free now; previous outputs kept as they were"))

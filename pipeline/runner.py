@@ -339,9 +339,10 @@ def _staging(out_dir: Path, needed: int | None = None) -> Iterator[Path]:
     try:
         yield staging
     except Exception as e:
-        if disk_failure(e, out_dir):
+        reason = disk_failure(e, out_dir)
+        if reason:
             shutil.rmtree(staging, ignore_errors=True)  # first, so the message tells the free space left
-            raise disk_error(e, out_dir, needed) from None
+            raise disk_error(reason, out_dir, needed) from None
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -421,3 +421,30 @@ def test_every_exit_code_is_documented():
     assert used == {0, 1, 2, 3, 74, 75, 130}
     assert codes(table) == used, table
     assert codes(pipeline.cli.EXIT_CODES) == used, pipeline.cli.EXIT_CODES
+
+
+def test_what_counts_as_the_disk_refusing_a_write(tmp_path):
+    """GDAL's errors carry no errno: its words decide; other errors stay what they are (a bug: exit 1)."""
+    from rasterio._err import CPLE_AppDefinedError
+    from rasterio.errors import RasterioIOError
+
+    from pipeline.guard import disk_failure
+
+    def chained(outer: Exception, inner: Exception) -> Exception:
+        try:
+            try:
+                raise inner
+            except Exception as e:
+                raise outer from e
+        except Exception as e:
+            return e
+
+    gdal = chained(RasterioIOError("Write failed. See previous exception for details."),
+                   CPLE_AppDefinedError(1, 1, "TIFFAppendToStrip:Write error at scanline 0"))
+    assert disk_failure(gdal, tmp_path)  # (the wording depends on the free space left)
+    assert disk_failure(OSError(errno.ENOSPC, "No space left on device"), tmp_path) == "No space left on device"
+    assert disk_failure(OSError(errno.EROFS, "x", str(tmp_path / "a.tif")), tmp_path) == "x"
+    assert disk_failure(OSError(errno.EIO, "x", "/elsewhere/input.tif"), tmp_path) is None  # an input, not OUT
+    assert disk_failure(OSError(errno.EACCES, "Permission denied"), tmp_path) is None
+    assert disk_failure(RasterioIOError("'a.tif' not recognized as a supported file format."), tmp_path) is None
+    assert disk_failure(ValueError("boom"), tmp_path) is None
