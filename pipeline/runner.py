@@ -131,8 +131,9 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     previous = read_state(out_dir) or {}  # replaced atomically: safe to read before locking
+    # the disk is checked for a first (full) run only: a patch needs far less (a full disk: exit 74)
     inputs = load_inputs(config, grid_path, lenient=True, raster_checks=dict(previous.get("raster_checks", {})),
-                         on_grid=budget_check(out_dir, max_cells, workers))
+                         on_grid=budget_check(None if previous else out_dir, max_cells, workers))
     with output_lock(out_dir, wait):
         names = enabled_products(inputs.cfg)
         fingerprints = chunk_fingerprints(inputs, names)

@@ -186,6 +186,17 @@ def test_staging_larger_than_the_free_disk_is_refused(world, published, monkeypa
                    "grid.toml", "not enough disk for this grid", "about 2.5 MB staged", "1.0 MB free there")
 
 
+def test_update_checks_the_disk_only_for_a_full_run(world, published, monkeypatch):
+    """Nothing to do needs no disk (a cron update on a nearly full disk stays "up to date");
+    a first update (a full run) into an empty folder is refused like `run`."""
+    monkeypatch.setattr("pipeline.guard.free_bytes", lambda folder: 1_000_000)
+    result = run_cli("update", world, "--out", published)
+    assert result.exit_code == 0 and "up to date" in result.stderr, result.output
+    fresh = world.parent / "fresh"
+    assert_refused(["update", world, "--out", fresh], fresh, 2, "not enough disk for this grid", "1.0 MB free there")
+    assert not (fresh / "run.json").exists()
+
+
 # ---- disk full while writing (item 8) ---------------------------------------------------------
 
 def _failing(err_no: int):
