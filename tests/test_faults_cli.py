@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from shapely.geometry import box
 
+from conftest import REPO
 from faults import assert_refused, no_leftovers, run_cli, snapshot
-from world import CRS, X1, Y0, cell_box, make_world, write_gpkg, write_raster
+from world import CRS, X0, X1, Y0, Y1, cell_box, make_world, write_gpkg, write_raster
 
 PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
             "clearance_sustainability"]
@@ -72,9 +74,6 @@ def test_valid_percent_is_the_share_of_the_grid_with_a_value(world, published):
 def test_valid_percent_counts_cells_outside_the_region(tmp_path):
     """An L-shaped region fills 3/4 of its box (the grid): P_c has a value on 75 % of the cells."""
     config = constant_config(tmp_path / "w")
-    from shapely.geometry import box
-
-    from world import X0, Y0, Y1
     # columns 0–49 everywhere plus columns 50–99 in rows 0–49: 7 500 of 10 000 cells
     write_gpkg(config.parent / "region.gpkg", [{"name": "L", "geometry": box(X0, Y0, X0 + 5000, Y1).union(
         box(X0 + 5000, Y1 - 5000, X0 + 10_000, Y1))}])
@@ -159,7 +158,6 @@ def test_update_shares_max_cells(world, published):
 def test_grid_at_1_m_over_the_sample_region_is_refused_before_reading_inputs(tmp_path, monkeypatch, command):
     """17.7 G cells: refused from the grid alone; no input layer is read, no chunk job built
     (`validate` said "ok" after a minute of reading inputs: now it refuses as `run` does)."""
-    from conftest import REPO
     import pipeline.runner
 
     def no_layers(*args, **kwargs):
@@ -261,8 +259,6 @@ def test_a_really_full_disk(world, small_disk, monkeypatch):
 
 def test_ctrl_c_exits_130_and_keeps_the_previous_outputs(world, published):
     """A real process interrupted while it computes a 10 m grid (4 chunks, slowed down)."""
-    from conftest import REPO
-
     fine = world.parent / "grid10.toml"
     fine.write_text((world.parent / "grid.toml").read_text().replace("resolution = 100.0", "resolution = 10.0"))
     before = snapshot(published)
@@ -413,7 +409,6 @@ def test_every_exit_code_is_documented():
     """The README's table and `minemap --help` list the same codes, including every error class's."""
     import re
 
-    from conftest import REPO
     import pipeline.cli
     from pipeline.errors import MinemapError
 
