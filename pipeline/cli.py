@@ -16,35 +16,76 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .errors import MinemapError
+from .errors import MinemapError, Problem
+from .guard import MAX_CELLS
 
-err = Console(stderr=True, highlight=False)
+# never wrapped (a line stays one line in cron logs and journald); user text is escaped
+# (rich would take "[inputs.L]" for markup and drop it)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_CODES = """Exit codes: 0 success (or up to date); 1 unexpected failure (a bug: please report it);
-2 bad config or input, nothing written; 3 update completed with rejected inputs (listed);
-75 another minemap process holds the output folder's lock."""
+2 bad config or input (or a grid too large: --max-cells, disk), nothing written; 3 update completed
+with rejected inputs (listed); 74 writing the outputs failed (disk full, quota, read-only, I/O error),
+previous outputs kept; 75 another minemap process holds the output folder's lock; 130 interrupted
+(Ctrl-C), staging removed, lock released."""
 REJECTED_EXIT = 3
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
 
 
 def user_errors(f):
-    """Print MinemapError problems one per line, no traceback, and exit with its code."""
+    """Print MinemapError problems one per line, no traceback, and exit with its code; with
+    --json, also one JSON object on stdout. Ctrl-C: exit 130, saying what OUT holds."""
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
+        as_json, out_dir = kwargs.get("as_json", False), kwargs.get("out_dir")
+        before = _run_record(out_dir)
         try:
             return f(*args, **kwargs)
         except MinemapError as e:
-            for p in e.problems:
-                err.print(f"[bold red]error[/]: {escape(str(p))}", soft_wrap=True)
-            sys.exit(e.exit_code)
+            fail(e.exit_code, e.problems, as_json)
+        except KeyboardInterrupt:
+            if out_dir is None or before is None and _run_record(out_dir) is None:
+                kept = "nothing written"
+            elif _run_record(out_dir) == before:
+                kept = "previous outputs kept as they were"
+            else:
+                kept = "the new outputs were already in place (see run.json)"
+            fail(INTERRUPTED_EXIT, [Problem(str(out_dir or "minemap"), kept)], as_json,
+                 status="interrupted", label="interrupted")
+        except Exception as e:  # a bug: the traceback follows on stderr; cron logs still get their line
+            if as_json:
+                click.echo(json.dumps(error_json(1, [Problem("minemap", f"unexpected failure (a bug: please "
+                                                                        f"report it): {type(e).__name__}: {e}")])))
+            raise
 
     return wrapper
+
+
+def _run_record(out_dir: Path | None) -> bytes | None:
+    try:
+        return (out_dir / "run.json").read_bytes() if out_dir is not None else None
+    except OSError:
+        return None
+
+
+def error_json(code: int, problems: list[Problem], status: str = "error") -> dict:
+    return {"status": status, "exit_code": code, "problems": [{"where": p.where, "what": p.what} for p in problems]}
+
+
+def fail(code: int, problems: list[Problem], as_json: bool, status: str = "error", label: str = "error") -> None:
+    """The problems on stderr, one a line (and as one JSON object on stdout with --json); exit `code`."""
+    for p in problems:
+        err.print(f"[bold red]{label}[/]: {escape(str(p))}")
+    if as_json:
+        click.echo(json.dumps(error_json(code, problems, status)))
+    sys.exit(code)
 
 
 def print_warnings(warnings: list) -> None:
     """What the user should know but does not stop the run, one line each."""
     for w in warnings:
-        err.print(f"[bold yellow]warning[/]: {escape(str(w))}", soft_wrap=True)
+        err.print(f"[bold yellow]warning[/]: {escape(str(w))}")
 
 
 def compute_options(f):
@@ -62,6 +103,8 @@ def compute_options(f):
                      help="Dask distributed scheduler address (or DASK_SCHEDULER_ADDRESS)."),
         click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
                      help="Seconds to wait for another run or update writing OUT to finish."),
+        click.option("--max-cells", type=click.FloatRange(min=1), default=MAX_CELLS, show_default=True,
+                     help="Refuse grids of more cells than this (before reading any input)."),
     ]
     for decorate in reversed(decorators):
         f = decorate(f)
@@ -76,30 +119,34 @@ def main() -> None:
 
 @main.command()
 @compute_options
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="Print only warnings and errors (no progress bar, no summary).")
 @user_errors
 def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
-        wait: float, quiet: bool) -> None:
+        wait: float, max_cells: float, quiet: bool) -> None:
     """Compute every product of CONFIG into OUT."""
     from .runner import run as run_pipeline
 
     with progress_bar(quiet) as progress:
-        record = run_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait)
+        record = run_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait,
+                              max_cells=int(max_cells))
     print_warnings(record["warnings"])
+    if quiet:
+        return
     g = record["grid"]
-    err.print(f"grid {g['name']}: {g['shape'][1]} × {g['shape'][0]} cells of {g['resolution_m']:g} m; "
+    err.print(f"grid {escape(g['name'])}: {g['shape'][1]} × {g['shape'][0]} cells of {g['resolution_m']:g} m; "
               f"{record['timings']['total_s']:.1f} s")
     for name, p in record["products"].items():
         rng = "no valid cells" if p["min"] is None else f"{p['min']:.4g} … {p['max']:.4g}, mean {p['mean']:.4g}"
-        err.print(f"  {out_dir / p['file']}  ({rng})")
-    err.print(f"run record: {out_dir / 'run.json'}")
+        err.print(f"  {escape(str(out_dir / p['file']))}  ({rng})")
+    err.print(f"run record: {escape(str(out_dir / 'run.json'))}")
 
 
 @contextmanager
 def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A chunk progress bar on stderr; yields the callback the runner reports to."""
+    """A chunk progress bar on stderr; yields the callback the runner reports to. Only on a
+    terminal: in a log it would be one stale "0/? chunks" line, even before a refusal."""
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
-                  TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
+                  TimeElapsedColumn(), console=err, disable=quiet or not err.is_terminal, transient=False) as bar:
         task = bar.add_task("computing", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
@@ -107,10 +154,10 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 @main.command()
 @compute_options
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="Print only warnings and errors (no progress bar, no summary line).")
 @user_errors
 def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
-           wait: float, as_json: bool, quiet: bool) -> None:
+           wait: float, max_cells: float, as_json: bool, quiet: bool) -> None:
     """Bring OUT up to date with CONFIG's inputs, recomputing only the chunks whose inputs changed.
 
     Unusable raster files (corrupt, no CRS, no overlap, values out of range) are left out and
@@ -119,14 +166,15 @@ def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | N
     from .runner import update as update_pipeline
 
     with progress_bar(quiet or as_json) as progress:
-        summary = update_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait)
+        summary = update_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait,
+                                  max_cells=int(max_cells))
     print_warnings(summary["warnings"])
     for problem in summary["rejected"]:
-        err.print(f"[bold yellow]rejected[/]: {escape(str(problem))}", soft_wrap=True)
+        err.print(f"[bold yellow]rejected[/]: {escape(problem)}")
     if as_json:
         click.echo(json.dumps(summary))
-    else:
-        err.print(summary_line(summary))
+    elif not quiet:
+        err.print(summary_line(summary), markup=False)
     if summary["rejected"]:
         sys.exit(REJECTED_EXIT)
 
@@ -173,21 +221,23 @@ def watch(config: Path, grid_path: Path | None, out_dir: Path, workers: int | No
 @click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Grid definition file (default: the config's `grid`).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option("--max-cells", type=click.FloatRange(min=1), default=MAX_CELLS, show_default=True,
+              help="Refuse grids of more cells than this, as run and update would.")
 @user_errors
-def validate(config: Path, grid_path: Path | None, as_json: bool) -> None:
+def validate(config: Path, grid_path: Path | None, as_json: bool, max_cells: float) -> None:
     """Check every input of CONFIG and list all problems at once; writes nothing."""
-    from .runner import load_inputs
+    from .runner import budget_check, load_inputs
 
-    inputs = load_inputs(config, grid_path)
+    inputs = load_inputs(config, grid_path, on_grid=budget_check(None, int(max_cells)))
     files = sorted({str(f) for layer in inputs.layers.values() for f in layer.files})
     if as_json:
-        click.echo(json.dumps({"ok": True, "grid": inputs.grid.describe(), "files": files,
+        click.echo(json.dumps({"status": "ok", "ok": True, "grid": inputs.grid.describe(), "files": files,
                                "warnings": [str(w) for w in inputs.warnings]}, indent=2))
         return
     print_warnings(inputs.warnings)
     g = inputs.grid
     err.print(f"ok: {len(inputs.layers)} layers from {len(files)} files on grid {g.name} "
-              f"({g.shape[1]} × {g.shape[0]} cells, {g.resolution:g} m, {g.crs})")
+              f"({g.shape[1]} × {g.shape[0]} cells, {g.resolution:g} m, {g.crs})", markup=False)
 
 
 def _numbers(ctx, param, value: str | None) -> list[float] | None:

@@ -80,12 +80,13 @@ def recovery_rate(A_c: np.ndarray, B_r: np.ndarray, T_s: np.ndarray, P_c: np.nda
     """Eq. (4): R_e = (A_c·B_r) / (T_s·P_c).
 
     A_c km² cleared in the cell, B_r biodiversity restoration coefficient, T_s soil toxicity
-    index, P_c pollution concentration factor. A zero denominator gives NaN, never inf.
+    index, P_c pollution concentration factor. A zero denominator, or one so small that the
+    quotient overflows float32 (found by tests/test_properties.py), gives NaN, never inf.
     """
     denominator = T_s * P_c
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = (A_c * B_r) / denominator
-    return np.where(denominator != 0, out, np.float32(np.nan)).astype(np.float32, copy=False)
+    return np.where(np.isfinite(out), out, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 def clearance_sustainability(E_f: np.ndarray, B_r: np.ndarray, D_i: np.ndarray) -> np.ndarray:

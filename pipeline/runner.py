@@ -24,6 +24,7 @@ from .config import LoadedConfig, check_config
 from .deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
 from .errors import ConfigError, InputError, MinemapError, OutputError, Problem
 from .grid import Grid, area_scale_warning, load_grid
+from .guard import MAX_CELLS, check, deferred_interrupt, disk_error, disk_failure, estimate
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings, product_equation
 from .sources import Layer, LoadOptions, file_sha256, load_layer
 from .sources.release import load_release
@@ -113,14 +114,19 @@ def scheduler(workers: int | None = None, address: str | None = None) -> Iterato
 
 def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
         scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None,
-        wait: float = 0.0) -> dict:
+        wait: float = 0.0, max_cells: int = MAX_CELLS) -> dict:
     """Compute every enabled product into `out_dir`; return the run record."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     processes = WorkerProcesses()
+
+    def on_grid(g: Grid) -> None:
+        budget_check(out_dir, max_cells, workers)(g)
+        processes.start(g.shape[0] * g.shape[1])
+
     with scheduler(workers, scheduler_address):
         try:
-            inputs = load_inputs(config, grid_path, on_grid=lambda g: processes.start(g.shape[0] * g.shape[1]))
+            inputs = load_inputs(config, grid_path, on_grid=on_grid)
             with output_lock(out_dir, wait):
                 return _execute(inputs, out_dir, t0, workers, progress, processes=processes)
         finally:
@@ -129,7 +135,7 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
 
 def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
            scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None,
-           wait: float = 0.0) -> dict:
+           wait: float = 0.0, max_cells: int = MAX_CELLS) -> dict:
     """Recompute only the chunks whose inputs changed since the last run in `out_dir`.
 
     Raster files that cannot be used are left out and listed (`rejected`) instead of failing
@@ -138,7 +144,9 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     previous = read_state(out_dir) or {}  # replaced atomically: safe to read before locking
-    inputs = load_inputs(config, grid_path, lenient=True, raster_checks=dict(previous.get("raster_checks", {})))
+    # the disk is checked for a first (full) run only: a patch needs far less (a full disk: exit 74)
+    inputs = load_inputs(config, grid_path, lenient=True, raster_checks=dict(previous.get("raster_checks", {})),
+                         on_grid=budget_check(None if previous else out_dir, max_cells, workers))
     with output_lock(out_dir, wait):
         names = enabled_products(inputs.cfg)
         fingerprints = chunk_fingerprints(inputs, names)
@@ -193,7 +201,7 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
     extra = None
     if summary is not None:  # district sums and zone pieces, kept per chunk like the statistics
         extra = ChunkParts(summary, dict(read_parts(out_dir, state) or {}) if changed is not None else {}, changed)
-    with _staging(out_dir) as staging:
+    with _staging(out_dir, _budget(grid, workers).staging_bytes) as staging:
         done = [0]
         total = len(list(grid.tile_ids()))
 
@@ -249,7 +257,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
             record["chunks_recomputed"] = len(changed)
         (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
         parts_file = write_parts(out_dir, extra.parts) if extra else None
-        _publish(staging, out_dir, names + [RUN_RECORD])  # the record last: it marks a complete run
+        with deferred_interrupt():  # Ctrl-C waits for the renames: OUT holds one whole set
+            _publish(staging, out_dir, names + [RUN_RECORD])  # the record last: it marks a complete run
     if not patch:
         sizes = {t.name: (out_dir / f"{t.name}.tif").stat().st_size for t in targets}
     write_state(out_dir, {"chunks": fingerprints or chunk_fingerprints(inputs, list(arrays)),
@@ -327,9 +336,22 @@ def _record(inputs: Inputs, targets: list[RasterTarget], created: str, out_dir: 
     }
 
 
+def budget_check(out_dir: Path | None, max_cells: int, workers: int | None = None) -> Callable[[Grid], None]:
+    """What refuses a grid too large for `max_cells` or for OUT's free disk (see `guard`),
+    called as soon as the grid is known, before any input is read in full."""
+    return lambda grid: check(_budget(grid, workers), out_dir, max_cells, grid.source)
+
+
+def _budget(grid: Grid, workers: int | None):
+    """What a run on `grid` needs (cells, staging, memory) with every product."""
+    return estimate(grid.shape, grid.chunk, [p.dtype for p in PRODUCTS.values()],
+                    max(2, 2 * (workers or os.cpu_count() or 1)))
+
+
 @contextmanager
-def _staging(out_dir: Path) -> Iterator[Path]:
-    """A scratch folder inside OUT (same filesystem, so renames are atomic), removed afterwards."""
+def _staging(out_dir: Path, needed: int | None = None) -> Iterator[Path]:
+    """A scratch folder inside OUT (same filesystem, so renames are atomic), removed afterwards;
+    a write the disk refuses (full, quota, read-only, I/O error) becomes one DiskError."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
@@ -337,6 +359,12 @@ def _staging(out_dir: Path) -> Iterator[Path]:
         raise OutputError(f"cannot write the output folder: {e.strerror}", out_dir) from None
     try:
         yield staging
+    except Exception as e:
+        reason = disk_failure(e, out_dir)
+        if reason:
+            shutil.rmtree(staging, ignore_errors=True)  # first, so the message tells the free space left
+            raise disk_error(reason, out_dir, needed) from None
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -21,6 +21,7 @@ import atexit
 import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -170,8 +171,10 @@ def _spawn(n: int) -> ProcessPoolExecutor:
 
 def _worker_setup() -> None:
     """In a worker process: leave at once when told to stop (it holds nothing to flush; tearing
-    down its modules took ~0.6 s, which the run waited for), and keep freed memory."""
+    down its modules took ~0.6 s, which the run waited for), and keep freed memory. Ctrl-C is
+    the parent's to handle (it stops the pool and cleans up): a terminal sends it to us too."""
     atexit.register(os._exit, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _keep_freed_memory()
 
 

@@ -48,6 +48,7 @@ class BandStats:
     total_sq: float = 0.0
     minimum: float = math.inf
     maximum: float = -math.inf
+    cells: int = 0  # all cells of the grid, valid or not: the base of the valid share
 
     def merge(self, part) -> None:
         """Add one block's (count, sum, sum of squares, min, max)."""
@@ -69,11 +70,16 @@ class BandStats:
             return None
         return math.sqrt(max(self.total_sq / self.count - self.mean**2, 0.0))
 
+    @property
+    def valid_percent(self) -> float:
+        """Valid cells as a share (%) of all the grid's cells (GDAL's STATISTICS_VALID_PERCENT)."""
+        return 100.0 * self.count / self.cells if self.cells else 0.0
+
     def as_dict(self) -> dict:
         if not self.count:
-            return {"valid_cells": 0, "min": None, "mean": None, "max": None, "std": None}
-        return {"valid_cells": self.count, "min": self.minimum, "mean": self.mean, "max": self.maximum,
-                "std": self.std}
+            return {"valid_cells": 0, "valid_percent": 0.0, "min": None, "mean": None, "max": None, "std": None}
+        return {"valid_cells": self.count, "valid_percent": self.valid_percent, "min": self.minimum,
+                "mean": self.mean, "max": self.maximum, "std": self.std}
 
     def gdal_tags(self) -> dict[str, str]:
         """Band statistics as GDAL stores them, so QGIS and gdalinfo need not recompute."""
@@ -81,7 +87,7 @@ class BandStats:
             return {}
         return {"STATISTICS_MINIMUM": repr(self.minimum), "STATISTICS_MAXIMUM": repr(self.maximum),
                 "STATISTICS_MEAN": repr(self.mean), "STATISTICS_STDDEV": repr(self.std),
-                "STATISTICS_VALID_PERCENT": "100"}
+                "STATISTICS_VALID_PERCENT": f"{self.valid_percent:.6g}"}
 
 
 @dataclass
@@ -100,7 +106,7 @@ class RasterTarget:
 
     def total(self, grid: Grid) -> None:
         """Statistics from the chunks' parts, always summed in the same order (identical floats)."""
-        self.stats = BandStats()
+        self.stats = BandStats(cells=grid.shape[0] * grid.shape[1])
         for idx in grid.tile_ids():
             if (part := self.parts.get(chunk_key(idx))) is not None:
                 self.stats.merge(part)

@@ -115,8 +115,17 @@ def product_legend(name: str, vmin: float | None, vmax: float | None) -> Legend:
     if name == "environmental_impact":
         bound = max(abs(vmin), abs(vmax), 1e-6)
         return Legend("ramp", ramp(-bound, bound, ["#2166ac", "#67a9cf", "#f7f7f7", "#ef8a62", "#b2182b"]))
-    return Legend("ramp", ramp(max(vmin, 0.0), max(vmax, 1e-6),
-                               ["#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b"], precision=3))
+    greens = ["#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b"]
+    lo, hi = max(vmin, 0.0), max(vmax, 1e-6)
+    if hi <= lo:  # one value everywhere (a one-cell region, constant inputs): no ramp to spread
+        return uniform_legend(lo, greens[2])
+    return Legend("ramp", ramp(lo, hi, greens, precision=3))
+
+
+def uniform_legend(value: float, color: str) -> Legend:
+    """One colour for the one value a product takes (a ramp from a value to itself has no scale:
+    QGIS and matplotlib both reject it); the label says it is every valid cell's value."""
+    return Legend("classes", [Stop(value, color, f"{value:.4g} (every cell with a value)")])
 
 
 def qml(legend: Legend) -> str:
