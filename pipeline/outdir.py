@@ -244,8 +244,11 @@ def _roll_back(out_dir: Path, journal: Journal) -> bool:
             os.replace(backup / name, out_dir / name)
         elif _holds(out_dir / name, sha):
             (out_dir / name).unlink()
-    if read_state(out_dir) == journal.state.model_dump(mode="json"):
+    state = read_state(out_dir)
+    if state == journal.state.model_dump(mode="json"):
         _discard_state(out_dir)
+        state = None
+    drop_stale_parts(out_dir, (state or {}).get("summary_parts"))
     return True
 
 

@@ -63,4 +63,4 @@ def grid_change(old: dict, new: dict) -> str | None:
 
 
 def _m(v) -> str:
-    return "?" if v is None else f"{v:g}"
+    return "?" if v is None else f"{v:.12g}"
