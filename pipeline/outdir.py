@@ -20,6 +20,7 @@ import shutil
 import signal
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -157,8 +158,9 @@ def staging_folder(out_dir: Path) -> Iterator[Path]:
 
 
 def file_hashes(folder: Path, names: list[str]) -> dict[str, str]:
-    """SHA-256 of each named file in `folder`."""
-    return {name: file_sha256(folder / name) for name in names}
+    """SHA-256 of each named file in `folder` (a few at once: hashlib releases the GIL)."""
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        return dict(zip(names, pool.map(file_sha256, [folder / n for n in names])))
 
 
 # --- publish -----------------------------------------------------------------------------------

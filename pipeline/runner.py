@@ -20,7 +20,7 @@ import dask
 from . import __version__
 from .config import LoadedConfig, load_config
 from .deliverables import write_catalogue_item, write_maps_and_report, write_qgis_project
-from .errors import InputError, OutputError, Problem
+from .errors import InputError, Problem
 from .grid import Grid, load_grid
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings
 from .sources import Layer, LoadOptions, file_sha256, load_layer
@@ -199,7 +199,7 @@ def _changed_product(out_dir: Path, state: dict, names: list[str]) -> Problem | 
     """The first product file whose SHA-256 is not the one the last run published (None: all are)."""
     for n in names:
         path = out_dir / f"{n}.tif"
-        if file_hashes(out_dir, [path.name])[path.name] != state["published"][path.name]["sha256"]:
+        if file_sha256(path) != state["published"][path.name]["sha256"]:
             return Problem(str(path), f"{FULL_RUN} not the file the last run wrote (SHA-256 differs)")
     return None
 
