@@ -23,9 +23,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import __version__
 from .errors import LockedError, OutputError, Problem
@@ -53,6 +53,17 @@ class RasterCheck(BaseModel):
     max: float
 
 
+class GridKey(BaseModel):
+    """The grid the products were computed on (see state.grid_key)."""
+
+    model_config = ConfigDict(extra="forbid")
+    crs: str
+    transform: list[float] = Field(min_length=6, max_length=6)
+    shape: list[int] = Field(min_length=2, max_length=2)
+    chunk: int
+    region_sha256: str
+
+
 class Published(BaseModel):
     sha256: str
     size: int
@@ -63,7 +74,7 @@ class State(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     version: str
-    grid: dict[str, Any]  # see state.grid_key
+    grid: GridKey
     chunks: dict[str, str]
     files: dict[str, str]
     parts: dict[str, dict[str, list[float]]]
@@ -72,6 +83,13 @@ class State(BaseModel):
     summary_parts_sha256: str | None
     raster_checks: dict[str, RasterCheck]
     published: dict[str, Published]
+
+    @field_validator("published")
+    @classmethod
+    def _names(cls, v: dict) -> dict:
+        for name in v:
+            _plain_name(name)
+        return v
 
 
 def _plain_name(name: str) -> str:
@@ -96,10 +114,10 @@ class Journal(BaseModel):
             raise ValueError(f"not a staging folder name: {v!r}")
         return v
 
-    @field_validator("files")
+    @field_validator("files", "previous")
     @classmethod
-    def _names(cls, v: dict[str, str]) -> dict[str, str]:
-        for name in v:
+    def _names(cls, v):
+        for name in v or ():
             _plain_name(name)
         return v
 
