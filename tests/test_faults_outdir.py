@@ -7,6 +7,7 @@ with the products a fresh run on a clean folder makes, cell for cell.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -25,7 +26,9 @@ from shapely.geometry import Polygon, box
 from conftest import REPO
 from faults import assert_refused, no_leftovers, run_cli, snapshot
 from pipeline.outdir import JOURNAL, KILL_HOOK, output_lock
+from pipeline.partsfile import decode_parts, encode_parts
 from pipeline.sources.loaders import file_sha256
+from pipeline.summaries import chunk_part
 from world import CRS, X0, X1, Y0, Y1, write_gpkg, write_raster
 
 PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
@@ -203,7 +206,9 @@ def test_product_rewritten_at_the_same_size_is_not_read_back(world, out, tmp_pat
     drone(world, "b.tif", 0.9)
     summary, output = update_json(world, out)
     assert summary["status"] == "full run" and "SHA-256 differs" in summary["reason"]
+    assert f"{product}: full run: not the file the last run wrote" in output.replace("\n", " ")
     assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
+    assert_consistent_set(out)
 
 
 def test_malicious_pickle_in_the_state_folder_is_never_unpickled(world, out, tmp_path):
@@ -225,6 +230,7 @@ def test_malicious_pickle_in_the_state_folder_is_never_unpickled(world, out, tmp
     assert evil.name in output
     assert not evil.exists()  # replaced by the new run's parts
     assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
+    assert_consistent_set(out)
 
 
 def test_corrupt_parts_file_means_a_full_run(world, out, tmp_path):
@@ -233,7 +239,9 @@ def test_corrupt_parts_file_means_a_full_run(world, out, tmp_path):
     drone(world, "b.tif", 0.9)
     summary, output = update_json(world, out)
     assert summary["status"] == "full run" and "SHA-256" in summary["reason"] and parts.name in summary["reason"]
+    assert f"warning: {parts}: full run: unusable summary parts" in output.replace("\n", " ")
     assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
+    assert_consistent_set(out)
 
 
 def test_no_pickle_is_kept_in_the_state_folder(out):
@@ -241,6 +249,34 @@ def test_no_pickle_is_kept_in_the_state_folder(out):
     assert [n for n in kept if n.startswith("parts-")] == [n for n in kept if n.endswith(".npz")]
     assert len([n for n in kept if n.endswith(".npz")]) == 1
     assert not any(n.endswith(".pkl") for n in kept)
+
+
+def test_parts_file_keeps_every_value_and_refuses_anything_else():
+    """Parts of a 4 × 4 chunk with two zones (classes 3, 4 ≥ zone class 3) survive the file exactly."""
+    cls = np.array([[3, 3, 1, 1], [1, 1, 1, 4], [1, 1, 1, 4], [255, 1, 1, 1]], np.uint8)
+    p_c = np.where(cls == 255, np.nan, cls / 10).astype(np.float32)
+    codes = np.array([[1, 1, 2, 2]] * 4, np.int16)
+    part = chunk_part(codes, p_c, cls, names=["P_c", "class"], n_districts=2, n_classes=4, zone_class=3,
+                      cell_km2=0.01, chunk=512, block_id=(0, 1))[0, 0]
+    assert part["zones"]["n"] == 2 and part["zones"]["stats"]["cells"].tolist() == [2, 2]
+    back = decode_parts(encode_parts({"0,1": part, "1,1": {"districts": part["districts"], "zones": None}}))
+    assert set(back) == {"0,1", "1,1"} and back["1,1"]["zones"] is None
+    got = back["0,1"]
+    assert np.array_equal(got["districts"], part["districts"], equal_nan=True)
+    assert got["zones"]["wkb"] == part["zones"]["wkb"] and got["zones"]["n"] == 2
+    for group in ("stats", "edges"):
+        for key, value in part["zones"][group].items():
+            assert got["zones"][group][key].dtype == value.dtype, key
+            assert np.array_equal(got["zones"][group][key], value, equal_nan=True), key
+    # an object array (needs pickle), an unknown entry, a lying WKB length: refused, never loaded
+    for arrays in ({"0,0.districts": np.array([{"a": 1}], dtype=object)}, {"0,0.evil": np.zeros(1)},
+                   {"0,0.districts": np.zeros((3, 15)), "0,0.zones.n": np.array(1), "0,0.zones.wkb": np.zeros(3, np.uint8),
+                    "0,0.zones.wkb_sizes": np.array([9]), **{f"0,0.zones.edges.{side}": np.zeros(4, np.int32)
+                                                            for side in ("top", "bottom", "left", "right")}}):
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        with pytest.raises(ValueError, match="allow_pickle|unexpected entry|zones.wkb"):
+            decode_parts(buffer.getvalue())
 
 
 def test_staging_folder_left_behind_is_cleaned(world, out):
@@ -268,6 +304,7 @@ def test_rewritten_drone_with_same_size_and_mtime_is_recomputed(world, out, tmp_
     assert summary["status"] == "updated" and summary["changed"] == [str(path)]
     assert pc_at(out, 0, 0) == pytest.approx((0 + 0.8 + 0.3) / 3)
     assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
+    assert_consistent_set(out)
 
 
 # --- grid changes (item 1) ----------------------------------------------------------------------
@@ -311,6 +348,7 @@ def test_another_grid_file_is_a_full_run(world, out, tmp_path):
     result = ok(run_cli("update", world, "--out", out, "--grid", other))
     assert "full run" in result.output and "grid changed (chunk 512 → 1024 cells)" in result.output
     assert_same_products(out, fresh_run(world, tmp_path / "fresh", "--grid", other))
+    assert_consistent_set(out)
 
 
 def test_region_with_the_same_extent_is_still_a_grid_change(world, out, tmp_path):
@@ -322,6 +360,7 @@ def test_region_with_the_same_extent_is_still_a_grid_change(world, out, tmp_path
     assert summary["status"] == "full run" and summary["reason"] == "grid changed (region boundary)"
     assert pc_at(out, 70, 30) == -9999.0  # in the hole: outside the region now
     assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
+    assert_consistent_set(out)
 
 
 # --- kills during a publish (item 5) --------------------------------------------------------------
