@@ -233,8 +233,8 @@ def recover(out_dir: Path) -> list[Problem]:
     if isinstance(journal, str):  # cannot tell which files moved: the state no longer describes OUT
         _discard_state(out_dir)
         path.unlink()
-        return [Problem(str(path), f"unreadable publish journal ({journal}): removed, with the state; "
-                                   "the next update is a full run")]
+        return [Problem(str(path), f"unreadable publish journal ({journal}): removed, with the state, "
+                                   "so the products are made afresh (full run)")]
     folder = out_dir / journal.staging
     missing = [n for n, h in journal.files.items() if not _holds(folder / n, h) and not _holds(out_dir / n, h)]
     if not missing:
@@ -249,7 +249,7 @@ def recover(out_dir: Path) -> list[Problem]:
                                       "the previous files were put back")]
     _discard_state(out_dir)
     return [Problem(str(out_dir), f"an interrupted publish could neither be completed ({why}) nor rolled back: "
-                                  "the state was discarded, so the next update is a full run")]
+                                  "the state was discarded, so the products are made afresh (full run)")]
 
 
 def _roll_back(out_dir: Path, journal: Journal) -> bool:

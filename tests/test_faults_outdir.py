@@ -414,6 +414,21 @@ def test_publish_that_cannot_be_completed_is_rolled_back(world, out, tmp_path):
     assert_consistent_set(out)
 
 
+def test_publish_neither_completable_nor_reversible_discards_the_state(world, out, tmp_path):
+    """No hard links where OUT lives (no backups) and a staged file lost: the set is rebuilt afresh."""
+    drone(world, "b.tif", 0.9)
+    killed_update(world, out, 3)
+    path = out / ".minemap" / JOURNAL
+    journal = {**json.loads(path.read_text()), "previous": None}
+    path.write_text(json.dumps(journal))
+    (out / journal["staging"] / "risk_class.tif").unlink()
+    summary, output = update_json(world, out)
+    assert "could neither be completed (risk_class.tif missing or changed" in output.replace("\n", " ")
+    assert summary["status"] == "full run" and summary["reason"] == "no previous run"
+    assert_consistent_set(out)
+    assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
+
+
 @pytest.mark.parametrize("journal", [b"{not json", json.dumps({
     "staging": "../../elsewhere", "files": {"../../etc/passwd": "0" * 64}, "previous": None, "state": {}}).encode()],
     ids=["corrupt", "path-escape"])
