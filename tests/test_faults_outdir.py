@@ -68,6 +68,19 @@ def assert_same_products(out: Path, fresh: Path) -> None:
     assert zones.geometry.geom_equals(fresh_zones.geometry).all()
 
 
+def assert_full_run(config: Path, out: Path, tmp_path: Path, reason: str, *printed: str) -> dict:
+    """`update` does a full run saying `reason` (and printing each of `printed`), and ends with
+    what a fresh run makes, as one consistent set."""
+    summary, output = update_json(config, out)
+    assert summary["status"] == "full run" and summary["chunks_recomputed"] == summary["chunks_total"]
+    assert reason in summary["reason"], summary["reason"]
+    for needle in printed:
+        assert needle in output.replace("\n", " "), output
+    assert_same_products(out, fresh_run(config, tmp_path / "fresh"))
+    assert_consistent_set(out)
+    return summary
+
+
 def fresh_run(config: Path, folder: Path, *extra) -> Path:
     ok(run_cli("run", config, "--out", folder, "--quiet", *extra))
     return folder
@@ -176,23 +189,16 @@ def test_wait_waits_for_the_other_writer(world, out):
 def test_unusable_state_means_a_full_run_with_a_warning(world, out, tmp_path, damage, needle):
     damage(out / STATE)
     drone(world, "b.tif", 0.9)  # a change, so a patch would be tried
-    summary, output = update_json(world, out)
-    assert summary["status"] == "full run" and summary["chunks_recomputed"] == summary["chunks_total"]
-    assert needle in summary["reason"] and "state.json" in summary["reason"]
-    assert f"warning: {out / STATE}: full run: {needle}" in output.replace("\n", " ")
-    assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
-    assert_consistent_set(out)
+    assert_full_run(world, out, tmp_path, f"state.json {needle}", f"warning: {out / STATE}: full run: {needle}")
     assert update_json(world, out)[0]["status"] == "up to date"  # the state is good again
 
 
 def test_truncated_product_then_update_does_a_full_run(world, out, tmp_path):
     product = out / "recovery_rate.tif"
     product.write_bytes(product.read_bytes()[:500])
-    summary, output = update_json(world, out)  # nothing else changed: without the check, "up to date"
-    assert summary["status"] == "full run" and "recovery_rate.tif" in summary["reason"]
-    assert f"{product}: full run: missing or not the size the last run wrote" in output.replace("\n", " ")
-    assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
-    assert_consistent_set(out)
+    # nothing else changed: without the check, "up to date"
+    assert_full_run(world, out, tmp_path, "recovery_rate.tif missing or not the size",
+                    f"{product}: full run: missing or not the size the last run wrote")
 
 
 def test_product_rewritten_at_the_same_size_is_not_read_back(world, out, tmp_path):
@@ -204,11 +210,7 @@ def test_product_rewritten_at_the_same_size_is_not_read_back(world, out, tmp_pat
     state = json.loads((out / STATE).read_text())
     assert product.stat().st_size == state["published"][product.name]["size"]
     drone(world, "b.tif", 0.9)
-    summary, output = update_json(world, out)
-    assert summary["status"] == "full run" and "SHA-256 differs" in summary["reason"]
-    assert f"{product}: full run: not the file the last run wrote" in output.replace("\n", " ")
-    assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
-    assert_consistent_set(out)
+    assert_full_run(world, out, tmp_path, "SHA-256 differs", f"{product}: full run: not the file the last run wrote")
 
 
 def test_malicious_pickle_in_the_state_folder_is_never_unpickled(world, out, tmp_path):
@@ -224,24 +226,17 @@ def test_malicious_pickle_in_the_state_folder_is_never_unpickled(world, out, tmp
     (out / STATE).write_text(json.dumps({**state, "summary_parts": evil.name,
                                          "summary_parts_sha256": file_sha256(evil)}))
     drone(world, "b.tif", 0.9)
-    summary, output = update_json(world, out)
+    assert_full_run(world, out, tmp_path, f"{evil.name} unusable summary parts", f"warning: {evil}: full run")
     assert not marker.exists()
-    assert summary["status"] == "full run" and "unusable summary parts" in summary["reason"]
-    assert evil.name in output
     assert not evil.exists()  # replaced by the new run's parts
-    assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
-    assert_consistent_set(out)
 
 
 def test_corrupt_parts_file_means_a_full_run(world, out, tmp_path):
     parts = next((out / ".minemap").glob("parts-*.npz"))
     parts.write_bytes(parts.read_bytes()[:100])
     drone(world, "b.tif", 0.9)
-    summary, output = update_json(world, out)
-    assert summary["status"] == "full run" and "SHA-256" in summary["reason"] and parts.name in summary["reason"]
-    assert f"warning: {parts}: full run: unusable summary parts" in output.replace("\n", " ")
-    assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
-    assert_consistent_set(out)
+    assert_full_run(world, out, tmp_path, f"{parts.name} unusable summary parts (its SHA-256 is not",
+                    f"warning: {parts}: full run: unusable summary parts")
 
 
 def test_no_pickle_is_kept_in_the_state_folder(out):
@@ -332,14 +327,10 @@ def test_update_after_a_grid_change_is_a_full_run_on_the_new_grid(world, tmp_pat
     _set(world.parent / "grid.toml", 'path = "region.gpkg"', 'path = "region.gpkg"\nwhere = "name = \'square\'"')
     out = fresh_run(world, tmp_path / "out")
     edit(world.parent / "grid.toml")
-    summary, output = update_json(world, out)
-    assert summary["status"] == "full run" and summary["chunks_recomputed"] == summary["chunks_total"]
-    assert summary["reason"].startswith("grid changed (") and words in summary["reason"]
-    fresh = fresh_run(world, tmp_path / "fresh")
-    assert_same_products(out, fresh)
-    with rasterio.open(out / "risk_class.tif") as ds:
+    summary = assert_full_run(world, out, tmp_path, words)
+    assert summary["reason"].startswith("grid changed (")
+    with rasterio.open(out / "risk_class.tif") as ds:  # and the same transform as the fresh run's
         assert ds.shape == shape
-    assert_consistent_set(out)
 
 
 def test_another_grid_file_is_a_full_run(world, out, tmp_path):
@@ -356,11 +347,8 @@ def test_region_with_the_same_extent_is_still_a_grid_change(world, out, tmp_path
     hole = Polygon([(X0, Y0), (X1, Y0), (X1, Y1), (X0, Y1)], [[(X0 + 2000, Y0 + 2000), (X0 + 4000, Y0 + 2000),
                                                                  (X0 + 4000, Y0 + 4000), (X0 + 2000, Y0 + 4000)]])
     write_gpkg(world.parent / "region.gpkg", [{"name": "square", "geometry": hole}])
-    summary, _ = update_json(world, out)
-    assert summary["status"] == "full run" and summary["reason"] == "grid changed (region boundary)"
+    assert assert_full_run(world, out, tmp_path, "region")["reason"] == "grid changed (region boundary)"
     assert pc_at(out, 70, 30) == -9999.0  # in the hole: outside the region now
-    assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
-    assert_consistent_set(out)
 
 
 # --- kills during a publish (item 5) --------------------------------------------------------------
@@ -422,11 +410,7 @@ def test_publish_neither_completable_nor_reversible_discards_the_state(world, ou
     journal = {**json.loads(path.read_text()), "previous": None}
     path.write_text(json.dumps(journal))
     (out / journal["staging"] / "risk_class.tif").unlink()
-    summary, output = update_json(world, out)
-    assert "could neither be completed (risk_class.tif missing or changed" in output.replace("\n", " ")
-    assert summary["status"] == "full run" and summary["reason"] == "no previous run"
-    assert_consistent_set(out)
-    assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
+    assert_full_run(world, out, tmp_path, "no previous run", "could neither be completed (risk_class.tif missing")
 
 
 @pytest.mark.parametrize("journal", [b"{not json", json.dumps({
@@ -434,9 +418,4 @@ def test_publish_neither_completable_nor_reversible_discards_the_state(world, ou
     ids=["corrupt", "path-escape"])
 def test_unusable_journal_is_removed_with_the_state(world, out, tmp_path, journal):
     (out / ".minemap" / JOURNAL).write_bytes(journal)
-    summary, output = update_json(world, out)
-    assert f"{out / '.minemap' / JOURNAL}: unreadable publish journal" in output.replace("\n", " ")
-    assert summary["status"] == "full run" and summary["reason"] == "no previous run"
-    assert not (out / ".minemap" / JOURNAL).exists()
-    assert_consistent_set(out)
-    assert_same_products(out, fresh_run(world, tmp_path / "fresh"))
+    assert_full_run(world, out, tmp_path, "no previous run", f"{out / '.minemap' / JOURNAL}: unreadable publish journal")
