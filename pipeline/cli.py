@@ -183,7 +183,7 @@ def summary_line(s: dict) -> str:
     """One log line per update, for cron and watch logs."""
     return (f"{s['status']}: {len(s['added'])} added, {len(s['changed'])} changed, {len(s['removed'])} removed, "
             f"{len(s['rejected'])} rejected inputs; {s['chunks_recomputed']}/{s['chunks_total']} chunks "
-            f"recomputed in {s['seconds']:.1f} s")
+            f"recomputed in {s['seconds']:.1f} s" + (f"; {s['reason']}" if s.get("reason") else ""))
 
 
 @main.command()

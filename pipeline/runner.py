@@ -1,15 +1,13 @@
 """A whole run: config → grid → layers → products → files in OUT, with a run record.
 
 Inputs are checked in full before anything is written; products are staged inside OUT and
-moved into place one atomic rename at a time, the run record last.
+published as one journaled step (see `outdir`), the run record last.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,13 +20,15 @@ import dask
 from . import __version__
 from .config import LoadedConfig, check_config
 from .deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
-from .errors import ConfigError, InputError, MinemapError, OutputError, Problem
+from .errors import ConfigError, InputError, MinemapError, Problem
 from .grid import Grid, area_scale_warning, load_grid
-from .guard import MAX_CELLS, check, deferred_interrupt, disk_error, disk_failure, estimate
+from .guard import MAX_CELLS, check, deferred_interrupt, estimate
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings, product_equation
 from .sources import Layer, LoadOptions, file_sha256, load_layer
 from .sources.release import load_release
-from .state import chunk_fingerprints, drop_stale_parts, output_lock, read_parts, read_state, write_parts, write_state
+from .outdir import (FULL_RUN, file_hashes, load_state, output_lock, publish, read_parts, read_state, staging_folder,
+                     write_parts, write_state)
+from .state import chunk_fingerprints, grid_change, grid_key
 from .summaries import Districts, build_summary, load_districts, summaries_wanted, write_summaries
 from .writers.chunks import WorkerProcesses
 from .writers.geotiff import ChunkParts, RasterTarget, patch_rasters, write_rasters
@@ -51,7 +51,8 @@ class Inputs:
 
 
 def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient: bool = False,
-                raster_checks: dict[str, dict] | None = None, on_grid: Callable[[Grid], None] = lambda g: None) -> Inputs:
+                raster_checks: dict[str, dict] | None = None,
+                on_grid: Callable[[Grid, LoadedConfig], None] = lambda g, c: None) -> Inputs:
     """Read config, grid and every input; raise one InputError listing all problems found.
     `on_grid` hears of the grid before the inputs are read."""
     cfg, problems, refused = check_config(config)  # config problems are listed with the inputs'
@@ -61,7 +62,7 @@ def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient
         grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid))
     except MinemapError as e:
         raise type(e)(problems + e.problems) from None
-    on_grid(grid)
+    on_grid(grid, cfg)
     if "products" not in refused:  # else the products' settings are unknown: which needs what too
         problems += missing_bindings(cfg, refused)
     opts = LoadOptions(lenient, raster_checks if raster_checks is not None else {})
@@ -120,14 +121,15 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
     out_dir = Path(out_dir)
     processes = WorkerProcesses()
 
-    def on_grid(g: Grid) -> None:
-        budget_check(out_dir, max_cells, workers)(g)
+    def on_grid(g: Grid, cfg: LoadedConfig) -> None:
+        budget_check(out_dir, max_cells, workers)(g, cfg)
         processes.start(g.shape[0] * g.shape[1])
 
     with scheduler(workers, scheduler_address):
         try:
             inputs = load_inputs(config, grid_path, on_grid=on_grid)
-            with output_lock(out_dir, wait):
+            with output_lock(out_dir, wait) as notes:
+                inputs.warnings.extend(notes)  # an interrupted publish completed or rolled back
                 return _execute(inputs, out_dir, t0, workers, progress, processes=processes)
         finally:
             processes.close()
@@ -139,7 +141,9 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
     """Recompute only the chunks whose inputs changed since the last run in `out_dir`.
 
     Raster files that cannot be used are left out and listed (`rejected`) instead of failing
-    the update. Returns a summary: status, inputs added/changed/removed/rejected, chunks, seconds.
+    the update. Returns a summary: status, why a full run (`reason`), inputs added/changed/
+    removed/rejected, chunks, seconds. A previous run on another grid, or a state, parts or
+    product file that is not what the last run wrote, means a full run: nothing is read back.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -147,14 +151,18 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
     # the disk is checked for a first (full) run only: a patch needs far less (a full disk: exit 74)
     inputs = load_inputs(config, grid_path, lenient=True, raster_checks=dict(previous.get("raster_checks", {})),
                          on_grid=budget_check(None if previous else out_dir, max_cells, workers))
-    with output_lock(out_dir, wait):
+    with output_lock(out_dir, wait) as notes:
+        inputs.warnings.extend(notes)  # an interrupted publish completed or rolled back
         names = enabled_products(inputs.cfg)
         fingerprints = chunk_fingerprints(inputs, names)
-        state = read_state(out_dir)
-        complete = state is not None and all((out_dir / f"{n}.tif").exists() for n in names) \
-            and (not summaries_wanted(inputs.cfg, names, inputs.districts) or read_parts(out_dir, state) is not None)
+        state, problem = load_state(out_dir)
+        reason, parts = _full_run_reason(out_dir, inputs, names, state, problem)
+        complete = reason is None
         before = state["chunks"] if complete else {}
         changed = {k for k, fp in fingerprints.items() if before.get(k) != fp}
+        if complete and changed and (problem := _changed_product(out_dir, state, names)):
+            inputs.warnings.append(problem)  # about to read the products back: their bytes must be the run's
+            reason, complete, changed = _reason(problem), False, set(fingerprints)
         files = _input_files(inputs)
         old_files = state.get("files", {}) if state else {}
         summary = {
@@ -163,7 +171,7 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
             "removed": sorted(set(old_files) - set(files)),
             "rejected": [str(p) for p in inputs.rejected],
             "warnings": [str(p) for p in inputs.warnings],
-            "chunks_recomputed": len(changed), "chunks_total": len(fingerprints),
+            "chunks_recomputed": len(changed), "chunks_total": len(fingerprints), "reason": reason,
         }
         if not changed:
             if complete and inputs.raster_checks != state.get("raster_checks"):
@@ -173,15 +181,55 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
         with scheduler(workers, scheduler_address):
             _execute(inputs, out_dir, t0, workers, progress,
                      changed={tuple(map(int, k.split(","))) for k in changed} if complete else None,
-                     fingerprints=fingerprints, state=state)
+                     fingerprints=fingerprints, state=state if complete else None, parts=parts)
         summary.update(status="updated" if complete else "full run", seconds=round(time.perf_counter() - t0, 3))
         return summary
+
+
+def _full_run_reason(out_dir: Path, inputs: Inputs, names: list[str], state: dict | None,
+                     problem: Problem | None) -> tuple[str | None, dict | None]:
+    """Why the last run's files cannot be patched (None: they can), and its summary parts."""
+    if state is None:
+        if problem is not None:
+            inputs.warnings.append(problem)
+        return _reason(problem) if problem else "no previous run", None
+    if change := grid_change(state["grid"], grid_key(inputs.grid)):
+        return f"grid changed ({change})", None
+    for name, f in state["published"].items():
+        path = out_dir / name
+        if not path.is_file() or path.stat().st_size != f["size"]:
+            problem = Problem(str(path), f"{FULL_RUN} missing or not the size the last run wrote")
+            inputs.warnings.append(problem)
+            return _reason(problem), None
+    if not all(f"{n}.tif" in state["published"] for n in names):
+        return "products not made by the last run", None
+    if not summaries_wanted(inputs.cfg, names, inputs.districts):
+        return None, None
+    parts, problem = read_parts(out_dir, state)
+    if parts is None:
+        if problem is not None:
+            inputs.warnings.append(problem)
+        return _reason(problem) if problem else "no summary parts kept", None
+    return None, parts
+
+
+def _reason(problem: Problem) -> str:
+    return f"{Path(problem.where).name} {problem.what.removeprefix(FULL_RUN).strip()}"
+
+
+def _changed_product(out_dir: Path, state: dict, names: list[str]) -> Problem | None:
+    """The first product file whose SHA-256 is not the one the last run published (None: all are)."""
+    for n in names:
+        path = out_dir / f"{n}.tif"
+        if file_sha256(path) != state["published"][path.name]["sha256"]:
+            return Problem(str(path), f"{FULL_RUN} not the file the last run wrote (SHA-256 differs)")
+    return None
 
 
 def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
              progress: Callable[[int, int], None] | None, changed: set | None = None,
              fingerprints: dict[str, str] | None = None, state: dict | None = None,
-             processes: WorkerProcesses | None = None) -> dict:
+             processes: WorkerProcesses | None = None, parts: dict | None = None) -> dict:
     """Compute (all, or only the `changed` chunks of) the products, publish them, then the state.
 
     An update patches the previous files in place (copies of them) unless they have grown by
@@ -200,8 +248,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
     summary, fields = build_summary(cfg, grid, inputs.layers, arrays, inputs.districts)
     extra = None
     if summary is not None:  # district sums and zone pieces, kept per chunk like the statistics
-        extra = ChunkParts(summary, dict(read_parts(out_dir, state) or {}) if changed is not None else {}, changed)
-    with _staging(out_dir, _budget(grid, workers).staging_bytes) as staging:
+        extra = ChunkParts(summary, dict(parts or {}) if changed is not None else {}, changed)
+    with staging_folder(out_dir, _budget(grid, cfg, workers).staging_bytes) as staging:
         done = [0]
         total = len(list(grid.tile_ids()))
 
@@ -255,17 +303,18 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
             "load_s": round(t_loaded - t0, 3), **written, "total_s": round(time.perf_counter() - t0, 3)})
         if changed is not None:
             record["chunks_recomputed"] = len(changed)
+        record["files"] = file_hashes(staging, names)  # a reader can check the set is this run's
         (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
-        parts_file = write_parts(out_dir, extra.parts) if extra else None
+        parts_file, parts_sha = write_parts(out_dir, extra.parts) if extra else (None, None)
+        if not patch:
+            sizes = {t.name: (staging / f"{t.name}.tif").stat().st_size for t in targets}
         with deferred_interrupt():  # Ctrl-C waits for the renames: OUT holds one whole set
-            _publish(staging, out_dir, names + [RUN_RECORD])  # the record last: it marks a complete run
-    if not patch:
-        sizes = {t.name: (out_dir / f"{t.name}.tif").stat().st_size for t in targets}
-    write_state(out_dir, {"chunks": fingerprints or chunk_fingerprints(inputs, list(arrays)),
-                          "files": {f: v["sha256"] for f, v in record["inputs"].items()},
-                          "parts": {t.name: t.parts for t in targets}, "sizes": sizes, "summary_parts": parts_file,
-                          "raster_checks": {p: c for p, c in inputs.raster_checks.items() if p in record["inputs"]}})
-    drop_stale_parts(out_dir, parts_file)
+            publish(staging, out_dir, {**record["files"], **file_hashes(staging, [RUN_RECORD])}, {  # the record last
+                "grid": grid_key(grid), "chunks": fingerprints or chunk_fingerprints(inputs, list(arrays)),
+                "files": {f: v["sha256"] for f, v in record["inputs"].items()},
+                "parts": {t.name: t.parts for t in targets}, "sizes": sizes, "summary_parts": parts_file,
+                "summary_parts_sha256": parts_sha,
+                "raster_checks": {p: c for p, c in inputs.raster_checks.items() if p in record["inputs"]}})
     return record
 
 
@@ -336,44 +385,13 @@ def _record(inputs: Inputs, targets: list[RasterTarget], created: str, out_dir: 
     }
 
 
-def budget_check(out_dir: Path | None, max_cells: int, workers: int | None = None) -> Callable[[Grid], None]:
+def budget_check(out_dir: Path | None, max_cells: int, workers: int | None = None) -> Callable[[Grid, LoadedConfig], None]:
     """What refuses a grid too large for `max_cells` or for OUT's free disk (see `guard`),
     called as soon as the grid is known, before any input is read in full."""
-    return lambda grid: check(_budget(grid, workers), out_dir, max_cells, grid.source)
+    return lambda grid, cfg: check(_budget(grid, cfg, workers), out_dir, max_cells, grid.source)
 
 
-def _budget(grid: Grid, workers: int | None):
-    """What a run on `grid` needs (cells, staging, memory) with every product."""
-    return estimate(grid.shape, grid.chunk, [p.dtype for p in PRODUCTS.values()],
+def _budget(grid: Grid, cfg: LoadedConfig, workers: int | None):
+    """What a run of `cfg`'s products on `grid` needs (cells, staging, memory)."""
+    return estimate(grid.shape, grid.chunk, [PRODUCTS[name].dtype for name in enabled_products(cfg)],
                     max(2, 2 * (workers or os.cpu_count() or 1)))
-
-
-@contextmanager
-def _staging(out_dir: Path, needed: int | None = None) -> Iterator[Path]:
-    """A scratch folder inside OUT (same filesystem, so renames are atomic), removed afterwards;
-    a write the disk refuses (full, quota, read-only, I/O error) becomes one DiskError."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
-    except OSError as e:
-        raise OutputError(f"cannot write the output folder: {e.strerror}", out_dir) from None
-    try:
-        yield staging
-    except Exception as e:
-        reason = disk_failure(e, out_dir)
-        if reason:
-            shutil.rmtree(staging, ignore_errors=True)  # first, so the message tells the free space left
-            raise disk_error(reason, out_dir, needed) from None
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _publish(staging: Path, out_dir: Path, names: list[str]) -> None:
-    """Atomic rename of each staged file into OUT; stale QGIS .aux.xml sidecars go too."""
-    for name in names:
-        target = out_dir / name
-        if name.endswith(".tif"):
-            Path(f"{target}.aux.xml").unlink(missing_ok=True)
-        os.replace(staging / name, target)
-

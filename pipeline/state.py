@@ -1,30 +1,20 @@
-"""What the last successful run wrote, chunk by chunk, so `update` redoes only what changed.
+"""What decides each chunk of the products, so `update` redoes only what changed.
 
-OUT/.minemap/state.json holds one fingerprint per chunk: a hash of every job that computes
-that chunk of every layer (file hashes and acquisition times, the geometries touching the
-chunk, settings) plus the product settings. OUT/.minemap/lock keeps two processes from
-writing the same folder at once.
+OUT/.minemap/state.json (written by `outdir`) holds one fingerprint per chunk: a hash of every
+job that computes that chunk of every layer (file hashes and acquisition times, the geometries
+touching the chunk, settings) plus the product settings; and the grid it was computed on, which
+`update` compares first: cells of one grid are never patched into files of another.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
-import pickle
-import shutil
-import time
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator
 
 from . import __version__
-from .errors import LockedError, OutputError
+from .grid import Grid
 from .summaries import part_columns
 from .tiles import chunk_key
-
-STATE_DIR = ".minemap"
 
 
 def chunk_fingerprints(inputs, products: list[str]) -> dict[str, str]:
@@ -47,80 +37,32 @@ def chunk_fingerprints(inputs, products: list[str]) -> dict[str, str]:
     return out
 
 
-def write_parts(out_dir: Path, parts: dict[str, object]) -> str:
-    """Store per-chunk summary parts under a name made of their hash (the state then points to
-    it, so a run killed between the two leaves the old state and its parts intact)."""
-    folder = out_dir / STATE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    data = pickle.dumps(dict(sorted(parts.items())), protocol=5)
-    name = f"parts-{hashlib.sha256(data).hexdigest()[:16]}.pkl"
-    if not (folder / name).exists():
-        tmp = folder / f"{name}.{os.getpid()}"
-        tmp.write_bytes(data)
-        os.replace(tmp, folder / name)
-    return name
+def grid_key(grid: Grid) -> dict:
+    """What places the cells: CRS, transform, shape, chunking and the region's outline."""
+    return {"crs": str(grid.crs), "transform": list(grid.geobox.affine)[:6], "shape": list(grid.shape),
+            "chunk": grid.chunk, "region_sha256": hashlib.sha256(grid.region.geom.wkb).hexdigest()}
 
 
-def read_parts(out_dir: Path, state: dict | None) -> dict[str, object] | None:
-    """The summary parts the state points to (None if it points to none, or they are gone)."""
-    name = (state or {}).get("summary_parts")
-    if not name:
+def grid_change(old: dict, new: dict) -> str | None:
+    """What differs between two `grid_key`s, in words (None: the same grid)."""
+    if old == new:
         return None
-    try:
-        return pickle.loads((out_dir / STATE_DIR / name).read_bytes())
-    except (FileNotFoundError, pickle.UnpicklingError, EOFError):
-        return None
+    changes = []
+    if old.get("crs") != new["crs"]:
+        changes.append(f"CRS {old.get('crs')} → {new['crs']}")
+    a, b = old.get("transform") or [None] * 6, new["transform"]
+    if a[0] != b[0] or a[4] != b[4]:
+        changes.append(f"resolution {_m(a[0])} → {_m(b[0])} m")
+    if (a[2], a[5]) != (b[2], b[5]):
+        changes.append(f"origin ({_m(a[2])}, {_m(a[5])}) → ({_m(b[2])}, {_m(b[5])})")
+    if old.get("shape") != new["shape"]:
+        changes.append(f"shape {old.get('shape')} → {new['shape']} cells")
+    if old.get("chunk") != new["chunk"]:
+        changes.append(f"chunk {old.get('chunk')} → {new['chunk']} cells")
+    if old.get("region_sha256") != new["region_sha256"]:
+        changes.append("region boundary")
+    return ", ".join(changes) or "grid description"
 
 
-def drop_stale_parts(out_dir: Path, keep: str | None) -> None:
-    for old in (out_dir / STATE_DIR).glob("parts-*.pkl"):
-        if old.name != keep:
-            old.unlink(missing_ok=True)
-
-
-def read_state(out_dir: Path) -> dict | None:
-    try:
-        return json.loads((out_dir / STATE_DIR / "state.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def write_state(out_dir: Path, state: dict) -> None:
-    """Atomically replace the state (after the products it describes are in place)."""
-    folder = out_dir / STATE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"state.json.{os.getpid()}"
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, folder / "state.json")
-
-
-@contextmanager
-def output_lock(out_dir: Path, wait: float = 0.0) -> Iterator[None]:
-    """Hold OUT's lock while writing; another holder → wait up to `wait` s, then LockedError.
-
-    The lock is an flock: the kernel releases it when its holder dies, even by SIGKILL.
-    Holding it, leftovers of killed runs (staging folders) can be removed safely.
-    """
-    try:
-        folder = out_dir / STATE_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / "lock", "a+")
-    except OSError as e:
-        raise OutputError(f"cannot write the output folder: {e.strerror}", out_dir) from None
-    deadline = time.monotonic() + wait
-    with handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockedError("another minemap run or update is writing this folder; "
-                                      "try again when it has finished (or pass --wait SECONDS)", out_dir) from None
-                time.sleep(0.2)
-        for stale in out_dir.glob(".staging-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _m(v) -> str:
+    return "?" if v is None else f"{v:.12g}"

@@ -18,7 +18,7 @@ from typing import Callable
 from .config import RasterSource, load_config
 from .errors import MinemapError
 
-Snapshot = dict[str, tuple[int, int]]
+Snapshot = dict[str, tuple[int, ...]]
 
 
 def raster_patterns(config: Path) -> list[str]:
@@ -27,7 +27,8 @@ def raster_patterns(config: Path) -> list[str]:
 
 
 def snapshot(patterns: list[str]) -> Snapshot:
-    """Size and modification time of every file the raster globs match."""
+    """Size, modification and change time and inode of every file the raster globs match (a file
+    rewritten with its size and mtime put back still changes its ctime)."""
     out = {}
     for pattern in patterns:
         for path in glob.glob(pattern):
@@ -35,7 +36,7 @@ def snapshot(patterns: list[str]) -> Snapshot:
                 st = Path(path).stat()
             except FileNotFoundError:  # removed while listing
                 continue
-            out[path] = (st.st_size, st.st_mtime_ns)
+            out[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return out
 
 

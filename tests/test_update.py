@@ -19,7 +19,7 @@ from pyproj import Transformer
 from conftest import REPO
 from pipeline.cli import main
 from pipeline.runner import run, update
-from pipeline.state import output_lock
+from pipeline.outdir import output_lock
 from world import write_raster
 
 PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",

@@ -22,7 +22,7 @@ from ..config import load_config
 from ..errors import InputError
 from ..grid import Grid, load_grid
 from ..products import product_equation
-from ..state import output_lock
+from ..outdir import output_lock
 from ..writers.curves import capture_chart, roc_chart
 from ..writers.report import evaluation_section, insert_section
 from . import metrics

@@ -76,7 +76,8 @@ class LoadOptions:
     """How strict loading is, and what is known of raster files from the last run."""
 
     lenient: bool = False  # leave unusable raster files out (listed) instead of failing
-    # path → {size, mtime_ns, sha256, min, max}: unchanged files are not read and hashed again
+    # path → {size, mtime_ns, ctime_ns, ino, band, sha256, min, max}: unchanged files are not read
+    # and hashed again
     raster_checks: dict[str, dict] = field(default_factory=dict)
     # things the user should know that do not stop a run (printed as `warning:`, kept in run.json)
     warnings: list[Problem] = field(default_factory=list)
@@ -169,14 +170,15 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
                    problems: list[Problem], checks: dict[str, dict] | None = None) -> RasterFile | None:
     """Check one raster (readable, CRS, overlap, value range) and describe it for chunk jobs.
 
-    `checks` remembers each file's hash and value range by size and modification time, so an
-    unchanged file is not read in full again; new results are added to it.
+    `checks` remembers each file's hash and value range by size, modification and change time
+    and inode, so an unchanged file is not read in full again; new results are added to it. The
+    change time and inode cannot be set back by a copy or rewrite (os.utime sets only mtime).
     """
     where = str(path)
     checks = {} if checks is None else checks
     st = path.stat()
     known = checks.get(where)
-    if known and (known["size"], known["mtime_ns"], known["band"]) != (st.st_size, st.st_mtime_ns, spec.band):
+    if known and [known.get(k) for k in STAT_KEYS] != [*_stat_values(st), spec.band]:
         known = None
     try:
         with rasterio.open(path) as ds:
@@ -213,9 +215,15 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
         problems.append(Problem(where, msg + scaled))
         return None
     sha = known["sha256"] if known else file_sha256(path)
-    checks[where] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "band": spec.band, "sha256": sha,
-                     "min": vmin, "max": vmax}
+    checks[where] = {**dict(zip(STAT_KEYS, [*_stat_values(st), spec.band])), "sha256": sha, "min": vmin, "max": vmax}
     return RasterFile(str(path), spec.band, nodata, offset, span, acquired, footprint, sha)
+
+
+STAT_KEYS = ("size", "mtime_ns", "ctime_ns", "ino", "band")  # what must match for a remembered check to count
+
+
+def _stat_values(st) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 def _scaling(scale, dtype: str) -> tuple[float, float]:
