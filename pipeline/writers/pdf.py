@@ -34,7 +34,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from .columns import column, fmt, readable
-from .maps import OUTLINE, _colours, _prepare, _scale_bar, north_arrow
+from .maps import OUTLINE, _colours, _prepare, _scale_bar, legend_title, north_arrow
 from .styles import Legend
 
 if TYPE_CHECKING:
@@ -385,10 +385,10 @@ def _ramp_legend(fig: Figure, image, b: Briefing, box: tuple[float, float, float
                            orientation="horizontal")
         bar.set_ticks([s.value for s in b.legend.stops], labels=[s.label for s in b.legend.stops])
         bar.ax.tick_params(labelsize=7)
-        bar.ax.set_title(f"{b.raster_title} [{b.unit}]", fontsize=8, loc="left")
+        bar.ax.set_title(legend_title(b.legend, f"{b.raster_title} [{b.unit}]", 60), fontsize=8, loc="left")
     else:
         handles = [Patch(facecolor=s.color, edgecolor="#555555", label=s.label) for s in b.legend.stops]
-        fig.legend(handles=handles, title=f"{b.raster_title} [{b.unit}]", loc="lower left",
+        fig.legend(handles=handles, title=legend_title(b.legend, f"{b.raster_title} [{b.unit}]", 60), loc="lower left",
                    bbox_to_anchor=(box[0] / w, box[1] / h), fontsize=7, title_fontsize=8, frameon=False, ncols=2)
 
 
