@@ -10,7 +10,7 @@ from xml.sax.saxutils import quoteattr
 # . tests/test_colours.py checks them under a deuteranopia simulation.
 YL_OR_RD = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]  # ColorBrewer YlOrRd-6: probabilities
 PU_OR = ["#5e3c99", "#b2abd2", "#f7f7f7", "#fdb863", "#e66101"]  # ColorBrewer PuOr-5 reversed: E < 0 purple, > 0 orange
-YL_GN_BU = ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494"]  # ColorBrewer YlGnBu-5: R_e (0 pale, not dark)
+BU_PU = ["#edf8fb", "#b3cde3", "#8c96c6", "#8856a7", "#810f7c"]  # ColorBrewer BuPu-5: R_e (0 pale; no grey-looking teal)
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def product_legend(name: str, lo: float | None = None, hi: float | None = None) 
         highs = [b[0] for b in breaks[:-1]] + [hi]
         return Legend("classes", [Stop(b[0], b[1], f"{a:.2f}–{z:.2f} {b[2]}") for b, a, z in zip(breaks, lows, highs)],
                       title)
-    colours = {"environmental_impact": PU_OR, "recovery_rate": YL_GN_BU, "released_share": RELEASED_COLOURS}
+    colours = {"environmental_impact": PU_OR, "recovery_rate": BU_PU, "released_share": RELEASED_COLOURS}
     stops = ramp(lo, hi, colours.get(name, YL_OR_RD))
     n_lo, n_hi = NATURAL.get(name, (0.0, 1.0))
     if lo > n_lo:  # values below lo are drawn in the first colour: say so
