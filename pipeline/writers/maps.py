@@ -21,6 +21,7 @@ import shapely
 from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
 from matplotlib.colors import BoundaryNorm, Colormap, LinearSegmentedColormap, ListedColormap, Normalize
 from matplotlib.figure import Figure
@@ -59,7 +60,6 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
         data = ds.read(1, out_shape=shape, masked=True, resampling=Resampling.nearest)
         b = ds.bounds
         metres = ds.crs is None or ds.crs.is_projected
-    data = _prepare(data, legend)
     width_m, height_m = b.right - b.left, b.top - b.bottom
     fit = min(MAP_MAX_W_IN / width_m, MAP_MAX_H_IN / height_m)  # inches per map unit
     # a thin strip still gets a box big enough for the legend, scale bar and arrow: white around it
@@ -75,11 +75,10 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
     # reads as a near-white colour of a ramp (E = 0, P_c 0)
     ax.add_patch(Rectangle((b.left, b.bottom), width_m, height_m, facecolor="white", edgecolor=NODATA_HATCH,
                            hatch="////", linewidth=0, zorder=0))
-    cmap, norm = _colours(legend)
-    image = ax.imshow(data, extent=(b.left, b.right, b.bottom, b.top), cmap=cmap, norm=norm,
-                      interpolation="nearest", interpolation_stage="rgba")  # coloured first, then
-    # resampled to the screen by nearest neighbour: only the legend's exact colours appear, class
-    # breaks are decided on the file's values
+    # coloured first (nodata transparent), then resampled to the page by nearest neighbour: only
+    # the legend's exact colours appear, class breaks are decided on the file's values
+    ax.imshow(coloured(data, legend), extent=(b.left, b.right, b.bottom, b.top), interpolation="nearest")
+    image = ScalarMappable(*reversed(_colours(legend)))  # for the colour bar
     if districts is not None and len(districts):
         _districts(ax, districts, name_field)
     ax.set_xlim(cx - half_w, cx + half_w)
@@ -110,7 +109,7 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
     tmp = png.with_name(f".{png.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer
     try:
         imsave(tmp, _drawn_and_trimmed(fig, pad_inches=0.15), format="png",
-               metadata={"Title": title, "Description": subtitle})
+               metadata={"Title": title, "Description": subtitle}, pil_kwargs={"compress_level": 3})
         os.replace(tmp, png)
     finally:
         tmp.unlink(missing_ok=True)
@@ -133,6 +132,13 @@ def _drawn_and_trimmed(fig: Figure, pad_inches: float) -> np.ndarray:
     x0, x1 = max(0, math.floor(box.x0 * dpi)), min(w, math.ceil(box.x1 * dpi))
     y0, y1 = max(0, h - math.ceil(box.y1 * dpi)), min(h, h - math.floor(box.y0 * dpi))
     return pixels[y0:y1, x0:x1]
+
+
+def coloured(data: np.ma.MaskedArray, legend: Legend, nodata: str = "none") -> np.ndarray:
+    """`data` as RGBA bytes in the legend's colours (as QGIS draws it), nodata in `nodata`
+    ("none": transparent). Bytes resample four times faster than values through a colormap."""
+    cmap, norm = _colours(legend)
+    return cmap.with_extremes(bad=nodata)(norm(_prepare(data, legend)), bytes=True)
 
 
 def _prepare(data: np.ma.MaskedArray, legend: Legend) -> np.ma.MaskedArray:

@@ -34,7 +34,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from .columns import column, fmt, readable
-from .maps import OUTLINE, _colours, _prepare, _scale_bar, legend_title, north_arrow
+from .maps import OUTLINE, _colours, _scale_bar, coloured, legend_title, north_arrow
 from .styles import Legend
 
 if TYPE_CHECKING:
@@ -338,7 +338,7 @@ def _raster(ax: Axes, data, extent, legend: Legend, repeat: int = 1) -> ScalarMa
     pixels, so coarse cells print as sharp squares in any viewer. Returns the colours' mappable."""
     cmap, norm = _colours(legend)
     ax.set_facecolor("white")
-    rgb = cmap.with_extremes(bad="white")(norm(_prepare(data, legend)), bytes=True)[..., :3]  # nodata: white
+    rgb = coloured(data, legend, nodata="white")[..., :3]
     if repeat > 1:
         rgb = rgb.repeat(repeat, axis=0).repeat(repeat, axis=1)
     ax.imshow(rgb, extent=extent, interpolation="none")
