@@ -116,9 +116,9 @@ def spread(colours: list[str], n: int) -> list[str]:
 
 
 # Fixed colour ranges (config `[products.NAME] range` overrides): the same value has the same colour
-# in every run. E and R_e from the sample's spread: 98 % of E's non-zero cells lie within ±20
-# (2nd/98th percentiles of all cells 0 and 9.1); R_e's non-zero cells have median 1.7, 75th
-# percentile 2.7. Values beyond a range take its end colour (QGIS: clip="0").
+# in every run. E and R_e from the sample's spread: E's 2nd/98th percentiles are 0 and 9.1 over all
+# cells, 0 and 18.3 over cells with E ≠ 0 (97 % within ±20); R_e > 0 cells: 2nd/50th/75th/98th
+# percentiles 0.08, 1.7, 2.7, 22.5 (86 % below 5). Values beyond a range take its end colour (QGIS: clip="0").
 DEFAULT_RANGES: dict[str, tuple[float, float]] = {
     "contamination_probability": (0.0, 1.0), "residual_probability": (0.0, 1.0), "released_share": (0.0, 1.0),
     "clearance_sustainability": (0.0, 1.0), "environmental_impact": (-20.0, 20.0), "recovery_rate": (0.0, 5.0)}
