@@ -2,9 +2,13 @@
 applied identically in the .qml, the PNG map and the QGIS project, and legends titled in words."""
 
 import itertools
+import json
+import os
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 import zipfile
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -15,10 +19,11 @@ from matplotlib.colors import to_hex
 from faults import assert_refused
 from pipeline.products import PRODUCTS
 from pipeline.runner import run
-from pipeline.writers.maps import _colours
+from pipeline.writers.maps import _colours, coloured
 from pipeline.writers.styles import (INSUFFICIENT_COLOUR, YL_OR_RD, product_legend, qml, risk_class_legend,
                                      spread)
 from test_maps import hex_rgb, near, rgb, span
+from world import write_raster
 
 # Machado, Oliveira & Fernandes (2009), deuteranopia at severity 1.0, on linear RGB
 DEUTERANOPIA = np.array([[0.367322, 0.860646, -0.227968],
@@ -200,3 +205,40 @@ def test_a_bad_range_is_refused_naming_the_key(world, value, needle):
     world.write_text(world.read_text() + f"[products.environmental_impact]\nrange = {value}\n")
     output = assert_refused(["validate", str(world)], None, 2, "products.environmental_impact", needle)
     assert str(world) in output
+
+
+SHADE = """import json, sys
+from qgis.core import QgsApplication, QgsRasterLayer
+app = QgsApplication([], False)
+app.initQgis()
+layer = QgsRasterLayer(sys.argv[1], "x")
+layer.loadNamedStyle(sys.argv[2])
+shader = layer.renderer().shader().rasterShaderFunction()
+print(json.dumps([list(shader.shade(float(v))[:4]) for v in sys.argv[3:]]))
+"""
+
+
+@pytest.mark.qgis
+@pytest.mark.skipif(not Path("/usr/bin/qgis_process.bin").exists(), reason="QGIS not installed (make system-deps)")
+@pytest.mark.parametrize("name, values", [
+    ("environmental_impact", [-1000, -20, -10, -3, 0, 5, 20, 1844]),  # beyond the range: the end colours
+    ("contamination_probability", [-0.5, 0, 0.1, 0.4, 0.4667, 0.6, 0.95, 1, 3]),
+    ("recovery_rate", [0, 1.7, 2.7, 5, 22.5]),
+    ("clearance_sustainability", [0.1, 0.5, 0.7, 0.71, 0.85, 0.9, 5])])  # classes: ≤ upper bound
+def test_qgis_draws_a_value_in_the_png_colour(tmp_path, name, values):
+    # real QGIS 3.22 reads the .qml and colours each value as the PNG and PDF do (clip="0": values
+    # beyond the range take the end colour in both)
+    legend = product_legend(name)
+    (tmp_path / "s.qml").write_text(qml(legend))
+    (tmp_path / "shade.py").write_text(SHADE)
+    tif = write_raster(tmp_path / "s.tif", np.zeros((2, 2), np.float32), 500_000, 4_410_000, 100, "EPSG:32638",
+                       nodata=-9999.0)
+    cells = np.array([values], np.float32)  # as the products hold them: 0.85 is 0.8500000238 in float32
+    proc = subprocess.run(["/usr/bin/python3", str(tmp_path / "shade.py"), str(tif), str(tmp_path / "s.qml"),
+                           *(repr(float(v)) for v in cells[0])], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    qgis = np.array([rgb_[1:] for rgb_ in json.loads(proc.stdout.strip().splitlines()[-1])])
+    assert all(ok for ok, *_ in json.loads(proc.stdout.strip().splitlines()[-1]))  # every value drawn
+    png = coloured(np.ma.masked_invalid(cells), legend)[0, :, :3]
+    assert np.abs(qgis - png.astype(int)).max() <= 2, (qgis.tolist(), png.tolist())
