@@ -121,8 +121,12 @@ def test_default_ranges_are_fixed_per_product_and_the_config_overrides_them():
     assert product_legend("contamination_probability").stops[0].label == "0"  # P_c cannot be below 0
     csc = product_legend("clearance_sustainability")
     assert [(s.value, s.label) for s in csc.stops] == [
-        (0.5, "0.00–0.50 unsustainable"), (0.7, "0.50–0.70 below threshold"),
-        (0.85, "0.70–0.85 sustainable (> 0.7)"), (float("inf"), "0.85–1.00 sustainable")]
+        (0.5, "≤ 0.50 unsustainable"), (0.7, "0.50–0.70 below threshold"),
+        (0.85, "0.70–0.85 sustainable (> 0.7)"), (float("inf"), "> 0.85 sustainable")]
+    # a narrower range keeps the breaks inside it; the top class is the one holding hi (0.6: below 0.7)
+    narrow = product_legend("clearance_sustainability", 0.0, 0.6)
+    assert [(s.value, s.color, s.label) for s in narrow.stops] == [
+        (0.5, "#e66101", "≤ 0.50 unsustainable"), (float("inf"), "#fdb863", "> 0.50 below threshold")]
 
 
 def test_legends_are_titled_in_words_with_units():

@@ -119,7 +119,7 @@ def test_classes_break_exactly_at_the_upper_bound(tmp_path):
     # each half is ~40 % of a ~1400 × 1400-pixel map, the 0.5 strip ~10 %: far more than a legend patch;
     # orange below the paper's 0.7 threshold, blue above it (no red–green pair)
     assert seen[hex_rgb("#fdb863")] > 200_000 and seen[hex_rgb("#92c5de")] > 200_000  # 0.50–0.70, 0.70–0.85
-    assert seen[hex_rgb("#e66101")] > 50_000  # 0.5 is in "0.00–0.50 unsustainable"
+    assert seen[hex_rgb("#e66101")] > 50_000  # 0.5 is in "≤ 0.50 unsustainable"
     assert 0 < seen.get(hex_rgb("#0571b0"), 0) < 2_000  # "> 0.85" only in the legend: every class is listed
     assert seen[WHITE] > 50_000  # page and the white between the nodata strip's hatch lines
 

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
-# Colour-vision-safe palettes (no red–green pair; "low" never green): ColorBrewer (Brewer, Penn State)
-# . tests/test_colours.py checks them under a deuteranopia simulation.
+# Colour-vision-safe palettes (no red–green pair; "low" never green) from ColorBrewer (Brewer, Penn
+# State); tests/test_colours.py checks them under a deuteranopia simulation (Machado 2009).
 YL_OR_RD = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]  # ColorBrewer YlOrRd-6: probabilities
 PU_OR = ["#5e3c99", "#b2abd2", "#f7f7f7", "#fdb863", "#e66101"]  # ColorBrewer PuOr-5 reversed: E < 0 purple, > 0 orange
 BU_PU = ["#edf8fb", "#b3cde3", "#8c96c6", "#8856a7", "#810f7c"]  # ColorBrewer BuPu-5: R_e (0 pale; no grey-looking teal)
@@ -72,7 +72,7 @@ def ramp(lo: float, hi: float, colors: list[str]) -> list[Stop]:
     return [Stop(v, c, f"{v:.4g}") for v, c in zip(values, colors)]
 
 
-# risk classes low → high: pale yellow, orange, red, dark red, purple (YlOrRd then ColorBrewer Purples-9's darkest)
+# risk classes low → high: pale yellow, orange, red, dark red (YlOrRd), dark purple (ColorBrewer RdPu-9's darkest)
 RISK_COLOURS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#e31a1c", "#800026", "#49006a"]
 
 
@@ -147,11 +147,13 @@ def product_legend(name: str, lo: float | None = None, hi: float | None = None) 
                                   Stop(2, "#6baed6", "2 layers"), Stop(3, "#08519c", "3 layers (all evidence)")],
                       title)
     if name == "clearance_sustainability":  # classes around the paper's 0.7 threshold, bounded by the range
-        breaks = [b for b in CSC_BREAKS if lo < b[0] < hi] + [(math.inf, *CSC_BREAKS[-1][1:])]
-        lows = [lo, *(b[0] for b in breaks[:-1])]
-        highs = [b[0] for b in breaks[:-1]] + [hi]
-        return Legend("classes", [Stop(b[0], b[1], f"{a:.2f}–{z:.2f} {b[2]}") for b, a, z in zip(breaks, lows, highs)],
-                      title)
+        # the breaks inside the range; the last class is the one holding hi, open upwards
+        holding_hi = next(b for b in CSC_BREAKS if b[0] >= hi)
+        breaks = [b for b in CSC_BREAKS if lo < b[0] < hi] + [(math.inf, *holding_hi[1:])]
+        bounds = [b[0] for b in breaks[:-1]]
+        labels = ([f"≤ {bounds[0]:.2f}"] if bounds else []) + [f"{a:.2f}–{z:.2f}" for a, z in zip(bounds, bounds[1:])] \
+            + [f"> {bounds[-1]:.2f}" if bounds else "all"]
+        return Legend("classes", [Stop(b[0], b[1], f"{text} {b[2]}") for b, text in zip(breaks, labels)], title)
     colours = {"environmental_impact": PU_OR, "recovery_rate": BU_PU, "released_share": RELEASED_COLOURS}
     stops = ramp(lo, hi, colours.get(name, YL_OR_RD))
     n_lo, n_hi = NATURAL.get(name, (0.0, 1.0))
