@@ -6,6 +6,7 @@ Relative paths are resolved against the config file's folder.
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar, Union
@@ -123,7 +124,22 @@ Source = Annotated[
 ]
 
 
-class ContaminationSettings(_Spec):
+class Styled(_Spec):
+    """How a product is coloured: a fixed value range, the same in every run (so maps compare)."""
+
+    range: tuple[float, float] | None = Field(
+        None, description="[lo, hi]: the colour ramp's ends; values beyond take the end colours "
+                          "(default per product, see README 'Colours and ranges')")
+
+    @field_validator("range")
+    @classmethod
+    def _increasing(cls, v):
+        if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and v[0] < v[1]):
+            raise ValueError(f"range must be [lo, hi] with finite lo < hi, got {list(v)}")
+        return v
+
+
+class ContaminationSettings(Styled):
     enabled: bool = True
     L_sat: float = Field(50.0, gt=0, description="mines/km² at which H_m = min(L / L_sat, 1) reaches 1")
     require_all: bool = Field(False, description="nodata where any of H_m, S_t, V_i is missing")
@@ -143,7 +159,7 @@ class ContaminationSettings(_Spec):
         return max(self.weights) - min(self.weights) < 1e-9
 
 
-class ProductSettings(_Spec):
+class ProductSettings(Styled):
     enabled: bool = True
 
 
@@ -182,6 +198,12 @@ class Products(_Spec):
     clearance_sustainability: ProductSettings = ProductSettings()
     risk_class: RiskClassSettings = RiskClassSettings()
     priority_zones: PriorityZoneSettings = PriorityZoneSettings()
+    residual_probability: Styled = Styled()  # made with [release]: only its colours are set here
+    released_share: Styled = Styled()
+
+    def colour_range(self, name: str) -> tuple[float, float] | None:
+        """The configured `range` of product `name` (None: its default)."""
+        return getattr(getattr(self, name, None), "range", None)
 
     @model_validator(mode="after")
     def _zone_class_known(self):
@@ -226,6 +248,7 @@ class ReleaseSettings(_Spec):
 class Output(_Spec):
     compress: Literal["zstd", "deflate", "lzw"] = "zstd"
     level: int = Field(1, ge=1, le=22)
+    dpi: int = Field(200, ge=50, le=600, description="resolution of the PNG maps (200: print)")
 
 
 VariableName = Literal[tuple(VARIABLES)]  # type: ignore[valid-type]

@@ -162,14 +162,15 @@ def report_files(staging: Path, products: dict, titles: dict[str, str], units: d
 
 def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, legends: dict[str, Legend],
                           titles: dict[str, str], captions: dict[str, str], units: dict[str, str], tables: dict,
-                          subtitle: str) -> list[str]:
+                          subtitle: str, dpi: int = 200) -> list[str]:
     """A PNG map per product (drawn from `sources`: the product's cells, with overviews) and
     report.html in `staging`; returns the file names."""
     districts = tables.get("districts")
 
     def draw(name: str) -> str:
         render_map(sources[name], staging / f"{name}.png", title=titles[name], subtitle=subtitle,
-                   unit=units[name], legend=legends[name], districts=districts, name_field="district")
+                   unit=units[name], legend=legends[name], districts=districts, name_field="district",
+                   dpi=dpi)
         return f"{name}.png"
 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # figures share no state

@@ -280,7 +280,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                                               f"minemap {__version__}", cfg.spec.label) if x)
             names.extend(write_maps_and_report(staging, sources, grid, legends, titles,
                                                {t.name: product_equation(t.name, cfg) for t in targets},
-                                               {t.name: t.unit for t in targets}, tables, subtitle))
+                                               {t.name: t.unit for t in targets}, tables, subtitle,
+                                               dpi=cfg.spec.output.dpi))
             names.append(write_briefing_pack(staging, out_dir, sources, cfg, grid, inputs.layers, legends, titles, {t.name: t.unit for t in targets}, tables, created, __version__))
             timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
@@ -319,11 +320,12 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
 
 
 def _legend(t: RasterTarget, cfg: LoadedConfig) -> Legend:
-    """A product's colours (its .qml and its map), from its value range where that decides them."""
+    """A product's colours (its .qml, PNG, PDF and project layer), over the config's fixed range,
+    never this run's data: the same value has the same colour in every run."""
     if t.name == "risk_class":
         rc = cfg.spec.products.risk_class
         return risk_class_legend(rc.names, rc.thresholds, rc.min_evidence, "P_res" if cfg.spec.release else "P_c")
-    return product_legend(t.name, t.stats.minimum if t.stats.count else None, t.stats.maximum if t.stats.count else None)
+    return product_legend(t.name, *(cfg.spec.products.colour_range(t.name) or (None, None)))
 
 
 def _input_files(inputs: Inputs) -> dict[str, str]:

@@ -57,7 +57,7 @@ def districts():
                             geometry=[box(LEFT + 100 * RES, TOP - 170 * RES, LEFT + 250 * RES, TOP - 30 * RES)])
 
 
-def test_ramp_map_shows_the_legend_colours_north_up_with_nodata_white(tmp_path, districts):
+def test_ramp_map_shows_the_legend_colours_north_up_with_nodata_hatched(tmp_path, districts):
     # 200 × 300 cells: west half P_c 0.0, east half 1.0, a nodata block in the north-west quadrant
     data = np.zeros((200, 300), np.float32)
     data[:, 150:] = 1.0
@@ -71,9 +71,10 @@ def test_ramp_map_shows_the_legend_colours_north_up_with_nodata_white(tmp_path, 
     assert pyplot_before or "matplotlib.pyplot" not in sys.modules  # no global pyplot state (threads)
     assert [p.name for p in png.parent.iterdir()] == ["pc.png"]  # no temp file left
     image = rgb(png)
-    assert 500 <= image.shape[1] <= 1600 and 300 <= image.shape[0] <= 1600, image.shape
+    # print resolution (200 dpi): the 30 × 20 km map box is 7 in = 1400 px wide
+    assert 1600 <= image.shape[1] <= 2200 and 900 <= image.shape[0] <= 1500, image.shape
     low, high = legend.stops[0].color, legend.stops[-1].color
-    assert (low, high) == ("#1a9850", "#d73027")
+    assert (low, high) == ("#ffffb2", "#bd0026")  # ColorBrewer YlOrRd: pale yellow (not green) for P_c 0
     green, red = near(image, low), near(image, high)
     # the map's halves, found as the columns and rows full of each colour
     (gx0, gx1), (rx0, rx1) = span(green, 0), span(red, 0)
@@ -82,12 +83,15 @@ def test_ramp_map_shows_the_legend_colours_north_up_with_nodata_white(tmp_path, 
     assert abs((gx1 - gx0) - (rx1 - rx0)) <= 4, "the halves are equally wide"
     width, height = rx1 - gx0, y1 - y0
     assert abs(width / height - 1.5) < 0.05, "equal aspect: 30 km × 20 km"
-    # the nodata block (north-west) is white; its mirror image in the south-west is P_c 0
+    # the nodata block (north-west) is hatched light grey on white; its mirror image in the south-west is P_c 0
     at = lambda row, col: tuple(image[round(y0 + height * row / 200), round(gx0 + width * col / 300)])  # noqa: E731
-    assert at(50, 60) == WHITE
+    r, c = round(y0 + height * 50 / 200), round(gx0 + width * 60 / 300)
+    block = image[r - 20:r + 20, c - 20:c + 20]
+    assert near(block, "#c8c8c8", 40).sum() > 100 and (block == 255).all(axis=-1).sum() > 400  # lines and white
+    assert not near(block, low).any()
     assert near(np.array(at(150, 60)), low)
     assert near(np.array(at(50, 240)), high) and near(np.array(at(150, 240)), high)
-    # the nodata block is white, not coloured as P_c 0 (which would make the ratio 1)
+    # the nodata block is hatched, not coloured as P_c 0 (which would make the ratio 1)
     assert 0.65 < green.sum() / red.sum() < 0.8
     # the district: its west edge (column 100) drawn dark from row 30 to 170, its name over the
     # east half (around column 175, row 100) in dark letters with a white halo
@@ -110,13 +114,14 @@ def test_classes_break_exactly_at_the_upper_bound(tmp_path):
     data[10:20, :] = 0.5
     tif = write_raster(tmp_path / "csc.tif", data, LEFT, TOP, RES, "EPSG:32638", nodata=-9999.0)
     render_map(tif, tmp_path / "csc.png", title="CSC", subtitle="test", unit="coefficient",
-               legend=product_legend("clearance_sustainability", 0.7, 0.71))
+               legend=product_legend("clearance_sustainability"))
     seen = colours(tmp_path / "csc.png")
-    # each half is ~40 % of a ~700 × 700-pixel map, the 0.5 strip ~10 %: far more than a legend patch
-    assert seen[hex_rgb("#fc8d59")] > 50_000 and seen[hex_rgb("#91cf60")] > 50_000  # 0.50–0.70, 0.70–0.85
-    assert seen[hex_rgb("#d73027")] > 10_000  # 0.5 is in "≤ 0.50"
-    assert 0 < seen.get(hex_rgb("#1a9850"), 0) < 1_000  # "> 0.85" only in the legend: every class is listed
-    assert seen[WHITE] > 50_000  # nodata strip and page are white
+    # each half is ~40 % of a ~1400 × 1400-pixel map, the 0.5 strip ~10 %: far more than a legend patch;
+    # orange below the paper's 0.7 threshold, blue above it (no red–green pair)
+    assert seen[hex_rgb("#fdb863")] > 200_000 and seen[hex_rgb("#92c5de")] > 200_000  # 0.50–0.70, 0.70–0.85
+    assert seen[hex_rgb("#e66101")] > 50_000  # 0.5 is in "≤ 0.50 unsustainable"
+    assert 0 < seen.get(hex_rgb("#0571b0"), 0) < 2_000  # "> 0.85" only in the legend: every class is listed
+    assert seen[WHITE] > 50_000  # page and the white between the nodata strip's hatch lines
 
 
 def test_palette_map_shows_every_class_and_hides_unlisted_codes(tmp_path):

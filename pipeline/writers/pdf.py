@@ -34,7 +34,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from .columns import column, fmt, readable
-from .maps import OUTLINE, _colours, _prepare, _scale_bar, north_arrow
+from .maps import OUTLINE, _colours, _scale_bar, coloured, legend_title, north_arrow
 from .styles import Legend
 
 if TYPE_CHECKING:
@@ -338,7 +338,7 @@ def _raster(ax: Axes, data, extent, legend: Legend, repeat: int = 1) -> ScalarMa
     pixels, so coarse cells print as sharp squares in any viewer. Returns the colours' mappable."""
     cmap, norm = _colours(legend)
     ax.set_facecolor("white")
-    rgb = cmap.with_extremes(bad="white")(norm(_prepare(data, legend)), bytes=True)[..., :3]  # nodata: white
+    rgb = coloured(data, legend, nodata="white")[..., :3]
     if repeat > 1:
         rgb = rgb.repeat(repeat, axis=0).repeat(repeat, axis=1)
     ax.imshow(rgb, extent=extent, interpolation="none")
@@ -385,10 +385,10 @@ def _ramp_legend(fig: Figure, image, b: Briefing, box: tuple[float, float, float
                            orientation="horizontal")
         bar.set_ticks([s.value for s in b.legend.stops], labels=[s.label for s in b.legend.stops])
         bar.ax.tick_params(labelsize=7)
-        bar.ax.set_title(f"{b.raster_title} [{b.unit}]", fontsize=8, loc="left")
+        bar.ax.set_title(legend_title(b.legend, f"{b.raster_title} [{b.unit}]", 60), fontsize=8, loc="left")
     else:
         handles = [Patch(facecolor=s.color, edgecolor="#555555", label=s.label) for s in b.legend.stops]
-        fig.legend(handles=handles, title=f"{b.raster_title} [{b.unit}]", loc="lower left",
+        fig.legend(handles=handles, title=legend_title(b.legend, f"{b.raster_title} [{b.unit}]", 60), loc="lower left",
                    bbox_to_anchor=(box[0] / w, box[1] / h), fontsize=7, title_fontsize=8, frameon=False, ncols=2)
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
-RED_TO_GREEN = ["#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027"]  # low → high risk
+# Colour-vision-safe palettes (no red–green pair; "low" never green) from ColorBrewer (Brewer, Penn
+# State); tests/test_colours.py checks them under a deuteranopia simulation (Machado 2009).
+YL_OR_RD = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]  # ColorBrewer YlOrRd-6: probabilities
+PU_OR = ["#5e3c99", "#b2abd2", "#f7f7f7", "#fdb863", "#e66101"]  # ColorBrewer PuOr-5 reversed: E < 0 purple, > 0 orange
+BU_PU = ["#edf8fb", "#b3cde3", "#8c96c6", "#8856a7", "#810f7c"]  # ColorBrewer BuPu-5: R_e (0 pale; no grey-looking teal)
 
 
 @dataclass(frozen=True)
@@ -60,14 +65,15 @@ def paletted(entries: list[Stop]) -> str:
             + '      <colorPalette>\n' + items + '\n      </colorPalette>\n    </rasterrenderer>\n' + _footer())
 
 
-def ramp(lo: float, hi: float, colors: list[str], precision: int = 2) -> list[Stop]:
+def ramp(lo: float, hi: float, colors: list[str]) -> list[Stop]:
     """Evenly spaced stops from lo to hi, labelled with their values."""
     n = len(colors) - 1
     values = [lo + (hi - lo) * k / n for k in range(n + 1)]
-    return [Stop(v, c, f"{v:.{precision}f}") for v, c in zip(values, colors)]
+    return [Stop(v, c, f"{v:.4g}") for v, c in zip(values, colors)]
 
 
-RISK_COLOURS = ["#1a9850", "#fee08b", "#fc8d59", "#d73027", "#67001f", "#40004b"]
+# risk classes low → high: pale yellow, orange, red, dark red (YlOrRd), dark purple (ColorBrewer RdPu-9's darkest)
+RISK_COLOURS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#e31a1c", "#800026", "#49006a"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class Legend:
 
     kind: str
     stops: list[Stop]
+    title: str = ""  # in words with the unit, e.g. "Contamination probability P_c (0–1)"
 
 
 INSUFFICIENT_COLOUR = "#9e9e9e"  # neutral grey: no colour of the risk ramp, never read as "low"
@@ -89,43 +96,72 @@ def risk_class_legend(names: list[str], thresholds: list[float], min_evidence: i
     """Each class coloured and labelled with its name and `symbol` range; with `min_evidence`, code 0
     "insufficient evidence" in grey first."""
     bounds = [0.0, *thresholds, 1.0]
-    stops = [Stop(k + 1, RISK_COLOURS[min(k, len(RISK_COLOURS) - 1)],
-                  f"{name} ({symbol} {bounds[k]:g}–{bounds[k + 1]:g})") for k, name in enumerate(names)]
+    stops = [Stop(k + 1, colour, f"{name} ({symbol} {bounds[k]:g}–{bounds[k + 1]:g})")
+             for k, (name, colour) in enumerate(zip(names, spread(RISK_COLOURS, len(names))))]
     if min_evidence > 0:
         stops.insert(0, Stop(0, INSUFFICIENT_COLOUR, f"insufficient evidence (< {min_evidence} of H_m, S_t, V_i)"))
-    return Legend("palette", stops)
+    return Legend("palette", stops, "Risk class")
 
 
-def product_legend(name: str, vmin: float | None, vmax: float | None) -> Legend:
-    """A product's colours, using its value range where the scale is data-driven."""
-    vmin = 0.0 if vmin is None else vmin
-    vmax = 1.0 if vmax is None else vmax
-    if name in ("contamination_probability", "residual_probability"):
-        return Legend("ramp", ramp(0.0, 1.0, RED_TO_GREEN))
-    if name == "released_share":
-        return Legend("ramp", ramp(0.0, 1.0, RELEASED_COLOURS))
+def spread(colours: list[str], n: int) -> list[str]:
+    """`n` colours from first to last of `colours`, evenly picked (4 of 6: 1st, 3rd, 4th, 6th), or
+    interpolated when there are more classes than colours."""
+    if n <= 1:
+        return colours[:n]
+    if n <= len(colours):
+        return [colours[round(k * (len(colours) - 1) / (n - 1))] for k in range(n)]
+    from matplotlib.colors import LinearSegmentedColormap, to_hex
+    cmap = LinearSegmentedColormap.from_list("spread", colours)
+    return [to_hex(cmap(k / (n - 1))) for k in range(n)]
+
+
+# Fixed colour ranges (config `[products.NAME] range` overrides): the same value has the same colour
+# in every run. E and R_e from the sample's spread: E's 2nd/98th percentiles are 0 and 9.1 over all
+# cells, 0 and 18.3 over cells with E ≠ 0 (97 % within ±20); R_e > 0 cells: 2nd/50th/75th/98th
+# percentiles 0.08, 1.7, 2.7, 22.5 (86 % below 5). Values beyond a range take its end colour (QGIS: clip="0").
+DEFAULT_RANGES: dict[str, tuple[float, float]] = {
+    "contamination_probability": (0.0, 1.0), "residual_probability": (0.0, 1.0), "released_share": (0.0, 1.0),
+    "clearance_sustainability": (0.0, 1.0), "environmental_impact": (-20.0, 20.0), "recovery_rate": (0.0, 5.0)}
+NATURAL = {"recovery_rate": (0.0, math.inf), "environmental_impact": (-math.inf, math.inf)}  # else [0, 1]
+TITLES = {  # legend titles, in words with units
+    "contamination_probability": "Contamination probability P_c (0–1)",
+    "residual_probability": "Residual contamination probability P_res (0–1)",
+    "released_share": "Released share of the cell (0–1)",
+    "evidence_count": "Evidence layers behind P_c (of H_m, S_t, V_i)",
+    "clearance_sustainability": "Clearance sustainability CSC (0–1, > 0.7 sustainable)",
+    "environmental_impact": "Environmental impact E (mines/km² − %)",
+    "recovery_rate": "Ecological recovery rate R_e (km² per unit toxicity·concentration)",
+}
+CSC_BREAKS = [(0.5, "#e66101", "unsustainable"), (0.7, "#fdb863", "below threshold"),
+              (0.85, "#92c5de", "sustainable (> 0.7)"), (math.inf, "#0571b0", "sustainable")]  # orange | blue
+
+
+def product_legend(name: str, lo: float | None = None, hi: float | None = None) -> Legend:
+    """A product's colours over the fixed range [lo, hi] (None: the product's default range),
+    never over a run's data, so maps of two runs compare."""
+    d_lo, d_hi = DEFAULT_RANGES.get(name, (0.0, 1.0))
+    lo, hi = d_lo if lo is None else lo, d_hi if hi is None else hi
+    title = TITLES.get(name, name)
     if name == "evidence_count":
         return Legend("palette", [Stop(0, "#bdbdbd", "0 layers (no evidence)"), Stop(1, "#c6dbef", "1 layer"),
-                                  Stop(2, "#6baed6", "2 layers"), Stop(3, "#08519c", "3 layers (all evidence)")])
-    if name == "clearance_sustainability":
-        return Legend("classes", [Stop(0.5, "#d73027", "≤ 0.50 unsustainable"),
-                                  Stop(0.7, "#fc8d59", "0.50–0.70 below threshold"),
-                                  Stop(0.85, "#91cf60", "0.70–0.85 sustainable (> 0.7)"),
-                                  Stop(float("inf"), "#1a9850", "> 0.85 sustainable")])
-    if name == "environmental_impact":
-        bound = max(abs(vmin), abs(vmax), 1e-6)
-        return Legend("ramp", ramp(-bound, bound, ["#2166ac", "#67a9cf", "#f7f7f7", "#ef8a62", "#b2182b"]))
-    greens = ["#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b"]
-    lo, hi = max(vmin, 0.0), max(vmax, 1e-6)
-    if hi <= lo:  # one value everywhere (a one-cell region, constant inputs): no ramp to spread
-        return uniform_legend(lo, greens[2])
-    return Legend("ramp", ramp(lo, hi, greens, precision=3))
-
-
-def uniform_legend(value: float, color: str) -> Legend:
-    """One colour for the one value a product takes (a ramp from a value to itself has no scale:
-    QGIS and matplotlib both reject it); the label says it is every valid cell's value."""
-    return Legend("classes", [Stop(value, color, f"{value:.4g} (every cell with a value)")])
+                                  Stop(2, "#6baed6", "2 layers"), Stop(3, "#08519c", "3 layers (all evidence)")],
+                      title)
+    if name == "clearance_sustainability":  # classes around the paper's 0.7 threshold, bounded by the range
+        # the breaks inside the range; the last class is the one holding hi, open upwards
+        holding_hi = next(b for b in CSC_BREAKS if b[0] >= hi)
+        breaks = [b for b in CSC_BREAKS if lo < b[0] < hi] + [(math.inf, *holding_hi[1:])]
+        bounds = [b[0] for b in breaks[:-1]]
+        labels = ([f"≤ {bounds[0]:.2f}"] if bounds else []) + [f"{a:.2f}–{z:.2f}" for a, z in zip(bounds, bounds[1:])] \
+            + [f"> {bounds[-1]:.2f}" if bounds else "all"]
+        return Legend("classes", [Stop(b[0], b[1], f"{text} {b[2]}") for b, text in zip(breaks, labels)], title)
+    colours = {"environmental_impact": PU_OR, "recovery_rate": BU_PU, "released_share": RELEASED_COLOURS}
+    stops = ramp(lo, hi, colours.get(name, YL_OR_RD))
+    n_lo, n_hi = NATURAL.get(name, (0.0, 1.0))
+    if lo > n_lo:  # values below lo are drawn in the first colour: say so
+        stops[0] = Stop(lo, stops[0].color, f"≤ {stops[0].label}")
+    if hi < n_hi:
+        stops[-1] = Stop(hi, stops[-1].color, f"≥ {stops[-1].label}")
+    return Legend("ramp", stops, title)
 
 
 def qml(legend: Legend) -> str:
@@ -139,8 +175,8 @@ def risk_class_style(names: list[str], thresholds: list[float]) -> str:
     return qml(risk_class_legend(names, thresholds))
 
 
-def product_style(name: str, vmin: float | None, vmax: float | None) -> str:
-    return qml(product_legend(name, vmin, vmax))
+def product_style(name: str, lo: float | None = None, hi: float | None = None) -> str:
+    return qml(product_legend(name, lo, hi))
 
 
 def _num(v: float) -> str:
