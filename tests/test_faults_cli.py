@@ -101,7 +101,8 @@ def test_geopackages_are_version_1_2(tmp_path):
 @pytest.mark.parametrize("one_cell", [False, True])
 def test_uniform_products_are_drawn(tmp_path, one_cell):
     """Constant inputs make every product one value (min = max); on a one-cell region too. Each
-    is mapped with a one-colour legend naming the value, and every PNG is written."""
+    is mapped on its fixed colour range (never stretched to the data, which would be empty) and
+    every PNG is written."""
     config = constant_config(tmp_path / "w")
     if one_cell:
         write_gpkg(config.parent / "region.gpkg", [{"name": "one", "geometry": cell_box(50, 50).buffer(-10)}])
@@ -113,8 +114,10 @@ def test_uniform_products_are_drawn(tmp_path, one_cell):
     assert record["grid"]["shape"] == ([1, 1] if one_cell else [100, 100])
     for name in PRODUCTS:
         assert (out / f"{name}.png").stat().st_size > 0, name
-    # R_e = A_c·B_r / (T_s·P_c) = 0.002 · 0.5 / (1 · 0.4) = 0.0025 everywhere: its one legend entry
-    assert 'label="0.0025 (every cell with a value)"' in (out / "recovery_rate.qml").read_text()
+    # R_e = A_c·B_r / (T_s·P_c) = 0.002 · 0.5 / (1 · 0.4) = 0.0025 everywhere, drawn on R_e's fixed 0–5 range
+    assert record["products"]["recovery_rate"]["min"] == pytest.approx(0.0025)
+    style = (out / "recovery_rate.qml").read_text()
+    assert 'classificationMin="0.0"' in style and 'classificationMax="5.0"' in style
 
 
 def test_product_with_no_valid_cell_is_drawn(tmp_path):
