@@ -21,6 +21,7 @@ from .grid import Grid
 from .vector import read_vector
 from .writers.maps import render_map
 from .writers.pdf import Briefing, write_briefing
+from .writers.layouts import Layouts, layouts_element
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.report import write_report
 from .writers.styles import Legend
@@ -108,12 +109,32 @@ def _geometry(ogr_type: str | None) -> str:
 
 
 def write_qgis_project(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, layers: dict,
-                       styles: dict[str, str], titles: dict[str, str]) -> str:
-    """minemap.qgz in `staging`; the risk classes (or P_c) shown, the other products listed."""
+                       styles: dict[str, str], titles: dict[str, str], created: str = "", version: str = "") -> str:
+    """minemap.qgz in `staging`; the risk classes (or P_c) shown, the other products listed,
+    with the print layouts (see `print_layouts`)."""
     visible = "risk_class" if "risk_class" in styles else next(iter(styles), "")
     groups = project_groups(staging, out_dir, cfg, grid, layers, styles, titles, visible)
-    write_project(staging / PROJECT, out_dir, grid, f"minemap — {grid.name}", groups)
+    title = f"minemap — {grid.name}"
+    layouts = print_layouts(out_dir, cfg, grid, groups, title, created, version)
+    write_project(staging / PROJECT, out_dir, grid, title, groups, (layouts_element(layouts),) if layouts else ())
     return PROJECT
+
+
+def print_layouts(out_dir: Path, cfg: LoadedConfig, grid: Grid, groups: list[tuple[str, list[ProjectLayer]]],
+                  title: str, created: str, version: str) -> Layouts | None:
+    """The briefing and atlas layouts: P_c (the residual when land is released) under the
+    priority zones and districts; None when neither P_c nor the residual is made."""
+    layers = [layer for _, members in groups for layer in members]
+    by_stem = {Path(layer.source).stem: layer for layer in layers if layer.kind == "raster"}
+    raster = by_stem.get("residual_probability") or by_stem.get("contamination_probability")
+    if raster is None or raster.source.parent != out_dir:
+        return None
+    top = {layer.title: layer for _, members in groups[:1] for layer in members}
+    shown = [top[t] for t in ("Priority zones", "Districts") if t in top] + [raster]
+    run_date = created[:16].replace("T", " ") + " UTC" if created else ""
+    return Layouts(out_dir=out_dir, title=title, subtitle=raster.title, layers=shown, coverage=top.get("Districts"),
+                   extent=tuple(grid.geobox.extent.boundingbox), caveat=cfg.spec.label or "", run_date=run_date,
+                   credits=f"minemap {version}; data: see run.json")
 
 
 DESCRIPTIONS = {

@@ -219,7 +219,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                 names.extend([f"{t.name}.tif", f"{t.name}.qml"])
             tables = write_summaries(staging, extra.parts, cfg, grid, inputs.districts, fields) if extra else {}
             names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / f).exists())
-            names.append(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles))
+            names.append(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles,
+                                            created, __version__))
             subtitle = " · ".join(x for x in (f"Run {created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
                                               f"minemap {__version__}", cfg.spec.label) if x)
             names.extend(write_maps_and_report(staging, sources, grid, legends, titles,
