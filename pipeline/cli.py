@@ -62,6 +62,9 @@ def compute_options(f):
                      help="Dask distributed scheduler address (or DASK_SCHEDULER_ADDRESS)."),
         click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
                      help="Seconds to wait for another run or update writing OUT to finish."),
+        click.option("--bundle-rasters", is_flag=True,
+                     help="Copy the drone rasters into OUT/evidence/ too, so OUT alone opens whole in QGIS "
+                          "(as [output] bundle_rasters)."),
     ]
     for decorate in reversed(decorators):
         f = decorate(f)
@@ -79,12 +82,13 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
-        wait: float, quiet: bool) -> None:
+        wait: float, bundle_rasters: bool, quiet: bool) -> None:
     """Compute every product of CONFIG into OUT."""
     from .runner import run as run_pipeline
 
     with progress_bar(quiet) as progress:
-        record = run_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait)
+        record = run_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait,
+                              bundle_rasters=bundle_rasters)
     print_warnings(record["warnings"])
     g = record["grid"]
     err.print(f"grid {g['name']}: {g['shape'][1]} × {g['shape'][0]} cells of {g['resolution_m']:g} m; "
@@ -110,7 +114,7 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
-           wait: float, as_json: bool, quiet: bool) -> None:
+           wait: float, bundle_rasters: bool, as_json: bool, quiet: bool) -> None:
     """Bring OUT up to date with CONFIG's inputs, recomputing only the chunks whose inputs changed.
 
     Unusable raster files (corrupt, no CRS, no overlap, values out of range) are left out and
@@ -119,7 +123,8 @@ def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | N
     from .runner import update as update_pipeline
 
     with progress_bar(quiet or as_json) as progress:
-        summary = update_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait)
+        summary = update_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait,
+                                  bundle_rasters=bundle_rasters)
     print_warnings(summary["warnings"])
     for problem in summary["rejected"]:
         err.print(f"[bold yellow]rejected[/]: {escape(str(problem))}", soft_wrap=True)

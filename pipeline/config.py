@@ -226,6 +226,8 @@ class ReleaseSettings(_Spec):
 class Output(_Spec):
     compress: Literal["zstd", "deflate", "lzw"] = "zstd"
     level: int = Field(1, ge=1, le=22)
+    bundle_rasters: bool = Field(False, description="copy the drone rasters into OUT/evidence/ so OUT alone "
+                                 "holds every layer of the QGIS project (the vectors are always in evidence.gpkg)")
 
 
 VariableName = Literal[tuple(VARIABLES)]  # type: ignore[valid-type]

@@ -113,8 +113,9 @@ def scheduler(workers: int | None = None, address: str | None = None) -> Iterato
 
 def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
         scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None,
-        wait: float = 0.0) -> dict:
-    """Compute every enabled product into `out_dir`; return the run record."""
+        wait: float = 0.0, bundle_rasters: bool = False) -> dict:
+    """Compute every enabled product into `out_dir`; return the run record. `bundle_rasters`
+    as the config's [output] bundle_rasters (either one copies the drone rasters into OUT)."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     processes = WorkerProcesses()
@@ -122,14 +123,15 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
         try:
             inputs = load_inputs(config, grid_path, on_grid=lambda g: processes.start(g.shape[0] * g.shape[1]))
             with output_lock(out_dir, wait):
-                return _execute(inputs, out_dir, t0, workers, progress, processes=processes)
+                return _execute(inputs, out_dir, t0, workers, progress, processes=processes,
+                                bundle_rasters=bundle_rasters)
         finally:
             processes.close()
 
 
 def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
            scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None,
-           wait: float = 0.0) -> dict:
+           wait: float = 0.0, bundle_rasters: bool = False) -> dict:
     """Recompute only the chunks whose inputs changed since the last run in `out_dir`.
 
     Raster files that cannot be used are left out and listed (`rejected`) instead of failing
@@ -165,7 +167,7 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
         with scheduler(workers, scheduler_address):
             _execute(inputs, out_dir, t0, workers, progress,
                      changed={tuple(map(int, k.split(","))) for k in changed} if complete else None,
-                     fingerprints=fingerprints, state=state)
+                     fingerprints=fingerprints, state=state, bundle_rasters=bundle_rasters)
         summary.update(status="updated" if complete else "full run", seconds=round(time.perf_counter() - t0, 3))
         return summary
 
@@ -173,7 +175,7 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
 def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
              progress: Callable[[int, int], None] | None, changed: set | None = None,
              fingerprints: dict[str, str] | None = None, state: dict | None = None,
-             processes: WorkerProcesses | None = None) -> dict:
+             processes: WorkerProcesses | None = None, bundle_rasters: bool = False) -> dict:
     """Compute (all, or only the `changed` chunks of) the products, publish them, then the state.
 
     An update patches the previous files in place (copies of them) unless they have grown by
@@ -219,8 +221,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                 names.extend([f"{t.name}.tif", f"{t.name}.qml"])
             tables = write_summaries(staging, extra.parts, cfg, grid, inputs.districts, fields) if extra else {}
             names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / f).exists())
-            names.append(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles,
-                                            created, __version__))
+            names.extend(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles,
+                                            created, __version__, bundle_rasters or cfg.spec.output.bundle_rasters))
             subtitle = " · ".join(x for x in (f"Run {created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
                                               f"minemap {__version__}", cfg.spec.label) if x)
             names.extend(write_maps_and_report(staging, sources, grid, legends, titles,
@@ -348,5 +350,6 @@ def _publish(staging: Path, out_dir: Path, names: list[str]) -> None:
         target = out_dir / name
         if name.endswith(".tif"):
             Path(f"{target}.aux.xml").unlink(missing_ok=True)
+        target.parent.mkdir(exist_ok=True)  # evidence/ (bundled rasters)
         os.replace(staging / name, target)
 
