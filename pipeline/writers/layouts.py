@@ -15,9 +15,9 @@ from pathlib import Path
 from .project import ProjectLayer, layer_ref, symbol
 
 PAGE = (297.0, 210.0)  # A4 landscape, mm
-MAP_BOX = (14.0, 26.0, 178.0, 172.0)  # x, y, width, height of the map on the page, mm
-SIDE_X = 200.0  # left edge of the legend column, mm
-SIDE_W = 90.0  # its width, mm
+MAP_BOX = (14.0, 26.0, 170.0, 172.0)  # x, y, width, height of the map on the page, mm
+SIDE_X = 192.0  # left edge of the legend column, mm
+SIDE_W = 98.0  # its width, mm
 NORTH_ARROW = ":/images/north_arrows/layout_default_north_arrow.svg"  # QGIS's own, always there
 
 
@@ -133,8 +133,8 @@ def _legend(layout: ET.Element, name: str, layers: list[tuple[str, str, str, str
                  rasterBorderWidth="0", titleAlignment="1", symbolAlignment="1", fontColor="#000000",
                  background="true")
     styles = ET.SubElement(item, "styles")
-    for style, size, top in (("title", 11, 0), ("group", 9, 2), ("subgroup", 9, 2), ("symbol", 8, 1.5),
-                             ("symbolLabel", 8, 1.5)):
+    for style, size, top in (("title", 11, 0), ("group", 9, 2), ("subgroup", 9, 2), ("symbol", 7, 1.5),
+                             ("symbolLabel", 7, 1.5)):
         s = ET.SubElement(styles, "style", name=style, alignment="1", indent="0", marginTop=str(top),
                           marginBottom="2" if style == "title" else "0", marginLeft="2" if style == "symbolLabel" else "0")
         ET.SubElement(s, "styleFont", description=f"Sans Serif,{size},-1,5,{75 if style != 'symbolLabel' else 50},"
