@@ -20,9 +20,9 @@ from .config import LoadedConfig
 from .evidence import EVIDENCE, RASTERS, Bundled, evidence_plan, write_evidence
 from .grid import Grid
 from .vector import read_vector
+from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
 from .writers.pdf import Briefing, write_briefing
-from .writers.layouts import Layouts, layouts_element
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.report import write_report
 from .writers.styles import Legend
@@ -53,7 +53,8 @@ def project_groups(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, 
     products = [ProjectLayer(titles[name], out_dir / f"{name}.tif", "raster", crs, style, visible=name == visible)
                 for name, style in styles.items()]
     # drawn bottom up: evidence vectors (points, outlines) above the opaque product rasters
-    return [(name, group) for name, group in [("Briefing", top), ("Evidence", evidence_layers(cfg, layers, out_dir, grid, plan or {})),
+    evidence = evidence_layers(cfg, layers, out_dir, grid, plan or {})
+    return [(name, group) for name, group in [("Briefing", top), ("Evidence", evidence),
                                               ("Products", products)] if group]
 
 

@@ -80,12 +80,12 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
     _label(layout, name, "subtitle", subheading, (x, 13, PAGE[0] - 2 * x, 6), 10)
     _label(layout, name, "caveat", spec.caveat, (x, 19, PAGE[0] - 2 * x, 5), 9, colour="165,0,38,255")
     _legend(layout, name, [layer_ref(layer, spec.out_dir) + (layer.title,) for layer in spec.layers], map_uuid)
-    _item(layout, "65640", (SIDE_X + SIDE_W - 16, 148, 12, 18), uuid_=_uuid(name, "north"), zValue="4", mapUuid=map_uuid,
-          file=NORTH_ARROW, mode="0", resizeMode="0", northMode="0", northOffset="0", anchorPoint="0",
-          pictureRotation="0", pictureWidth="14", pictureHeight="18", svgFillColor="0,0,0,255",
+    _item(layout, "65640", (SIDE_X + SIDE_W - 16, 148, 12, 18), uuid_=_uuid(name, "north"), zValue="4",
+          mapUuid=map_uuid, file=NORTH_ARROW, mode="0", resizeMode="0", northMode="0", northOffset="0", anchorPoint="0",
+          pictureRotation="0", pictureWidth="12", pictureHeight="18", svgFillColor="0,0,0,255",
           svgBorderColor="0,0,0,255", svgBorderWidth="0.2", background="false")
-    _item(layout, "65646", (SIDE_X, 172, SIDE_W - 10, 12), uuid_=_uuid(name, "scale"), zValue="3", mapUuid=map_uuid,
-          style="Single Box", unitType="kilometers", unitLabel="km", numMapUnitsPerScaleBarUnit="1000",
+    _item(layout, "65646", (SIDE_X, 172, SIDE_W - 10, 12), uuid_=_uuid(name, "scale"), zValue="3",
+          mapUuid=map_uuid, style="Single Box", unitType="kilometers", unitLabel="km", numMapUnitsPerScaleBarUnit="1000",
           numSegments="2", numSegmentsLeft="0", numUnitsPerSegment="1", segmentSizeMode="1", minBarWidth="20",
           maxBarWidth="60", height="3", labelBarSpace="3", boxContentSpace="1", alignment="0", background="false")
     _label(layout, name, "date", f"Run {spec.run_date}", (SIDE_X, 188, SIDE_W, 5), 8)
@@ -93,8 +93,8 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
     if atlas and spec.coverage is not None:
         lid, source, provider = layer_ref(spec.coverage, spec.out_dir)
         ET.SubElement(layout, "Atlas", coverageLayer=lid, coverageLayerName=spec.coverage.title,
-                      coverageLayerSource=source, coverageLayerProvider=provider, enabled="1", hideCoverage="0", filterFeatures="0",
-                      sortFeatures="1", sortKey=spec.name_field, sortAscending="1",
+                      coverageLayerSource=source, coverageLayerProvider=provider, enabled="1", hideCoverage="0",
+                      filterFeatures="0", sortFeatures="1", sortKey=spec.name_field, sortAscending="1",
                       pageNameExpression=f'"{spec.name_field}"',
                       filenamePattern=f"'district_' || \"{spec.name_field}\"")
     return layout
@@ -136,14 +136,16 @@ def _legend(layout: ET.Element, name: str, layers: list[tuple[str, str, str, str
     for style, size, top in (("title", 11, 0), ("group", 9, 2), ("subgroup", 9, 2), ("symbol", 7, 1.5),
                              ("symbolLabel", 7, 1.5)):
         s = ET.SubElement(styles, "style", name=style, alignment="1", indent="0", marginTop=str(top),
-                          marginBottom="2" if style == "title" else "0", marginLeft="2" if style == "symbolLabel" else "0")
+                          marginBottom="2" if style == "title" else "0",
+                          marginLeft="2" if style == "symbolLabel" else "0")
         ET.SubElement(s, "styleFont", description=f"Sans Serif,{size},-1,5,{75 if style != 'symbolLabel' else 50},"
                       "0,0,0,0,0", style="")
     tree = ET.SubElement(item, "layer-tree-group")
     ET.SubElement(tree, "customproperties")
     for lid, source, provider, title in layers:  # (id, source, provider, title) of each layer
-        node = ET.SubElement(tree, "layer-tree-layer", id=lid, name=title, source=source, providerKey=provider, checked="Qt::Checked", expanded="1", legend_exp="",
-                             patch_size="-1,-1", legend_split_behavior="0")
+        node = ET.SubElement(tree, "layer-tree-layer", id=lid, name=title, source=source, providerKey=provider,
+                             checked="Qt::Checked", expanded="1", legend_exp="", patch_size="-1,-1",
+                             legend_split_behavior="0")
         props = ET.SubElement(ET.SubElement(node, "customproperties"), "Option", type="Map")
         ET.SubElement(props, "Option", type="QString", name="legend/title-label", value=title)
 
