@@ -28,20 +28,21 @@ class Result:
 
 
 def run(config: str | Path, out: str | Path = "out", *, grid: str | Path | None = None, workers: int | None = None,
-        scheduler: str | None = None, wait: float = 0.0) -> Result:
+        scheduler: str | None = None, wait: float = 0.0, bundle_rasters: bool = False) -> Result:
     """Compute every enabled product of `config` into `out` (as `minemap run`)."""
     from .runner import run as run_pipeline
 
-    record = run_pipeline(config, out, grid, workers, scheduler, wait=wait)
+    record = run_pipeline(config, out, grid, workers, scheduler, wait=wait, bundle_rasters=bundle_rasters)
     return _result("complete", Path(out), record, {})
 
 
 def update(config: str | Path, out: str | Path = "out", *, grid: str | Path | None = None,
-           workers: int | None = None, scheduler: str | None = None, wait: float = 0.0) -> Result:
+           workers: int | None = None, scheduler: str | None = None, wait: float = 0.0,
+           bundle_rasters: bool = False) -> Result:
     """Bring `out` up to date, recomputing only the chunks whose inputs changed (as `minemap update`)."""
     from .runner import RUN_RECORD, update as update_pipeline
 
-    summary = update_pipeline(config, out, grid, workers, scheduler, wait=wait)
+    summary = update_pipeline(config, out, grid, workers, scheduler, wait=wait, bundle_rasters=bundle_rasters)
     record = json.loads((Path(out) / RUN_RECORD).read_text())
     return _result(summary["status"], Path(out), record, summary)
 

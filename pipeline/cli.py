@@ -105,6 +105,9 @@ def compute_options(f):
                      help="Seconds to wait for another run or update writing OUT to finish."),
         click.option("--max-cells", type=click.FloatRange(min=1), default=MAX_CELLS, show_default=True,
                      help="Refuse grids of more cells than this (before reading any input)."),
+        click.option("--bundle-rasters", is_flag=True,
+                     help="Copy the drone rasters into OUT/evidence/ too, so OUT alone opens whole in QGIS "
+                          "(as [output] bundle_rasters)."),
     ]
     for decorate in reversed(decorators):
         f = decorate(f)
@@ -122,13 +125,13 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="Print only warnings and errors (no progress bar, no summary).")
 @user_errors
 def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
-        wait: float, max_cells: float, quiet: bool) -> None:
+        wait: float, max_cells: float, bundle_rasters: bool, quiet: bool) -> None:
     """Compute every product of CONFIG into OUT."""
     from .runner import run as run_pipeline
 
     with progress_bar(quiet) as progress:
         record = run_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait,
-                              max_cells=int(max_cells))
+                              max_cells=int(max_cells), bundle_rasters=bundle_rasters)
     print_warnings(record["warnings"])
     if quiet:
         return
@@ -157,7 +160,7 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 @click.option("--quiet", is_flag=True, help="Print only warnings and errors (no progress bar, no summary line).")
 @user_errors
 def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
-           wait: float, max_cells: float, as_json: bool, quiet: bool) -> None:
+           wait: float, max_cells: float, bundle_rasters: bool, as_json: bool, quiet: bool) -> None:
     """Bring OUT up to date with CONFIG's inputs, recomputing only the chunks whose inputs changed.
 
     Unusable raster files (corrupt, no CRS, no overlap, values out of range) are left out and
@@ -167,7 +170,7 @@ def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | N
 
     with progress_bar(quiet or as_json) as progress:
         summary = update_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait,
-                                  max_cells=int(max_cells))
+                                  max_cells=int(max_cells), bundle_rasters=bundle_rasters)
     print_warnings(summary["warnings"])
     for problem in summary["rejected"]:
         err.print(f"[bold yellow]rejected[/]: {escape(problem)}")

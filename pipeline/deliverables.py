@@ -17,8 +17,10 @@ import rasterio
 from pyproj import CRS
 
 from .config import LoadedConfig
+from .evidence import EVIDENCE, RASTERS, Bundled, evidence_plan, write_evidence
 from .grid import Grid
 from .vector import read_vector
+from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
 from .writers.pdf import Briefing, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
@@ -34,7 +36,8 @@ CLEARANCE_VARS = {"C", "A_c", "R", "E_f", "D_i"}
 
 
 def project_groups(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, layers: dict,
-                   styles: dict[str, str], titles: dict[str, str], visible: str) -> list[tuple[str, list[ProjectLayer]]]:
+                   styles: dict[str, str], titles: dict[str, str], visible: str,
+                   plan: dict[Path, Bundled] | None = None) -> list[tuple[str, list[ProjectLayer]]]:
     """The project's groups, top to bottom: zones and districts, evidence, products.
 
     Staged outputs are referred to by their final place in `out_dir`.
@@ -50,13 +53,15 @@ def project_groups(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, 
     products = [ProjectLayer(titles[name], out_dir / f"{name}.tif", "raster", crs, style, visible=name == visible)
                 for name, style in styles.items()]
     # drawn bottom up: evidence vectors (points, outlines) above the opaque product rasters
-    return [(name, group) for name, group in [("Briefing", top), ("Evidence", evidence_layers(cfg, layers)),
+    evidence = evidence_layers(cfg, layers, out_dir, grid, plan or {})
+    return [(name, group) for name, group in [("Briefing", top), ("Evidence", evidence),
                                               ("Products", products)] if group]
 
 
-def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
+def evidence_layers(cfg: LoadedConfig, layers: dict, out_dir: Path, grid: Grid,
+                    plan: dict[Path, Bundled]) -> list[ProjectLayer]:
     """Every input file once (records and minefields, cleared areas, soil, drone rasters), hidden
-    except the point records, minefields and cleared areas."""
+    except the point records, minefields and cleared areas; read from OUT where `plan` put it."""
     release = cfg.resolve(cfg.spec.release.path) if cfg.spec.release else None
     extents = {cfg.resolve(s.extent) for s in cfg.spec.inputs.values() if getattr(s, "extent", None)}
     extents -= {cfg.resolve(p) for s in cfg.spec.inputs.values() if hasattr(s, "path")  # also a source: show it as one
@@ -69,7 +74,8 @@ def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
             with rasterio.open(path) as ds:
                 crs = ds.crs.to_wkt() if ds.crs else ""
                 hi = 255 if ds.dtypes[0] == "uint8" else 1
-            out.append(ProjectLayer(title, path, "raster", crs, gray_style(0, hi), visible=False))
+            source = out_dir / plan[path].name if path in plan else path
+            out.append(ProjectLayer(title, source, "raster", crs, gray_style(0, hi), visible=False))
             continue
         info = pyogrio.read_info(path)
         if not info.get("geometry_type") or not info["crs"]:
@@ -88,6 +94,11 @@ def evidence_layers(cfg: LoadedConfig, layers: dict) -> list[ProjectLayer]:
             style, visible = "cleared", True
         else:
             style, visible = "fill", False
+        if path in plan:  # in evidence.gpkg: the grid CRS
+            kept = plan[path]
+            out.append(ProjectLayer(title, out_dir / kept.name, "vector", grid.crs.to_wkt(), style, visible, geometry,
+                                    layer=kept.layer))
+            continue
         out.append(ProjectLayer(title, path, "vector", crs, style, visible, geometry, layer=info.get("layer_name")))
     order = {"points": 0, "minefields": 1, "released": 2, "cleared": 3, "extent": 4, "fill": 5}
     return sorted(out, key=lambda p: (p.kind == "raster", order.get(p.style, 9), p.title))
@@ -108,12 +119,36 @@ def _geometry(ogr_type: str | None) -> str:
 
 
 def write_qgis_project(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, layers: dict,
-                       styles: dict[str, str], titles: dict[str, str]) -> str:
-    """minemap.qgz in `staging`; the risk classes (or P_c) shown, the other products listed."""
+                       styles: dict[str, str], titles: dict[str, str], created: str = "", version: str = "",
+                       bundle_rasters: bool = False) -> list[str]:
+    """minemap.qgz in `staging`, with the evidence it shows (evidence.gpkg; evidence/ if
+    `bundle_rasters`) so OUT stands alone; the risk classes (or P_c) shown, the other products
+    listed, and the print layouts (see `print_layouts`). Returns the staged names."""
     visible = "risk_class" if "risk_class" in styles else next(iter(styles), "")
-    groups = project_groups(staging, out_dir, cfg, grid, layers, styles, titles, visible)
-    write_project(staging / PROJECT, out_dir, grid, f"minemap — {grid.name}", groups)
-    return PROJECT
+    plan = evidence_plan(cfg, input_users(layers), bundle_rasters)
+    names = write_evidence(staging, cfg, grid, plan)
+    groups = project_groups(staging, out_dir, cfg, grid, layers, styles, titles, visible, plan)
+    title = f"minemap — {grid.name}"
+    layouts = print_layouts(out_dir, cfg, grid, groups, title, created, version)
+    write_project(staging / PROJECT, out_dir, grid, title, groups, (layouts_element(layouts),) if layouts else ())
+    return [*names, PROJECT]
+
+
+def print_layouts(out_dir: Path, cfg: LoadedConfig, grid: Grid, groups: list[tuple[str, list[ProjectLayer]]],
+                  title: str, created: str, version: str) -> Layouts | None:
+    """The briefing and atlas layouts: P_c (the residual when land is released) under the
+    priority zones and districts; None when neither P_c nor the residual is made."""
+    layers = [layer for _, members in groups for layer in members]
+    by_stem = {Path(layer.source).stem: layer for layer in layers if layer.kind == "raster"}
+    raster = by_stem.get("residual_probability") or by_stem.get("contamination_probability")
+    if raster is None or raster.source.parent != out_dir:
+        return None
+    top = {layer.title: layer for _, members in groups[:1] for layer in members}
+    shown = [top[t] for t in ("Priority zones", "Districts") if t in top] + [raster]
+    run_date = created[:16].replace("T", " ") + " UTC" if created else ""
+    return Layouts(out_dir=out_dir, title=title, subtitle=raster.title, layers=shown, coverage=top.get("Districts"),
+                   extent=tuple(grid.geobox.extent.boundingbox), caveat=cfg.spec.label or "", run_date=run_date,
+                   credits=f"minemap {version}; data: see run.json")
 
 
 DESCRIPTIONS = {
@@ -122,7 +157,10 @@ DESCRIPTIONS = {
     "districts.csv": ("District summary (table)", ["data"], "the district summary without geometry"),
     "priority_zones.gpkg": ("Priority zones", ["data"], "connected high-risk cells as polygons, riskiest and "
                             "largest first: area, district, mean and max P_c, evidence count"),
-    PROJECT: ("QGIS project", ["metadata"], "every product styled, zones, districts and evidence layers"),
+    PROJECT: ("QGIS project", ["metadata"], "every product styled, zones, districts and evidence layers; "
+              "print layouts: a briefing page and an atlas of the districts"),
+    EVIDENCE: ("Evidence used", ["data"], "the vector inputs as read, one layer per input file, in the grid CRS, "
+               "clipped to the region"),
     REPORT: ("Report", ["overview"], "the maps and the district table on one page"),
     BRIEFING: ("Briefing pack (PDF)", ["overview"], "cover with inputs and caveat, one A4 page per district "
                "(map, figures, priority zones), evaluation when run"),
@@ -136,7 +174,10 @@ def write_catalogue_item(staging: Path, grid: Grid, created: str, names: list[st
     assets = []
     for name in names:
         stem, suffix = Path(name).stem, Path(name).suffix
-        if suffix == ".tif":
+        if name.startswith(f"{RASTERS}/"):
+            assets.append(AssetInfo(name, f"Evidence raster {Path(name).name}", ["data"],
+                                    "an input raster, copied as it was read"))
+        elif suffix == ".tif":
             assets.append(AssetInfo(name, titles[stem], ["data"], products[stem]["equation"], products[stem]["band"]))
         elif suffix == ".qml":
             assets.append(AssetInfo(name, f"QGIS style of {titles[stem]}", ["metadata"]))
@@ -155,7 +196,8 @@ def report_files(staging: Path, products: dict, titles: dict[str, str], units: d
     files = []
     for n in products:
         files += [(f"{n}.tif", f"{titles[n]} [{units[n]}], GeoTIFF"), (f"{n}.qml", f"QGIS style of {titles[n]}")]
-    described = [n for n in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / n).exists()]
+    described = [n for n in ("districts.gpkg", "districts.csv", "priority_zones.gpkg", EVIDENCE)
+                 if (staging / n).exists()]
     files += [(n, f"{DESCRIPTIONS[n][0]}: {DESCRIPTIONS[n][2]}") for n in [*described, PROJECT, BRIEFING, "run.json"]]
     return files + [(ITEM, "STAC item: every file with its role, footprint and statistics, for catalogues")]
 

@@ -94,7 +94,8 @@ class State(BaseModel):
 
 
 def _plain_name(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+    """A file name, or one in a subfolder of OUT (`evidence/x.tif`): never a way out of OUT."""
+    if not re.fullmatch(r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)?[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
         raise ValueError(f"not a plain file name: {name!r}")
     return name
 
@@ -204,6 +205,7 @@ def publish(folder: Path, out_dir: Path, hashes: dict[str, str], state: dict) ->
     backup.mkdir()
     for name in hashes:
         try:
+            (backup / name).parent.mkdir(exist_ok=True)
             os.link(out_dir / name, backup / name)
             kept.append(name)
         except FileNotFoundError:
@@ -225,6 +227,7 @@ def _complete(out_dir: Path, journal: Journal) -> int:
             continue
         if name.endswith(".tif"):  # QGIS's statistics of the old file
             Path(f"{out_dir / name}.aux.xml").unlink(missing_ok=True)
+        (out_dir / name).parent.mkdir(exist_ok=True)  # evidence/ (bundled rasters)
         os.replace(folder / name, out_dir / name)
         moved += 1
         if kill_after is not None and moved >= int(kill_after):

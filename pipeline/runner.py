@@ -115,8 +115,9 @@ def scheduler(workers: int | None = None, address: str | None = None) -> Iterato
 
 def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
         scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None,
-        wait: float = 0.0, max_cells: int = MAX_CELLS) -> dict:
-    """Compute every enabled product into `out_dir`; return the run record."""
+        wait: float = 0.0, max_cells: int = MAX_CELLS, bundle_rasters: bool = False) -> dict:
+    """Compute every enabled product into `out_dir`; return the run record. `bundle_rasters`
+    as the config's [output] bundle_rasters (either one copies the drone rasters into OUT)."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     processes = WorkerProcesses()
@@ -130,14 +131,15 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
             inputs = load_inputs(config, grid_path, on_grid=on_grid)
             with output_lock(out_dir, wait) as notes:
                 inputs.warnings.extend(notes)  # an interrupted publish completed or rolled back
-                return _execute(inputs, out_dir, t0, workers, progress, processes=processes)
+                return _execute(inputs, out_dir, t0, workers, progress, processes=processes,
+                                bundle_rasters=bundle_rasters)
         finally:
             processes.close()
 
 
 def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
            scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None,
-           wait: float = 0.0, max_cells: int = MAX_CELLS) -> dict:
+           wait: float = 0.0, max_cells: int = MAX_CELLS, bundle_rasters: bool = False) -> dict:
     """Recompute only the chunks whose inputs changed since the last run in `out_dir`.
 
     Raster files that cannot be used are left out and listed (`rejected`) instead of failing
@@ -181,7 +183,8 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
         with scheduler(workers, scheduler_address):
             _execute(inputs, out_dir, t0, workers, progress,
                      changed={tuple(map(int, k.split(","))) for k in changed} if complete else None,
-                     fingerprints=fingerprints, state=state if complete else None, parts=parts)
+                     fingerprints=fingerprints, state=state if complete else None, parts=parts,
+                     bundle_rasters=bundle_rasters)
         summary.update(status="updated" if complete else "full run", seconds=round(time.perf_counter() - t0, 3))
         return summary
 
@@ -229,7 +232,8 @@ def _changed_product(out_dir: Path, state: dict, names: list[str]) -> Problem | 
 def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
              progress: Callable[[int, int], None] | None, changed: set | None = None,
              fingerprints: dict[str, str] | None = None, state: dict | None = None,
-             processes: WorkerProcesses | None = None, parts: dict | None = None) -> dict:
+             processes: WorkerProcesses | None = None, parts: dict | None = None,
+             bundle_rasters: bool = False) -> dict:
     """Compute (all, or only the `changed` chunks of) the products, publish them, then the state.
 
     An update patches the previous files in place (copies of them) unless they have grown by
@@ -275,7 +279,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                 names.extend([f"{t.name}.tif", f"{t.name}.qml"])
             tables = write_summaries(staging, extra.parts, cfg, grid, inputs.districts, fields) if extra else {}
             names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / f).exists())
-            names.append(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles))
+            names.extend(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles,
+                                            created, __version__, bundle_rasters or cfg.spec.output.bundle_rasters))
             subtitle = " · ".join(x for x in (f"Run {created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
                                               f"minemap {__version__}", cfg.spec.label) if x)
             names.extend(write_maps_and_report(staging, sources, grid, legends, titles,

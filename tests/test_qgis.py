@@ -86,9 +86,10 @@ def test_project_opens_with_every_layer_valid_and_moves_with_its_folder(tmp_path
     # the briefing layers: zones labelled by rank, districts by name, with all their features
     assert layers["Priority zones"]["labels"] == "rank" and layers["Priority zones"]["features"] > 10
     assert layers["Districts"]["labels"] == "district" and layers["Districts"]["features"] == 9
-    evidence = {Path(e["source"].split("|")[0]).name for e in report["layers"] if e["group"] == "Evidence"}
-    assert {"mine_records.gpkg", "minefields.gpkg", "cleared_areas.gpkg", "soil.gpkg",
-            "2024-05-12_aghdam.tif", "release.gpkg", "survey_extent.gpkg"} <= evidence
+    evidence = {e["source"].split("|layername=")[-1] if "|layername=" in e["source"] else Path(e["source"]).name
+                for e in report["layers"] if e["group"] == "Evidence"}  # vectors from OUT/evidence.gpkg
+    assert {"mine_records", "minefields", "cleared_areas", "soil", "2024-05-12_aghdam.tif", "release",
+            "survey_extent"} <= evidence
     assert layers["Released land (release)"]["visible"] and layers["Released land (release)"]["features"] > 30
     # the render shows the map: many colours, the region (not white) over half of it
     assert report["render"]["distinct_colours"] > 50 and report["render"]["white_share"] < 0.6

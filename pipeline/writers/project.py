@@ -36,8 +36,10 @@ class ProjectLayer:
     layer: str | None = None  # vectors: layer name inside the file
 
 
-def write_project(path: Path, out_dir: Path, grid: Grid, title: str, groups: list[tuple[str, list[ProjectLayer]]]) -> None:
-    """Write the .qgz (a zip holding one .qgs) at `path`; layer paths are made relative to `out_dir`."""
+def write_project(path: Path, out_dir: Path, grid: Grid, title: str, groups: list[tuple[str, list[ProjectLayer]]],
+                  extra: tuple[ET.Element, ...] = ()) -> None:
+    """Write the .qgz (a zip holding one .qgs) at `path`; layer paths are made relative to `out_dir`.
+    `extra` elements (e.g. the print layouts) go into the project as they are."""
     root = ET.Element("qgis", projectname=title, version=QGIS_VERSION)
     ET.SubElement(root, "homePath", path="")
     ET.SubElement(root, "title").text = title
@@ -55,9 +57,7 @@ def write_project(path: Path, out_dir: Path, grid: Grid, title: str, groups: lis
                               groupLayer="")
         ET.SubElement(group, "customproperties")
         for layer in members:
-            lid = f"{_slug(layer.title)}_{uuid.uuid5(uuid.NAMESPACE_URL, str(layer.source) + layer.title).hex[:12]}"
-            source = _relative(layer.source, out_dir, layer.layer)
-            provider = "gdal" if layer.kind == "raster" else "ogr"
+            lid, source, provider = layer_ref(layer, out_dir)
             node = ET.SubElement(group, "layer-tree-layer", id=lid, name=layer.title, source=source,
                                  providerKey=provider, checked="Qt::Checked" if layer.visible else "Qt::Unchecked",
                                  expanded="1" if layer.visible else "0", legend_exp="", patch_size="-1,-1",
@@ -81,12 +81,19 @@ def write_project(path: Path, out_dir: Path, grid: Grid, title: str, groups: lis
         ET.SubElement(extent, key).text = repr(float(value))
     ET.SubElement(canvas, "rotation").text = "0"
     ET.SubElement(canvas, "destinationsrs").append(_srs(grid.crs.to_wkt()))
+    root.extend(extra)
     ET.indent(root)
     text = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode")
     tmp = path.with_name(f".{path.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(f"{path.stem}.qgs", text)
     os.replace(tmp, path)
+
+
+def layer_ref(layer: ProjectLayer, out_dir: Path) -> tuple[str, str, str]:
+    """A layer's project id (stable between runs), its source relative to `out_dir`, its provider."""
+    lid = f"{_slug(layer.title)}_{uuid.uuid5(uuid.NAMESPACE_URL, str(layer.source) + layer.title).hex[:12]}"
+    return lid, _relative(layer.source, out_dir, layer.layer), "gdal" if layer.kind == "raster" else "ogr"
 
 
 def _maplayer(layer: ProjectLayer, lid: str, source: str) -> ET.Element:
@@ -154,17 +161,21 @@ SYMBOLS = {  # symbol type, symbol layer class, properties
 
 
 def _renderer(style: str) -> ET.Element:
-    kind, cls, props = SYMBOLS[style]
     r = ET.Element("renderer-v2", type="singleSymbol", symbollevels="0", enableorderby="0", forceraster="0")
-    symbols = ET.SubElement(r, "symbols")
-    symbol = ET.SubElement(symbols, "symbol", type=kind, name="0", alpha="1", clip_to_extent="1", force_rhr="0")
-    sl = ET.SubElement(symbol, "layer", {"class": cls, "enabled": "1", "pass": "0", "locked": "0"})
-    options = ET.SubElement(sl, "Option", type="Map")
-    for k, v in props.items():
-        ET.SubElement(options, "Option", type="QString", name=k, value=v)
+    ET.SubElement(r, "symbols").append(symbol(*SYMBOLS[style], name="0"))
     ET.SubElement(r, "rotation")
     ET.SubElement(r, "sizescale")
     return r
+
+
+def symbol(kind: str, cls: str, props: dict[str, str], name: str = "") -> ET.Element:
+    """A QGIS <symbol> of one symbol layer (`cls`, e.g. SimpleFill) with `props`."""
+    sym = ET.Element("symbol", type=kind, name=name, alpha="1", clip_to_extent="1", force_rhr="0")
+    sl = ET.SubElement(sym, "layer", {"class": cls, "enabled": "1", "pass": "0", "locked": "0"})
+    options = ET.SubElement(sl, "Option", type="Map")
+    for k, v in props.items():
+        ET.SubElement(options, "Option", type="QString", name=k, value=v)
+    return sym
 
 
 def _labels(field: str) -> ET.Element:

@@ -65,7 +65,9 @@ def write_stac_item(staging: Path, grid: Grid, item_id: str, created: str, asset
                                              valid_percent=stats.get("valid_percent")) if stats.get("valid_cells")
                 else None)]
         stem, suffix = Path(a.file).stem, Path(a.file).suffix
-        item.add_asset(stem if suffix == ".tif" else f"{stem}_{suffix[1:]}", asset)
+        key = stem if suffix == ".tif" else f"{stem}_{suffix[1:]}"
+        folder = Path(a.file).parent.name  # evidence/x.tif: "evidence-x", apart from any product's key
+        item.add_asset(f"{folder}-{key}" if folder else key, asset)
     tmp = staging / f".{ITEM}.tmp"
     item.save_object(include_self_link=False, dest_href=str(tmp))
     os.replace(tmp, staging / ITEM)

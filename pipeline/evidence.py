@@ -1,0 +1,106 @@
+"""OUT/evidence.gpkg (and, when asked, OUT/evidence/): the evidence a run used, kept inside OUT
+so the folder can be moved, zipped and mailed and its QGIS project still opens whole.
+
+Vector inputs are read again here (cheap next to the products: measured in the README) rather
+than carried through the loaders, which keep only geometries and values.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+
+from .config import LoadedConfig
+from .grid import Grid
+from .vector import read_vector, repair_geometries, to_crs
+
+EVIDENCE = "evidence.gpkg"
+RASTERS = "evidence"  # folder of the bundled rasters
+
+
+@dataclass(frozen=True)
+class Bundled:
+    """Where an input file's evidence is in OUT: `name` relative to OUT, `layer` inside it."""
+
+    name: str
+    layer: str | None = None
+
+
+def evidence_plan(cfg: LoadedConfig, users: dict[Path, list[str]], bundle_rasters: bool) -> dict[Path, Bundled]:
+    """Each input file kept in OUT (`users`: file → the variables it feeds): every vector layer
+    as a layer of evidence.gpkg named after the file, the rasters in evidence/ if `bundle_rasters`.
+    Tables without geometry (class CSVs) are not evidence on a map and stay out."""
+    plan: dict[Path, Bundled] = {}
+    taken: set[str] = set()
+    for path, variables in users.items():
+        if any(cfg.spec.inputs[v].kind == "raster" for v in variables if v in cfg.spec.inputs):
+            if bundle_rasters:
+                plan[path] = Bundled(f"{RASTERS}/{_unique(path.stem, taken)}{path.suffix}")
+            continue
+        layer, _ = _read_as(cfg, path)
+        if path.suffix.lower() == ".csv" or not pyogrio.read_info(path, layer=layer).get("geometry_type"):
+            continue
+        plan[path] = Bundled(EVIDENCE, _unique(path.stem, taken))
+    return plan
+
+
+def write_evidence(staging: Path, cfg: LoadedConfig, grid: Grid, plan: dict[Path, Bundled]) -> list[str]:
+    """Write the `plan` into `staging`: each vector layer as read (layer, `where`), in the grid
+    CRS, clipped to the region; the rasters copied byte for byte. Returns the staged names."""
+    names = []
+    for path, where in plan.items():
+        target = staging / where.name
+        if where.layer is None:
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(path, target)
+            names.append(where.name)
+            continue
+        layer, condition = _read_as(cfg, path)
+        frame = to_crs(read_vector(path, layer=layer, where=condition), grid.crs.to_wkt(), path)
+        frame, _ = repair_geometries(frame, path)  # as the loaders did: they refused what cannot be repaired
+        frame = frame[~frame.geometry.is_empty & frame.geometry.notna()]
+        frame = gpd.clip(frame, grid.region.geom, keep_geom_type=True)
+        kind = _declared(pyogrio.read_info(path, layer=layer)["geometry_type"])
+        pyogrio.write_dataframe(frame, target, layer=where.layer, driver="GPKG", geometry_type=kind,
+                                promote_to_multi=kind.startswith("Multi") and kind != "MultiPoint",
+                                dataset_options={"VERSION": "1.2"}, append=target.exists())
+        if where.name not in names:
+            names.append(where.name)
+    return names
+
+
+def _read_as(cfg: LoadedConfig, path: Path) -> tuple[str | None, str | None]:
+    """The layer and `where` the config reads `path` with (a filter only when every use agrees)."""
+    uses = set()
+    for spec in cfg.spec.inputs.values():
+        paths = getattr(spec, "paths", None) or ([spec.path] if isinstance(getattr(spec, "path", None), str) else [])
+        if path in {cfg.resolve(p) for p in paths}:
+            uses.add((spec.layer, spec.where))
+        if getattr(spec, "extent", None) and cfg.resolve(spec.extent) == path:
+            uses.add((spec.extent_layer, None))
+    if cfg.spec.release and cfg.resolve(cfg.spec.release.path) == path:
+        uses.add((cfg.spec.release.layer, None))
+    layers = {layer for layer, _ in uses}
+    wheres = {where for _, where in uses}
+    return (layers.pop() if len(layers) == 1 else None), (wheres.pop() if len(wheres) == 1 else None)
+
+
+def _declared(ogr_type: str | None) -> str:
+    """The layer's geometry type in evidence.gpkg: lines and polygons as multi (clipping can
+    split them), points as they were."""
+    kind = (ogr_type or "Unknown").replace(" Z", "").replace(" M", "")
+    return kind if "Point" in kind or kind == "Unknown" else "Multi" + kind.removeprefix("Multi")
+
+
+def _unique(stem: str, taken: set[str]) -> str:
+    """`stem`, or `stem_2`, `stem_3`… when two inputs share a file name (in other folders)."""
+    name, n = stem, 1
+    while name in taken:
+        n += 1
+        name = f"{stem}_{n}"
+    taken.add(name)
+    return name

@@ -1,0 +1,96 @@
+"""Export minemap.qgz's print layouts in real QGIS (Debian's python3-qgis, headless).
+
+Run with /usr/bin/python3: `qgis_layouts_check.py FILE.qgz DIR` exports the briefing layout to
+DIR/briefing.pdf and .png and the atlas's first two pages to PNG, and prints one JSON object:
+the layouts found, their items, the atlas's page count and each image's non-white share.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from qgis.core import QgsApplication, QgsLayoutExporter, QgsProject  # noqa: E402
+from qgis.PyQt.QtGui import QColor, QImage  # noqa: E402
+
+BRIEFING, ATLAS = "minemap briefing", "minemap districts atlas"
+
+
+def ink(png: str) -> float:
+    """Share of pixels that are not (near) white, on a 4-pixel lattice."""
+    image = QImage(png)
+    points = [(x, y) for y in range(0, image.height(), 4) for x in range(0, image.width(), 4)]
+    return sum(1 for x, y in points if QColor(image.pixel(x, y)).lightness() < 245) / len(points)
+
+
+def items(layout) -> dict:
+    """Item kinds on the page, with the labels' evaluated texts and the legend's entries."""
+    found = {"labels": [], "legend": [], "maps": 0, "pictures": [], "scalebars": 0, "grids": 0}
+    for item in layout.items():
+        kind = type(item).__name__
+        if kind == "QgsLayoutItemLabel":
+            found["labels"].append(item.currentText())
+        elif kind == "QgsLayoutItemLegend":
+            found["legend"] = [n.name() for n in item.model().rootGroup().findLayers()]
+        elif kind == "QgsLayoutItemMap":
+            found["maps"] += 1
+            found["grids"] += item.grids().size()
+            found["map_layers"] = [l.name() for l in item.layers()]
+        elif kind == "QgsLayoutItemPicture":
+            found["pictures"].append(item.picturePath())
+        elif kind == "QgsLayoutItemScaleBar":
+            found["scalebars"] += 1
+    return found
+
+
+def _box(rect) -> list:
+    return [rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()]
+
+
+def main() -> None:
+    app = QgsApplication([], False)
+    app.initQgis()
+    path, out = sys.argv[1], sys.argv[2]
+    project = QgsProject.instance()
+    report = {"read": project.read(path), "layouts": [l.name() for l in project.layoutManager().layouts()]}
+    briefing = project.layoutManager().layoutByName(BRIEFING)
+    if briefing is not None:
+        report["briefing"] = items(briefing)
+        exporter = QgsLayoutExporter(briefing)
+        png, pdf = os.path.join(out, "briefing.png"), os.path.join(out, "briefing.pdf")
+        settings = QgsLayoutExporter.ImageExportSettings()
+        settings.dpi = 60
+        settings.generateWorldFile = False
+        report["briefing_png"] = exporter.exportToImage(png, settings) == QgsLayoutExporter.Success
+        report["briefing_pdf"] = exporter.exportToPdf(pdf, QgsLayoutExporter.PdfExportSettings()) == QgsLayoutExporter.Success
+        report["briefing_ink"] = ink(png)
+        report["briefing_pdf_bytes"] = os.path.getsize(pdf) if os.path.exists(pdf) else 0
+    atlas_layout = project.layoutManager().layoutByName(ATLAS)
+    if atlas_layout is not None:
+        atlas = atlas_layout.atlas()
+        report["atlas"] = {"enabled": atlas.enabled(), "coverage": atlas.coverageLayer().name()
+                           if atlas.coverageLayer() else None, "count": 0, "pages": []}
+        atlas.beginRender()
+        report["atlas"]["count"] = atlas.count()
+        exporter = QgsLayoutExporter(atlas_layout)
+        settings = QgsLayoutExporter.ImageExportSettings()
+        settings.dpi = 60
+        for i in range(min(2, atlas.count())):
+            atlas.seekTo(i)
+            png = os.path.join(out, f"atlas_{i}.png")
+            ok = exporter.exportToImage(png, settings) == QgsLayoutExporter.Success
+            page = {"ok": ok, "name": atlas.currentFilename(), "ink": ink(png) if ok else 0.0,
+                    "district": atlas.layout().reportContext().feature().attribute("district"),
+                    "labels": items(atlas_layout)["labels"],
+                    "extent": _box(atlas_layout.referenceMap().extent()),
+                    "feature_box": _box(atlas.layout().reportContext().feature().geometry().boundingBox())}
+            report["atlas"]["pages"].append(page)
+        atlas.endRender()
+        report["atlas"]["items"] = items(atlas_layout)
+    print(json.dumps(report))
+    app.exitQgis()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The print layouts of minemap.qgz, exported by real QGIS 3.22 (Debian's python3-qgis, headless)."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pyogrio
+import pytest
+from matplotlib.image import imread
+
+from test_qgis import QGIS_PYTHON, qgis_available
+
+pytestmark = [pytest.mark.qgis,
+              pytest.mark.skipif(not qgis_available(),
+                                 reason="QGIS not installed: run `make system-deps` (Debian: apt-get install qgis python3-qgis)"),
+              pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")]
+
+# The map frame covers 178×172 mm of the 297×210 mm page (49 %) and the region fills about half
+# of it (about 30 % of the page inked at 60 dpi). With the map pointed away from the data, texts,
+# legend, scale bar, frame and grid alone ink 6 % (briefing) and 3 % (atlas pages): measured.
+# So a page whose map was not drawn stays under 15 %, and one with the map drawn is well above.
+DRAWN = 0.15
+
+
+def export(qgz: Path, tmp: Path) -> dict:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([QGIS_PYTHON, str(Path(__file__).with_name("qgis_layouts_check.py")), str(qgz), str(tmp)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def pdf_ink(pdf: Path, tmp: Path) -> float:
+    subprocess.run(["pdftoppm", "-r", "40", "-png", "-singlefile", str(pdf), str(tmp / "pdf")], check=True)
+    rgb = imread(tmp / "pdf.png")[..., :3]
+    return float((rgb < 0.94).any(axis=-1).mean())
+
+
+def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_path):
+    report = export(sample_out / "minemap.qgz", tmp_path)
+    assert report["read"] and report["layouts"] == ["minemap briefing", "minemap districts atlas"]
+
+    shown = ["Priority zones", "Districts", "Residual contamination probability (P_res)"]  # land is released
+    brief = report["briefing"]
+    assert brief["map_layers"] == shown and brief["legend"] == shown  # the legend lists only the map's layers
+    assert brief["maps"] == 1 and brief["grids"] == 1 and brief["scalebars"] == 1
+    assert brief["pictures"] == [":/images/north_arrows/layout_default_north_arrow.svg"]
+    record = json.loads((sample_out / "run.json").read_text())
+    label = record["config"]["settings"]["label"]
+    assert set(brief["labels"]) == {"minemap — karabakh-100m", shown[2], label,
+                                    f"Run {record['created_utc'][:16].replace('T', ' ')} UTC",
+                                    f"minemap {record['minemap_version']}; data: see run.json"}
+    assert report["briefing_png"] and report["briefing_ink"] > DRAWN
+    assert report["briefing_pdf"] and pdf_ink(tmp_path / "briefing.pdf", tmp_path) > DRAWN
+
+    atlas = report["atlas"]
+    names = sorted(pyogrio.read_dataframe(sample_out / "districts.gpkg", columns=["district"])["district"])
+    assert atlas["enabled"] and atlas["coverage"] == "Districts" and atlas["count"] == len(names) == 9
+    for page, name in zip(atlas["pages"], names[:2], strict=True):  # sorted by name
+        assert page["ok"] and page["ink"] > DRAWN, page
+        assert page["district"] == name and name in page["labels"], page  # the title is the district's name
+        assert page["name"] == f"district_{name}"
+        (x0, y0, x1, y1), (fx0, fy0, fx1, fy1) = page["extent"], page["feature_box"]
+        assert x0 < fx0 and y0 < fy0 and x1 > fx1 and y1 > fy1  # the map follows the district, with a margin
+        assert (x1 - x0) < 1.6 * max(fx1 - fx0, (fy1 - fy0) * 178 / 172)  # ... and zooms to it
