@@ -287,18 +287,19 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                                          cfg.spec.products.colour_range(CHANGE), targets[0].tags)
             changes.update(found)
             timing["change_s"] = round(time.perf_counter() - t_change, 3)
-            shown = dict(sources=sources, legends=legends, titles=titles, units={t.name: t.unit for t in targets},
-                         captions={t.name: product_equation(t.name, cfg) for t in targets})
-            if change is not None:
+            maps, map_legends, map_titles = dict(sources), dict(legends), dict(titles)  # the products' maps,
+            captions, units = {t.name: product_equation(t.name, cfg) for t in targets}, {t.name: t.unit for t in targets}
+            if change is not None:  # and the change's
                 names.extend([f"{CHANGE}.tif", f"{CHANGE}.qml"])
-                shown = {k: {**v, CHANGE: x} for (k, v), x in zip(shown.items(), (
-                    staging / f"{CHANGE}.tif", change, change.title, "ΔP", f"new − previous {found['compared']}"))}
-            names.extend(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles,
+                maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title
+                captions[CHANGE], units[CHANGE] = f"new − previous {found['compared']}", "ΔP"
+            project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
+            names.extend(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, *project,
                                             created, __version__, bundle_rasters or cfg.spec.output.bundle_rasters))
             subtitle = " · ".join(x for x in (f"Run {created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
                                               f"minemap {__version__}", cfg.spec.label) if x)
-            names.extend(write_maps_and_report(staging, shown["sources"], grid, shown["legends"], shown["titles"],
-                                               shown["captions"], shown["units"], tables, subtitle,
+            names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions, units, tables,
+                                               subtitle,
                                                dpi=cfg.spec.output.dpi, sections=change_section(changes)))
             names.append(write_briefing_pack(staging, out_dir, sources, cfg, grid, inputs.layers, legends, titles, {t.name: t.unit for t in targets}, tables, created, __version__,
                                              changes=change_lines(changes) if changes.get("compared") else None))

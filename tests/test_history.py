@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,9 @@ def test_two_runs_keep_history_and_map_the_change(world: Path):
     assert [(z["area_km2"], z["centre"]) for z in zones["vanished"]] == [(0.01, [505050.0, 4404950.0])]
     assert [(z["previous_area_km2"], z["area_km2"]) for z in zones["grew"]] == [(1.0, 1.5)]
     assert zones["shrank"] == []
+    with zipfile.ZipFile(out / "minemap.qgz") as z:  # a layer of the QGIS project, styled as its .qml
+        project = z.read(next(n for n in z.namelist() if n.endswith(".qgs"))).decode()
+    assert "./change_since_previous.tif" in project and "#a6611a" in project
     report = (out / "report.html").read_text()
     assert "Changes since the previous run" in report and "change_since_previous.png" in report
     assert "vanished: 0.01 km²" in report
