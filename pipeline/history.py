@@ -13,6 +13,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+import pyogrio
 import pystac
 import rasterio
 
@@ -25,8 +27,11 @@ CATALOG = "catalog.json"
 
 def newest_acquisition(cfg: LoadedConfig, layers: dict) -> tuple[str, str]:
     """The newest input's acquisition time (ISO UTC) and its file: rasters by their time tag
-    (as minemap reads it, else the file's modification time), vectors and tables by the file's
+    (as minemap reads it, else the file's modification time), the release layer by its newest
+    `date_field` value when the config names one, other vectors and tables by the file's
     modification time."""
+    release = cfg.spec.release
+    dated = cfg.resolve(release.path) if release is not None and release.date_field else None
     newest, source = None, ""
     for var, layer in layers.items():
         spec = cfg.spec.inputs.get(var)
@@ -36,12 +41,21 @@ def newest_acquisition(cfg: LoadedConfig, layers: dict) -> tuple[str, str]:
             if tag:
                 with rasterio.open(path) as ds:
                     t = acquisition_time(ds.tags(), tag, path)
+            elif path == dated:
+                t = newest_date(path, release.layer, release.date_field) or path.stat().st_mtime
             else:
                 t = path.stat().st_mtime
             if newest is None or t > newest:
                 newest, source = t, str(path)
     when = datetime.fromtimestamp(newest if newest is not None else 0, timezone.utc).replace(microsecond=0)
     return when.isoformat(), source
+
+
+def newest_date(path: Path, layer: str | None, field: str) -> float | None:
+    """The newest date in a vector file's `field` (dates without a zone are UTC); None if none."""
+    values = pyogrio.read_dataframe(path, layer=layer, columns=[field], read_geometry=False)[field]
+    dates = pd.to_datetime(values.astype("string").str.strip(), errors="coerce", format="mixed", utc=True)
+    return None if dates.isna().all() else dates.max().timestamp()
 
 
 def run_stamp(now: datetime | None = None) -> str:

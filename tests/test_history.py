@@ -125,3 +125,17 @@ def test_change_is_nodata_where_either_run_is(tmp_path: Path):
                          nodata=-9999.0)
     assert "another grid" in write_change(new, other, tmp_path / "e.tif")
     assert not (tmp_path / "e.tif").exists()
+
+
+def test_a_release_layer_is_dated_by_its_date_field(tmp_path: Path):
+    from shapely.geometry import box
+
+    from pipeline.history import newest_date
+    from world import write_gpkg
+
+    path = write_gpkg(tmp_path / "release.gpkg", [
+        {"status": "cleared", "released_on": d, "geometry": box(X0, Y1 - 100, X0 + 100, Y1)}
+        for d in ("2024-03-02", "2025-06-30T12:00:00", "", None)])
+    assert newest_date(path, None, "released_on") == 1751284800.0  # 2025-06-30 12:00 UTC
+    none = write_gpkg(tmp_path / "none.gpkg", [{"status": "x", "released_on": "", "geometry": box(0, 0, 1, 1)}])
+    assert newest_date(none, None, "released_on") is None  # then the file's modification time
