@@ -44,9 +44,9 @@ def change_legend(lo: float | None = None, hi: float | None = None) -> Legend:
     return Legend("ramp", stops, TITLE)
 
 
-def previous_product(out_dir: Path, name: str, state: dict | None) -> tuple[Path | None, str]:
-    """OUT's `name`.tif if it is the file the last run published (None and why not, else)."""
-    path = out_dir / f"{name}.tif"
+def previous_file(out_dir: Path, name: str, state: dict | None) -> tuple[Path | None, str]:
+    """OUT's file `name` if it is the file the last run published (None and why not, else)."""
+    path = out_dir / name
     published = (state or {}).get("published", {}).get(path.name)
     if published is None or not path.is_file():
         return None, f"the previous run made no {path.name}"
@@ -155,7 +155,7 @@ def stage_change(staging: Path, out_dir: Path, sources: dict[str, Path], previou
     name = compared_product(products)
     if name is None or previous is None:
         return None, {"note": "first run in this folder: nothing to compare"}
-    old, why = previous_product(out_dir, name, previous)
+    old, why = previous_file(out_dir, f"{name}.tif", previous)
     if old is None:
         return None, {"note": why}
     why = write_change(sources[name], old, staging / f"{CHANGE}.tif", {**tags, "MINEMAP_PRODUCT": CHANGE,
@@ -164,8 +164,13 @@ def stage_change(staging: Path, out_dir: Path, sources: dict[str, Path], previou
         return None, {"note": why}
     legend = change_legend(*(lo_hi or (None, None)))
     (staging / f"{CHANGE}.qml").write_text(qml(legend))
-    zones = zone_changes(out_dir / "priority_zones.gpkg", staging / "priority_zones.gpkg", cell_km2) \
-        if (staging / "priority_zones.gpkg").exists() else {"note": "no priority zones made"}
+    old_zones, why = previous_file(out_dir, "priority_zones.gpkg", previous)
+    if not (staging / "priority_zones.gpkg").exists():
+        zones = {"note": "no priority zones made"}
+    elif old_zones is None:
+        zones = {"appeared": [], "vanished": [], "grew": [], "shrank": [], "note": why}
+    else:
+        zones = zone_changes(old_zones, staging / "priority_zones.gpkg", cell_km2)
     return legend, {"compared": name, "file": f"{CHANGE}.tif", "zones": zones}
 
 

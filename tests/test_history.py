@@ -139,3 +139,14 @@ def test_a_release_layer_is_dated_by_its_date_field(tmp_path: Path):
     assert newest_date(path, None, "released_on") == 1751284800.0  # 2025-06-30 12:00 UTC
     none = write_gpkg(tmp_path / "none.gpkg", [{"status": "x", "released_on": "", "geometry": box(0, 0, 1, 1)}])
     assert newest_date(none, None, "released_on") is None  # then the file's modification time
+
+
+def test_an_edited_previous_product_is_not_compared(world: Path):
+    out = world.parent / "out"
+    pipeline.run(world, out, workers=1)
+    with rasterio.open(out / "contamination_probability.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES") as ds:  # edited
+        ds.write(np.full((1, 1), 0.9, np.float32), 1, window=((0, 1), (0, 1)))
+    second = pipeline.run(world, out, workers=1)
+    assert "not the file the last run wrote" in second.record["changes"]["note"]
+    assert not (out / "change_since_previous.tif").exists()
+    assert len(list((out / "history").iterdir())) == 2  # the history is kept all the same
