@@ -19,6 +19,7 @@ from pyproj import CRS
 from .config import LoadedConfig
 from .evidence import EVIDENCE, RASTERS, Bundled, evidence_plan, write_evidence
 from .grid import Grid
+from .history import CATALOG
 from .vector import read_vector
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
@@ -199,7 +200,8 @@ def report_files(staging: Path, products: dict, titles: dict[str, str], units: d
     described = [n for n in ("districts.gpkg", "districts.csv", "priority_zones.gpkg", EVIDENCE)
                  if (staging / n).exists()]
     files += [(n, f"{DESCRIPTIONS[n][0]}: {DESCRIPTIONS[n][2]}") for n in [*described, PROJECT, BRIEFING, "run.json"]]
-    return files + [(ITEM, "STAC item: every file with its role, footprint and statistics, for catalogues")]
+    return files + [(ITEM, "STAC item: every file with its role, footprint and statistics, for catalogues"),
+                    (CATALOG, "STAC catalog: the STAC items of the last runs (history/), dated by their newest input")]
 
 
 def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, legends: dict[str, Legend],
