@@ -10,6 +10,7 @@ after the publish, under the output lock.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def kept_items(out_dir: Path) -> list[str]:
     except (OSError, ValueError):
         return []
     names = [link["href"].removeprefix("./") for link in raw.get("links", []) if link.get("rel") == "item"]
-    return [n for n in names if n.startswith(f"{HISTORY}/") and (out_dir / n).is_file()]
+    # only plain names in history/: a hand-edited catalog can neither link nor keep anything else
+    return [n for n in names if re.fullmatch(rf"{HISTORY}/[A-Za-z0-9_][A-Za-z0-9_.-]*\.json", n)
+            and ".." not in n and (out_dir / n).is_file()]
 
 
 def stage_history(staging: Path, out_dir: Path, item: str, created: str, acquired: tuple[str, str],

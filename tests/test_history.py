@@ -150,3 +150,18 @@ def test_an_edited_previous_product_is_not_compared(world: Path):
     assert "not the file the last run wrote" in second.record["changes"]["note"]
     assert not (out / "change_since_previous.tif").exists()
     assert len(list((out / "history").iterdir())) == 2  # the history is kept all the same
+
+
+def test_a_hand_edited_catalog_links_nothing_outside_history(tmp_path: Path):
+    from pipeline.history import kept_items, prune_history
+
+    (tmp_path / "history").mkdir()
+    for name in ("a.json", "b.json"):
+        (tmp_path / "history" / name).write_text("{}")
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "catalog.json").write_text(json.dumps({"links": [
+        {"rel": "item", "href": "./history/../run.json"}, {"rel": "item", "href": "./history/b.json"},
+        {"rel": "item", "href": "/etc/passwd"}, {"rel": "item", "href": "./history/gone.json"}]}))
+    assert kept_items(tmp_path) == ["history/b.json"]
+    assert prune_history(tmp_path) == ["history/a.json"]  # not linked: removed; run.json untouched
+    assert (tmp_path / "run.json").exists() and (tmp_path / "history" / "b.json").exists()
