@@ -242,7 +242,8 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
 
 def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], cfg: LoadedConfig, grid: Grid,
                         layers: dict, legends: dict[str, Legend], titles: dict[str, str], units: dict[str, str],
-                        tables: dict, created: str, version: str, changes: list[str] | None = None) -> str:
+                        tables: dict, created: str, version: str, changes: list[str] | None = None,
+                        change: tuple[Path, Legend] | None = None) -> str:
     """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
     district, with the mine records (density points) and cleared areas (coverage polygons)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
@@ -256,7 +257,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      raster=sources[name], raster_title=titles[name], unit=units[name], legend=legends[name],
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
-                     evaluation_written=_written(out_dir / EVALUATION), changes=changes)
+                     evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change)
     write_briefing(staging / BRIEFING, brief)
     return BRIEFING
 

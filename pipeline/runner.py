@@ -302,7 +302,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                                                subtitle,
                                                dpi=cfg.spec.output.dpi, sections=change_section(changes)))
             names.append(write_briefing_pack(staging, out_dir, sources, cfg, grid, inputs.layers, legends, titles, {t.name: t.unit for t in targets}, tables, created, __version__,
-                                             changes=change_lines(changes) if changes.get("compared") else None))
+                                             changes=change_lines(changes) if changes.get("compared") else None,
+                                             change=(maps[CHANGE], change) if change is not None else None))
             timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
         if patch:
