@@ -14,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import rasterio
 import rasterio.shutil
+import shapely
 from rasterio.windows import Window
 
 from .sources import file_sha256
@@ -91,17 +92,17 @@ def zone_changes(old: Path, new: Path, cell_km2: float) -> dict:
     out = {"appeared": [], "vanished": [], "grew": [], "shrank": []}
     if before is None or after is None:
         return {**out, "note": "no previous priority zones to compare" if before is None else "no priority zones"}
-    pairs = gpd.sjoin(after, before, how="inner", predicate="intersects", lsuffix="new", rsuffix="old")
-    pairs = pairs[[a.intersection(before.geometry[b]).area > 0
-                   for a, b in zip(pairs.geometry, pairs["index_old"])]]
-    touched_new, touched_old = set(pairs.index), set(pairs["index_old"])
-    out["appeared"] = [_describe(after.loc[i]) for i in after.index if i not in touched_new]
-    out["vanished"] = [_describe(before.loc[i]) for i in before.index if i not in touched_old]
+    new_geoms, old_geoms = after.geometry.to_numpy(), before.geometry.to_numpy()
+    new_i, old_i = shapely.STRtree(old_geoms).query(new_geoms, predicate="intersects")  # empty files: no pairs
+    overlap = shapely.area(shapely.intersection(new_geoms[new_i], old_geoms[old_i])) > 0  # not just touching
+    new_i, old_i = new_i[overlap], old_i[overlap]
+    touched_new, touched_old = set(new_i.tolist()), set(old_i.tolist())
+    out["appeared"] = [_describe(after.iloc[i]) for i in range(len(after)) if i not in touched_new]
+    out["vanished"] = [_describe(before.iloc[i]) for i in range(len(before)) if i not in touched_old]
     for i in sorted(touched_new):
-        olds = set(pairs.loc[[i], "index_old"])
-        was = float(before.loc[list(olds), "area_km2"].sum())
-        now = float(after.loc[i, "area_km2"])
-        entry = {**_describe(after.loc[i]), "previous_area_km2": round(was, 4)}
+        was = float(before["area_km2"].iloc[sorted(set(old_i[new_i == i].tolist()))].sum())
+        now = float(after["area_km2"].iloc[i])
+        entry = {**_describe(after.iloc[i]), "previous_area_km2": round(was, 4)}
         if now - was > cell_km2 * 1.0001:
             out["grew"].append(entry)
         elif was - now > cell_km2 * 1.0001:

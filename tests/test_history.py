@@ -15,6 +15,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pystac
 import pytest
@@ -165,3 +166,24 @@ def test_a_hand_edited_catalog_links_nothing_outside_history(tmp_path: Path):
     assert kept_items(tmp_path) == ["history/b.json"]
     assert prune_history(tmp_path) == ["history/a.json"]  # not linked: removed; run.json untouched
     assert (tmp_path / "run.json").exists() and (tmp_path / "history" / "b.json").exists()
+
+
+def test_zones_compared_when_either_run_has_none(tmp_path: Path):
+    from shapely.geometry import box
+
+    from pipeline.change import zone_changes
+    from world import cell_box, write_gpkg
+
+    def zones(path, boxes):
+        return write_gpkg(path, [{"rank": k + 1, "area_km2": b.area / 1e6, "district": "", "geometry": b}
+                                 for k, b in enumerate(boxes)]) if boxes else \
+            gpd.GeoDataFrame({"rank": [], "area_km2": [], "district": []},
+                             geometry=gpd.GeoSeries([], crs=CRS)).to_file(path) or path
+
+    none, one = zones(tmp_path / "none.gpkg", []), zones(tmp_path / "one.gpkg", [cell_box(5, 5)])
+    assert [z["area_km2"] for z in zone_changes(none, one, 0.01)["appeared"]] == [0.01]
+    assert [z["centre"] for z in zone_changes(one, none, 0.01)["vanished"]] == [[500550.0, 4409450.0]]
+    # a zone only touching the old one along an edge did not grow from it: it appeared, the old one vanished
+    beside = zones(tmp_path / "beside.gpkg", [box(X0 + 600, Y1 - 600, X0 + 900, Y1 - 500)])
+    changed = zone_changes(one, beside, 0.01)
+    assert len(changed["appeared"]) == 1 and len(changed["vanished"]) == 1 and changed["grew"] == []
