@@ -1,7 +1,7 @@
 """minemap: landmine-contamination evidence onto a grid, fused into the source paper's products.
 
 Data flows one way: config -> grid -> sources (evidence onto the grid) -> formulas -> writers.
-The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate` (see `pipeline.api`).
+The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate`, `pipeline.evaluate` (see `pipeline.api`).
 """
 
 __version__ = "0.1.0"
@@ -12,7 +12,7 @@ import warnings as _warnings
 # and warns about the moment in between; the burnt cells are placed correctly (tests check).
 _warnings.filterwarnings("ignore", message="Dataset has no geotransform", module="rasterio.features")
 
-__all__ = ["Result", "run", "update", "validate", "__version__"]
+__all__ = ["Result", "run", "update", "validate", "evaluate", "__version__"]
 
 
 def __getattr__(name: str):
@@ -21,4 +21,8 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "evaluate":  # the subpackage, callable as the API's evaluate (see pipeline/evaluate/__init__.py)
+        import importlib
+
+        return importlib.import_module(f"{__name__}.evaluate")
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

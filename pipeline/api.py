@@ -1,4 +1,5 @@
-"""The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate`, each returning a `Result`.
+"""The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate`, `pipeline.evaluate`,
+each returning a `Result`.
 
 The same work as the `minemap` command, for notebooks and scripts. User errors raise
 `pipeline.errors.MinemapError` (its `.problems` name each file and problem; `.exit_code` is the
@@ -18,12 +19,12 @@ from .errors import Problem
 class Result:
     """What a call did: its status, the output folder, the product files and the full record."""
 
-    status: str  # "complete", "updated", "full run", "up to date", "valid"
+    status: str  # "complete", "updated", "full run", "up to date", "valid", "evaluated"
     out: Path | None
     products: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
-    record: dict = field(default_factory=dict)  # run.json as published (validate: grid and files)
+    record: dict = field(default_factory=dict)  # run.json as published (validate: grid and files; evaluate: evaluation.json)
     summary: dict = field(default_factory=dict)  # update: added/changed/removed inputs, chunks recomputed
 
 
@@ -57,10 +58,25 @@ def validate(config: str | Path, *, grid: str | Path | None = None) -> Result:
                   record={"grid": inputs.grid.describe(), "files": files})
 
 
+def evaluate(config: str | Path, events: str | Path, out: str | Path = "out", *, grid: str | Path | None = None,
+             outcome_field: str = "outcome", layer: str | None = None, extent: str | Path | None = None,
+             cv_block_km: float = 20.0, bandwidths: list[float] | None = None, l_sats: list[float] | None = None,
+             fit_weights: bool = False, wait: float = 0.0) -> Result:
+    """Score the run in `out` against known `events` (as `minemap evaluate`); `record` holds
+    evaluation.json's content, `products` the files scored."""
+    from .evaluate.run import evaluate as evaluate_run
+
+    record = evaluate_run(config, events, out, grid_path=grid, outcome_field=outcome_field, layer=layer,
+                          cv_block_km=cv_block_km, bandwidths=bandwidths, l_sats=l_sats, fit_weights=fit_weights,
+                          extent=extent, wait=wait)
+    products = {name: Path(out) / f"{name}.tif" for name in record.get("products", {})}
+    return Result("evaluated", Path(out), products, record=record)
+
+
 def _result(status: str, out: Path, record: dict, summary: dict) -> Result:
     products = {name: out / p["file"] for name, p in record["products"].items()}
     return Result(status, out, products, list(record.get("warnings", [])), list(record.get("rejected", [])),
                   record, summary)
 
 
-__all__ = ["Result", "Problem", "run", "update", "validate"]
+__all__ = ["Result", "Problem", "run", "update", "validate", "evaluate"]

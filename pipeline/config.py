@@ -200,6 +200,7 @@ class Products(_Spec):
     priority_zones: PriorityZoneSettings = PriorityZoneSettings()
     residual_probability: Styled = Styled()  # made with [release]: only its colours are set here
     released_share: Styled = Styled()
+    change_since_previous: Styled = Styled()  # ΔP since the previous run: its colours' symmetric range
 
     def colour_range(self, name: str) -> tuple[float, float] | None:
         """The configured `range` of product `name` (None: its default)."""
@@ -251,6 +252,7 @@ class Output(_Spec):
     dpi: int = Field(200, ge=50, le=600, description="resolution of the PNG maps (200: print)")
     bundle_rasters: bool = Field(False, description="copy the drone rasters into OUT/evidence/ so OUT alone "
                                  "holds every layer of the QGIS project (the vectors are always in evidence.gpkg)")
+    keep_history: int = Field(10, ge=1, description="STAC items of the last N runs kept in OUT/history/")
 
 
 VariableName = Literal[tuple(VARIABLES)]  # type: ignore[valid-type]

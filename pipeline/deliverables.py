@@ -19,6 +19,7 @@ from pyproj import CRS
 from .config import LoadedConfig
 from .evidence import EVIDENCE, RASTERS, Bundled, evidence_plan, write_evidence
 from .grid import Grid
+from .history import CATALOG
 from .vector import read_vector
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
@@ -199,12 +200,13 @@ def report_files(staging: Path, products: dict, titles: dict[str, str], units: d
     described = [n for n in ("districts.gpkg", "districts.csv", "priority_zones.gpkg", EVIDENCE)
                  if (staging / n).exists()]
     files += [(n, f"{DESCRIPTIONS[n][0]}: {DESCRIPTIONS[n][2]}") for n in [*described, PROJECT, BRIEFING, "run.json"]]
-    return files + [(ITEM, "STAC item: every file with its role, footprint and statistics, for catalogues")]
+    return files + [(ITEM, "STAC item: every file with its role, footprint and statistics, for catalogues"),
+                    (CATALOG, "STAC catalog: the STAC items of the last runs (history/), dated by their newest input")]
 
 
 def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, legends: dict[str, Legend],
                           titles: dict[str, str], captions: dict[str, str], units: dict[str, str], tables: dict,
-                          subtitle: str, dpi: int = 200) -> list[str]:
+                          subtitle: str, dpi: int = 200, sections: list[tuple[str, str]] = ()) -> list[str]:
     """A PNG map per product (drawn from `sources`: the product's cells, with overviews) and
     report.html in `staging`; returns the file names."""
     districts = tables.get("districts")
@@ -233,14 +235,15 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
         notes.append(f"{len(zones)} priority zones ({zones['area_km2'].sum():,.1f} km²) in priority_zones.gpkg; "
                      "open minemap.qgz in QGIS to see them over the products.")
     write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=subtitle,
-                 maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes,
+                 maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes, sections=sections,
                  files=report_files(staging, legends, titles, units))
     return names + [REPORT]
 
 
 def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], cfg: LoadedConfig, grid: Grid,
                         layers: dict, legends: dict[str, Legend], titles: dict[str, str], units: dict[str, str],
-                        tables: dict, created: str, version: str) -> str:
+                        tables: dict, created: str, version: str, changes: list[str] | None = None,
+                        change: tuple[Path, Legend] | None = None) -> str:
     """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
     district, with the mine records (density points) and cleared areas (coverage polygons)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
@@ -254,7 +257,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      raster=sources[name], raster_title=titles[name], unit=units[name], legend=legends[name],
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
-                     evaluation_written=_written(out_dir / EVALUATION))
+                     evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change)
     write_briefing(staging / BRIEFING, brief)
     return BRIEFING
 

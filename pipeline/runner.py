@@ -22,6 +22,8 @@ from .config import LoadedConfig, check_config
 from .deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
 from .errors import ConfigError, InputError, MinemapError, Problem
 from .grid import Grid, area_scale_warning, load_grid
+from .change import CHANGE, change_lines, change_section, stage_change
+from .history import newest_acquisition, prune_history, stage_history
 from .guard import MAX_CELLS, check, deferred_interrupt, estimate
 from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings, product_equation
 from .sources import Layer, LoadOptions, file_sha256, load_layer
@@ -267,7 +269,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                                                      or PRODUCTS[t.name].symbol in ("E", "CSC") else "") for t in targets}
         if "contamination_probability" in titles and not cfg.spec.products.contamination_probability.paper_weights:
             titles["contamination_probability"] += ", weighted variant of eq. (2)"  # on maps, project, report
-        names, timing = [], {}
+        names, timing, changes = [], {}, {}
+        before = load_state(out_dir)[0]  # the last run's published files, to compare with (#13 item 5)
 
         def deliver(sources: dict[str, Path]) -> None:
             """Styles, summaries, QGIS project, maps and report: everything but the product files."""
@@ -279,15 +282,28 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                 names.extend([f"{t.name}.tif", f"{t.name}.qml"])
             tables = write_summaries(staging, extra.parts, cfg, grid, inputs.districts, fields) if extra else {}
             names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg") if (staging / f).exists())
-            names.extend(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, styles, titles,
+            t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run
+            change, found = stage_change(staging, out_dir, sources, before, list(legends), grid.cell_area_km2,
+                                         cfg.spec.products.colour_range(CHANGE), targets[0].tags)
+            changes.update(found)
+            timing["change_s"] = round(time.perf_counter() - t_change, 3)
+            maps, map_legends, map_titles = dict(sources), dict(legends), dict(titles)  # the products' maps,
+            captions, units = {t.name: product_equation(t.name, cfg) for t in targets}, {t.name: t.unit for t in targets}
+            if change is not None:  # and the change's
+                names.extend([f"{CHANGE}.tif", f"{CHANGE}.qml"])
+                maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title
+                captions[CHANGE], units[CHANGE] = f"new − previous {found['compared']}", "ΔP"
+            project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
+            names.extend(write_qgis_project(staging, out_dir, cfg, grid, inputs.layers, *project,
                                             created, __version__, bundle_rasters or cfg.spec.output.bundle_rasters))
             subtitle = " · ".join(x for x in (f"Run {created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
                                               f"minemap {__version__}", cfg.spec.label) if x)
-            names.extend(write_maps_and_report(staging, sources, grid, legends, titles,
-                                               {t.name: product_equation(t.name, cfg) for t in targets},
-                                               {t.name: t.unit for t in targets}, tables, subtitle,
-                                               dpi=cfg.spec.output.dpi))
-            names.append(write_briefing_pack(staging, out_dir, sources, cfg, grid, inputs.layers, legends, titles, {t.name: t.unit for t in targets}, tables, created, __version__))
+            names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions, units, tables,
+                                               subtitle,
+                                               dpi=cfg.spec.output.dpi, sections=change_section(changes)))
+            names.append(write_briefing_pack(staging, out_dir, sources, cfg, grid, inputs.layers, legends, titles, {t.name: t.unit for t in targets}, tables, created, __version__,
+                                             changes=change_lines(changes) if changes.get("compared") else None,
+                                             change=(maps[CHANGE], change) if change is not None else None))
             timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
         if patch:
@@ -301,14 +317,21 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
         bands = {t.name: {"equation": product_equation(t.name, cfg),
                           "band": {"nodata": t.nodata, "dtype": str(t.array.dtype), "unit": t.unit,
                                    "statistics": t.stats.as_dict()}} for t in targets}
-        names.append(write_catalogue_item(staging, grid, created, names + [RUN_RECORD], bands, titles, {
+        if changes.get("compared"):
+            bands[CHANGE] = {"equation": f"new − previous {changes['compared']}",
+                             "band": {"nodata": -9999.0, "dtype": "float32", "unit": "ΔP"}}
+        names.append(write_catalogue_item(staging, grid, created, names + [RUN_RECORD], bands,
+                                          {**titles, CHANGE: "Change since the previous run"}, {
             "title": f"minemap products on grid {grid.name}", "minemap:version": __version__,
             "minemap:config_sha256": cfg.digest(), "minemap:grid": grid.name,
             "minemap:chunks_recomputed": len(changed) if changed is not None else None}))
+        names.extend(stage_history(staging, out_dir, names[-1], created, newest_acquisition(cfg, inputs.layers),
+                                   cfg.spec.output.keep_history, f"minemap runs on grid {grid.name}"))
         record = _record(inputs, targets, created, out_dir, {
             "load_s": round(t_loaded - t0, 3), **written, "total_s": round(time.perf_counter() - t0, 3)})
         if changed is not None:
             record["chunks_recomputed"] = len(changed)
+        record["changes"] = changes
         record["files"] = file_hashes(staging, names)  # a reader can check the set is this run's
         (staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
         parts_file, parts_sha = write_parts(out_dir, extra.parts) if extra else (None, None)
@@ -321,6 +344,7 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                 "parts": {t.name: t.parts for t in targets}, "sizes": sizes, "summary_parts": parts_file,
                 "summary_parts_sha256": parts_sha,
                 "raster_checks": {p: c for p, c in inputs.raster_checks.items() if p in record["inputs"]}})
+            prune_history(out_dir)  # items the new catalog no longer links (keep_history)
     return record
 
 

@@ -1,5 +1,6 @@
 """The Python API: pipeline.run / update / validate return a Result; user errors raise MinemapError."""
 
+import importlib
 import json
 
 import pytest
@@ -34,3 +35,25 @@ def test_validate_raises_with_every_problem(world):
 def test_unknown_attribute():
     with pytest.raises(AttributeError):
         pipeline.nothing_here  # noqa: B018
+
+
+def test_evaluate_returns_the_evaluation(world, tmp_path):
+    # P_c 0.6 on cell (50, 50), 0.4 on (30, 20), 0.1 on (90, 90) (see test_evaluate): one mine event
+    # on the riskiest cell, two clear ones below it → AUC 1
+    from shapely.geometry import Point
+
+    from world import X0, Y1, write_gpkg
+
+    out = world.parent / "out"
+    pipeline.run(world, out, workers=1)
+    events = write_gpkg(tmp_path / "events.gpkg", [
+        {"outcome": o, "geometry": Point(X0 + 100 * c + 50, Y1 - 100 * r - 50)}
+        for o, (r, c) in [(1, (50, 50)), (0, (30, 20)), (0, (90, 90))]])
+    result = pipeline.evaluate(world, events, out, cv_block_km=2)
+    assert result.status == "evaluated" and result.out == out
+    written = json.loads((out / "evaluation.json").read_text())
+    assert result.record["created_utc"] == written["created_utc"] and result.record["counts"] == written["counts"]
+    assert result.record["products"]["contamination_probability"]["auc"] == pytest.approx(1.0)
+    assert result.products["contamination_probability"] == out / "contamination_probability.tif"
+    importlib.import_module("pipeline.evaluate.metrics")  # the subpackage imported: still callable as the API
+    assert pipeline.evaluate(world, events, out, cv_block_km=2).status == "evaluated"

@@ -126,8 +126,9 @@ def test_evaluation_page_when_evaluate_has_run(world_with_a_district, tmp_path):
                         {"class": "high", "area_km2": 1.0, "events_per_km2": 5.0}]}))
     assert run_cli("run", world_with_a_district, "--out", out, "--quiet").exit_code == 0
     pdf = out / "briefing.pdf"
-    assert pages(pdf) == 3
-    page = text(pdf, 3)
+    assert pages(pdf) == 4  # cover, the district, changes since the first run, the evaluation last
+    assert "Changes since the previous run" in text(pdf, 3) and "No priority zone appeared" in text(pdf, 3)
+    page = text(pdf, 4)
     assert "Evaluation" in page and "0.812" in page and "evaluation.json written 20" in page
     assert "Capture curve" in page and "95 %" in page  # half the area holds 95 % of events
     assert "Class rates" in page and "Events per km²" in page and "5.00" in page

@@ -246,3 +246,32 @@ def test_qgis_draws_a_value_in_the_png_colour(tmp_path, name, values):
     assert all(ok for ok, *_ in json.loads(proc.stdout.strip().splitlines()[-1]))  # every value drawn
     png = coloured(np.ma.masked_invalid(cells), legend)[0, :, :3]
     assert np.abs(qgis - png.astype(int)).max() <= 2, (qgis.tolist(), png.tolist())
+
+
+def test_project_zones_and_cleared_areas_are_not_red_and_green():
+    # zones: a black outline with a hatch, no colour of the risk ramp; cleared areas: the PDF's blue
+    from pipeline.writers.pdf import CLEARED, ZONE
+    from pipeline.writers.project import SYMBOLS
+
+    def hexes(style: str) -> list[str]:
+        props = SYMBOLS[style][2]
+        return ["#" + "".join(f"{int(v):02x}" for v in props[k].split(",")[:3]) for k in ("color", "outline_color")]
+
+    zones, cleared = SYMBOLS["zones"][2], SYMBOLS["cleared"][2]
+    assert zones["style"] != "solid" and hexes("zones") == [ZONE, ZONE] and float(zones["outline_width"]) >= 0.8
+    assert hexes("cleared") == [CLEARED, CLEARED]
+    risk = [s.color for s in risk_class_legend(["low", "medium", "high", "very high"], [0.3, 0.45, 0.6]).stops]
+    for colour in hexes("zones") + hexes("cleared"):  # apart from every risk class, as a deuteranope sees them
+        assert np.linalg.norm(lab(risk) - lab([colour])[0], axis=1).min() >= 20, colour
+
+
+def test_change_ramp_diverges_around_a_light_zero_and_takes_the_config_range():
+    from pipeline.change import change_legend
+
+    legend = change_legend()
+    assert [s.value for s in legend.stops] == pytest.approx([-0.3, -0.15, 0, 0.15, 0.3])
+    seen = lab([s.color for s in legend.stops])
+    assert seen[:, 0].argmax() == 2 and np.linalg.norm(seen[0] - seen[-1]) > 40  # two sides apart, 0 light
+    assert closest([s.color for s in legend.stops]) >= 10
+    assert [s.value for s in change_legend(-0.5, 0.5).stops][::4] == [-0.5, 0.5]
+    assert legend.stops[0].label.startswith("≤") and "more likely" in legend.stops[-1].label

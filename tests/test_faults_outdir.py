@@ -383,7 +383,8 @@ def test_publish_killed_between_renames_is_completed_by_the_next_command(world, 
 
 
 def test_publish_killed_after_every_rename_writes_the_state_on_completion(world, out):
-    n = len(json.loads((out / "run.json").read_text())["files"]) + 1  # the published files and run.json
+    # the published files and run.json, and the update's change_since_previous .tif, .qml and .png
+    n = len(json.loads((out / "run.json").read_text())["files"]) + 1 + 3
     drone(world, "b.tif", 0.9)
     killed_update(world, out, n)  # all moved, the state not yet written
     summary, output = update_json(world, out)

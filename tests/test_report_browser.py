@@ -97,7 +97,7 @@ def test_report_links_every_file_and_reads_in_words(sample_out):
     products = [p.stem for p in sample_out.glob("*.tif")]
     assert len(products) == 8
     want = {f"{p}{ext}" for p in products for ext in (".tif", ".qml")} | {
-        "districts.gpkg", "priority_zones.gpkg", "districts.csv", "minemap.qgz", "item.json", "briefing.pdf"}
+        "districts.gpkg", "priority_zones.gpkg", "districts.csv", "minemap.qgz", "item.json", "briefing.pdf", "catalog.json"}
     assert want <= set(links)
     heads = re.findall(r"<th[^>]*>([^<]*)</th>", html)
     assert heads[:3] == ["District", "Area (km²)", "Mean P_c"] and "Remaining mines (est.)" in heads

@@ -13,7 +13,7 @@ import math
 import os
 import textwrap
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,13 +71,15 @@ class Briefing:
     evaluation: dict | None = None
     evaluation_written: str = ""  # when evaluation.json was written (it may predate this run)
     caveat: str = CAVEAT
+    changes: list[str] | None = None  # zone changes since the previous run, in words (None: first run)
+    change: tuple[Path, Legend] | None = None  # change_since_previous.tif and its colours
 
 
 def write_briefing(pdf: Path, b: Briefing) -> None:
     """Write `pdf` (replaced atomically): cover, a page per district, the evaluation page."""
     pdf = Path(pdf)
     districts = b.districts
-    n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None)
+    n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
     tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     meta = {"Title": f"{b.title} — briefing", "Subject": b.label or "minemap briefing",
             "Creator": f"minemap {b.version}"}
@@ -89,6 +91,8 @@ def write_briefing(pdf: Path, b: Briefing) -> None:
                 for k in range(len(districts)):
                     figures = list(zip(headers, rows[k]))
                     pages.savefig(_district_page(b, districts.iloc[k], figures, k + 2, n_pages))
+            if b.changes is not None:
+                pages.savefig(_changes_page(b, n_pages - (b.evaluation is not None), n_pages))
             if b.evaluation is not None:
                 pages.savefig(_evaluation_page(b, n_pages))
         os.replace(tmp, pdf)
@@ -263,6 +267,31 @@ def _evaluation_page(b: Briefing, total: int) -> Figure:
         y = _text_table(fig, 0.4, y - 0.45, [width] * len(headers), headers, rows, fontsize=7, right=right) - 0.1
     if not scalars and not curve and not tables:
         fig.text(0.4 / w, 7.2 / h, "evaluation.json holds nothing this page can draw.", fontsize=9, va="top")
+    return fig
+
+
+def _changes_page(b: Briefing, number: int, total: int) -> Figure:
+    """The priority zones that appeared, grew, shrank or vanished since the previous run."""
+    fig = _page(b, number, total, "Changes since the previous run",
+                "Priority zones compared by overlap with the previous run's (change_since_previous.tif maps ΔP)")
+    w, h = PAGE
+    lines = b.changes or []
+    limit = 34
+    shown = lines[:limit] + ([f"… and {len(lines) - limit} more (listed in run.json, \"changes\")"]
+                             if len(lines) > limit else [])
+    fig.text(0.4 / w, 7.2 / h, "\n".join(_short(x, 90) for x in shown), fontsize=8, va="top", linespacing=1.5)
+    if b.change is not None:  # the ΔP map on the right, with this run's zones
+        path, legend = b.change
+        data, extent = _read(path, None, 900)
+        box = (5.75, 1.0, 5.55, 6.0)  # x, y, width, height in inches, as the cover's map
+        ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
+        image = _raster(ax, data, extent, legend)
+        _fit(ax, extent, box[2] / box[3])
+        if b.zones is not None and len(b.zones):
+            _outlines(ax, b.zones.geometry.values, ZONE, 0.5)
+        _finish_map(ax)
+        _ramp_legend(fig, image, replace(b, legend=legend, raster_title=legend.title, unit="ΔP"),
+                     (box[0] + 0.3, 0.62, 2.6, 0.12))
     return fig
 
 

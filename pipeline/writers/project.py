@@ -142,11 +142,12 @@ def gray_style(lo: float, hi: float) -> str:
 SYMBOLS = {  # symbol type, symbol layer class, properties
     "outline": ("fill", "SimpleFill", {"color": "0,0,0,0", "style": "no", "outline_color": "40,40,40,255",
                                        "outline_width": "0.5", "outline_style": "solid", "outline_width_unit": "MM"}),
-    "zones": ("fill", "SimpleFill", {"color": "215,48,39,90", "style": "solid", "outline_color": "165,0,38,255",
-                                     "outline_width": "0.6", "outline_style": "solid", "outline_width_unit": "MM"}),
+    # zones: a thick black outline and a cross hatch, no fill colour (apart from the risk ramp's reds; #13)
+    "zones": ("fill", "SimpleFill", {"color": "0,0,0,200", "style": "diagonal_x", "outline_color": "0,0,0,255",
+                                     "outline_width": "0.9", "outline_style": "solid", "outline_width_unit": "MM"}),
     "fill": ("fill", "SimpleFill", {"color": "120,120,120,60", "style": "solid", "outline_color": "90,90,90,255",
                                     "outline_width": "0.2", "outline_style": "solid", "outline_width_unit": "MM"}),
-    "cleared": ("fill", "SimpleFill", {"color": "26,152,80,110", "style": "solid", "outline_color": "0,104,55,255",
+    "cleared": ("fill", "SimpleFill", {"color": "31,120,180,110", "style": "solid", "outline_color": "31,120,180,255",
                                        "outline_width": "0.3", "outline_style": "solid", "outline_width_unit": "MM"}),
     "minefields": ("fill", "SimpleFill", {"color": "0,0,0,0", "style": "b_diagonal", "outline_color": "103,0,31,255",
                                           "outline_width": "0.4", "outline_style": "dash", "outline_width_unit": "MM"}),
