@@ -23,7 +23,7 @@ from .deliverables import write_briefing_pack, write_catalogue_item, write_maps_
 from .errors import ConfigError, InputError, MinemapError, Problem
 from .grid import Grid, area_scale_warning, load_grid
 from .guard import MAX_CELLS, check, deferred_interrupt, estimate
-from .products import PRODUCTS, UINT8_NODATA, build_products, enabled_products, missing_bindings, product_equation
+from .products import PRODUCTS, build_products, enabled_products, missing_bindings, product_equation, product_title
 from .sources import Layer, LoadOptions, file_sha256, load_layer
 from .sources.release import load_release
 from .outdir import (FULL_RUN, file_hashes, load_state, output_lock, publish, read_parts, read_state, staging_folder,
@@ -32,7 +32,7 @@ from .state import chunk_fingerprints, grid_change, grid_key
 from .summaries import Districts, build_summary, load_districts, summaries_wanted, write_summaries
 from .writers.chunks import WorkerProcesses
 from .writers.geotiff import ChunkParts, RasterTarget, patch_rasters, write_rasters
-from .writers.styles import Legend, product_legend, qml, risk_class_legend
+from .writers.styles import qml
 
 RUN_RECORD = "run.json"
 
@@ -263,16 +263,13 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                 progress(done[0], total)
 
         window = max(2, 2 * (workers or os.cpu_count() or 1))  # chunks in flight
-        titles = {t.name: PRODUCTS[t.name].title + (f" ({PRODUCTS[t.name].symbol})" if "_" in PRODUCTS[t.name].symbol
-                                                     or PRODUCTS[t.name].symbol in ("E", "CSC") else "") for t in targets}
-        if "contamination_probability" in titles and not cfg.spec.products.contamination_probability.paper_weights:
-            titles["contamination_probability"] += ", weighted variant of eq. (2)"  # on maps, project, report
+        titles = {t.name: product_title(t.name, cfg) for t in targets}  # on maps, project, report
         names, timing = [], {}
 
         def deliver(sources: dict[str, Path]) -> None:
             """Styles, summaries, QGIS project, maps and report: everything but the product files."""
             t_sum = time.perf_counter()
-            styles, legends = {}, {t.name: _legend(t, cfg) for t in targets}
+            styles, legends = {}, {t.name: PRODUCTS[t.name].style(cfg) for t in targets}
             for t in targets:
                 styles[t.name] = qml(legends[t.name])
                 (staging / f"{t.name}.qml").write_text(styles[t.name])
@@ -324,15 +321,6 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
     return record
 
 
-def _legend(t: RasterTarget, cfg: LoadedConfig) -> Legend:
-    """A product's colours (its .qml, PNG, PDF and project layer), over the config's fixed range,
-    never this run's data: the same value has the same colour in every run."""
-    if t.name == "risk_class":
-        rc = cfg.spec.products.risk_class
-        return risk_class_legend(rc.names, rc.thresholds, rc.min_evidence, "P_res" if cfg.spec.release else "P_c")
-    return product_legend(t.name, *(cfg.spec.products.colour_range(t.name) or (None, None)))
-
-
 def _input_files(inputs: Inputs) -> dict[str, str]:
     """Every input file's SHA-256 (raster hashes were taken, or recalled, while checking them)."""
     known = {p: c["sha256"] for p, c in inputs.raster_checks.items()}
@@ -351,10 +339,8 @@ def _target(name: str, array, inputs: Inputs, created: str) -> RasterTarget:
             "MINEMAP_VERSION": __version__, "MINEMAP_CREATED_UTC": created,
             "TIFFTAG_SOFTWARE": f"minemap {__version__}",
             "TIFFTAG_DATETIME": created.replace("-", ":").replace("T", " ")[:19]}
-    uint8 = p.dtype == "uint8"
-    return RasterTarget(name=name, array=array, nodata=UINT8_NODATA if uint8 else -9999.0,
-                        description=f"{p.title} ({p.symbol}) [{p.unit}]", unit=p.unit, tags=tags,
-                        overview_resampling="NEAREST" if uint8 else "AVERAGE")
+    return RasterTarget(name=name, array=array, nodata=p.nodata, description=f"{p.title} ({p.symbol}) [{p.unit}]",
+                        unit=p.unit, tags=tags, overview_resampling=p.overview_resampling)
 
 
 def _describe(var: str, inputs: Inputs) -> str:
@@ -385,7 +371,7 @@ def _record(inputs: Inputs, targets: list[RasterTarget], created: str, out_dir: 
         "inputs": files,
         "rejected": [str(p) for p in inputs.rejected],
         "warnings": [str(p) for p in inputs.warnings],
-        "products": {t.name: {"file": f"{t.name}.tif", "style": f"{t.name}.qml",
+        "products": {t.name: {"file": PRODUCTS[t.name].file, "style": f"{t.name}.qml",
                               "equation": product_equation(t.name, inputs.cfg),
                               "unit": PRODUCTS[t.name].unit, **t.stats.as_dict()} for t in targets},
         "timings": timings,
