@@ -249,6 +249,8 @@ class Output(_Spec):
     compress: Literal["zstd", "deflate", "lzw"] = "zstd"
     level: int = Field(1, ge=1, le=22)
     dpi: int = Field(200, ge=50, le=600, description="resolution of the PNG maps (200: print)")
+    deliverables: bool = Field(True, description="maps, report, briefing PDF, QGIS project, print layouts and "
+                               "evidence.gpkg (false: products, styles, summaries, STAC item and run.json only)")
     bundle_rasters: bool = Field(False, description="copy the drone rasters into OUT/evidence/ so OUT alone "
                                  "holds every layer of the QGIS project (the vectors are always in evidence.gpkg)")
 
