@@ -73,9 +73,14 @@ def _settled(patterns: list[str], current: Snapshot, settle: float, interval: fl
     return current
 
 
-def _attempt(update: Callable[[], dict], log: Callable[[str], None]) -> None:
-    from .cli import summary_line
+def summary_line(s: dict) -> str:
+    """One log line per update, for cron and watch logs (`minemap update` prints it too)."""
+    return (f"{s['status']}: {len(s['added'])} added, {len(s['changed'])} changed, {len(s['removed'])} removed, "
+            f"{len(s['rejected'])} rejected inputs; {s['chunks_recomputed']}/{s['chunks_total']} chunks "
+            f"recomputed in {s['seconds']:.1f} s" + (f"; {s['reason']}" if s.get("reason") else ""))
 
+
+def _attempt(update: Callable[[], dict], log: Callable[[str], None]) -> None:
     stamp = datetime.now().astimezone().isoformat(timespec="seconds")
     try:
         summary = update()
