@@ -7,14 +7,10 @@ summaries, maps, report, STAC, run.json) → publish (`outdir`: one journaled st
 
 from __future__ import annotations
 
-import os
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
-
-import dask
+from typing import Callable
 
 from .config import LoadedConfig
 from .engine.compute import compute
@@ -25,27 +21,11 @@ from .grid import Grid
 from .guard import MAX_CELLS, deferred_interrupt
 from .outdir import file_hashes, load_state, output_lock, publish, read_state, staging_folder, write_parts, write_state
 from .products import build_products, enabled_products
+from .runtime import runtime, scheduler  # noqa: F401 (scheduler: importable here as before)
 from .state import chunk_fingerprints, grid_key
 from .summaries import build_summary
 from .writers.chunks import WorkerProcesses
 from .writers.geotiff import ChunkParts
-
-
-@contextmanager
-def scheduler(workers: int | None = None, address: str | None = None) -> Iterator[None]:
-    """Threads on this machine (one thread: synchronous), or a distributed cluster at `address`."""
-    address = address or os.environ.get("DASK_SCHEDULER_ADDRESS")
-    if address:
-        from distributed import Client
-
-        with Client(address):
-            yield
-    elif workers == 1:
-        with dask.config.set(scheduler="synchronous"):
-            yield
-    else:
-        with dask.config.set(scheduler="threads", num_workers=workers or os.cpu_count()):
-            yield
 
 
 def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
@@ -61,7 +41,7 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
         budget_check(out_dir, max_cells, workers)(g, cfg)
         processes.start(g.shape[0] * g.shape[1])
 
-    with scheduler(workers, scheduler_address):
+    with runtime(workers, scheduler_address):
         try:
             inputs = load_inputs(config, grid_path, on_grid=on_grid)
             with output_lock(out_dir, wait) as notes:
@@ -115,7 +95,7 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
                 write_state(out_dir, {**state, "raster_checks": inputs.raster_checks})  # remember new checks
             summary.update(status="up to date", seconds=round(time.perf_counter() - t0, 3))
             return summary
-        with scheduler(workers, scheduler_address):
+        with runtime(workers, scheduler_address):
             _execute(inputs, out_dir, t0, workers, progress,
                      changed={tuple(map(int, k.split(","))) for k in changed} if complete else None,
                      fingerprints=fingerprints, state=state if complete else None, parts=parts,

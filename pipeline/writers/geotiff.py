@@ -28,15 +28,13 @@ from affine import Affine
 from rasterio.windows import Window
 
 from ..grid import FILE_TILE, Grid
+from ..runtime import gdal_env
 from ..tiles import Index, chunk_key, run_job
 from .chunks import ChunkJob, WorkerProcesses, run_jobs
 from .overviews import downsample, level_chunks, overview_factors, write_vrt
 from .pieces import chunk_spots
 
 TEST_DELAY = os.environ.get("MINEMAP_TEST_BATCH_DELAY")
-# GDAL_CACHEMAX in bytes: rasterio hands an integer to GDALSetCacheMax64, so 512 meant 512 bytes
-# (rasterising then re-walked every polygon per scanline: 5× slower; the COG copies cached nothing)
-GDAL_ENV = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_CACHEMAX": 512 * 2**20}
 
 
 @dataclass
@@ -160,7 +158,7 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
     pieces = {t.name: {f: [(spots[idx][t.name, f], _window(grid, idx, f)) for idx in inside] for f in [1, *factors]}
               for t in targets}
     on_tiles(len(tiles) - len(inside))
-    with rasterio.Env(**GDAL_ENV):
+    with gdal_env():
         for _ in _computed(targets, outputs, inside, grid, window, on_tiles, extra, spots, processes):
             pass
         if processes is not None:  # done with them: free their memory for the rest
@@ -215,7 +213,7 @@ def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previo
         shutil.copyfile(previous / f"{t.name}.tif", staging / f"{t.name}.tif")
     ids = [idx for idx in grid.tile_ids() if idx in changed and grid.tile_in_region(idx)]
     on_tiles(sum(1 for _ in grid.tile_ids()) - len(ids))
-    with rasterio.Env(**GDAL_ENV):
+    with gdal_env():
         for blocks in _computed(targets, outputs, ids, grid, window, on_tiles, extra):
             # one open handle at a time: each appends tiles at the end of the same file
             for t in targets:
