@@ -17,6 +17,13 @@ def world(tmp_path: Path) -> Path:
     return make_world(tmp_path / "world")
 
 
+def engine_only(config: Path) -> Path:
+    """`config` with `[output] deliverables = false` (no maps, report, PDF, project): for tests of
+    the products, summaries and the output folder only. The config must have no [output] yet."""
+    config.write_text(config.read_text() + "\n[output]\ndeliverables = false\n")
+    return config
+
+
 def run_sample(out: Path, *extra: str) -> dict:
     """`minemap run` on the bundled sample through the CLI; returns the run record."""
     from click.testing import CliRunner

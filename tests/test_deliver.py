@@ -7,16 +7,11 @@ import json
 import pytest
 import rasterio
 
+from conftest import engine_only
 from pipeline.runner import run
 
 PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
             "clearance_sustainability"]
-
-
-def engine_only(config):
-    """The world's config with the deliverables off."""
-    config.write_text(config.read_text() + "\n[output]\ndeliverables = false\n")
-    return config
 
 
 def test_no_deliverables_writes_products_styles_and_record_only(world):
