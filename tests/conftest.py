@@ -24,6 +24,17 @@ def engine_only(config: Path) -> Path:
     return config
 
 
+@pytest.fixture
+def engine_sample(tmp_path: Path) -> Path:
+    """A private copy of the sample (config, data, grids) with `[output] deliverables = false`:
+    for tests of products, summaries and the output folder (see test_deliver); returns its config."""
+    import shutil
+
+    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
+    shutil.copytree(REPO / "grids", tmp_path / "grids")
+    return engine_only(tmp_path / "sample_data" / "minemap.toml")
+
+
 def run_sample(out: Path, *extra: str) -> dict:
     """`minemap run` on the bundled sample through the CLI; returns the run record."""
     from click.testing import CliRunner

@@ -16,7 +16,7 @@ import rasterio
 from click.testing import CliRunner
 from pyproj import Transformer
 
-from conftest import REPO, engine_only
+from conftest import REPO
 from pipeline.cli import main
 from pipeline.runner import run, update
 from pipeline.outdir import output_lock
@@ -27,12 +27,10 @@ PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "enviro
 
 
 @pytest.fixture
-def sample(tmp_path) -> Path:
-    """A private copy of the sample (config, data, grids) to change drone files in; products,
-    summaries and the output folder are tested here, so no maps or report (see test_deliver)."""
-    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
-    shutil.copytree(REPO / "grids", tmp_path / "grids")
-    return engine_only(tmp_path / "sample_data" / "minemap.toml")
+def sample(engine_sample) -> Path:
+    """A private copy of the sample to change drone files in; products, summaries and the output
+    folder are tested here, so no maps or report (see test_deliver)."""
+    return engine_sample
 
 
 def drone_near(config: Path, name: str, lon: float, lat: float, value: float) -> Path:
