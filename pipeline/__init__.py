@@ -1,7 +1,8 @@
 """minemap: landmine-contamination evidence onto a grid, fused into the source paper's products.
 
 Data flows one way: config -> grid -> sources (evidence onto the grid) -> formulas -> writers.
-The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate` (see `pipeline.api`).
+The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate` (see `pipeline.api`), and
+`pipeline.open_products(OUT)`: a finished run's products as a lazy xarray.Dataset (`pipeline.dataset`).
 """
 
 __version__ = "0.1.0"
@@ -12,7 +13,7 @@ import warnings as _warnings
 # and warns about the moment in between; the burnt cells are placed correctly (tests check).
 _warnings.filterwarnings("ignore", message="Dataset has no geotransform", module="rasterio.features")
 
-__all__ = ["Result", "run", "update", "validate", "__version__"]
+__all__ = ["Result", "run", "update", "validate", "open_products", "__version__"]
 
 
 def __getattr__(name: str):
@@ -21,4 +22,8 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "open_products":
+        from .dataset import open_products
+
+        return open_products
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
