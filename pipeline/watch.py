@@ -17,6 +17,7 @@ from typing import Callable
 
 from .config import RasterSource, load_config
 from .errors import MinemapError
+from .logline import summary_line
 
 Snapshot = dict[str, tuple[int, ...]]
 
@@ -71,13 +72,6 @@ def _settled(patterns: list[str], current: Snapshot, settle: float, interval: fl
         if now != current:
             current, quiet_since = now, time.monotonic()
     return current
-
-
-def summary_line(s: dict) -> str:
-    """One log line per update, for cron and watch logs (`minemap update` prints it too)."""
-    return (f"{s['status']}: {len(s['added'])} added, {len(s['changed'])} changed, {len(s['removed'])} removed, "
-            f"{len(s['rejected'])} rejected inputs; {s['chunks_recomputed']}/{s['chunks_total']} chunks "
-            f"recomputed in {s['seconds']:.1f} s" + (f"; {s['reason']}" if s.get("reason") else ""))
 
 
 def _attempt(update: Callable[[], dict], log: Callable[[str], None]) -> None:

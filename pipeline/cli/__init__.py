@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import __version__
 from ..errors import MinemapError, Problem
-from ..watch import summary_line
+from ..logline import summary_line
 from .options import (compute_options, config_arg, grid_opt, json_opt, max_cells_opt, out_opt, quiet_opt,
                       wait_opt, workers_opt)
 
