@@ -1,7 +1,8 @@
 """minemap: landmine-contamination evidence onto a grid, fused into the source paper's products.
 
 Data flows one way: config -> grid -> sources (evidence onto the grid) -> formulas -> writers.
-The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate`, `pipeline.evaluate` (see `pipeline.api`).
+The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate`, `pipeline.evaluate` (see `pipeline.api`),
+and `pipeline.open_products(OUT)`: a finished run's products as a lazy xarray.Dataset (`pipeline.dataset`).
 """
 
 __version__ = "0.1.0"
@@ -12,7 +13,7 @@ import warnings as _warnings
 # and warns about the moment in between; the burnt cells are placed correctly (tests check).
 _warnings.filterwarnings("ignore", message="Dataset has no geotransform", module="rasterio.features")
 
-__all__ = ["Result", "run", "update", "validate", "evaluate", "__version__"]
+__all__ = ["Result", "run", "update", "validate", "evaluate", "open_products", "__version__"]
 
 
 def __getattr__(name: str):
@@ -25,4 +26,8 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"{__name__}.evaluate")
+    if name == "open_products":
+        from .dataset import open_products
+
+        return open_products
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

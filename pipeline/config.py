@@ -250,6 +250,8 @@ class Output(_Spec):
     compress: Literal["zstd", "deflate", "lzw"] = "zstd"
     level: int = Field(1, ge=1, le=22)
     dpi: int = Field(200, ge=50, le=600, description="resolution of the PNG maps (200: print)")
+    deliverables: bool = Field(True, description="maps, report, briefing PDF, QGIS project, print layouts and "
+                               "evidence.gpkg (false: products, styles, summaries, STAC item and run.json only)")
     bundle_rasters: bool = Field(False, description="copy the drone rasters into OUT/evidence/ so OUT alone "
                                  "holds every layer of the QGIS project (the vectors are always in evidence.gpkg)")
     keep_history: int = Field(10, ge=1, description="STAC items of the last N runs kept in OUT/history/")

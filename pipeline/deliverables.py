@@ -18,6 +18,7 @@ from pyproj import CRS
 
 from .config import LoadedConfig
 from .evidence import EVIDENCE, RASTERS, Bundled, evidence_plan, write_evidence
+from .formulas import SUSTAINABLE
 from .grid import Grid
 from .history import CATALOG
 from .vector import read_vector
@@ -154,7 +155,7 @@ def print_layouts(out_dir: Path, cfg: LoadedConfig, grid: Grid, groups: list[tup
 
 DESCRIPTIONS = {
     "districts.gpkg": ("District summary", ["data"], "per district: area, mean and max P_c, km² per risk class, "
-                       "estimated remaining mines, mean E and R_e, share of cleared land with CSC > 0.7"),
+                       f"estimated remaining mines, mean E and R_e, share of cleared land with CSC > {SUSTAINABLE:g}"),
     "districts.csv": ("District summary (table)", ["data"], "the district summary without geometry"),
     "priority_zones.gpkg": ("Priority zones", ["data"], "connected high-risk cells as polygons, riskiest and "
                             "largest first: area, district, mean and max P_c, evidence count"),

@@ -26,14 +26,14 @@ from scipy import ndimage
 from .config import RELEASE_OUTCOMES, LoadedConfig
 from .errors import InputError
 from .grid import Grid
-from .products import INSUFFICIENT, UINT8_NODATA
+from .formulas import SUSTAINABLE
+from .products import INSUFFICIENT, PRODUCTS, UINT8_NODATA
 from .sources.polygons import BurnJob
 from .tiles import Index, chunk_key, tiled_array
 from .vector import POLYGONS, empty_layer_problem, geometry_type_problem, read_vector, repair_geometries, to_crs
 
 # the per-chunk inputs of a part, in this order; products or layers that are not there are skipped
 FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C", *[f"rel_{o}" for o in RELEASE_OUTCOMES], "P_res"]
-SUSTAINABLE = 0.7  # CSC above this is sustainable (paper, eq. 3)
 
 
 @dataclass(frozen=True)
@@ -405,11 +405,9 @@ def build_summary(cfg: LoadedConfig, grid: Grid, layers: dict, products: dict[st
     if not summaries_wanted(cfg, list(products), districts):
         return None, set()
     zones = zone_class(cfg, list(products))
-    fields = {short: products[name] for short, name in PRODUCT_FIELDS.items() if name in products}
+    fields = {short: products[name] for short, name in product_fields().items() if name in products}
     if "L" in layers:
         fields["L"] = layers["L"].array
-    if "residual_probability" in products:  # with land release, classes and zones use the residual
-        fields["P_res"] = products["residual_probability"]
     for o in RELEASE_OUTCOMES:
         if f"released_{o}" in layers:
             fields[f"rel_{o}"] = layers[f"released_{o}"].array
@@ -423,8 +421,9 @@ def build_summary(cfg: LoadedConfig, grid: Grid, layers: dict, products: dict[st
                          len(cfg.spec.products.risk_class.names), zones), set(fields)
 
 
-PRODUCT_FIELDS = {"P_c": "contamination_probability", "n": "evidence_count", "class": "risk_class",
-                  "E": "environmental_impact", "R_e": "recovery_rate", "CSC": "clearance_sustainability"}
+def product_fields() -> dict[str, str]:
+    """Short summary name → product, from the registry (with land release, classes and zones use P_res)."""
+    return {p.summary_field: name for name, p in PRODUCTS.items() if p.summary_field}
 
 
 def write_summaries(staging: Path, parts: dict[str, dict], cfg: LoadedConfig, grid: Grid,
@@ -438,7 +437,7 @@ def write_summaries(staging: Path, parts: dict[str, dict], cfg: LoadedConfig, gr
         write_vector(table, staging / "districts.gpkg", "districts", grid.crs)
         table.drop(columns="geometry").to_csv(staging / "districts.csv", index=False, float_format="%.6g")
         written["districts"] = table
-    if zone_class(cfg, [PRODUCT_FIELDS[f] for f in have if f in PRODUCT_FIELDS]) is not None:
+    if zone_class(cfg, [product_fields()[f] for f in have if f in product_fields()]) is not None:
         zones = _residual_names(merge_zones(parts, grid, districts, names,
                                             cfg.spec.products.priority_zones.min_area_km2), have)
         write_vector(zones, staging / "priority_zones.gpkg", "priority_zones", grid.crs)

@@ -17,6 +17,7 @@ from typing import Callable
 
 from .config import RasterSource, load_config
 from .errors import MinemapError
+from .logline import summary_line
 
 Snapshot = dict[str, tuple[int, ...]]
 
@@ -74,8 +75,6 @@ def _settled(patterns: list[str], current: Snapshot, settle: float, interval: fl
 
 
 def _attempt(update: Callable[[], dict], log: Callable[[str], None]) -> None:
-    from .cli import summary_line
-
     stamp = datetime.now().astimezone().isoformat(timespec="seconds")
     try:
         summary = update()

@@ -17,6 +17,24 @@ def world(tmp_path: Path) -> Path:
     return make_world(tmp_path / "world")
 
 
+def engine_only(config: Path) -> Path:
+    """`config` with `[output] deliverables = false` (no maps, report, PDF, project): for tests of
+    the products, summaries and the output folder only. The config must have no [output] yet."""
+    config.write_text(config.read_text() + "\n[output]\ndeliverables = false\n")
+    return config
+
+
+@pytest.fixture
+def engine_sample(tmp_path: Path) -> Path:
+    """A private copy of the sample (config, data, grids) with `[output] deliverables = false`:
+    for tests of products, summaries and the output folder (see test_deliver); returns its config."""
+    import shutil
+
+    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
+    shutil.copytree(REPO / "grids", tmp_path / "grids")
+    return engine_only(tmp_path / "sample_data" / "minemap.toml")
+
+
 def run_sample(out: Path, *extra: str) -> dict:
     """`minemap run` on the bundled sample through the CLI; returns the run record."""
     from click.testing import CliRunner

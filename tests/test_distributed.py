@@ -4,16 +4,15 @@ import numpy as np
 import pytest
 import rasterio
 
-from conftest import REPO
 from pipeline.runner import run
 
 PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
             "clearance_sustainability"]
 
 
-def test_local_cluster_with_two_worker_processes_matches_threads(tmp_path):
+def test_local_cluster_with_two_worker_processes_matches_threads(tmp_path, engine_sample):
     distributed = pytest.importorskip("distributed")
-    config = REPO / "sample_data" / "minemap.toml"
+    config = engine_sample
     run(config, tmp_path / "threads", workers=2)
     # worker processes, not threads: anything unpicklable in the graph (an open dataset, a lock) fails here
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -27,12 +26,12 @@ def test_local_cluster_with_two_worker_processes_matches_threads(tmp_path):
             assert a.tags(1) == b.tags(1), name
 
 
-def test_worker_processes_match_threads(tmp_path, monkeypatch):
+def test_worker_processes_match_threads(tmp_path, monkeypatch, engine_sample):
     """Large grids compute their chunks in spawned worker processes that stage their own blocks;
     forced here on the sample, every product, overview, statistic and summary equals threads'."""
     from pipeline.writers import chunks
 
-    config = REPO / "sample_data" / "minemap.toml"
+    config = engine_sample
     run(config, tmp_path / "threads", workers=2)
     spawned = []
     real_spawn = chunks._spawn

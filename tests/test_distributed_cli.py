@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import rasterio
 
-from conftest import REPO
 from pipeline.runner import run
 
 PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
@@ -48,8 +47,8 @@ def cluster(tmp_path):
                 p.kill()
 
 
-def test_command_line_cluster_matches_local_run(tmp_path, cluster):
-    config = REPO / "sample_data" / "minemap.toml"
+def test_command_line_cluster_matches_local_run(tmp_path, cluster, engine_sample):
+    config = engine_sample
     run(config, tmp_path / "local", workers=2)
     run(config, tmp_path / "cluster", scheduler_address=cluster)
     for name in PRODUCTS:

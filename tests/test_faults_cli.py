@@ -161,12 +161,12 @@ def test_update_shares_max_cells(world, published):
 def test_grid_at_1_m_over_the_sample_region_is_refused_before_reading_inputs(tmp_path, monkeypatch, command):
     """17.7 G cells: refused from the grid alone; no input layer is read, no chunk job built
     (`validate` said "ok" after a minute of reading inputs: now it refuses as `run` does)."""
-    import pipeline.runner
+    import pipeline.engine.plan
 
     def no_layers(*args, **kwargs):
         raise AssertionError("an input layer was read for a grid that must be refused")
 
-    monkeypatch.setattr(pipeline.runner, "load_layer", no_layers)
+    monkeypatch.setattr(pipeline.engine.plan, "load_layer", no_layers)
     grid = tmp_path / "karabakh-1m.toml"
     grid.write_text((REPO / "grids" / "karabakh-100m.toml").read_text()
                     .replace("resolution = 100", "resolution = 1")
@@ -209,8 +209,8 @@ def _failing(err_no: int):
 
 @pytest.mark.parametrize("where, err_no", [("pipeline.writers.chunks.write_pieces", errno.ENOSPC),
                                            ("pipeline.writers.geotiff.rasterio.shutil.copy", errno.EDQUOT),
-                                           ("pipeline.runner.write_maps_and_report", errno.EROFS),
-                                           ("pipeline.runner.write_summaries", errno.EIO)])
+                                           ("pipeline.engine.deliver.write_maps_and_report", errno.EROFS),
+                                           ("pipeline.engine.deliver.write_summaries", errno.EIO)])
 def test_a_write_the_disk_refuses_exits_74_and_keeps_the_previous_outputs(world, published, monkeypatch,
                                                                            where, err_no):
     if "write_summaries" in where:  # only written with districts: add them (and publish again)
@@ -254,7 +254,7 @@ def test_a_really_full_disk(world, small_disk, monkeypatch):
     assert run_cli("run", world, "--out", out, "--quiet").exit_code == 0
     free = shutil.disk_usage(small_disk).free
     (small_disk / "filler").write_bytes(b"\0" * (free - 200_000))  # 200 kB left: less than the staging
-    monkeypatch.setattr("pipeline.runner.check", lambda *args, **kwargs: None)  # filled after the check
+    monkeypatch.setattr("pipeline.engine.plan.check", lambda *args, **kwargs: None)  # filled after the check
     assert_refused(["run", world, "--out", out, "--quiet"], out, 74, str(out), "could not write the outputs",
                    "No space left on device", "previous outputs kept")
 
@@ -291,7 +291,7 @@ def test_ctrl_c_in_update_json(world, published, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("pipeline.runner.write_catalogue_item", interrupted)  # Ctrl-C while staging
+    monkeypatch.setattr("pipeline.engine.deliver.write_catalogue_item", interrupted)  # Ctrl-C while staging
     before = snapshot(published)
     result = run_cli("update", world, "--out", published, "--json")
     assert result.exit_code == 130, result.output
@@ -304,7 +304,7 @@ def test_ctrl_c_before_a_first_run_wrote_anything(world, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("pipeline.runner.load_layer", interrupted)  # while reading the inputs
+    monkeypatch.setattr("pipeline.engine.plan.load_layer", interrupted)  # while reading the inputs
     out = tmp_path / "out"
     assert_refused(["run", world, "--out", out], out, 130, f"interrupted: {out}: nothing written")
     assert not out.exists()

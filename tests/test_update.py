@@ -27,11 +27,10 @@ PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "enviro
 
 
 @pytest.fixture
-def sample(tmp_path) -> Path:
-    """A private copy of the sample (config, data, grids) to change drone files in."""
-    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
-    shutil.copytree(REPO / "grids", tmp_path / "grids")
-    return tmp_path / "sample_data" / "minemap.toml"
+def sample(engine_sample) -> Path:
+    """A private copy of the sample to change drone files in; products, summaries and the output
+    folder are tested here, so no maps or report (see test_deliver)."""
+    return engine_sample
 
 
 def drone_near(config: Path, name: str, lon: float, lat: float, value: float) -> Path:

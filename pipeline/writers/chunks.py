@@ -36,6 +36,7 @@ from affine import Affine
 from dask.base import get_scheduler
 from dask.highlevelgraph import HighLevelGraph
 
+from ..runtime import enter_worker
 from ..tiles import Index
 from .pieces import Spot, write_pieces
 
@@ -176,6 +177,7 @@ def _worker_setup() -> None:
     atexit.register(os._exit, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _keep_freed_memory()
+    enter_worker()  # the run's GDAL settings (runtime), as on the main process
 
 
 def _keep_freed_memory() -> None:

@@ -13,6 +13,8 @@ import re
 
 import pandas
 
+from ..formulas import SUSTAINABLE
+
 KM2, PROB, COUNT, TEXT = 2, 3, 0, None  # decimals; TEXT: not a number
 
 # raw name → (header, decimals)
@@ -27,7 +29,7 @@ COLUMNS: dict[str, tuple[str, int | None]] = {
     "mean_E": ("Mean E", PROB),
     "mean_R_e": ("Mean R_e", PROB),
     "cleared_km2": ("Cleared (km²)", KM2),
-    "csc_sustainable_share": ("Cleared land with CSC > 0.7 (share)", PROB),
+    "csc_sustainable_share": (f"Cleared land with CSC > {SUSTAINABLE:g} (share)", PROB),
     "rank": ("Rank", COUNT),
     "risk_class": ("Risk class", TEXT),
     "mean_evidence": ("Mean evidence layers", 1),

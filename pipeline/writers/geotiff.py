@@ -1,5 +1,8 @@
 """GeoTIFF products: tiled, compressed, with overviews, statistics and provenance tags.
 
+Output formats are `Sink`s (open for the targets on a grid, write each chunk's blocks, finish):
+`CogSink` for a full write, `PatchSink` for an update's patch of the previous files.
+
 Chunks are computed side by side (see `chunks`); each chunk's blocks, at full resolution and
 every overview level, are staged uncompressed (see `pieces`) by whoever computed them
 (compressing twice cost ~2 s per 121 M-cell product). GDAL's COG driver then copies each
@@ -16,7 +19,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import dask.array as da
 from dask.base import tokenize
@@ -28,15 +31,13 @@ from affine import Affine
 from rasterio.windows import Window
 
 from ..grid import FILE_TILE, Grid
+from ..runtime import gdal_env
 from ..tiles import Index, chunk_key, run_job
 from .chunks import ChunkJob, WorkerProcesses, run_jobs
 from .overviews import downsample, level_chunks, overview_factors, write_vrt
 from .pieces import chunk_spots
 
 TEST_DELAY = os.environ.get("MINEMAP_TEST_BATCH_DELAY")
-# GDAL_CACHEMAX in bytes: rasterio hands an integer to GDALSetCacheMax64, so 512 meant 512 bytes
-# (rasterising then re-walked every polygon per scanline: 5× slower; the COG copies cached nothing)
-GDAL_ENV = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_CACHEMAX": 512 * 2**20}
 
 
 @dataclass
@@ -132,6 +133,105 @@ class ChunkParts:
     only: set[Index] | None = None
 
 
+class Sink(Protocol):
+    """An output format: opened for a run's targets on a grid, given each computed chunk's blocks,
+    finished into files in staging. A sink whose blocks are staged by the worker that computed
+    them (`open` returns each chunk's spots) gets no blocks back in `write`."""
+
+    def open(self) -> dict[Index, dict] | None: ...
+
+    def write(self, blocks: list) -> None: ...
+
+    def finish(self, beside: Callable[[dict[str, Path]], None]) -> dict: ...
+
+
+class CogSink:
+    """Cloud-Optimised GeoTIFFs: workers stage each chunk's blocks uncompressed (`pieces`); GDAL's
+    COG driver copies each product through VRT mosaics of them, compressing once."""
+
+    def __init__(self, targets: list[RasterTarget], grid: Grid, staging: Path, compress: str, level: int,
+                 inside: list[Index]):
+        self.targets, self.grid, self.staging, self.compress, self.level = targets, grid, staging, compress, level
+        self.inside, self.factors = inside, overview_factors(grid.shape, grid.chunk)
+        self.pieces: dict = {}
+
+    def open(self) -> dict[Index, dict]:
+        grid, staging, factors = self.grid, self.staging, self.factors
+        (staging / "chunks").mkdir()
+        products = [(t.name, str(t.array.dtype)) for t in self.targets]
+        spots = {}
+        for idx in self.inside:
+            cells = _window(grid, idx, 1)
+            spots[idx] = chunk_spots(staging / "chunks", idx, products, (int(cells.height), int(cells.width)),
+                                     factors)
+        self.pieces = {t.name: {f: [(spots[idx][t.name, f], _window(grid, idx, f)) for idx in self.inside]
+                                for f in [1, *factors]} for t in self.targets}
+        return spots
+
+    def write(self, blocks: list) -> None:
+        pass  # staged by the workers
+
+    def finish(self, beside: Callable[[dict[str, Path]], None]) -> dict:
+        """VRTs, then the COGs while `beside` draws from the VRTs; returns the copies' seconds."""
+        grid, staging, targets, factors, pieces = self.grid, self.staging, self.targets, self.factors, self.pieces
+        t1 = time.perf_counter()
+        vrts = {t.name: staging / f"{t.name}.vrt" for t in targets}
+        for t in targets:
+            t.total(grid)
+            write_vrt(vrts[t.name], grid, str(t.array.dtype), t.nodata, pieces[t.name], t.tags, t.stats.gdal_tags(),
+                      t.description, t.unit)
+        last_reader = {spot.path: k for k, t in enumerate(targets) for level in pieces[t.name].values()
+                       for spot, _ in level}
+        with ThreadPoolExecutor(1, thread_name_prefix="minemap-beside") as pool, \
+                ThreadPoolExecutor(1, thread_name_prefix="minemap-cleanup") as cleanup:
+            alongside = pool.submit(beside, vrts)
+            for k, t in enumerate(targets):
+                rasterio.shutil.copy(vrts[t.name], staging / f"{t.name}.tif", driver="COG", BLOCKSIZE=str(FILE_TILE),
+                                     OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE",
+                                     **creation_options(str(t.array.dtype), self.compress, self.level))
+                if k < len(targets) - 1:  # files no later product reads go while the next is copied
+                    # (~2 s in all), once `beside` has done reading them
+                    cleanup.submit(_remove, [p for p, last in last_reader.items() if last == k], alongside)
+            t2 = time.perf_counter()
+            alongside.result()
+        shutil.rmtree(staging / "chunks")
+        for vrt in staging.glob("*.vrt"):
+            vrt.unlink()
+        return {"cog_s": round(t2 - t1, 3)}
+
+
+class PatchSink:
+    """An update's patch: copies of the previous product files, the changed chunks rewritten in
+    place at full resolution and every overview level; statistics from the chunks' stored parts."""
+
+    def __init__(self, targets: list[RasterTarget], grid: Grid, staging: Path, previous: Path):
+        self.targets, self.grid, self.staging, self.previous = targets, grid, staging, previous
+        self.factors = overview_factors(grid.shape, grid.chunk)
+
+    def open(self) -> None:
+        for t in self.targets:
+            shutil.copyfile(self.previous / f"{t.name}.tif", self.staging / f"{t.name}.tif")
+
+    def write(self, blocks: list) -> None:
+        # one open handle at a time: each appends tiles at the end of the same file
+        for t in self.targets:
+            for k, f in enumerate([1, *self.factors]):
+                level = {} if f == 1 else {"overview_level": k - 1}
+                with rasterio.open(self.staging / f"{t.name}.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES", **level) as ds:
+                    for (idx, target, g), block in blocks:
+                        if target is t and g == f:
+                            ds.write(block, 1, window=_window(self.grid, idx, f))
+
+    def finish(self, beside: Callable[[dict[str, Path]], None]) -> dict:
+        for t in self.targets:
+            t.total(self.grid)
+            with rasterio.open(self.staging / f"{t.name}.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES") as ds:
+                ds.update_tags(**t.tags)
+                ds.update_tags(1, **t.stats.gdal_tags())
+        beside({t.name: self.staging / f"{t.name}.tif" for t in self.targets})
+        return {"cog_s": 0.0}
+
+
 def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compress: str = "zstd",
                   level: int = 1, window: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
                   previous: Path | None = None, changed: set[Index] | None = None,
@@ -151,44 +251,17 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
     outputs = {t.name: _chunk_outputs(t, factors, _reusing(t, grid, previous, keep)) for t in targets}
     tiles = list(grid.tile_ids())
     inside = [idx for idx in tiles if grid.tile_in_region(idx)]  # the rest is left to the VRTs' nodata
-    (staging / "chunks").mkdir()
-    products = [(t.name, str(t.array.dtype)) for t in targets]
-    spots = {}
-    for idx in inside:
-        cells = _window(grid, idx, 1)
-        spots[idx] = chunk_spots(staging / "chunks", idx, products, (int(cells.height), int(cells.width)), factors)
-    pieces = {t.name: {f: [(spots[idx][t.name, f], _window(grid, idx, f)) for idx in inside] for f in [1, *factors]}
-              for t in targets}
+    sink = CogSink(targets, grid, staging, compress, level, inside)
+    spots = sink.open()
     on_tiles(len(tiles) - len(inside))
-    with rasterio.Env(**GDAL_ENV):
-        for _ in _computed(targets, outputs, inside, grid, window, on_tiles, extra, spots, processes):
-            pass
+    with gdal_env():
+        for blocks in _computed(targets, outputs, inside, grid, window, on_tiles, extra, spots, processes):
+            sink.write(blocks)
         if processes is not None:  # done with them: free their memory for the rest
             processes.close()
         t1 = time.perf_counter()
-        vrts = {t.name: staging / f"{t.name}.vrt" for t in targets}
-        for t in targets:
-            t.total(grid)
-            write_vrt(vrts[t.name], grid, str(t.array.dtype), t.nodata, pieces[t.name], t.tags, t.stats.gdal_tags(),
-                      t.description, t.unit)
-        last_reader = {spot.path: k for k, t in enumerate(targets) for level in pieces[t.name].values()
-                       for spot, _ in level}
-        with ThreadPoolExecutor(1, thread_name_prefix="minemap-beside") as pool, \
-                ThreadPoolExecutor(1, thread_name_prefix="minemap-cleanup") as cleanup:
-            alongside = pool.submit(beside, vrts)
-            for k, t in enumerate(targets):
-                rasterio.shutil.copy(vrts[t.name], staging / f"{t.name}.tif", driver="COG", BLOCKSIZE=str(FILE_TILE),
-                                     OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE",
-                                     **creation_options(str(t.array.dtype), compress, level))
-                if k < len(targets) - 1:  # files no later product reads go while the next is copied
-                    # (~2 s in all), once `beside` has done reading them
-                    cleanup.submit(_remove, [p for p, last in last_reader.items() if last == k], alongside)
-            t2 = time.perf_counter()
-            alongside.result()
-        shutil.rmtree(staging / "chunks")
-        for vrt in staging.glob("*.vrt"):
-            vrt.unlink()
-    return {"compute_s": round(t1 - t0, 3), "cog_s": round(t2 - t1, 3)}
+        done = sink.finish(beside)
+    return {"compute_s": round(t1 - t0, 3), **done}
 
 
 def _remove(paths: list[Path], after: Future) -> None:
@@ -211,28 +284,16 @@ def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previo
     t0 = time.perf_counter()
     factors = overview_factors(grid.shape, grid.chunk)
     outputs = {t.name: _chunk_outputs(t, factors, t.array) for t in targets}
-    for t in targets:
-        shutil.copyfile(previous / f"{t.name}.tif", staging / f"{t.name}.tif")
+    sink = PatchSink(targets, grid, staging, previous)
+    sink.open()
     ids = [idx for idx in grid.tile_ids() if idx in changed and grid.tile_in_region(idx)]
     on_tiles(sum(1 for _ in grid.tile_ids()) - len(ids))
-    with rasterio.Env(**GDAL_ENV):
+    with gdal_env():
         for blocks in _computed(targets, outputs, ids, grid, window, on_tiles, extra):
-            # one open handle at a time: each appends tiles at the end of the same file
-            for t in targets:
-                for k, f in enumerate([1, *factors]):
-                    level = {} if f == 1 else {"overview_level": k - 1}
-                    with rasterio.open(staging / f"{t.name}.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES", **level) as ds:
-                        for (idx, target, g), block in blocks:
-                            if target is t and g == f:
-                                ds.write(block, 1, window=_window(grid, idx, f))
-        for t in targets:
-            t.total(grid)
-            with rasterio.open(staging / f"{t.name}.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES") as ds:
-                ds.update_tags(**t.tags)
-                ds.update_tags(1, **t.stats.gdal_tags())
-    t1 = time.perf_counter()
-    beside({t.name: staging / f"{t.name}.tif" for t in targets})
-    return {"compute_s": round(t1 - t0, 3), "cog_s": 0.0}
+            sink.write(blocks)
+        t1 = time.perf_counter()
+        done = sink.finish(beside)
+    return {"compute_s": round(t1 - t0, 3), **done}
 
 
 def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], grid: Grid, window: int,

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
+from ..formulas import SUSTAINABLE
+
 # Colour-vision-safe palettes (no red–green pair; "low" never green) from ColorBrewer (Brewer, Penn
 # State); tests/test_colours.py checks them under a deuteranopia simulation (Machado 2009).
 YL_OR_RD = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]  # ColorBrewer YlOrRd-6: probabilities
@@ -115,53 +117,41 @@ def spread(colours: list[str], n: int) -> list[str]:
     return [to_hex(cmap(k / (n - 1))) for k in range(n)]
 
 
-# Fixed colour ranges (config `[products.NAME] range` overrides): the same value has the same colour
-# in every run. E and R_e from the sample's spread: E's 2nd/98th percentiles are 0 and 9.1 over all
-# cells, 0 and 18.3 over cells with E ≠ 0 (97 % within ±20); R_e > 0 cells: 2nd/50th/75th/98th
-# percentiles 0.08, 1.7, 2.7, 22.5 (86 % below 5). Values beyond a range take its end colour (QGIS: clip="0").
-DEFAULT_RANGES: dict[str, tuple[float, float]] = {
-    "contamination_probability": (0.0, 1.0), "residual_probability": (0.0, 1.0), "released_share": (0.0, 1.0),
-    "clearance_sustainability": (0.0, 1.0), "environmental_impact": (-20.0, 20.0), "recovery_rate": (0.0, 5.0)}
-NATURAL = {"recovery_rate": (0.0, math.inf), "environmental_impact": (-math.inf, math.inf)}  # else [0, 1]
-TITLES = {  # legend titles, in words with units
-    "contamination_probability": "Contamination probability P_c (0–1)",
-    "residual_probability": "Residual contamination probability P_res (0–1)",
-    "released_share": "Released share of the cell (0–1)",
-    "evidence_count": "Evidence layers behind P_c (of H_m, S_t, V_i)",
-    "clearance_sustainability": "Clearance sustainability CSC (0–1, > 0.7 sustainable)",
-    "environmental_impact": "Environmental impact E (mines/km² − %)",
-    "recovery_rate": "Ecological recovery rate R_e (km² per unit toxicity·concentration)",
-}
-CSC_BREAKS = [(0.5, "#e66101", "unsustainable"), (0.7, "#fdb863", "below threshold"),
-              (0.85, "#92c5de", "sustainable (> 0.7)"), (math.inf, "#0571b0", "sustainable")]  # orange | blue
+CSC_BREAKS = [(0.5, "#e66101", "unsustainable"), (SUSTAINABLE, "#fdb863", "below threshold"),
+              (0.85, "#92c5de", f"sustainable (> {SUSTAINABLE:g})"), (math.inf, "#0571b0", "sustainable")]  # orange | blue
+EVIDENCE_STOPS = [Stop(0, "#bdbdbd", "0 layers (no evidence)"), Stop(1, "#c6dbef", "1 layer"),
+                  Stop(2, "#6baed6", "2 layers"), Stop(3, "#08519c", "3 layers (all evidence)")]
+
+
+def ramp_legend(lo: float, hi: float, colours: list[str], title: str,
+                natural: tuple[float, float] = (0.0, 1.0)) -> Legend:
+    """An interpolated ramp over [lo, hi]; an end inside the `natural` range of the values says
+    that values beyond it take the end colour."""
+    stops = ramp(lo, hi, colours)
+    if lo > natural[0]:  # values below lo are drawn in the first colour: say so
+        stops[0] = Stop(lo, stops[0].color, f"≤ {stops[0].label}")
+    if hi < natural[1]:
+        stops[-1] = Stop(hi, stops[-1].color, f"≥ {stops[-1].label}")
+    return Legend("ramp", stops, title)
+
+
+def csc_legend(lo: float, hi: float, title: str) -> Legend:
+    """Classes around the paper's CSC threshold (`SUSTAINABLE`), bounded by the range [lo, hi]."""
+    # the breaks inside the range; the last class is the one holding hi, open upwards
+    holding_hi = next(b for b in CSC_BREAKS if b[0] >= hi)
+    breaks = [b for b in CSC_BREAKS if lo < b[0] < hi] + [(math.inf, *holding_hi[1:])]
+    bounds = [b[0] for b in breaks[:-1]]
+    labels = ([f"≤ {bounds[0]:.2f}"] if bounds else []) + [f"{a:.2f}–{z:.2f}" for a, z in zip(bounds, bounds[1:])] \
+        + [f"> {bounds[-1]:.2f}" if bounds else "all"]
+    return Legend("classes", [Stop(b[0], b[1], f"{text} {b[2]}") for b, text in zip(breaks, labels)], title)
 
 
 def product_legend(name: str, lo: float | None = None, hi: float | None = None) -> Legend:
     """A product's colours over the fixed range [lo, hi] (None: the product's default range),
-    never over a run's data, so maps of two runs compare."""
-    d_lo, d_hi = DEFAULT_RANGES.get(name, (0.0, 1.0))
-    lo, hi = d_lo if lo is None else lo, d_hi if hi is None else hi
-    title = TITLES.get(name, name)
-    if name == "evidence_count":
-        return Legend("palette", [Stop(0, "#bdbdbd", "0 layers (no evidence)"), Stop(1, "#c6dbef", "1 layer"),
-                                  Stop(2, "#6baed6", "2 layers"), Stop(3, "#08519c", "3 layers (all evidence)")],
-                      title)
-    if name == "clearance_sustainability":  # classes around the paper's 0.7 threshold, bounded by the range
-        # the breaks inside the range; the last class is the one holding hi, open upwards
-        holding_hi = next(b for b in CSC_BREAKS if b[0] >= hi)
-        breaks = [b for b in CSC_BREAKS if lo < b[0] < hi] + [(math.inf, *holding_hi[1:])]
-        bounds = [b[0] for b in breaks[:-1]]
-        labels = ([f"≤ {bounds[0]:.2f}"] if bounds else []) + [f"{a:.2f}–{z:.2f}" for a, z in zip(bounds, bounds[1:])] \
-            + [f"> {bounds[-1]:.2f}" if bounds else "all"]
-        return Legend("classes", [Stop(b[0], b[1], f"{text} {b[2]}") for b, text in zip(breaks, labels)], title)
-    colours = {"environmental_impact": PU_OR, "recovery_rate": BU_PU, "released_share": RELEASED_COLOURS}
-    stops = ramp(lo, hi, colours.get(name, YL_OR_RD))
-    n_lo, n_hi = NATURAL.get(name, (0.0, 1.0))
-    if lo > n_lo:  # values below lo are drawn in the first colour: say so
-        stops[0] = Stop(lo, stops[0].color, f"≤ {stops[0].label}")
-    if hi < n_hi:
-        stops[-1] = Stop(hi, stops[-1].color, f"≥ {stops[-1].label}")
-    return Legend("ramp", stops, title)
+    never over a run's data, so maps of two runs compare. The product registry holds them."""
+    from ..products import PRODUCTS  # the registry builds on this module's palettes
+
+    return PRODUCTS[name].legend_for(lo, hi)
 
 
 def qml(legend: Legend) -> str:

@@ -1,4 +1,6 @@
-"""The `minemap` command: a thin click layer over `runner`; user errors are caught here, once."""
+"""The `minemap` command: a thin click layer over `runner`; user errors are caught here, once.
+
+Options are declared once, in `options`; `python -m pipeline.cli` runs `entry` (`__main__`)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import __version__
-from .errors import MinemapError, Problem
-from .guard import MAX_CELLS
+from .. import __version__
+from ..errors import MinemapError, Problem
+from ..logline import summary_line
+from .options import (compute_options, config_arg, grid_opt, json_opt, max_cells_opt, out_opt, quiet_opt,
+                      wait_opt, workers_opt)
 
 # never wrapped (a line stays one line in cron logs and journald); user text is escaped
 # (rich would take "[inputs.L]" for markup and drop it)
@@ -88,32 +92,6 @@ def print_warnings(warnings: list) -> None:
         err.print(f"[bold yellow]warning[/]: {escape(str(w))}")
 
 
-def compute_options(f):
-    """The arguments `run` and `update` share."""
-    decorators = [
-        click.argument("config", type=click.Path(dir_okay=False, path_type=Path)),
-        click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Grid definition file (default: the config's `grid`)."),
-        click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
-                     show_default=True, help="Output folder."),
-        click.option("--workers", type=click.IntRange(min=1),
-                     help="Chunks computed at once: threads, or worker processes for large grids "
-                          "(default: all cores; 1: single-threaded)."),
-        click.option("--scheduler", "address", envvar="DASK_SCHEDULER_ADDRESS",
-                     help="Dask distributed scheduler address (or DASK_SCHEDULER_ADDRESS)."),
-        click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
-                     help="Seconds to wait for another run or update writing OUT to finish."),
-        click.option("--max-cells", type=click.FloatRange(min=1), default=MAX_CELLS, show_default=True,
-                     help="Refuse grids of more cells than this (before reading any input)."),
-        click.option("--bundle-rasters", is_flag=True,
-                     help="Copy the drone rasters into OUT/evidence/ too, so OUT alone opens whole in QGIS "
-                          "(as [output] bundle_rasters)."),
-    ]
-    for decorate in reversed(decorators):
-        f = decorate(f)
-    return f
-
-
 @click.group(epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="minemap")
 def main() -> None:
@@ -122,12 +100,12 @@ def main() -> None:
 
 @main.command()
 @compute_options
-@click.option("--quiet", is_flag=True, help="Print only warnings and errors (no progress bar, no summary).")
+@quiet_opt("Print only warnings and errors (no progress bar, no summary).")
 @user_errors
 def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
         wait: float, max_cells: float, bundle_rasters: bool, quiet: bool) -> None:
     """Compute every product of CONFIG into OUT."""
-    from .runner import run as run_pipeline
+    from ..runner import run as run_pipeline
 
     with progress_bar(quiet) as progress:
         record = run_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait,
@@ -156,8 +134,8 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
 @main.command()
 @compute_options
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-@click.option("--quiet", is_flag=True, help="Print only warnings and errors (no progress bar, no summary line).")
+@json_opt
+@quiet_opt("Print only warnings and errors (no progress bar, no summary line).")
 @user_errors
 def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
            wait: float, max_cells: float, bundle_rasters: bool, as_json: bool, quiet: bool) -> None:
@@ -166,7 +144,7 @@ def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | N
     Unusable raster files (corrupt, no CRS, no overlap, values out of range) are left out and
     listed; the exit code is then 3.
     """
-    from .runner import update as update_pipeline
+    from ..runner import update as update_pipeline
 
     with progress_bar(quiet or as_json) as progress:
         summary = update_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait,
@@ -182,32 +160,22 @@ def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | N
         sys.exit(REJECTED_EXIT)
 
 
-def summary_line(s: dict) -> str:
-    """One log line per update, for cron and watch logs."""
-    return (f"{s['status']}: {len(s['added'])} added, {len(s['changed'])} changed, {len(s['removed'])} removed, "
-            f"{len(s['rejected'])} rejected inputs; {s['chunks_recomputed']}/{s['chunks_total']} chunks "
-            f"recomputed in {s['seconds']:.1f} s" + (f"; {s['reason']}" if s.get("reason") else ""))
-
-
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Grid definition file (default: the config's `grid`).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
-              show_default=True, help="Output folder.")
-@click.option("--workers", type=click.IntRange(min=1), help="Chunks computed at once (default: all cores).")
+@config_arg
+@grid_opt
+@out_opt()
+@workers_opt("Chunks computed at once (default: all cores).")
 @click.option("--settle", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="Seconds without new or growing files before updating (batches arrivals).")
 @click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
               help="Seconds between looks at the folders.")
-@click.option("--wait", type=click.FloatRange(min=0), default=600, show_default=True,
-              help="Seconds an update waits for another writer of OUT.")
+@wait_opt(600, "Seconds an update waits for another writer of OUT.")
 @user_errors
 def watch(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, settle: float,
           interval: float, wait: float) -> None:
     """Watch CONFIG's raster folders; update OUT when new files have settled. One log line per update."""
-    from .runner import update as update_pipeline
-    from .watch import watch as watch_folders
+    from ..runner import update as update_pipeline
+    from ..watch import watch as watch_folders
 
     def log(line: str) -> None:
         err.print(line, soft_wrap=True, markup=False)
@@ -220,16 +188,14 @@ def watch(config: Path, grid_path: Path | None, out_dir: Path, workers: int | No
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Grid definition file (default: the config's `grid`).")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-@click.option("--max-cells", type=click.FloatRange(min=1), default=MAX_CELLS, show_default=True,
-              help="Refuse grids of more cells than this, as run and update would.")
+@config_arg
+@grid_opt
+@json_opt
+@max_cells_opt("Refuse grids of more cells than this, as run and update would.")
 @user_errors
 def validate(config: Path, grid_path: Path | None, as_json: bool, max_cells: float) -> None:
     """Check every input of CONFIG and list all problems at once; writes nothing."""
-    from .runner import budget_check, load_inputs
+    from ..runner import budget_check, load_inputs
 
     inputs = load_inputs(config, grid_path, on_grid=budget_check(None, int(max_cells)))
     files = sorted({str(f) for layer in inputs.layers.values() for f in layer.files})
@@ -257,15 +223,13 @@ def _numbers(ctx, param, value: str | None) -> list[float] | None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@config_arg
 @click.option("--events", "events_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Known events: points or polygons with an outcome field (1 mine/accident/find, 0 searched clear).")
 @click.option("--outcome-field", default="outcome", show_default=True, help="Field holding 1 or 0.")
 @click.option("--layer", help="Layer of the events file (default: its first).")
-@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Grid definition file (default: the config's `grid`).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
-              show_default=True, help="Output folder of a finished run.")
+@grid_opt
+@out_opt("Output folder of a finished run.")
 @click.option("--cv-block-km", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
               help="Edge of the square blocks folds are made of.")
 @click.option("--bandwidths", callback=_numbers, help="Density bandwidths (m) to cross-validate, e.g. 500,1000,2000.")
@@ -273,15 +237,14 @@ def _numbers(ctx, param, value: str | None) -> list[float] | None:
 @click.option("--fit-weights", is_flag=True, help="Fit w_H, w_S, w_V on the training folds.")
 @click.option("--extent", type=click.Path(dir_okay=False, path_type=Path),
               help="Polygons of the area the events were surveyed in: areas count only its cells.")
-@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
-              help="Seconds to wait for another run or update writing OUT to finish.")
+@wait_opt()
 @user_errors
 def evaluate(config: Path, events_path: Path, outcome_field: str, layer: str | None, grid_path: Path | None,
              out_dir: Path, cv_block_km: float, bandwidths: list[float] | None, l_sats: list[float] | None,
              fit_weights: bool, extent: Path | None, wait: float) -> None:
     """Score the finished run in OUT against known events: AUC, capture curve, events per km² by
     class, calibration, block cross-validation. Writes evaluation.json, two PNGs and a report section."""
-    from .evaluate import evaluate as evaluate_run
+    from ..evaluate import evaluate as evaluate_run
 
     r = evaluate_run(config, events_path, out_dir, grid_path=grid_path, outcome_field=outcome_field, layer=layer,
                      cv_block_km=cv_block_km, bandwidths=bandwidths, l_sats=l_sats, fit_weights=fit_weights,
@@ -315,7 +278,3 @@ def entry() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code or 0)
-
-
-if __name__ == "__main__":
-    entry()

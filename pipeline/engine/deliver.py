@@ -1,0 +1,135 @@
+"""Deliver: everything a run writes besides the product files — styles, district and zone
+summaries, QGIS project, maps, report, briefing PDF (with `[output] deliverables`), then the
+STAC item and the run record (run.json), all into staging."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..change import CHANGE, change_lines, change_section, stage_change
+from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
+from ..history import newest_acquisition, stage_history
+from ..outdir import file_hashes
+from ..products import PRODUCTS, product_equation, product_title
+from ..summaries import write_summaries
+from ..writers.geotiff import ChunkParts, RasterTarget
+from ..writers.styles import qml
+from .plan import Inputs, input_files
+
+RUN_RECORD = "run.json"
+
+
+@dataclass
+class Delivery:
+    """What a run delivers beside its product files, and the names of the files it staged."""
+
+    inputs: Inputs
+    out_dir: Path
+    staging: Path
+    targets: list[RasterTarget]
+    created: str
+    extra: ChunkParts | None = None  # the summaries' per-chunk parts
+    fields: set[str] = field(default_factory=set)  # which summary fields the parts hold
+    bundle_rasters: bool = False
+    previous: dict | None = None  # the last run's state: its published files, to compare with
+    names: list[str] = field(default_factory=list)
+    timing: dict = field(default_factory=dict)
+    changes: dict = field(default_factory=dict)  # since the previous run: compared product, zones
+
+    def __call__(self, sources: dict[str, Path]) -> None:
+        """Styles, summaries, QGIS project, maps and report: everything but the product files."""
+        cfg, grid, staging, targets = self.inputs.cfg, self.inputs.grid, self.staging, self.targets
+        t_sum = time.perf_counter()
+        titles = {t.name: product_title(t.name, cfg) for t in targets}  # on maps, project, report
+        styles, legends = {}, {t.name: PRODUCTS[t.name].style(cfg) for t in targets}
+        for t in targets:
+            styles[t.name] = qml(legends[t.name])
+            (staging / f"{t.name}.qml").write_text(styles[t.name])
+            self.names.extend([f"{t.name}.tif", f"{t.name}.qml"])
+        extra, districts = self.extra, self.inputs.districts
+        tables = write_summaries(staging, extra.parts, cfg, grid, districts, self.fields) if extra else {}
+        self.names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg")
+                          if (staging / f).exists())
+        t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
+        change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends), grid.cell_area_km2,
+                                     cfg.spec.products.colour_range(CHANGE), targets[0].tags)
+        self.changes.update(found)
+        self.timing["change_s"] = round(time.perf_counter() - t_change, 3)
+        maps, map_legends, map_titles = dict(sources), dict(legends), dict(titles)  # the products' maps,
+        units = {t.name: t.unit for t in targets}
+        captions, map_units = {t.name: product_equation(t.name, cfg) for t in targets}, dict(units)
+        if change is not None:  # and the change's
+            self.names.extend([f"{CHANGE}.tif", f"{CHANGE}.qml"])
+            maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title
+            captions[CHANGE], map_units[CHANGE] = f"new − previous {found['compared']}", "ΔP"
+        if cfg.spec.output.deliverables:
+            project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
+            self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
+                                                 self.created, __version__,
+                                                 self.bundle_rasters or cfg.spec.output.bundle_rasters))
+            subtitle = " · ".join(x for x in (f"Run {self.created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
+                                              f"minemap {__version__}", cfg.spec.label) if x)
+            self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions, map_units,
+                                                    tables, subtitle, dpi=cfg.spec.output.dpi,
+                                                    sections=change_section(self.changes)))
+            self.names.append(write_briefing_pack(
+                staging, self.out_dir, sources, cfg, grid, self.inputs.layers, legends, titles, units, tables,
+                self.created, __version__,
+                changes=change_lines(self.changes) if self.changes.get("compared") else None,
+                change=(maps[CHANGE], change) if change is not None else None))
+        self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
+
+    def record(self, timings: dict, changed: set | None) -> dict:
+        """The STAC item and run.json into staging (after the product files and `__call__`)."""
+        cfg, grid, targets = self.inputs.cfg, self.inputs.grid, self.targets
+        bands = {t.name: {"equation": product_equation(t.name, cfg),
+                          "band": {"nodata": t.nodata, "dtype": str(t.array.dtype), "unit": t.unit,
+                                   "statistics": t.stats.as_dict()}} for t in targets}
+        titles = {t.name: product_title(t.name, cfg) for t in targets}
+        if self.changes.get("compared"):
+            bands[CHANGE] = {"equation": f"new − previous {self.changes['compared']}",
+                             "band": {"nodata": -9999.0, "dtype": "float32", "unit": "ΔP"}}
+            titles[CHANGE] = "Change since the previous run"
+        self.names.append(write_catalogue_item(self.staging, grid, self.created, self.names + [RUN_RECORD], bands,
+                                               titles, {
+            "title": f"minemap products on grid {grid.name}", "minemap:version": __version__,
+            "minemap:config_sha256": cfg.digest(), "minemap:grid": grid.name,
+            "minemap:chunks_recomputed": len(changed) if changed is not None else None}))
+        self.names.extend(stage_history(self.staging, self.out_dir, self.names[-1], self.created,
+                                        newest_acquisition(cfg, self.inputs.layers), cfg.spec.output.keep_history,
+                                        f"minemap runs on grid {grid.name}"))
+        record = run_record(self.inputs, targets, self.created, timings)
+        if changed is not None:
+            record["chunks_recomputed"] = len(changed)
+        record["changes"] = self.changes
+        record["files"] = file_hashes(self.staging, self.names)  # a reader can check the set is this run's
+        (self.staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
+        return record
+
+
+def run_record(inputs: Inputs, targets: list[RasterTarget], created: str, timings: dict) -> dict:
+    hashes = input_files(inputs)
+    files = {}
+    for var, layer in inputs.layers.items():
+        for f in layer.files:
+            files.setdefault(str(f), {"sha256": hashes[str(f)], "variables": []})["variables"].append(var)
+    return {
+        "minemap_version": __version__,
+        "created_utc": created,
+        "config": {"path": str(inputs.cfg.path), "sha256": inputs.cfg.digest(),
+                   "settings": inputs.cfg.spec.model_dump(mode="json")},
+        "grid": inputs.grid.describe(),
+        "inputs": files,
+        "rejected": [str(p) for p in inputs.rejected],
+        "warnings": [str(p) for p in inputs.warnings],
+        "products": {t.name: {"file": PRODUCTS[t.name].file, "style": f"{t.name}.qml",
+                              "equation": product_equation(t.name, inputs.cfg),
+                              "unit": PRODUCTS[t.name].unit, **t.stats.as_dict()} for t in targets},
+        "timings": timings,
+    }
+
+

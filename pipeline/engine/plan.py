@@ -1,0 +1,190 @@
+"""Plan: read and check the inputs, and decide what a run writes and what an update recomputes.
+
+Nothing here writes to OUT; `compute`, `deliver` and `outdir.publish` do, in that order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__
+from ..config import LoadedConfig, check_config
+from ..errors import ConfigError, InputError, MinemapError, Problem
+from ..grid import Grid, area_scale_warning, load_grid
+from ..guard import check, estimate
+from ..outdir import FULL_RUN, read_parts
+from ..products import PRODUCTS, enabled_products, missing_bindings, product_equation
+from ..sources import Layer, LoadOptions, file_sha256, load_layer
+from ..sources.release import load_release
+from ..state import grid_change, grid_key
+from ..summaries import Districts, load_districts, summaries_wanted
+from ..writers.geotiff import RasterTarget
+
+
+@dataclass
+class Inputs:
+    """Everything read and checked before computing: config, grid and the layers."""
+
+    cfg: LoadedConfig
+    grid: Grid
+    layers: dict[str, Layer]
+    rejected: list[Problem] = field(default_factory=list)
+    raster_checks: dict[str, dict] = field(default_factory=dict)  # see sources.LoadOptions
+    districts: Districts | None = None
+    warnings: list[Problem] = field(default_factory=list)  # printed, recorded, never fatal
+
+
+def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient: bool = False,
+                raster_checks: dict[str, dict] | None = None,
+                on_grid: Callable[[Grid, LoadedConfig], None] = lambda g, c: None) -> Inputs:
+    """Read config, grid and every input; raise one InputError listing all problems found.
+    `on_grid` hears of the grid before the inputs are read."""
+    cfg, problems, refused = check_config(config)  # config problems are listed with the inputs'
+    if cfg is None:
+        raise ConfigError(problems)
+    try:
+        grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid))
+    except MinemapError as e:
+        raise type(e)(problems + e.problems) from None
+    on_grid(grid, cfg)
+    if "products" not in refused:  # else the products' settings are unknown: which needs what too
+        problems += missing_bindings(cfg, refused)
+    opts = LoadOptions(lenient, raster_checks if raster_checks is not None else {})
+    if scale := area_scale_warning(grid):
+        opts.warnings.append(scale)
+    layers, rejected = {}, []
+    for var, spec in cfg.spec.inputs.items():
+        try:
+            layer = load_layer(var, spec, cfg, grid, opts)
+        except InputError as e:
+            problems.extend(e.problems)
+            continue
+        if layer is not None:
+            layers[var] = layer
+            rejected.extend(layer.rejected)
+    try:
+        layers.update(load_release(cfg, grid))
+    except InputError as e:
+        problems.extend(e.problems)
+    districts = None
+    try:
+        districts = load_districts(cfg, grid)
+    except InputError as e:
+        problems.extend(e.problems)
+    if problems:
+        raise InputError(_unique(problems))
+    return Inputs(cfg, grid, layers, rejected, opts.raster_checks, districts, _unique(opts.warnings))
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+def full_run_reason(out_dir: Path, inputs: Inputs, names: list[str], state: dict | None,
+                     problem: Problem | None) -> tuple[str | None, dict | None]:
+    """Why the last run's files cannot be patched (None: they can), and its summary parts."""
+    if state is None:
+        if problem is not None:
+            inputs.warnings.append(problem)
+        return reason_of(problem) if problem else "no previous run", None
+    if change := grid_change(state["grid"], grid_key(inputs.grid)):
+        return f"grid changed ({change})", None
+    for name, f in state["published"].items():
+        path = out_dir / name
+        if not path.is_file() or path.stat().st_size != f["size"]:
+            problem = Problem(str(path), f"{FULL_RUN} missing or not the size the last run wrote")
+            inputs.warnings.append(problem)
+            return reason_of(problem), None
+    if not all(f"{n}.tif" in state["published"] for n in names):
+        return "products not made by the last run", None
+    if not summaries_wanted(inputs.cfg, names, inputs.districts):
+        return None, None
+    parts, problem = read_parts(out_dir, state)
+    if parts is None:
+        if problem is not None:
+            inputs.warnings.append(problem)
+        return reason_of(problem) if problem else "no summary parts kept", None
+    return None, parts
+
+
+def reason_of(problem: Problem) -> str:
+    return f"{Path(problem.where).name} {problem.what.removeprefix(FULL_RUN).strip()}"
+
+
+def changed_product(out_dir: Path, state: dict, names: list[str]) -> Problem | None:
+    """The first product file whose SHA-256 is not the one the last run published (None: all are)."""
+    for n in names:
+        path = out_dir / f"{n}.tif"
+        if file_sha256(path) != state["published"][path.name]["sha256"]:
+            return Problem(str(path), f"{FULL_RUN} not the file the last run wrote (SHA-256 differs)")
+    return None
+
+
+def input_files(inputs: Inputs) -> dict[str, str]:
+    """Every input file's SHA-256 (raster hashes were taken, or recalled, while checking them)."""
+    known = {p: c["sha256"] for p, c in inputs.raster_checks.items()}
+    return {str(f): known.get(str(f)) or file_sha256(f) for layer in inputs.layers.values() for f in layer.files}
+
+
+def target(name: str, array, inputs: Inputs, created: str) -> RasterTarget:
+    p = PRODUCTS[name]
+    bindings = {v: _describe(v, inputs) for v in p.variables}
+    if name == "released_share":  # from the [release] layer, not a formula variable
+        release = inputs.cfg.spec.release.model_dump(exclude_defaults=True)
+        bindings["release"] = ", ".join(f"{k}={v}" for k, v in release.items())
+    tags = {"MINEMAP_PRODUCT": name, "MINEMAP_EQUATION": product_equation(name, inputs.cfg),
+            "MINEMAP_INPUTS": json.dumps(bindings, ensure_ascii=False),
+            "MINEMAP_CONFIG_SHA256": inputs.cfg.digest(), "MINEMAP_GRID": inputs.grid.name,
+            "MINEMAP_VERSION": __version__, "MINEMAP_CREATED_UTC": created,
+            "TIFFTAG_SOFTWARE": f"minemap {__version__}",
+            "TIFFTAG_DATETIME": created.replace("-", ":").replace("T", " ")[:19]}
+    return RasterTarget(name=name, array=array, nodata=p.nodata, description=f"{p.title} ({p.symbol}) [{p.unit}]",
+                        unit=p.unit, tags=tags, overview_resampling=p.overview_resampling)
+
+
+def _describe(var: str, inputs: Inputs) -> str:
+    spec = inputs.cfg.spec.inputs.get(var)
+    settings = inputs.cfg.spec.products.contamination_probability
+    if spec is None and var == "H_m":
+        return f"min(L / {settings.L_sat:g}, 1) with L = {_describe('L', inputs)}"
+    if spec is None and var == "P_c":
+        return "product contamination_probability"
+    if spec is None and var == "C":
+        return f"A_c > 0 ({_describe('A_c', inputs)})"
+    fields = spec.model_dump(exclude_defaults=True)
+    return ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def budget_check(out_dir: Path | None, max_cells: int, workers: int | None = None) -> Callable[[Grid, LoadedConfig], None]:
+    """What refuses a grid too large for `max_cells` or for OUT's free disk (see `guard`),
+    called as soon as the grid is known, before any input is read in full."""
+    return lambda grid, cfg: check(budget(grid, cfg, workers), out_dir, max_cells, grid.source)
+
+
+def budget(grid: Grid, cfg: LoadedConfig, workers: int | None):
+    """What a run of `cfg`'s products on `grid` needs (cells, staging, memory)."""
+    return estimate(grid.shape, grid.chunk, [PRODUCTS[name].dtype for name in enabled_products(cfg)],
+                    chunks_in_flight(workers))
+
+
+def chunks_in_flight(workers: int | None) -> int:
+    """How many chunks are computed at once (and held in memory) during the chunk pass."""
+    return max(2, 2 * (workers or os.cpu_count() or 1))
+
+
+def plan_targets(inputs: Inputs, arrays: dict, created: str, out_dir: Path, state: dict | None,
+                 changed: set | None) -> tuple[list[RasterTarget], bool]:
+    """The files to write, and whether an update patches the previous ones in place (copies of
+    them): not when they have grown by half since their last full write (then they are rewritten
+    in full, unchanged chunks read back)."""
+    targets = [target(name, arr, inputs, created) for name, arr in arrays.items()]
+    sizes = (state or {}).get("sizes", {})
+    patch = changed is not None and all(
+        t.name in sizes and (out_dir / f"{t.name}.tif").stat().st_size < 1.5 * sizes[t.name] for t in targets)
+    for t in targets:
+        t.parts = dict((state or {}).get("parts", {}).get(t.name, {})) if patch else {}
+    return targets, patch
