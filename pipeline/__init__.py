@@ -9,9 +9,10 @@ __version__ = "0.1.0"
 
 import warnings as _warnings
 
-# rasterio 1.4's rasterize builds its in-memory raster before giving it the transform we pass,
-# and warns about the moment in between; the burnt cells are placed correctly (tests check).
-_warnings.filterwarnings("ignore", message="Dataset has no geotransform", module="rasterio.features")
+# rasterio 1.4's rasterize and reproject of arrays build their in-memory rasters before giving
+# them the transforms we pass, and warn about the moment in between; the cells are placed
+# correctly (tests check), and the warning only cluttered users' logs.
+_warnings.filterwarnings("ignore", message="Dataset has no geotransform", module=r"rasterio\.(features|warp)")
 
 __all__ = ["Result", "run", "update", "validate", "evaluate", "open_products", "__version__"]
 

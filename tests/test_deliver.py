@@ -18,9 +18,14 @@ def test_no_deliverables_writes_products_styles_and_record_only(world):
     out = world.parent / "out"
     run(engine_only(world), out, workers=1)
     record = json.loads((out / "run.json").read_text())
-    expected = {f"{n}.{ext}" for n in PRODUCTS for ext in ("tif", "qml")} | {"item.json", "priority_zones.gpkg"}
+    # the catalogue stays: the STAC item, and its copy in history/ linked from catalog.json
+    history = [f"history/{p.name}" for p in (out / "history").iterdir()]
+    assert len(history) == 1
+    expected = {f"{n}.{ext}" for n in PRODUCTS for ext in ("tif", "qml")} | {"item.json", "priority_zones.gpkg",
+                                                                           "catalog.json", *history}
     assert set(record["files"]) == expected
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(expected | {"run.json"})
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        sorted({name.split("/")[0] for name in expected} | {"run.json"})
     assert record["config"]["settings"]["output"]["deliverables"] is False
     with rasterio.open(out / "contamination_probability.tif") as ds:
         # cell (0, 0): H_m 0 (no mines near), S_t 0.8 (sand), V_i 0.6 (drone) → P_c 1.4 / 3
