@@ -293,3 +293,9 @@ def build_products(cfg: LoadedConfig, grid: Grid, layers: dict[str, Layer]) -> d
     want = enabled_products(cfg)
     bound = Bound(cfg, grid, layers, want)
     return {name: bound.product(name) for name in want}
+
+
+def product_legend(name: str, lo: float | None = None, hi: float | None = None) -> Legend:
+    """A product's colours over the fixed range [lo, hi] (None: the product's default range),
+    never over a run's data, so maps of two runs compare."""
+    return PRODUCTS[name].legend_for(lo, hi)

@@ -160,7 +160,7 @@ def test_residual_risk_is_mapped_when_the_run_makes_it(sample_out, tmp_path):
     from conftest import REPO
     from pipeline.deliverables import write_briefing_pack
     from pipeline.runner import load_inputs
-    from pipeline.writers.styles import product_legend
+    from pipeline.products import product_legend
 
     inputs = load_inputs(REPO / "sample_data" / "minemap.toml")
     pc = sample_out / "contamination_probability.tif"

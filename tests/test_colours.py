@@ -17,11 +17,10 @@ import rasterio
 from matplotlib.colors import to_hex
 
 from faults import assert_refused
-from pipeline.products import PRODUCTS
+from pipeline.products import PRODUCTS, product_legend
 from pipeline.runner import run
 from pipeline.writers.maps import _colours, coloured
-from pipeline.writers.styles import (INSUFFICIENT_COLOUR, YL_OR_RD, product_legend, qml, risk_class_legend,
-                                     spread)
+from pipeline.writers.styles import INSUFFICIENT_COLOUR, YL_OR_RD, qml, risk_class_legend, spread
 from test_maps import hex_rgb, near, rgb, span
 from world import write_raster
 

@@ -9,7 +9,8 @@ from matplotlib.image import imread
 
 from pipeline.writers.maps import render_map
 from pipeline.writers.report import write_report
-from pipeline.writers.styles import product_legend, risk_class_legend
+from pipeline.products import product_legend
+from pipeline.writers.styles import risk_class_legend
 
 from world import write_raster
 

@@ -12,7 +12,7 @@ import pipeline
 from pipeline import formulas
 from pipeline.products import PRODUCTS, ProductDef
 from pipeline.summaries import product_fields
-from pipeline.writers.styles import product_legend
+from pipeline.products import product_legend
 
 
 def half(p_c: np.ndarray) -> np.ndarray:

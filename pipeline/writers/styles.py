@@ -146,14 +146,6 @@ def csc_legend(lo: float, hi: float, title: str) -> Legend:
     return Legend("classes", [Stop(b[0], b[1], f"{text} {b[2]}") for b, text in zip(breaks, labels)], title)
 
 
-def product_legend(name: str, lo: float | None = None, hi: float | None = None) -> Legend:
-    """A product's colours over the fixed range [lo, hi] (None: the product's default range),
-    never over a run's data, so maps of two runs compare. The product registry holds them."""
-    from ..products import PRODUCTS  # the registry builds on this module's palettes
-
-    return PRODUCTS[name].legend_for(lo, hi)
-
-
 def qml(legend: Legend) -> str:
     """The .qml text (QGIS applies FILE.qml to FILE.tif on open) for a legend."""
     if legend.kind == "palette":
@@ -163,10 +155,6 @@ def qml(legend: Legend) -> str:
 
 def risk_class_style(names: list[str], thresholds: list[float]) -> str:
     return qml(risk_class_legend(names, thresholds))
-
-
-def product_style(name: str, lo: float | None = None, hi: float | None = None) -> str:
-    return qml(product_legend(name, lo, hi))
 
 
 def _num(v: float) -> str:
