@@ -65,7 +65,7 @@ def write_change(new: Path, old: Path, dst: Path, tags: dict[str, str] | None = 
             return f"{old.name} of the previous run is on another grid: no change map"
         profile = {"driver": "GTiff", "width": a.width, "height": a.height, "count": 1, "dtype": "float32",
                    "crs": a.crs, "transform": a.transform, "nodata": NODATA, "tiled": True,
-                   "blockxsize": 512, "blockysize": 512, "compress": "deflate"}
+                   "blockxsize": 512, "blockysize": 512}  # uncompressed scratch: compressed once, below
         try:
             with rasterio.open(tmp, "w", **profile) as out:
                 for row in range(0, a.height, 512):
@@ -76,8 +76,9 @@ def write_change(new: Path, old: Path, dst: Path, tags: dict[str, str] | None = 
                         out.write(np.ma.filled(delta, NODATA).astype("float32"), 1, window=w)
                 out.update_tags(**(tags or {}))
                 out.set_band_description(1, TITLE)
-            rasterio.shutil.copy(tmp, dst, driver="COG", COMPRESS="DEFLATE", PREDICTOR="2", OVERVIEWS="AUTO",
-                                 RESAMPLING="AVERAGE")
+            # as the products: ZSTD 1 with the floating-point predictor, GDAL's threads (DEFLATE took ~3× longer)
+            rasterio.shutil.copy(tmp, dst, driver="COG", COMPRESS="ZSTD", LEVEL="1", PREDICTOR="3",
+                                 NUM_THREADS="ALL_CPUS", BIGTIFF="IF_SAFER", OVERVIEWS="AUTO", RESAMPLING="AVERAGE")
         finally:
             tmp.unlink(missing_ok=True)
     return ""
@@ -93,8 +94,9 @@ def zone_changes(old: Path, new: Path, cell_km2: float) -> dict:
     if before is None or after is None:
         return {**out, "note": "no previous priority zones to compare" if before is None else "no priority zones"}
     new_geoms, old_geoms = after.geometry.to_numpy(), before.geometry.to_numpy()
-    new_i, old_i = shapely.STRtree(old_geoms).query(new_geoms, predicate="intersects")  # empty files: no pairs
-    overlap = shapely.area(shapely.intersection(new_geoms[new_i], old_geoms[old_i])) > 0  # not just touching
+    new_i, old_i = shapely.STRtree(old_geoms).query(new_geoms)  # boxes meet (empty files: no pairs)
+    # interiors meet (not just touching or boxes): one DE-9IM test a pair, no intersection built
+    overlap = shapely.relate_pattern(new_geoms[new_i], old_geoms[old_i], "T********")
     new_i, old_i = new_i[overlap], old_i[overlap]
     touched_new, touched_old = set(new_i.tolist()), set(old_i.tolist())
     out["appeared"] = [_describe(after.iloc[i]) for i in range(len(after)) if i not in touched_new]

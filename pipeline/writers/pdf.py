@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     import geopandas
 
 PAGE = (11.69, 8.27)  # A4 landscape, inches
-DPI = 200  # print resolution: rasters are read at most this fine for their size on the page
+DPI = 200  # print resolution: rasters are read at most this fine for their size on the page; outlines,
+# fills and record points are drawn as images at it too (thousands of vector zone paths made one page take seconds)
 ZONE, CLEARED, RECORD = "#000000", "#1f78b4", "#111111"
+MAX_LABELS = 60  # zone ranks written on one page's map
 HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
 CAVEAT = ("A model of the evidence listed, not a survey result. P_c is the estimated probability of "
           "contamination from mine records, soil and drone data; where evidence is thin (see "
@@ -85,16 +87,16 @@ def write_briefing(pdf: Path, b: Briefing) -> None:
             "Creator": f"minemap {b.version}"}
     try:
         with PdfPages(tmp, metadata=meta) as pages:
-            pages.savefig(_cover(b, n_pages))
+            pages.savefig(_cover(b, n_pages), dpi=DPI)
             if districts is not None:
                 headers, rows, _ = readable(districts.drop(columns=["district"]))  # one rounding per column
                 for k in range(len(districts)):
                     figures = list(zip(headers, rows[k]))
-                    pages.savefig(_district_page(b, districts.iloc[k], figures, k + 2, n_pages))
+                    pages.savefig(_district_page(b, districts.iloc[k], figures, k + 2, n_pages), dpi=DPI)
             if b.changes is not None:
-                pages.savefig(_changes_page(b, n_pages - (b.evaluation is not None), n_pages))
+                pages.savefig(_changes_page(b, n_pages - (b.evaluation is not None), n_pages), dpi=DPI)
             if b.evaluation is not None:
-                pages.savefig(_evaluation_page(b, n_pages))
+                pages.savefig(_evaluation_page(b, n_pages), dpi=DPI)
         os.replace(tmp, pdf)
     finally:
         tmp.unlink(missing_ok=True)
@@ -188,13 +190,17 @@ def _district_page(b: Briefing, row, figures: list[tuple[str, str]], number: int
     if zones is not None and len(zones):
         near = zones[shapely.intersects(zones.geometry.values, seen)]
         _outlines(ax, near.geometry.values, ZONE, 0.9)
-        for rank, g in zip(near["rank"], near.geometry.values):
+        # the riskiest zones get their rank (as many as a page can read; a 10 m grid can hold
+        # thousands, whose haloed labels took most of the pack's time and hid the map)
+        labelled = near.nsmallest(MAX_LABELS, "rank")
+        for rank, g in zip(labelled["rank"], labelled.geometry.values):
             p = g.representative_point()
             ax.annotate(str(rank), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
                         path_effects=HALO, zorder=6, annotation_clip=True)
     if len(b.records):
         pts = np.asarray([(p.x, p.y) for p in b.records if p is not None and p.intersects(seen)]).reshape(-1, 2)
-        ax.scatter(pts[:, 0], pts[:, 1], s=8, c=RECORD, marker="o", linewidths=0.3, edgecolors="white", zorder=5)
+        ax.scatter(pts[:, 0], pts[:, 1], s=8, c=RECORD, marker="o", linewidths=0.3, edgecolors="white", zorder=5,
+                   rasterized=True)
     _finish_map(ax)
     _scale_bar(ax, view[2] - view[0], view[3] - view[1])
     # right column: legend, figures, zones
@@ -424,7 +430,7 @@ def _ramp_legend(fig: Figure, image, b: Briefing, box: tuple[float, float, float
 def _outlines(ax: Axes, geoms, colour: str, width: float) -> None:
     lines = [np.asarray(part.coords)[:, :2] for g in geoms if g is not None and not g.is_empty
              for part in shapely.get_parts(g.boundary)]
-    ax.add_collection(LineCollection(lines, colors=colour, linewidths=width, zorder=4), autolim=False)
+    ax.add_collection(LineCollection(lines, colors=colour, linewidths=width, zorder=4, rasterized=True), autolim=False)
 
 
 def _fill(ax: Axes, geoms, colour: str) -> None:
@@ -441,7 +447,7 @@ def _fill(ax: Axes, geoms, colour: str) -> None:
             paths.append(MplPath(verts, codes))
     if paths:
         ax.add_collection(PathCollection(paths, facecolors=colour, edgecolors=colour, alpha=0.45, linewidths=0.6,
-                                         zorder=3), autolim=False)
+                                         zorder=3, rasterized=True), autolim=False)
 
 
 def _text_table(fig: Figure, x: float, y: float, widths: list[float], header: list[str] | None,
