@@ -370,3 +370,12 @@ def test_sample_tables_read_as_their_header_says():
     assert methods["mechanical"]["R"] == "0.45"
     soils = read_table(sample / "soil_classes.csv", "soil_class")
     assert soils["mountain_meadow"]["description"].endswith("(Kalbajar, Lachin highlands)")
+
+
+def test_output_settings_out_of_bounds(world, out):
+    """[output] keep_history 0 would delete the run's own history item; a colour range with
+    lo ≥ hi has no scale: both refused before anything is read, naming the key."""
+    world.write_text(world.read_text() + "[output]\nkeep_history = 0\n[products.environmental_impact]\n"
+                                          "range = [5.0, -5.0]\n")
+    text = refused(world, out, "config.toml", "output.keep_history")
+    assert "environmental_impact" in text and "range" in text
