@@ -102,11 +102,3 @@ def numeric_values(frame: gpd.GeoDataFrame, column: str, path: Path, var: Variab
         problems.append(Problem(str(path), f"field {column!r}: {msg}"))
         return None
     return values
-
-
-def window_boxes(gbox: GeoBox, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Shapely boxes of the cells (rows, cols) of a chunk."""
-    a = gbox.affine
-    x0 = a.c + cols * a.a
-    y0 = a.f + rows * a.e
-    return shapely.box(x0, y0 + a.e, x0 + a.a, y0)

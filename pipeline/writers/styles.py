@@ -153,9 +153,5 @@ def qml(legend: Legend) -> str:
     return pseudocolor(legend.stops, discrete=legend.kind == "classes")
 
 
-def risk_class_style(names: list[str], thresholds: list[float]) -> str:
-    return qml(risk_class_legend(names, thresholds))
-
-
 def _num(v: float) -> str:
     return "inf" if v == float("inf") else repr(float(v))
