@@ -2,7 +2,7 @@
 
 A chunk is one job: the task graph culled to that chunk (plain, picklable tasks: no open
 dataset or lock rides in it), the keys it must produce, and, for a full write, where its
-blocks are staged (see `pieces`). Staged blocks never travel back to the caller:
+blocks are staged (compressed, see `cog`). Staged blocks never travel back to the caller:
 the process or thread that computed them writes them, so writing runs side by side too.
 
 Where jobs run: on the local threaded scheduler with a large grid, in `num_workers` worker
@@ -27,23 +27,29 @@ from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, T
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Callable, Hashable, Iterator
+from typing import Callable, Hashable, Iterator, Protocol
 
 import dask
 import dask.local
 import dask.threaded
-from affine import Affine
 from dask.base import get_scheduler
 from dask.highlevelgraph import HighLevelGraph
 
 from ..runtime import enter_worker
 from ..tiles import Index
-from .pieces import Spot, write_pieces
 
 # Below this many cells to compute, threads: worker processes take ~1 s to start (bench/).
 PROCESS_MIN_CELLS = 2**25
 
 Role = tuple[str, Hashable]  # (target name, level or "stats"); ("", None) for the extra parts
+
+
+class Stage(Protocol):
+    """Stages the blocks of one chunk in the process that computed them (see `cog.ChunkStage`)."""
+
+    def takes(self, role: Role) -> bool: ...
+
+    def __call__(self, blocks: dict[Role, object]) -> list[tuple[Role, object]]: ...
 
 
 @dataclass(frozen=True)
@@ -54,27 +60,26 @@ class ChunkJob:
     graph: dict
     keys: list
     roles: list[Role]
-    spots: dict[Role, Spot] | None  # stage these (name, level) blocks there (see `pieces`); None: return them
-    origin: Affine = Affine.identity()  # the chunk's top-left cell in the grid's CRS: pieces are georeferenced
+    stage: Stage | None  # stages the blocks it takes (see `cog.ChunkStage`); None: return them all
 
     @classmethod
-    def of(cls, idx: Index, arrays: list, roles: list[Role], spots: dict[Role, Spot] | None,
-           origin: Affine = Affine.identity()) -> ChunkJob:
+    def of(cls, idx: Index, arrays: list, roles: list[Role], stage: Stage | None) -> ChunkJob:
         """The job computing `arrays` (each one chunk of a dask array) from one culled graph."""
         keys = [a.__dask_keys__()[0][0] for a in arrays]
         graph = HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays)).cull(set(keys))
-        return cls(idx, dict(graph), keys, roles, spots, origin)
+        return cls(idx, dict(graph), keys, roles, stage)
 
     def __call__(self, get: Callable = dask.local.get_sync) -> tuple[Index, list[tuple[Role, object]]]:
-        """Compute; stage the blocks if asked; return (role, result) of what was not staged."""
+        """Compute; stage the blocks the stage takes (it returns what it made of them, e.g. a
+        tile index); return (role, result) of everything else."""
         out, staged = [], {}
         for role, result in zip(self.roles, get(self.graph, self.keys)):
-            if self.spots is not None and role in self.spots:
+            if self.stage is not None and self.stage.takes(role):
                 staged[role] = result
             else:
                 out.append((role, result))
         if staged:
-            write_pieces(self.spots, staged, self.origin)
+            out.extend(self.stage(staged))
         return self.idx, out
 
 

@@ -3,10 +3,9 @@
 Output formats are `Sink`s (open for the targets on a grid, write each chunk's blocks, finish):
 `CogSink` for a full write, `PatchSink` for an update's patch of the previous files.
 
-Chunks are computed side by side (see `chunks`); each chunk's blocks, at full resolution and
-every overview level, are staged uncompressed (see `pieces`) by whoever computed them
-(compressing twice cost ~2 s per 121 M-cell product). GDAL's COG driver then copies each
-product through VRT mosaics of those blocks, compressing once, into the staging folder.
+Chunks are computed side by side (see `chunks`); whoever computed a chunk also compresses its
+tiles, at full resolution and every overview level, and stages them compressed; each COG is
+then assembled from those bytes (see `cog`), compressing once and beside the compute.
 Nothing in OUT is touched until the runner publishes.
 """
 
@@ -16,7 +15,6 @@ import math
 import os
 import shutil
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
@@ -34,7 +32,8 @@ from ..grid import FILE_TILE, Grid
 from ..runtime import gdal_env
 from ..tiles import Index, chunk_key, run_job
 from .chunks import ChunkJob, WorkerProcesses, run_jobs
-from .overviews import downsample, level_chunks, overview_factors, write_vrt
+from .cog import ChunkStage, TileCoder, TileFile, assemble, gdal_tags, tiled_levels
+from .overviews import downsample, level_chunks, overview_factors
 from .pieces import chunk_spots
 
 TEST_DELAY = os.environ.get("MINEMAP_TEST_BATCH_DELAY")
@@ -113,15 +112,6 @@ class RasterTarget:
                 self.stats.merge(part)
 
 
-def creation_options(dtype: str, compress: str, level: int) -> dict[str, str]:
-    """COG driver settings; ZSTD level 1 + floating-point predictor by default (see bench/)."""
-    opts = {"COMPRESS": compress.upper(), "BIGTIFF": "IF_SAFER", "NUM_THREADS": "ALL_CPUS",
-            "PREDICTOR": "3" if dtype.startswith("float") else "2"}
-    if compress in ("zstd", "deflate"):
-        opts["LEVEL"] = str(level)
-    return opts
-
-
 @dataclass
 class ChunkParts:
     """A lazy array of one object per chunk (e.g. summaries), computed in the same computes as
@@ -146,58 +136,95 @@ class Sink(Protocol):
 
 
 class CogSink:
-    """Cloud-Optimised GeoTIFFs: workers stage each chunk's blocks uncompressed (`pieces`); GDAL's
-    COG driver copies each product through VRT mosaics of them, compressing once."""
+    """Cloud-Optimised GeoTIFFs: the workers compress each chunk's tiles as they compute it and
+    stage them compressed (see `cog`); each file is then assembled from those bytes, nothing
+    decompressed or compressed again. Overview levels finer than a chunk's edge / 512 are tiled
+    per chunk in the workers; the coarser ones (1/48 of the cells) are staged uncompressed
+    (see `pieces`) and encoded here."""
 
     def __init__(self, targets: list[RasterTarget], grid: Grid, staging: Path, compress: str, level: int,
                  inside: list[Index]):
-        self.targets, self.grid, self.staging, self.compress, self.level = targets, grid, staging, compress, level
-        self.inside, self.factors = inside, overview_factors(grid.shape, grid.chunk)
-        self.pieces: dict = {}
+        self.targets, self.grid, self.staging, self.inside = targets, grid, staging, inside
+        self.factors = overview_factors(grid.shape, grid.chunk)
+        self.levels = [1, *self.factors]
+        self.tiled = tiled_levels(grid.chunk, self.factors)
+        self.coders = {t.name: TileCoder(str(t.array.dtype), float(t.nodata), compress, level) for t in targets}
+        self.stages: dict[Index, ChunkStage] = {}
+        self.index: dict[str, dict[Index, np.ndarray]] = {t.name: {} for t in targets}
 
-    def open(self) -> dict[Index, dict]:
-        grid, staging, factors = self.grid, self.staging, self.factors
-        (staging / "chunks").mkdir()
+    def open(self) -> dict[Index, ChunkStage]:
+        grid, chunks = self.grid, self.staging / "chunks"
+        chunks.mkdir()
         products = [(t.name, str(t.array.dtype)) for t in self.targets]
-        spots = {}
+        coarse = [f for f in self.factors if f not in self.tiled]
         for idx in self.inside:
+            first = {f: (int(_window(grid, idx, f).row_off) // FILE_TILE, int(_window(grid, idx, f).col_off) // FILE_TILE)
+                     for f in self.tiled}
+            tiles = {t.name: TileFile(chunks / f"{idx[0]}_{idx[1]}.{t.name}.tiles", self.coders[t.name], first)
+                     for t in self.targets}
             cells = _window(grid, idx, 1)
-            spots[idx] = chunk_spots(staging / "chunks", idx, products, (int(cells.height), int(cells.width)),
-                                     factors)
-        self.pieces = {t.name: {f: [(spots[idx][t.name, f], _window(grid, idx, f)) for idx in self.inside]
-                                for f in [1, *factors]} for t in self.targets}
-        return spots
+            spots = {role: spot for role, spot in chunk_spots(chunks, idx, products, (int(cells.height), int(cells.width)),
+                                                               coarse).items() if role[1] != 1}
+            rows, cols = grid.tile_window(idx)
+            self.stages[idx] = ChunkStage(tiles, tuple(self.tiled), spots,
+                                          grid.geobox.affine @ Affine.translation(cols.start, rows.start))
+        return self.stages
 
     def write(self, blocks: list) -> None:
-        pass  # staged by the workers
+        """Each chunk's tile index, as the workers return it (their blocks stayed with them)."""
+        for (idx, target, key), value in blocks:
+            if key == "tiles":
+                self.index[target.name][idx] = value
 
     def finish(self, beside: Callable[[dict[str, Path]], None]) -> dict:
-        """VRTs, then the COGs while `beside` draws from the VRTs; returns the copies' seconds."""
-        grid, staging, targets, factors, pieces = self.grid, self.staging, self.targets, self.factors, self.pieces
+        """Assemble each product's COG from the staged tiles, then let `beside` draw from them."""
         t1 = time.perf_counter()
-        vrts = {t.name: staging / f"{t.name}.vrt" for t in targets}
-        for t in targets:
-            t.total(grid)
-            write_vrt(vrts[t.name], grid, str(t.array.dtype), t.nodata, pieces[t.name], t.tags, t.stats.gdal_tags(),
-                      t.description, t.unit)
-        last_reader = {spot.path: k for k, t in enumerate(targets) for level in pieces[t.name].values()
-                       for spot, _ in level}
-        with ThreadPoolExecutor(1, thread_name_prefix="minemap-beside") as pool, \
-                ThreadPoolExecutor(1, thread_name_prefix="minemap-cleanup") as cleanup:
-            alongside = pool.submit(beside, vrts)
-            for k, t in enumerate(targets):
-                rasterio.shutil.copy(vrts[t.name], staging / f"{t.name}.tif", driver="COG", BLOCKSIZE=str(FILE_TILE),
-                                     OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE",
-                                     **creation_options(str(t.array.dtype), self.compress, self.level))
-                if k < len(targets) - 1:  # files no later product reads go while the next is copied
-                    # (~2 s in all), once `beside` has done reading them
-                    cleanup.submit(_remove, [p for p, last in last_reader.items() if last == k], alongside)
-            t2 = time.perf_counter()
-            alongside.result()
-        shutil.rmtree(staging / "chunks")
-        for vrt in staging.glob("*.vrt"):
-            vrt.unlink()
+        files = {}
+        for t in self.targets:
+            t.total(self.grid)
+            files[t.name] = self.staging / f"{t.name}.tif"
+            self._assemble(t, files[t.name])
+        t2 = time.perf_counter()
+        shutil.rmtree(self.staging / "chunks")
+        beside(files)
         return {"cog_s": round(t2 - t1, 3)}
+
+    def _assemble(self, t: RasterTarget, path: Path) -> None:
+        grid, coder = self.grid, self.coders[t.name]
+        h, w = grid.shape
+        shapes = [(math.ceil(h / f), math.ceil(w / f)) for f in self.levels]
+        number = {f: k for k, f in enumerate(self.levels)}
+        tiles: dict[int, dict] = {k: {} for k in range(len(self.levels))}
+        files = []
+        for idx, index in self.index[t.name].items():
+            files.append(self.stages[idx].tiles[t.name].path)
+            for f, r, c, offset, length in index.tolist():
+                tiles[number[f]][r, c] = (len(files) - 1, offset, length)
+        coarse = self.staging / "chunks" / f"coarse.{t.name}.tiles"
+        levels = {}
+        for f in self.levels:
+            if f not in self.tiled:
+                levels[f] = self._coarse_level(t, f, shapes[number[f]])
+        if levels:
+            files.append(coarse)
+            whole = TileFile(coarse, coder, {f: (0, 0) for f in levels})
+            for f, r, c, offset, length in whole.write(levels).tolist():
+                tiles[number[f]][r, c] = (len(files) - 1, offset, length)
+        extratags = gdal_tags(grid.crs.wkt, grid.geobox.affine, coder.dtype, coder.nodata, t.tags,
+                              t.stats.gdal_tags(), t.description, t.unit)
+        assemble(path, shapes, coder, extratags, tiles, files)
+        for f in files:  # this product's staged bytes are in its file now: staging stays small
+            f.unlink()
+
+    def _coarse_level(self, t: RasterTarget, f: int, shape: tuple[int, int]) -> np.ndarray:
+        """Overview level `f` of a product, from the chunks' staged pieces (nodata elsewhere)."""
+        out = np.full(shape, t.nodata, dtype=str(t.array.dtype))
+        for idx, stage in self.stages.items():
+            spot, dst = stage.spots[t.name, f], _window(self.grid, idx, f)
+            with rasterio.open(spot.path) as ds:
+                block = ds.read(spot.band, window=spot.window)
+            out[int(dst.row_off):int(dst.row_off) + block.shape[0], int(dst.col_off):int(dst.col_off) + block.shape[1]] = block
+        return out
 
 
 class PatchSink:
@@ -252,22 +279,16 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
     tiles = list(grid.tile_ids())
     inside = [idx for idx in tiles if grid.tile_in_region(idx)]  # the rest is left to the VRTs' nodata
     sink = CogSink(targets, grid, staging, compress, level, inside)
-    spots = sink.open()
+    stages = sink.open()
     on_tiles(len(tiles) - len(inside))
     with gdal_env():
-        for blocks in _computed(targets, outputs, inside, grid, window, on_tiles, extra, spots, processes):
+        for blocks in _computed(targets, outputs, inside, grid, window, on_tiles, extra, stages, processes):
             sink.write(blocks)
         if processes is not None:  # done with them: free their memory for the rest
             processes.close()
         t1 = time.perf_counter()
         done = sink.finish(beside)
     return {"compute_s": round(t1 - t0, 3), **done}
-
-
-def _remove(paths: list[Path], after: Future) -> None:
-    after.exception()  # waits for it, whatever its outcome
-    for path in paths:
-        path.unlink(missing_ok=True)
 
 
 def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previous: Path, changed: set[Index],
@@ -298,9 +319,10 @@ def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previo
 
 def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], grid: Grid, window: int,
               on_tiles: Callable[[int], None], extra: ChunkParts | None = None,
-              spots: dict[Index, dict] | None = None, processes: WorkerProcesses | None = None) -> Iterator[list]:
+              stages: dict[Index, ChunkStage] | None = None, processes: WorkerProcesses | None = None) -> Iterator[list]:
     """Compute chunks side by side (see `chunks`) and yield each as it completes: its
-    ((idx, target, level), block) pairs, or nothing when its blocks were staged at `spots`;
+    ((idx, target, level), block) pairs, or, where `stages` staged the blocks, what the stage
+    returned (a tile index, level "tiles");
     statistics and `extra` parts are recorded on the way.
 
     Each chunk is one job computing everything it feeds, so layers shared by several products
@@ -315,12 +337,10 @@ def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], grid
             if extra is not None and (extra.only is None or idx in extra.only):
                 roles.append(("", None))
                 arrays.append(extra.array.blocks[idx])
-            rows, cols = grid.tile_window(idx)
-            yield ChunkJob.of(idx, arrays, roles, None if spots is None else spots[idx],
-                              grid.geobox.affine @ Affine.translation(cols.start, rows.start))
+            yield ChunkJob.of(idx, arrays, roles, None if stages is None else stages[idx])
 
     cells = len(ids) * grid.chunk**2
-    for idx, results in run_jobs(jobs(), len(ids), cells, window, spots is not None, processes):
+    for idx, results in run_jobs(jobs(), len(ids), cells, window, stages is not None, processes):
         out = []
         for (name, key), value in results:
             if extra is not None and name == "":

@@ -1,0 +1,228 @@
+"""Cloud-Optimised GeoTIFFs assembled from tiles the workers already compressed.
+
+Each worker compresses the 512-cell tiles of the chunks it computed (full resolution and every
+overview level a chunk covers in whole tiles), with the codec and predictor the file declares,
+as odc-geo's dask COG writer does (imagecodecs through tifffile's codec table: ~30 ms a 2048²
+float chunk, against ~50 ms through GDAL in memory, bench/). Compression so runs beside compute,
+staging holds compressed bytes, and the file is assembled without decompressing anything: the
+header (every IFD first, as the COG layout wants) comes from tifffile, the georeferencing and
+GDAL metadata tags are written by GDAL itself into a tiny file and copied, and the tiles follow,
+smallest overview first, each level row by row, copied between files by the kernel.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..grid import FILE_TILE
+
+# TIFF tags GDAL writes our metadata into: baseline text tags (DocumentName, ImageDescription,
+# Software, DateTime, Artist, Copyright), GeoTIFF keys, GDAL_METADATA and GDAL_NODATA
+_GDAL_TAGS = (269, 270, 305, 306, 315, 33432, 33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113)
+_COMPRESSION = {"zstd": 50000, "deflate": 8, "lzw": 5}
+
+
+@dataclass(frozen=True)
+class TileCoder:
+    """How one product's tiles are encoded: predictor and codec as the file's tags declare them."""
+
+    dtype: str
+    nodata: float
+    compress: str = "zstd"
+    level: int = 1
+
+    @property
+    def compression(self) -> int:
+        return _COMPRESSION[self.compress]
+
+    @property
+    def predictor(self) -> int:
+        return 3 if np.dtype(self.dtype).kind == "f" else 2  # floating point / horizontal
+
+    def encode(self, tile: np.ndarray) -> bytes:
+        """One tile (padded to the full tile with nodata at the grid's edge), encoded."""
+        from tifffile import TIFF
+
+        if tile.shape != (FILE_TILE, FILE_TILE):
+            full = np.full((FILE_TILE, FILE_TILE), self.nodata, dtype=self.dtype)
+            full[:tile.shape[0], :tile.shape[1]] = tile
+            tile = full
+        data = TIFF.PREDICTORS[self.predictor](np.ascontiguousarray(tile, dtype=self.dtype), axis=-1)
+        encoder = TIFF.COMPRESSORS[self.compression]
+        return encoder(data) if self.compress == "lzw" else encoder(data, level=self.level)
+
+    def tiles(self, block: np.ndarray) -> Iterator[tuple[int, int, bytes]]:
+        """(row, column, bytes) of each tile of a block whose top-left corner is a tile corner."""
+        h, w = block.shape
+        for r, c in itertools.product(range(0, h, FILE_TILE), range(0, w, FILE_TILE)):
+            yield r // FILE_TILE, c // FILE_TILE, self.encode(block[r:r + FILE_TILE, c:c + FILE_TILE])
+
+
+@dataclass(frozen=True)
+class TileFile:
+    """Where a chunk's compressed tiles of one product go (every level in one file), and the
+    chunk's first tile (row, column) at each level, so tiles are indexed on the whole grid."""
+
+    path: Path
+    coder: TileCoder
+    first: dict[int, tuple[int, int]]  # level → first tile (row, col)
+
+    def write(self, blocks: dict[int, np.ndarray]) -> np.ndarray:
+        """Encode each level's block into the file; return its index: level, row, col, offset, length."""
+        rows, offset = [], 0
+        with open(self.path, "wb") as f:
+            for level, block in blocks.items():
+                r0, c0 = self.first[level]
+                for r, c, data in self.coder.tiles(block):
+                    f.write(data)
+                    rows.append((level, r0 + r, c0 + c, offset, len(data)))
+                    offset += len(data)
+        return np.array(rows, dtype=np.int64).reshape(-1, 5)
+
+
+def tiled_levels(chunk: int, factors: list[int]) -> list[int]:
+    """Levels a chunk covers in whole tiles (1 and the factors up to chunk / tile): compressed in
+    the workers. Coarser levels share tiles between chunks and are encoded when assembling."""
+    return [f for f in [1, *factors] if (chunk // f) % FILE_TILE == 0]
+
+
+def gdal_tags(crs_wkt: str, transform, dtype: str, nodata: float, tags: dict[str, str],
+              band_tags: dict[str, str], description: str, unit: str) -> list[tuple]:
+    """The georeferencing and metadata tags GDAL writes for a file like ours, as tifffile extratags:
+    GDAL writes them into a tiny in-memory GeoTIFF and we copy them, so GDAL and QGIS read back
+    exactly what they would have written (CRS, geotransform, nodata, description, unit, tags,
+    statistics)."""
+    import rasterio
+    from rasterio.io import MemoryFile
+    from tifffile import TiffFile
+
+    with MemoryFile() as mem:
+        with mem.open(driver="GTiff", width=16, height=16, count=1, dtype=dtype, crs=rasterio.crs.CRS.from_wkt(crs_wkt),
+                      transform=transform, nodata=nodata) as ds:
+            ds.update_tags(**tags)
+            ds.update_tags(1, **band_tags)
+            ds.set_band_description(1, description)
+            ds.set_band_unit(1, unit)
+        data = mem.read()
+    with TiffFile(io.BytesIO(data)) as tif:
+        return [(t.code, int(t.dtype), t.count, _raw(t, data), True) for t in tif.pages.first.tags.values()
+                if t.code in _GDAL_TAGS]
+
+
+def _raw(tag, data: bytes):
+    """A tag's value as GDAL wrote it: text as its UTF-8 bytes (tifffile writes only 7-bit
+    ASCII from a str; GDAL writes and reads UTF-8 there: units like km²)."""
+    if int(tag.dtype) != 2:
+        return tag.value
+    return data[tag.valueoffset:tag.valueoffset + tag.count]  # (inline or not: where the value is)
+
+
+def assemble(path: Path, shapes: list[tuple[int, int]], coder: TileCoder, extratags: list[tuple],
+             tiles: dict[int, dict[tuple[int, int], tuple[int, int, int]]], files: list[Path]) -> int:
+    """Write the COG at `path`: one IFD per level (`shapes`, full resolution first) before any
+    data, then each level's tiles from the smallest, row by row. `tiles[k][(row, col)]` is
+    (file number in `files`, offset, length); a tile no chunk produced is all nodata.
+    Returns the file's size."""
+    from tifffile import FILETYPE, TiffFile, TiffWriter
+
+    empty = coder.encode(np.full((FILE_TILE, FILE_TILE), coder.nodata, dtype=coder.dtype))
+    grids = [(math.ceil(h / FILE_TILE), math.ceil(w / FILE_TILE)) for h, w in shapes]
+    data_bytes = sum(tiles[k].get((r, c), (0, 0, len(empty)))[2] for k, (rows, cols) in enumerate(grids)
+                     for r in range(rows) for c in range(cols))
+    bigtiff = data_bytes > 3_900_000_000  # classic TIFF offsets are 32-bit
+    head = io.BytesIO()
+    with TiffWriter(head, bigtiff=bigtiff, shaped=False) as tw:
+        for k, shape in enumerate(shapes):
+            tw.write(itertools.repeat(b""), shape=shape, dtype=coder.dtype, tile=(FILE_TILE, FILE_TILE),
+                     compression=coder.compression, predictor=coder.predictor, photometric="minisblack",
+                     software=False, extratags=extratags if k == 0 else [e for e in extratags if e[0] == 42113],
+                     subfiletype=0 if k == 0 else FILETYPE.REDUCEDIMAGE)
+    header = bytearray(head.getbuffer())
+    order = [(k, r, c) for k in reversed(range(len(shapes))) for r in range(grids[k][0]) for c in range(grids[k][1])]
+    where, offset = {}, len(header)
+    for k, r, c in order:
+        length = tiles[k].get((r, c), (0, 0, len(empty)))[2]
+        where[k, r, c] = (offset, length)
+        offset += length
+    buffer = io.BytesIO(header)
+    with TiffFile(buffer, mode="r+", name=":mem:") as tif:  # offsets and lengths in place (same counts)
+        for k, page in enumerate(tif.pages):
+            cells = [where[k, r, c] for r in range(grids[k][0]) for c in range(grids[k][1])]
+            page.tags[324].overwrite([o for o, _ in cells])
+            page.tags[325].overwrite([n for _, n in cells])
+    header = bytes(buffer.getbuffer())
+    sources = [os.open(f, os.O_RDONLY) for f in files]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        _write(fd, header)
+        for k, r, c in order:
+            found = tiles[k].get((r, c))
+            if found is None:
+                _write(fd, empty)
+            else:
+                n, src_offset, length = found
+                _copy(sources[n], fd, src_offset, length)
+        return offset
+    finally:
+        os.close(fd)
+        for source in sources:
+            os.close(source)
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _copy(src: int, dst: int, offset: int, length: int) -> None:
+    """Copy bytes between files in the kernel (no trip through Python) where it can."""
+    while length:
+        try:
+            n = os.copy_file_range(src, dst, length, offset)
+        except OSError:
+            n = 0
+        if n == 0:  # not supported here (or across file systems): read and write
+            data = os.pread(src, length, offset)
+            _write(dst, data)
+            n = len(data)
+        offset += n
+        length -= n
+
+
+@dataclass(frozen=True)
+class ChunkStage:
+    """How one chunk's blocks are staged by the worker that computed them: each product's tiled
+    levels compressed into its `TileFile`, the coarser levels uncompressed in small files (see
+    `pieces`). A picklable value: paths, coders and windows."""
+
+    tiles: dict[str, TileFile]
+    levels: tuple[int, ...]  # the tiled levels
+    spots: dict  # (name, coarse level) → pieces.Spot
+    origin: object  # Affine of the chunk's top-left cell
+
+    def takes(self, role) -> bool:
+        name, level = role
+        return (name in self.tiles and level in self.levels) or role in self.spots
+
+    def __call__(self, blocks: dict) -> list[tuple[tuple[str, str], np.ndarray]]:
+        """Stage `blocks` ((name, level) → array); return each product's tile index."""
+        from .pieces import write_pieces
+
+        index = []
+        for name, tile_file in self.tiles.items():
+            mine = {f: blocks[name, f] for f in self.levels if (name, f) in blocks}
+            if mine:
+                index.append(((name, "tiles"), tile_file.write(mine)))
+        coarse = {role: block for role, block in blocks.items() if role in self.spots}
+        if coarse:
+            write_pieces(self.spots, coarse, self.origin)
+        return index
