@@ -49,15 +49,15 @@ class Budget:
 
 
 def estimate(shape: tuple[int, int], chunk: int, dtypes: list[str], chunks_in_flight: int) -> Budget:
-    """Every product's blocks and overviews are staged uncompressed (see writers/pieces), then
-    copied into COGs beside them (counted at full size: an incompressible worst case), then the
-    maps and other deliverables."""
+    """Every product's tiles, at every level, are staged compressed (counted at full size: an
+    incompressible worst case); each product's COG is assembled from its tiles before they go,
+    so one product is on disk twice at a time (see writers/cog); then the deliverables."""
     import numpy as np
 
     cells = int(shape[0]) * int(shape[1])
-    per_cell = sum(np.dtype(d).itemsize for d in dtypes) * OVERVIEWS
+    sizes = [np.dtype(d).itemsize for d in dtypes]
     chunk_cells = min(cells, chunk * chunk)
-    return Budget(cells, math.ceil(2 * cells * per_cell) + DELIVERABLES,
+    return Budget(cells, math.ceil(cells * (sum(sizes) + max(sizes, default=0)) * OVERVIEWS) + DELIVERABLES,
                   chunks_in_flight * chunk_cells * MEMORY_PER_CELL)
 
 

@@ -148,7 +148,7 @@ def test_grid_above_max_cells_is_refused_with_the_figures(world, published):
     line = one_line(out, "grid too large")
     assert out.strip() == line  # one message, nothing else (no progress bar in a log)
     # 100 × 100 cells; staging: 2 × 10 000 cells × (4 float32 + 2 uint8 bytes) × 4/3 + 2 MB deliverables
-    for figure in ("10,000 cells", "about 2.5 MB staged in", "free there", "of memory", "--max-cells 5,000"):
+    for figure in ("10,000 cells", "about 2.3 MB staged in", "free there", "of memory", "--max-cells 5,000"):
         assert figure in line, line
 
 
@@ -173,9 +173,10 @@ def test_grid_at_1_m_over_the_sample_region_is_refused_before_reading_inputs(tmp
                     .replace('"../sample_data/districts.gpkg"', f'"{REPO / "sample_data" / "districts.gpkg"}"'))
     out = tmp_path / "out"
     where = ["--out", out] if command == "run" else []
-    # the sample's 8 products (6 float32, 2 uint8: 26 bytes a cell): 2 × 17.68 G cells × 26 × 4/3 = 1,225.8 GB
+    # the sample's 8 products (6 float32, 2 uint8: 26 bytes a cell), staged compressed (worst case: not at all)
+    # plus one float32 product twice while its file is assembled: 17.68 G cells × (26 + 4) × 4/3 = 707.2 GB
     text = assert_refused([command, REPO / "sample_data" / "minemap.toml", "--grid", grid, *where], None, 2,
-                          "karabakh-1m.toml", "grid too large", "17,680,258,192 cells", "1,225.8 GB staged")
+                          "karabakh-1m.toml", "grid too large", "17,680,258,192 cells", "707.2 GB staged")
     assert not out.exists()  # nothing created
     assert "--max-cells 2,000,000,000" in one_line(text, "grid too large")
 
@@ -185,7 +186,7 @@ def test_staging_larger_than_the_free_disk_is_refused(world, published, monkeypa
 
     monkeypatch.setattr(pipeline.guard, "free_bytes", lambda folder: 1_000_000)
     assert_refused(["run", world, "--out", published], published, 2,
-                   "grid.toml", "not enough disk for this grid", "about 2.5 MB staged", "1.0 MB free there")
+                   "grid.toml", "not enough disk for this grid", "about 2.3 MB staged", "1.0 MB free there")
 
 
 def test_update_checks_the_disk_only_for_a_full_run(world, published, monkeypatch):
@@ -207,8 +208,8 @@ def _failing(err_no: int):
     return fail
 
 
-@pytest.mark.parametrize("where, err_no", [("pipeline.writers.chunks.write_pieces", errno.ENOSPC),
-                                           ("pipeline.writers.geotiff.rasterio.shutil.copy", errno.EDQUOT),
+@pytest.mark.parametrize("where, err_no", [("pipeline.writers.cog.TileFile.write", errno.ENOSPC),
+                                           ("pipeline.writers.geotiff.assemble", errno.EDQUOT),
                                            ("pipeline.engine.deliver.write_maps_and_report", errno.EROFS),
                                            ("pipeline.engine.deliver.write_summaries", errno.EIO)])
 def test_a_write_the_disk_refuses_exits_74_and_keeps_the_previous_outputs(world, published, monkeypatch,
@@ -218,13 +219,13 @@ def test_a_write_the_disk_refuses_exits_74_and_keeps_the_previous_outputs(world,
         assert run_cli("run", world, "--out", published, "--quiet").exit_code == 0
     monkeypatch.setattr(where, _failing(err_no))
     text = assert_refused(["run", world, "--out", published, "--quiet"], published, 74,
-                          str(published), os.strerror(err_no), "needs about 2.5 MB", "previous outputs kept")
+                          str(published), os.strerror(err_no), "needs about 2.3 MB", "previous outputs kept")
     assert one_line(text, "could not write the outputs")
 
 
 def test_update_reports_a_full_disk_as_json(world, published, monkeypatch):
     add_drone(world)  # something to update
-    monkeypatch.setattr("pipeline.writers.chunks.write_pieces", _failing(errno.ENOSPC))
+    monkeypatch.setattr("pipeline.writers.cog.TileFile.write", _failing(errno.ENOSPC))
     monkeypatch.setattr("pipeline.writers.geotiff.shutil.copyfile", _failing(errno.ENOSPC))  # the patch path
     before = snapshot(published)
     result = run_cli("update", world, "--out", published, "--json", "--quiet")

@@ -1,10 +1,10 @@
-"""Where a chunk's staged blocks go before the COG copies: a few uncompressed files per chunk.
+"""Where a chunk's coarse overview levels are staged, uncompressed, until the COGs are assembled.
 
-Per chunk and data type, one file holds every product's full-resolution block (a band each)
-and one holds all their overview levels side by side (an atlas: the first level at the left,
-the others stacked at its right). Four files a chunk instead of one per product and level
-(thirty): creating a GeoTIFF costs ~2 ms, and writing a chunk's blocks went from ~180 to
-~120 ms (bench/). The VRT mosaics point into these files by band and window.
+The levels a chunk covers in whole tiles are compressed in the workers (see `cog`); the coarser
+ones (a chunk's block smaller than a tile: 1/48 of the cells) share tiles between chunks. Per
+chunk and data type, one file holds all those levels side by side (an atlas: the first level at
+the left, the others stacked at its right), a band per product: creating a GeoTIFF costs ~2 ms,
+so one file a chunk, not one per product and level.
 """
 
 from __future__ import annotations

@@ -1,0 +1,92 @@
+"""The COG sink's assembly: tiles compressed elsewhere, put together into a valid COG that GDAL
+reads back cell for cell at every level, with the georeferencing and metadata GDAL wrote."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+from pipeline.writers.cog import TileCoder, TileFile, assemble, gdal_tags, tiled_levels
+from pipeline.writers.overviews import downsample
+
+NODATA = -9999.0
+TRANSFORM = Affine(10, 0, 500_000, 0, -10, 4_400_000)
+GDAL_VALIDATOR = Path("/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py")
+
+
+def _levels(a: np.ndarray, nodata: float = NODATA) -> list[np.ndarray]:
+    levels = [a]
+    while max(levels[-1].shape) > 512:
+        levels.append(downsample(levels[-1], 2, nodata, True))
+    return levels
+
+
+def _write(tmp_path: Path, levels: list[np.ndarray], coder: TileCoder, skip: set = frozenset()) -> Path:
+    """Tiles of every level into one staged file (but `skip`: (level, row, col)), then the COG."""
+    staged = TileFile(tmp_path / "chunk.tiles", coder, {k: (0, 0) for k in range(len(levels))})
+    tiles = {k: {} for k in range(len(levels))}
+    for k, r, c, offset, length in staged.write(dict(enumerate(levels))).tolist():
+        if (k, r, c) not in skip:
+            tiles[k][r, c] = (0, offset, length)
+    tags = gdal_tags(CRS.from_epsg(32638).wkt, TRANSFORM, coder.dtype, coder.nodata, {"MINEMAP_EQUATION": "(2)"},
+                     {"STATISTICS_MEAN": "0.5"}, "contamination probability", "km²")
+    path = tmp_path / "product.tif"
+    assemble(path, [lv.shape for lv in levels], coder, tags, tiles, [staged.path])
+    return path
+
+
+def test_an_assembled_cog_reads_back_cell_for_cell_at_every_level_with_gdals_tags(tmp_path):
+    rng = np.random.default_rng(5)
+    a = rng.random((1300, 1100)).astype("float32")  # 3 × 3 tiles, the last row and column partial
+    a[:100, :100] = NODATA
+    levels = _levels(a)
+    assert [lv.shape for lv in levels] == [(1300, 1100), (650, 550), (325, 275)]
+    path = _write(tmp_path, levels, TileCoder("float32", NODATA))
+    with rasterio.open(path) as ds:
+        assert (ds.crs.to_epsg(), ds.transform, ds.nodata) == (32638, TRANSFORM, NODATA)
+        assert ds.block_shapes == [(512, 512)] and ds.compression.name.lower() == "zstd"
+        assert ds.overviews(1) == [2, 4]
+        assert np.array_equal(ds.read(1), a)
+        assert ds.descriptions == ("contamination probability",) and ds.units == ("km²",)  # UTF-8 kept
+        assert ds.tags()["MINEMAP_EQUATION"] == "(2)" and ds.tags(1)["STATISTICS_MEAN"] == "0.5"
+    for k in (1, 2):
+        with rasterio.open(path, OVERVIEW_LEVEL=k - 1) as ov:
+            assert np.array_equal(ov.read(1), levels[k])
+    # the average of the top-left 2 × 2 cells of level 1 is the first cell of level 2
+    assert levels[1][0, 0] == NODATA and levels[1][50, 50] == pytest.approx(a[100:102, 100:102].mean())
+
+
+def test_an_assembled_cog_is_valid_for_rio_cogeo_and_gdals_validator(tmp_path):
+    from rio_cogeo.cogeo import cog_validate
+
+    a = np.arange(1100 * 1300, dtype="float32").reshape(1300, 1100)
+    path = _write(tmp_path, _levels(a), TileCoder("float32", NODATA))
+    valid, errors, warnings = cog_validate(str(path))
+    assert valid and not errors, (errors, warnings)
+    if not GDAL_VALIDATOR.exists() or not shutil.which("gdalinfo"):
+        pytest.skip("GDAL's COG validator (python3-gdal) not installed")
+    done = subprocess.run(["/usr/bin/python3", str(GDAL_VALIDATOR), "--full-check=yes", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "is a valid cloud optimized GeoTIFF" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_tile_no_chunk_produced_reads_as_nodata_and_the_rest_is_untouched(tmp_path):
+    a = np.full((1024, 1024), 3, dtype="uint8")
+    levels = _levels(a, 255)
+    path = _write(tmp_path, levels, TileCoder("uint8", 255), skip={(0, 1, 0)})  # bottom-left tile of level 0
+    with rasterio.open(path) as ds:
+        b = ds.read(1)
+    assert (b[512:, :512] == 255).all() and (b[:512, :] == 3).all() and (b[512:, 512:] == 3).all()
+
+
+def test_chunks_tile_whole_levels_up_to_their_edge_over_the_tile():
+    assert tiled_levels(2048, [2, 4, 8, 16, 32]) == [1, 2, 4]  # 2048/8 = 256 cells: shares a tile
+    assert tiled_levels(512, [2, 4]) == [1]
+    assert tiled_levels(4096, [2, 4, 8, 16]) == [1, 2, 4, 8]
