@@ -1,13 +1,17 @@
-"""`make bench`: minemap against a GDAL command-line baseline and the write floor, at three sizes.
+"""`make bench`: minemap against a GDAL command-line baseline and the true write floor.
 
 Prints one table per run (nothing is asserted): wall seconds, cells per second, peak resident
-memory of the whole process tree, output sizes, and the ratios minemap / GDAL and minemap / floor.
+memory of the whole process tree, peak staging disk, output sizes, and the ratios minemap / GDAL
+and minemap / floor; saves them to BENCH_DIR/results-run.json for bench/targets.py.
+Sizes are region edges in km on the 10 m grid, or KM@M for another cell size: `--sizes 110@3.5`
+is the 110 km region at 3.5 m (~1 G cells a layer, same inputs).
 Inputs are synthetic (bench/make_large_inputs.py), generated once into BENCH_DIR (outside the repo).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -19,23 +23,23 @@ from pathlib import Path
 import psutil
 import rasterio
 import rasterio.shutil
-from rasterio.io import MemoryFile
 
 HERE = Path(__file__).resolve().parent
-PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
-            "clearance_sustainability"]
 
-
-def timed(cmd: list[str], **kw) -> tuple[float, float, float]:
+def timed(cmd: list[str], staging_in: Path | None = None, **kw) -> tuple[float, float, float, float]:
     """Wall seconds, peak resident MB of the whole process tree (the command and every process it
-    starts, summed, sampled every 50 ms) and of its largest single process (measured by the kernel)."""
+    starts, summed, sampled every 50 ms), of its largest single process (measured by the kernel),
+    and peak MB in the staging folders under `staging_in` (sampled every 200 ms)."""
     os.sync()  # no earlier step's dirty pages written back on this command's time
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, **kw)
-    tree = 0
+    tree, staged, k = 0, 0, 0
     while proc.poll() is None:
         tree = max(tree, _tree_rss(proc))
+        if staging_in is not None and k % 4 == 0:
+            staged = max(staged, _staged_bytes(staging_in))
+        k += 1
         time.sleep(0.05)
     wall = time.perf_counter() - t0
     if proc.returncode:
@@ -43,7 +47,22 @@ def timed(cmd: list[str], **kw) -> tuple[float, float, float]:
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the largest any single child reached: only meaningful if it grew
     single = (peak if peak > before else float("nan")) / 1024
-    return wall, max(tree / 2**20, single), single
+    return wall, max(tree / 2**20, single), single, staged / 1e6
+
+
+def _staged_bytes(out: Path) -> int:
+    """Bytes in OUT/.staging-* (the run's staging), not counting hard links to published files."""
+    total = 0
+    for staging in out.glob(".staging-*"):
+        for root, _, files in os.walk(staging):
+            for name in files:
+                try:
+                    st = os.lstat(os.path.join(root, name))
+                except OSError:
+                    continue  # went while we looked
+                if st.st_nlink == 1:
+                    total += st.st_blocks * 512
+    return total
 
 
 def _tree_rss(proc: psutil.Process) -> int:
@@ -66,75 +85,109 @@ def ensure_inputs(dest: Path, size_km: int) -> Path:
     return dest
 
 
+def tree_mb(path: Path) -> float:
+    """MB of every file a run left in `path` (what a user gets: the whole output folder)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
 def dir_mb(path: Path, names: list[str]) -> float:
     return sum((path / n).stat().st_size for n in names if (path / n).exists()) / 1e6
 
 
-def write_floor(out: Path, scratch: Path, compress: str = "zstd") -> float:
-    """Seconds to write minemap's products again from memory, same format (COG, ZSTD 1, overviews);
-    with compress="deflate", the same with DEFLATE (level 6, GDAL's default) for comparison."""
-    from pipeline.writers.geotiff import creation_options
-
-    arrays = {}
-    for name in PRODUCTS:
+def true_floor(out: Path, scratch: Path, products: list[str]) -> float:
+    """Seconds to write the very pixels minemap published (every product, every overview level,
+    read back into memory first, untimed) as 512-tiled GeoTIFFs with the same codec and
+    predictor, GDAL's threads on, nothing computed: the floor for writing these outputs."""
+    levels = []
+    for name in products:
         with rasterio.open(out / f"{name}.tif") as ds:
-            arrays[name] = (ds.read(1), ds.profile)
-    scratch.mkdir(parents=True, exist_ok=True)
+            prof = ds.profile
+            count = len(ds.overviews(1))
+        for k in range(count + 1):
+            with rasterio.open(out / f"{name}.tif", **({"OVERVIEW_LEVEL": k - 1} if k else {})) as ds:
+                levels.append((f"{name}.{k}", ds.read(1), ds.crs, ds.transform, prof))
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
     os.sync()
     t0 = time.perf_counter()
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
-        for name, (data, prof) in arrays.items():
-            mem = {k: prof[k] for k in ("width", "height", "count", "dtype", "crs", "transform", "nodata")}
-            with MemoryFile() as mf, mf.open(driver="MEM", **mem) as m:
-                m.write(data, 1)
-                rasterio.shutil.copy(m, scratch / f"{name}.tif", driver="COG", BLOCKSIZE="512",
-                                     OVERVIEW_RESAMPLING="AVERAGE", **creation_options(str(data.dtype), compress, 1 if compress == "zstd" else 6))
+        for name, data, crs, transform, prof in levels:
+            opts = {"compress": prof["compress"], "predictor": 3 if data.dtype.kind == "f" else 2}
+            if prof["compress"].lower() in ("zstd", "deflate"):
+                opts[f"{prof['compress'].lower()}_level"] = 1 if prof["compress"].lower() == "zstd" else 6
+            with rasterio.open(scratch / f"{name}.tif", "w", driver="GTiff", width=data.shape[1], height=data.shape[0],
+                               count=1, dtype=data.dtype, crs=crs, transform=transform, nodata=prof["nodata"],
+                               tiled=True, blockxsize=512, blockysize=512, **opts) as ds:
+                ds.write(data, 1)
     return time.perf_counter() - t0
+
+
+def parse_size(text: str) -> tuple[float, float]:
+    """"110" → (110 km, 10 m); "110@3.5" → (110 km, 3.5 m)."""
+    km, _, res = text.partition("@")
+    return float(km), float(res or 10)
+
+
+def label(km: float, res: float) -> str:
+    return f"{km:g} km" + ("" if res == 10 else f" @{res:g} m")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bench-dir", type=Path, default=Path(os.environ.get("BENCH_DIR", "/tmp/minemap-bench")))
-    ap.add_argument("--sizes", type=int, nargs="+", default=[35, 70, 110], help="region edge in km (10 m cells)")
+    ap.add_argument("--sizes", nargs="+", default=["35", "70", "110"],
+                    help="region edge in km (10 m cells), or KM@M for M-metre cells, e.g. 110@3.5")
     ap.add_argument("--no-gdal", action="store_true", help="skip the GDAL baseline")
     args = ap.parse_args()
     minemap = shutil.which("minemap") or str(Path(sys.executable).parent / "minemap")
+    sizes = [parse_size(s) for s in args.sizes]
+    floor_at = max((s for s in sizes if s[1] == 10), default=None)  # floor and GDAL: the largest 10 m size
     rows = []
-    for size in args.sizes:
-        inputs = ensure_inputs(args.bench_dir / f"inputs-{size}km", size)
-        out = args.bench_dir / f"out-minemap-{size}km"
+    for km, res in sizes:
+        inputs = ensure_inputs(args.bench_dir / f"inputs-{km:g}km", km)
+        out = args.bench_dir / (f"out-minemap-{km:g}km" + ("" if res == 10 else f"-{res:g}m"))
         shutil.rmtree(out, ignore_errors=True)
-        wall, peak, single = timed([minemap, "run", str(inputs / "minemap.toml"), "--out", str(out), "--quiet"])
-        with rasterio.open(out / f"{PRODUCTS[0]}.tif") as ds:
+        out.mkdir(parents=True)
+        grid = []
+        if res != 10:
+            grid_file = inputs / f"grid-{res:g}m.toml"
+            grid_file.write_text((inputs / "grid.toml").read_text().replace("resolution = 10", f"resolution = {res:g}"))
+            grid = ["--grid", str(grid_file)]
+        wall, peak, single, staged = timed([minemap, "run", str(inputs / "minemap.toml"), "--out", str(out), "--quiet",
+                                            *grid], staging_in=out)
+        record = json.loads((out / "run.json").read_text())
+        products = list(record["products"])
+        with rasterio.open(out / f"{products[0]}.tif") as ds:
             cells = ds.width * ds.height
-        row = {"size": f"{size} km", "cells": cells, "tool": "minemap", "wall": wall, "peak": peak, "single": single,
-               "mb": dir_mb(out, [f"{p}.tif" for p in PRODUCTS])}
+        row = {"size": label(km, res), "cells": cells, "tool": "minemap", "wall": wall, "peak": peak, "single": single,
+               "staged": staged, "mb": dir_mb(out, [f"{p}.tif" for p in products]), "out_total": tree_mb(out),
+               "timings": record.get("timings", {})}
         rows.append(row)
-        if size == max(args.sizes):
-            floor = write_floor(out, args.bench_dir / "floor")
-            rows.append({"size": f"{size} km", "cells": cells, "tool": "write floor", "wall": floor,
-                         "peak": float("nan"), "single": float("nan"),
-                         "mb": dir_mb(args.bench_dir / "floor", [f"{p}.tif" for p in PRODUCTS])})
-            deflate = write_floor(out, args.bench_dir / "floor-deflate", "deflate")
-            rows.append({"size": f"{size} km", "cells": cells, "tool": "write floor, DEFLATE 6", "wall": deflate,
-                         "peak": float("nan"), "single": float("nan"),
-                         "mb": dir_mb(args.bench_dir / "floor-deflate", [f"{p}.tif" for p in PRODUCTS])})
+        if (km, res) == floor_at:
+            floor = true_floor(out, args.bench_dir / "floor", products)
+            rows.append({"size": row["size"], "cells": cells, "tool": "true write floor", "wall": floor,
+                         "peak": float("nan"), "single": float("nan"), "staged": float("nan"),
+                         "mb": sum(p.stat().st_size for p in (args.bench_dir / "floor").glob("*.tif")) / 1e6})
             if not args.no_gdal and shutil.which("gdal_calc.py"):
-                gout = args.bench_dir / f"out-gdal-{size}km"
+                gout = args.bench_dir / f"out-gdal-{km:g}km"
                 shutil.rmtree(gout, ignore_errors=True)
-                gwall, gpeak, gsingle = timed(["bash", str(HERE / "gdal_baseline.sh"), str(inputs), str(gout)])
-                rows.append({"size": f"{size} km", "cells": cells, "tool": "GDAL CLI (P_c, E, R_e)", "wall": gwall,
-                             "peak": gpeak, "single": gsingle, "mb": dir_mb(gout, [p.name for p in gout.glob("*.tif")])})
+                gwall, gpeak, gsingle, _ = timed(["bash", str(HERE / "gdal_baseline.sh"), str(inputs), str(gout)])
+                rows.append({"size": row["size"], "cells": cells, "tool": "GDAL CLI (P_c, E, R_e)", "wall": gwall,
+                             "peak": gpeak, "single": gsingle, "staged": float("nan"),
+                             "mb": dir_mb(gout, [p.name for p in gout.glob("*.tif")])})
     print_table(rows)
+    (args.bench_dir / "results-run.json").write_text(json.dumps(rows, indent=1, default=str))
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'size':>7} {'cells':>12} {'tool':<24} {'wall s':>8} {'Mcells/s':>9} {'peak MB':>8} {'1 proc':>7} {'out MB':>8}")
+    print(f"\n{'size':>14} {'cells':>13} {'tool':<24} {'wall s':>8} {'Mcells/s':>9} {'peak MB':>8} {'1 proc':>7} "
+          f"{'staged MB':>9} {'out MB':>8}")
     for r in rows:
-        print(f"{r['size']:>7} {r['cells']:>12,} {r['tool']:<24} {r['wall']:>8.1f} {r['cells'] / r['wall'] / 1e6:>9.2f} "
-              f"{r['peak']:>8.0f} {r['single']:>7.0f} {r['mb']:>8.1f}")
+        print(f"{r['size']:>14} {r['cells']:>13,} {r['tool']:<24} {r['wall']:>8.1f} {r['cells'] / r['wall'] / 1e6:>9.2f} "
+              f"{r['peak']:>8.0f} {r['single']:>7.0f} {r['staged']:>9.0f} {r['mb']:>8.1f}")
     mm = [r for r in rows if r["tool"] == "minemap"]
-    big = mm[-1]
+    floor_size = next((r["size"] for r in rows if r["tool"] == "true write floor"), mm[-1]["size"])
+    big = next(r for r in mm if r["size"] == floor_size)
     for r in rows:
         if r["tool"] != "minemap" and r["size"] == big["size"]:
             print(f"minemap / {r['tool']}: {big['wall'] / r['wall']:.2f}"
