@@ -24,9 +24,7 @@ RUN_RECORD = "run.json"
 def open_products(out: str | Path):
     """Every product of the run published in `out` (its run.json), as data variables of one lazy
     `xarray.Dataset` on the grid (x, y cell centres, `spatial_ref`); attrs carry unit and equation."""
-    import xarray as xr
     from odc.geo.geobox import GeoBox
-    from odc.geo.xr import wrap_xr
 
     out = Path(out)
     path = out / RUN_RECORD
@@ -48,12 +46,21 @@ def open_products(out: str | Path):
         except rasterio.errors.RasterioIOError as e:
             raise InputError([Problem(str(tif), f"product listed in run.json cannot be opened: {e}")]) from None
         data = _lazy(str(tif), shape, dtype, nodata, chunk)
+        variables[name] = (data, nodata, {"units": p.get("unit", ""), "equation": p.get("equation", "")})
         gbox = GeoBox(shape, transform, crs)
-        variables[name] = wrap_xr(data, gbox, nodata=float("nan") if dtype.startswith("float") else nodata,
-                                  units=p.get("unit", ""), equation=p.get("equation", ""))
-    return xr.Dataset(variables, attrs={"minemap_version": record.get("minemap_version", ""),
-                                        "created_utc": record.get("created_utc", ""),
-                                        "grid": record["grid"].get("name", "")})
+    return georeferenced(variables, gbox, {"minemap_version": record.get("minemap_version", ""),
+                                           "created_utc": record.get("created_utc", ""),
+                                           "grid": record["grid"].get("name", "")})
+
+
+def georeferenced(variables: dict[str, tuple[da.Array, float, dict]], gbox, attrs: dict):
+    """Arrays on one grid (name → (array, nodata of its files, attrs)) as a Dataset with x, y
+    cell-centre coordinates and a `spatial_ref` grid mapping (odc-geo's); float nodata is NaN."""
+    import xarray as xr
+    from odc.geo.xr import wrap_xr
+
+    return xr.Dataset({name: wrap_xr(data, gbox, nodata=float("nan") if data.dtype.kind == "f" else nodata, **extra)
+                       for name, (data, nodata, extra) in variables.items()}, attrs=attrs)
 
 
 def _lazy(path: str, shape: tuple[int, int], dtype: str, nodata: float, chunk: int) -> da.Array:

@@ -131,7 +131,7 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                                   "total_s": round(time.perf_counter() - t0, 3)}, changed)
         parts_file, parts_sha = write_parts(out_dir, extra.parts) if extra else (None, None)
         sizes = (state or {}).get("sizes", {})
-        if not patch:
+        if not patch and cfg.spec.output.format == "cog":  # (a Zarr store is rewritten in full, issue #12)
             sizes = {t.name: (staging / f"{t.name}.tif").stat().st_size for t in targets}
         with deferred_interrupt():  # Ctrl-C waits for the renames: OUT holds one whole set
             publish(staging, out_dir, {**record["files"], **file_hashes(staging, [RUN_RECORD])}, {  # the record last

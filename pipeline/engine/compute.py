@@ -31,4 +31,4 @@ def compute(targets: list[RasterTarget], inputs: Inputs, staging: Path, out_dir:
         return patch_rasters(targets, grid, staging, out_dir, changed, window, on_tiles, extra, beside)
     return write_rasters(targets, grid, staging, output.compress, output.level, window=window, on_tiles=on_tiles,
                          previous=out_dir if changed is not None else None, changed=changed, extra=extra,
-                         processes=processes, beside=beside)
+                         processes=processes, beside=beside, fmt=output.format)

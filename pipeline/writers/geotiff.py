@@ -236,8 +236,9 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
                   level: int = 1, window: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
                   previous: Path | None = None, changed: set[Index] | None = None,
                   extra: ChunkParts | None = None, processes: WorkerProcesses | None = None,
-                  beside: Callable[[dict[str, Path]], None] = lambda sources: None) -> dict:
+                  beside: Callable[[dict[str, Path]], None] = lambda sources: None, fmt: str = "cog") -> dict:
     """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging`; return timings.
+    (`fmt` "zarr": one products.zarr store instead, see `zarr`.)
 
     With `previous` (a folder of this grid's products), only the `changed` chunks are computed;
     the others are read back from the previous files, so the result equals a full run.
@@ -245,13 +246,17 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
     source of each product's cells (a VRT with the same overviews): maps need not wait for it.
     """
     t0 = time.perf_counter()
-    factors = overview_factors(grid.shape, grid.chunk)
+    factors = overview_factors(grid.shape, grid.chunk) if fmt == "cog" else []  # issue #12: a Zarr store has none
     keep = set(grid.tile_ids()) - (changed or set()) if previous is not None else set()
     # what each chunk produces, per target: the full-resolution block, its overview blocks, its statistics
     outputs = {t.name: _chunk_outputs(t, factors, _reusing(t, grid, previous, keep)) for t in targets}
     tiles = list(grid.tile_ids())
     inside = [idx for idx in tiles if grid.tile_in_region(idx)]  # the rest is left to the VRTs' nodata
-    sink = CogSink(targets, grid, staging, compress, level, inside)
+    if fmt == "zarr":  # issue #12: the output format chooses the sink
+        from .zarr import ZarrSink
+        sink = ZarrSink(targets, grid, staging, compress, level)
+    else:
+        sink = CogSink(targets, grid, staging, compress, level, inside)
     spots = sink.open()
     on_tiles(len(tiles) - len(inside))
     with gdal_env():
