@@ -51,9 +51,12 @@ class ZarrSink:
 
         grid, gdal_crs = self.grid, {"wkt": self.grid.crs.to_wkt()}
         empty = {t.name: (da.empty(grid.shape, dtype=t.array.dtype, chunks=grid.chunks), t.nodata,
-                          {"long_name": t.description, "units": t.unit, "_CRS": gdal_crs, **_lower(t.tags)})
+                          {"long_name": t.description, "units": t.unit, "grid_mapping": "spatial_ref", "_CRS": gdal_crs,
+                           **_lower(t.tags)})
                  for t in self.targets}
         ds = georeferenced(empty, grid.geobox, {"title": f"minemap products on grid {grid.name}"})
+        for var in ds.data_vars.values():
+            var.attrs.pop("nodata")  # _FillValue says it (and a NaN attribute is not JSON)
         encoding = {t.name: {"chunks": (grid.chunk, grid.chunk), "compressors": (self.codec,),
                              "_FillValue": np.nan if t.array.dtype.kind == "f" else t.nodata}
                     for t in self.targets}
