@@ -205,7 +205,8 @@ def path_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _size(path: Path) -> int:
+def path_size(path: Path) -> int:
+    """A file's size; a folder's: its files' sizes summed."""
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
 
@@ -229,7 +230,7 @@ def publish(folder: Path, out_dir: Path, hashes: dict[str, str], state: dict) ->
     """Move the staged files (`hashes`: name → SHA-256, in order, run.json last) into OUT as one
     journaled step, then write `state`. Completed by the next lock holder if interrupted."""
     state = {**state, "version": __version__,
-             "published": {n: {"sha256": h, "size": _size(folder / n)} for n, h in hashes.items()}}
+             "published": {n: {"sha256": h, "size": path_size(folder / n)} for n, h in hashes.items()}}
     backup, kept = folder / BACKUP, []
     backup.mkdir()
     for name in hashes:

@@ -16,7 +16,7 @@ from .config import LoadedConfig
 from .engine.compute import compute
 from .engine.deliver import RUN_RECORD, Delivery
 from .engine.plan import (Inputs, budget, budget_check, changed_product, full_run_reason, input_files,  # noqa: F401
-                          load_inputs, plan_targets, reason_of)
+                          load_inputs, plan_targets, product_files, reason_of)
 from .grid import Grid
 from .history import prune_history
 from .guard import MAX_CELLS, deferred_interrupt
@@ -78,7 +78,7 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
         complete = reason is None
         before = state["chunks"] if complete else {}
         changed = {k for k, fp in fingerprints.items() if before.get(k) != fp}
-        if complete and changed and (problem := changed_product(out_dir, state, names)):
+        if complete and changed and (problem := changed_product(out_dir, state, product_files(inputs.cfg, names))):
             inputs.warnings.append(problem)  # about to read the products back: their bytes must be the run's
             reason, complete, changed = reason_of(problem), False, set(fingerprints)
         files = input_files(inputs)

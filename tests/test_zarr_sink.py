@@ -128,17 +128,43 @@ def test_run_record_stac_and_skipped_deliverables(zarr_out):
     assert "risk_class (" in asset["description"]
 
 
-def test_update_is_a_full_run_equal_to_a_fresh_one(zarr_out, world, tmp_path):
+def test_update_patches_the_store_equal_to_a_fresh_run(zarr_out, world, tmp_path):
     write_raster(world.parent / "drone" / "b.tif", np.full((50, 50), 0.9, np.float32), X0 + 3000, Y1, 20.0, CRS,
                  nodata=-1.0, tags={"TIFFTAG_DATETIME": "2025:01:01 00:00:00"})
     result = pipeline.update(world, zarr_out, workers=1)
-    assert result.status == "full run" and result.summary["reason"] == "format zarr: the store is rewritten in full"
+    assert result.status == "updated" and result.summary["reason"] is None
     fresh = tmp_path / "fresh"
     pipeline.run(world, fresh, workers=1)
-    a, b = (xr.open_zarr(d / "products.zarr", mask_and_scale=False) for d in (zarr_out, fresh))
+    assert_same_store(zarr_out, fresh)
+    assert float(xr.open_zarr(zarr_out / "products.zarr")["contamination_probability"][0, 35]) == \
+        pytest.approx((0 + 0.8 + 0.9) / 3)  # the new tile
+    assert pipeline.update(world, zarr_out, workers=1).status == "up to date"
+
+
+def test_update_of_a_few_chunks_of_the_sample(engine_sample, tmp_path):
+    """9 chunks: a drone flight over Khojavend rewrites only the chunks under it, in a copy of the store."""
+    from test_update import drone_near
+
+    engine_sample.write_text(engine_sample.read_text() + 'format = "zarr"\n')  # into its [output]
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    pipeline.run(engine_sample, out, workers=2)
+    drone_near(engine_sample, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
+    s = pipeline.update(engine_sample, out, workers=2).summary
+    assert s["status"] == "updated" and 1 <= s["chunks_recomputed"] < s["chunks_total"] == 9
+    pipeline.run(engine_sample, fresh, workers=2)
+    assert_same_store(out, fresh)
+    assert (out / "districts.csv").read_text() == (fresh / "districts.csv").read_text()
+    record = json.loads((out / "run.json").read_text())
+    assert record["files"]["products.zarr"] == path_sha256(out / "products.zarr")
+
+
+def assert_same_store(out: Path, fresh: Path) -> None:
+    """Cell for cell (NaN where NaN) and statistics: the store in `out` is the one in `fresh`."""
+    a, b = (xr.open_zarr(d / "products.zarr", mask_and_scale=False) for d in (out, fresh))
     for name in PRODUCTS:
         assert np.array_equal(a[name].values, b[name].values, equal_nan=a[name].dtype.kind == "f"), name
-    assert float(a["contamination_probability"][0, 35]) == pytest.approx((0 + 0.8 + 0.9) / 3)  # the new tile
+        stats = [k for k in b[name].attrs if k.startswith("STATISTICS_")]
+        assert stats and all(a[name].attrs[k] == b[name].attrs[k] for k in stats), name
 
 
 def test_a_failed_run_leaves_the_previous_store(zarr_out, world, monkeypatch):

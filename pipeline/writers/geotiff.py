@@ -278,7 +278,7 @@ def _remove(paths: list[Path], after: Future) -> None:
 def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previous: Path, changed: set[Index],
                   window: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
                   extra: ChunkParts | None = None,
-                  beside: Callable[[dict[str, Path]], None] = lambda sources: None) -> dict:
+                  beside: Callable[[dict[str, Path]], None] = lambda sources: None, fmt: str = "cog") -> dict:
     """Copy the previous products into `staging` and rewrite only the `changed` chunks, at full
     resolution and in every overview level; statistics come from the chunks' stored parts.
 
@@ -287,9 +287,13 @@ def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previo
     (the runner rewrites in full once files have grown by half).
     """
     t0 = time.perf_counter()
-    factors = overview_factors(grid.shape, grid.chunk)
+    factors = overview_factors(grid.shape, grid.chunk) if fmt == "cog" else []  # issue #12: a Zarr store has none
     outputs = {t.name: _chunk_outputs(t, factors, t.array) for t in targets}
-    sink = PatchSink(targets, grid, staging, previous)
+    if fmt == "zarr":  # issue #12: the output format chooses the sink
+        from .zarr import ZarrPatchSink
+        sink = ZarrPatchSink(targets, grid, staging, previous)
+    else:
+        sink = PatchSink(targets, grid, staging, previous)
     sink.open()
     ids = [idx for idx in grid.tile_ids() if idx in changed and grid.tile_in_region(idx)]
     on_tiles(sum(1 for _ in grid.tile_ids()) - len(ids))

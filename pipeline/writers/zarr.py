@@ -13,6 +13,7 @@ are never written: readers get the fill value (NaN, 255 for codes), as for the G
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -83,6 +84,24 @@ class ZarrSink:
         zarr.consolidate_metadata(self.path, zarr_format=2)
         beside({})
         return {"zarr_s": round(time.perf_counter() - t1, 3)}
+
+
+class ZarrPatchSink(ZarrSink):
+    """An update's patch: a copy of the previous store with the changed chunks rewritten (and
+    the new run's provenance); statistics from the chunks' stored parts."""
+
+    def __init__(self, targets: list[RasterTarget], grid: Grid, staging: Path, previous: Path):
+        super().__init__(targets, grid, staging, "zstd", 1)  # the copied arrays keep their codec
+        self.previous = previous / STORE
+
+    def open(self) -> None:
+        import zarr
+
+        shutil.copytree(self.previous, self.path)  # a real copy: the published store is never written
+        group = zarr.open_group(self.path, mode="r+", zarr_format=2)
+        self.arrays = {t.name: group[t.name] for t in self.targets}
+        for t in self.targets:
+            self.arrays[t.name].attrs.update(_lower(t.tags))
 
 
 def _nan_nodata(block: np.ndarray, nodata: float) -> np.ndarray:
