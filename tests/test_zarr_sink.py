@@ -222,3 +222,21 @@ def test_engine_only_zarr_run_writes_no_warning(world):
     record = pipeline.run(world, out, workers=1).record
     assert not any("products.zarr only" in w for w in record["warnings"])
     assert record["changes"]["note"].startswith('"zarr" writes products.zarr only')
+
+
+def test_evaluate_on_a_zarr_folder_says_it_reads_geotiffs(zarr_out, world):
+    from faults import assert_refused
+    from shapely.geometry import Point
+    from world import write_gpkg
+
+    events = write_gpkg(world.parent / "events.gpkg", [{"outcome": 1, "geometry": Point(X0 + 5050, Y1 - 5050)},
+                                                       {"outcome": 0, "geometry": Point(X0 + 150, Y1 - 150)}])
+    assert_refused(["evaluate", world, "--events", events, "--out", zarr_out], zarr_out, 2,
+                   "contamination_probability.tif", 'evaluate reads GeoTIFFs; run `minemap run` with [output] format')
+
+
+def test_the_command_names_each_products_variable(world):
+    out = world.parent / "out"
+    result = ok(run_cli("run", as_zarr(world), "--out", out))
+    assert f"{out / 'products.zarr'}:/risk_class  (1 … 4" in result.output
+    assert 'warning: [output] format: "zarr" writes products.zarr only;' in result.output

@@ -24,7 +24,7 @@ from .plan import Inputs, input_files
 
 RUN_RECORD = "run.json"
 ZARR_SKIPS = ("\"zarr\" writes products.zarr only; the .qml styles, maps, report, briefing PDF, QGIS project, "
-              "evidence.gpkg and change_since_previous are drawn from GeoTIFFs and are not made "
+              "evidence.gpkg, evidence/ and change_since_previous are drawn from GeoTIFFs and are not made "
               "(format = \"cog\" makes them)")
 
 
