@@ -5,10 +5,11 @@ any chunk is computed (`to_zarr(compute=False)`: the x, y cell-centre coordinate
 `spatial_ref` grid mapping with `crs_wkt` and `GeoTransform` as odc-geo writes it, each
 variable's attributes); each computed chunk is then written, by the main process, straight into
 its zarr chunk (zarr chunks are the grid's chunks, so no two writes share one) through zarr's
-array API (64 chunks of 512² float32: 0.74 s, against 1.77 s through xarray's `to_zarr(region=)`). Zarr v2 with
-consolidated metadata: what GDAL 3.6's Zarr driver reads; each variable also carries GDAL's
-`_CRS` attribute, the one its Zarr driver takes the CRS from. Chunks wholly outside the region
-are never written: readers get the fill value (NaN, 255 for codes), as for the GeoTIFFs' nodata.
+array API (64 chunks of 512² float32: 0.74 s, against 1.77 s through xarray's
+`to_zarr(region=)`). Zarr v2 with consolidated metadata: what GDAL 3.6's Zarr driver reads; each
+variable also carries GDAL's `_CRS` attribute, the one its Zarr driver takes the CRS from.
+Chunks wholly outside the region are never written: readers get the fill value (NaN, 255 for
+codes), as for the GeoTIFFs' nodata.
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ def codec(compress: str, level: int):
 
 class ZarrSink:
     """One Zarr store in staging; the main process writes each computed chunk into it."""
-
-    levels = [1]  # no overview levels: a Zarr reader reads the chunks it needs
 
     def __init__(self, targets: list[RasterTarget], grid: Grid, staging: Path, compress: str, level: int):
         self.targets, self.grid, self.path = targets, grid, staging / STORE
