@@ -40,7 +40,8 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
 
     def on_grid(g: Grid, cfg: LoadedConfig) -> None:
         budget_check(out_dir, max_cells, workers)(g, cfg)
-        processes.start(g.shape[0] * g.shape[1])
+        if cfg.spec.output.format == "cog":  # a Zarr store's chunks come back to be written: threads (#12)
+            processes.start(g.shape[0] * g.shape[1])
 
     with runtime(workers, scheduler_address):
         try:

@@ -240,3 +240,14 @@ def test_the_command_names_each_products_variable(world):
     result = ok(run_cli("run", as_zarr(world), "--out", out))
     assert f"{out / 'products.zarr'}:/risk_class  (1 … 4" in result.output
     assert 'warning: [output] format: "zarr" writes products.zarr only;' in result.output
+
+
+def test_a_cluster_run_writes_the_same_store(engine_sample, tmp_path):
+    """Chunks computed on Dask distributed worker processes come back to the caller, which writes them."""
+    distributed = pytest.importorskip("distributed")
+    engine_sample.write_text(engine_sample.read_text() + 'format = "zarr"\n')  # into its [output]
+    pipeline.run(engine_sample, tmp_path / "threads", workers=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        pipeline.run(engine_sample, tmp_path / "cluster", scheduler=cluster.scheduler_address)
+    assert_same_store(tmp_path / "cluster", tmp_path / "threads")
