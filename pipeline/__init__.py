@@ -2,7 +2,8 @@
 
 Data flows one way: config -> grid -> sources (evidence onto the grid) -> formulas -> writers.
 The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate`, `pipeline.evaluate` (see `pipeline.api`),
-and `pipeline.open_products(OUT)`: a finished run's products as a lazy xarray.Dataset (`pipeline.dataset`).
+`pipeline.open_products(OUT)`: a finished run's products as a lazy xarray.Dataset, and `pipeline.lazy(CONFIG)`:
+a config's products as one, computed on use, nothing written (`pipeline.dataset`).
 """
 
 __version__ = "0.1.0"
@@ -14,7 +15,7 @@ import warnings as _warnings
 # correctly (tests check), and the warning only cluttered users' logs.
 _warnings.filterwarnings("ignore", message="Dataset has no geotransform", module=r"rasterio\.(features|warp)")
 
-__all__ = ["Result", "run", "update", "validate", "evaluate", "open_products", "__version__"]
+__all__ = ["Result", "run", "update", "validate", "evaluate", "open_products", "lazy", "__version__"]
 
 
 def __getattr__(name: str):
@@ -27,8 +28,8 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"{__name__}.evaluate")
-    if name == "open_products":
-        from .dataset import open_products
+    if name in ("open_products", "lazy"):
+        from . import dataset
 
-        return open_products
+        return getattr(dataset, name)
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

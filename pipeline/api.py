@@ -1,5 +1,5 @@
 """The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate`, `pipeline.evaluate`,
-each returning a `Result`.
+each returning a `Result`; `open_products` and `lazy`, products as a lazy xarray.Dataset.
 
 The same work as the `minemap` command, for notebooks and scripts. User errors raise
 `pipeline.errors.MinemapError` (its `.problems` name each file and problem; `.exit_code` is the
@@ -79,4 +79,13 @@ def _result(status: str, out: Path, record: dict, summary: dict) -> Result:
                   record, summary)
 
 
-__all__ = ["Result", "Problem", "run", "update", "validate", "evaluate"]
+def __getattr__(name: str):
+    """`open_products` and `lazy` (see `dataset`), imported on first use like the rest."""
+    if name in ("open_products", "lazy"):
+        from . import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Result", "Problem", "run", "update", "validate", "evaluate", "open_products", "lazy"]

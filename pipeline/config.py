@@ -255,6 +255,15 @@ class Output(_Spec):
     bundle_rasters: bool = Field(False, description="copy the drone rasters into OUT/evidence/ so OUT alone "
                                  "holds every layer of the QGIS project (the vectors are always in evidence.gpkg)")
     keep_history: int = Field(10, ge=1, description="STAC items of the last N runs kept in OUT/history/")
+    format: Literal["cog", "zarr"] = Field("cog", description="products as one Cloud-Optimised GeoTIFF each "
+                                           "(cog) or as variables of one OUT/products.zarr store (zarr, issue #12)")
+
+    @model_validator(mode="after")
+    def _zarr_codec(self) -> Output:
+        if self.format == "zarr" and (self.compress == "lzw" or self.compress == "deflate" and self.level > 9):
+            raise ValueError(f"format \"zarr\" takes compress \"zstd\" (level 1–22) or \"deflate\" (level 1–9), "
+                             f"not {self.compress} level {self.level}")
+        return self
 
 
 VariableName = Literal[tuple(VARIABLES)]  # type: ignore[valid-type]

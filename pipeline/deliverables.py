@@ -181,6 +181,9 @@ def write_catalogue_item(staging: Path, grid: Grid, created: str, names: list[st
                                     "an input raster, copied as it was read"))
         elif suffix == ".tif":
             assets.append(AssetInfo(name, titles[stem], ["data"], products[stem]["equation"], products[stem]["band"]))
+        elif suffix == ".zarr":  # every product, a variable each (issue #12)
+            assets.append(AssetInfo(name, "Products (Zarr store)", ["data"],
+                                    "variables: " + ", ".join(f"{n} ({titles[n]})" for n in products)))
         elif suffix == ".qml":
             assets.append(AssetInfo(name, f"QGIS style of {titles[stem]}", ["metadata"]))
         elif suffix == ".png":

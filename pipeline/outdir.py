@@ -191,7 +191,37 @@ def staging_folder(out_dir: Path, needed: int | None = None) -> Iterator[Path]:
 def file_hashes(folder: Path, names: list[str]) -> dict[str, str]:
     """SHA-256 of each named file in `folder` (a few at once: hashlib releases the GIL)."""
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        return dict(zip(names, pool.map(file_sha256, [folder / n for n in names])))
+        return dict(zip(names, pool.map(path_sha256, [folder / n for n in names])))
+
+
+def path_sha256(path: Path) -> str:
+    """A file's SHA-256; for a folder (a Zarr store), the SHA-256 of its files' relative paths
+    and SHA-256s, sorted: any changed, added or removed file changes it."""
+    if not path.is_dir():
+        return file_sha256(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(path).as_posix()}\0{file_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+def path_size(path: Path) -> int:
+    """A file's size; a folder's: its files' sizes summed."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def _put(src: Path, dst: Path) -> None:
+    """os.replace, for a folder too: a folder already at `dst` is first moved aside beside
+    `src` (inside staging), then removed; a kill in between leaves it for the journal's
+    completion or rollback, and the aside for the staging clean-up."""
+    if dst.is_dir():
+        aside = src.parent / f".replaced-{dst.name}"
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(dst, aside)
+        os.replace(src, dst)
+        shutil.rmtree(aside)
+    else:
+        os.replace(src, dst)
 
 
 # --- publish -----------------------------------------------------------------------------------
@@ -200,13 +230,16 @@ def publish(folder: Path, out_dir: Path, hashes: dict[str, str], state: dict) ->
     """Move the staged files (`hashes`: name → SHA-256, in order, run.json last) into OUT as one
     journaled step, then write `state`. Completed by the next lock holder if interrupted."""
     state = {**state, "version": __version__,
-             "published": {n: {"sha256": h, "size": (folder / n).stat().st_size} for n, h in hashes.items()}}
+             "published": {n: {"sha256": h, "size": path_size(folder / n)} for n, h in hashes.items()}}
     backup, kept = folder / BACKUP, []
     backup.mkdir()
     for name in hashes:
         try:
             (backup / name).parent.mkdir(exist_ok=True)
-            os.link(out_dir / name, backup / name)
+            if (out_dir / name).is_dir():  # a store: its files hard-linked (a new store never writes into them)
+                shutil.copytree(out_dir / name, backup / name, copy_function=os.link)
+            else:
+                os.link(out_dir / name, backup / name)
             kept.append(name)
         except FileNotFoundError:
             continue
@@ -228,7 +261,7 @@ def _complete(out_dir: Path, journal: Journal) -> int:
         if name.endswith(".tif"):  # QGIS's statistics of the old file
             Path(f"{out_dir / name}.aux.xml").unlink(missing_ok=True)
         (out_dir / name).parent.mkdir(exist_ok=True)  # evidence/ (bundled rasters)
-        os.replace(folder / name, out_dir / name)
+        _put(folder / name, out_dir / name)
         moved += 1
         if kill_after is not None and moved >= int(kill_after):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -276,9 +309,9 @@ def _roll_back(out_dir: Path, journal: Journal) -> bool:
         return False
     for name, sha in journal.files.items():
         if name in journal.previous:
-            os.replace(backup / name, out_dir / name)
+            _put(backup / name, out_dir / name)
         elif _holds(out_dir / name, sha):
-            (out_dir / name).unlink()
+            shutil.rmtree(out_dir / name) if (out_dir / name).is_dir() else (out_dir / name).unlink()
     state = read_state(out_dir)
     if state == journal.state.model_dump(mode="json"):
         _discard_state(out_dir)
@@ -288,7 +321,7 @@ def _roll_back(out_dir: Path, journal: Journal) -> bool:
 
 
 def _holds(path: Path, sha: str) -> bool:
-    return path.is_file() and file_sha256(path) == sha
+    return path.exists() and path_sha256(path) == sha
 
 
 def _read_journal(out_dir: Path) -> Journal | str | None:

@@ -16,7 +16,7 @@ from .config import LoadedConfig
 from .engine.compute import compute
 from .engine.deliver import RUN_RECORD, Delivery
 from .engine.plan import (Inputs, budget, budget_check, changed_product, full_run_reason, input_files,  # noqa: F401
-                          load_inputs, plan_targets, reason_of)
+                          load_inputs, plan_targets, product_files, reason_of)
 from .grid import Grid
 from .history import prune_history
 from .guard import MAX_CELLS, deferred_interrupt
@@ -40,7 +40,8 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
 
     def on_grid(g: Grid, cfg: LoadedConfig) -> None:
         budget_check(out_dir, max_cells, workers)(g, cfg)
-        processes.start(g.shape[0] * g.shape[1])
+        if cfg.spec.output.format == "cog":  # a Zarr store's chunks come back to be written: threads (#12)
+            processes.start(g.shape[0] * g.shape[1])
 
     with runtime(workers, scheduler_address):
         try:
@@ -78,7 +79,7 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None
         complete = reason is None
         before = state["chunks"] if complete else {}
         changed = {k for k, fp in fingerprints.items() if before.get(k) != fp}
-        if complete and changed and (problem := changed_product(out_dir, state, names)):
+        if complete and changed and (problem := changed_product(out_dir, state, product_files(inputs.cfg, names))):
             inputs.warnings.append(problem)  # about to read the products back: their bytes must be the run's
             reason, complete, changed = reason_of(problem), False, set(fingerprints)
         files = input_files(inputs)
@@ -131,7 +132,7 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                                   "total_s": round(time.perf_counter() - t0, 3)}, changed)
         parts_file, parts_sha = write_parts(out_dir, extra.parts) if extra else (None, None)
         sizes = (state or {}).get("sizes", {})
-        if not patch:
+        if not patch and cfg.spec.output.format == "cog":  # (a Zarr store is rewritten in full, issue #12)
             sizes = {t.name: (staging / f"{t.name}.tif").stat().st_size for t in targets}
         with deferred_interrupt():  # Ctrl-C waits for the renames: OUT holds one whole set
             publish(staging, out_dir, {**record["files"], **file_hashes(staging, [RUN_RECORD])}, {  # the record last

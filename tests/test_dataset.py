@@ -38,3 +38,30 @@ def test_a_folder_without_a_run_record_is_refused(tmp_path):
         pipeline.open_products(tmp_path)
     assert e.value.problems[0].where == str(tmp_path / "run.json")
     assert "not the output folder of a finished minemap run" in e.value.problems[0].what
+
+
+def test_lazy_products_equal_the_published_ones_and_write_nothing(world, tmp_path, monkeypatch):
+    """pipeline.lazy(config): the run's per-chunk jobs, computed for a window only; no file written."""
+    from faults import snapshot
+
+    empty = tmp_path / "cwd"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    inputs = snapshot(engine_only(world).parent)
+    ds = pipeline.lazy(world)
+    assert isinstance(ds["contamination_probability"].data, da.Array)
+    assert ds.odc.geobox.crs.epsg == 32638 and tuple(ds.odc.geobox.affine)[:6] == (100, 0, X0, 0, -100, Y1)
+    assert ds["recovery_rate"].attrs["equation"].startswith("Eq. (4)")
+    # the cleared cell (10, 10) and the mines' cell (50, 50), in one window; CSC: 2 cleared cells
+    window = {"y": slice(5, 55), "x": slice(5, 55)}
+    lazy = {name: ds[name].isel(window).compute().values for name in ds.data_vars}
+    assert snapshot(world.parent) == inputs and not any(empty.iterdir())  # nothing written anywhere we can see
+    assert float(ds["contamination_probability"][50, 50]) == pytest.approx(0.6, abs=1e-6)  # H_m 1, S_t 0.2 (rock)
+    out = tmp_path / "out"
+    pipeline.run(world, out, workers=1)
+    published = pipeline.open_products(out)
+    for name, values in lazy.items():
+        expected = published[name].isel(window).values
+        assert values.dtype == expected.dtype, name
+        assert np.array_equal(values, expected, equal_nan=values.dtype.kind == "f"), name
+    assert np.isfinite(lazy["clearance_sustainability"]).sum() == 2

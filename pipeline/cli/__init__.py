@@ -118,7 +118,8 @@ def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None
               f"{record['timings']['total_s']:.1f} s")
     for name, p in record["products"].items():
         rng = "no valid cells" if p["min"] is None else f"{p['min']:.4g} … {p['max']:.4g}, mean {p['mean']:.4g}"
-        err.print(f"  {escape(str(out_dir / p['file']))}  ({rng})")
+        where = str(out_dir / p["file"]) + (f":/{p['variable']}" if "variable" in p else "")  # a Zarr store's (#12)
+        err.print(f"  {escape(where)}  ({rng})")
     err.print(f"run record: {escape(str(out_dir / 'run.json'))}")
 
 

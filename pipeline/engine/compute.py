@@ -28,7 +28,8 @@ def compute(targets: list[RasterTarget], inputs: Inputs, staging: Path, out_dir:
 
     window = chunks_in_flight(workers)
     if patch:
-        return patch_rasters(targets, grid, staging, out_dir, changed, window, on_tiles, extra, beside)
+        return patch_rasters(targets, grid, staging, out_dir, changed, window, on_tiles, extra, beside,
+                             fmt=output.format)
     return write_rasters(targets, grid, staging, output.compress, output.level, window=window, on_tiles=on_tiles,
                          previous=out_dir if changed is not None else None, changed=changed, extra=extra,
-                         processes=processes, beside=beside)
+                         processes=processes, beside=beside, fmt=output.format)

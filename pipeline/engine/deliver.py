@@ -12,15 +12,20 @@ from pathlib import Path
 from .. import __version__
 from ..change import CHANGE, change_lines, change_section, stage_change
 from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
+from ..errors import Problem
 from ..history import newest_acquisition, stage_history
 from ..outdir import file_hashes
 from ..products import PRODUCTS, product_equation, product_title
 from ..summaries import write_summaries
 from ..writers.geotiff import ChunkParts, RasterTarget
 from ..writers.styles import qml
+from ..writers.zarr import STORE
 from .plan import Inputs, input_files
 
 RUN_RECORD = "run.json"
+ZARR_SKIPS = ("\"zarr\" writes products.zarr only; the .qml styles, maps, report, briefing PDF, QGIS project, "
+              "evidence.gpkg, evidence/ and change_since_previous are drawn from GeoTIFFs and are not made "
+              "(format = \"cog\" makes them)")
 
 
 @dataclass
@@ -46,14 +51,23 @@ class Delivery:
         t_sum = time.perf_counter()
         titles = {t.name: product_title(t.name, cfg) for t in targets}  # on maps, project, report
         styles, legends = {}, {t.name: PRODUCTS[t.name].style(cfg) for t in targets}
-        for t in targets:
+        zarr = cfg.spec.output.format == "zarr"  # issue #12: one store, and nothing drawn from GeoTIFFs
+        for t in [] if zarr else targets:
             styles[t.name] = qml(legends[t.name])
             (staging / f"{t.name}.qml").write_text(styles[t.name])
             self.names.extend([f"{t.name}.tif", f"{t.name}.qml"])
+        if zarr:
+            self.names.append(STORE)
         extra, districts = self.extra, self.inputs.districts
         tables = write_summaries(staging, extra.parts, cfg, grid, districts, self.fields) if extra else {}
         self.names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg")
                           if (staging / f).exists())
+        if zarr:
+            self.changes.update(note=ZARR_SKIPS)
+            if cfg.spec.output.deliverables:
+                self.inputs.warnings.append(Problem("[output] format", ZARR_SKIPS))
+            self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
+            return
         t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
         change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends), grid.cell_area_km2,
                                      cfg.spec.products.colour_range(CHANGE), targets[0].tags)
@@ -126,10 +140,15 @@ def run_record(inputs: Inputs, targets: list[RasterTarget], created: str, timing
         "inputs": files,
         "rejected": [str(p) for p in inputs.rejected],
         "warnings": [str(p) for p in inputs.warnings],
-        "products": {t.name: {"file": PRODUCTS[t.name].file, "style": f"{t.name}.qml",
+        "products": {t.name: {**_where(t.name, inputs.cfg.spec.output.format),
                               "equation": product_equation(t.name, inputs.cfg),
                               "unit": PRODUCTS[t.name].unit, **t.stats.as_dict()} for t in targets},
         "timings": timings,
     }
 
 
+def _where(name: str, fmt: str) -> dict:
+    """Where a product's cells are: its GeoTIFF and style, or its variable in the Zarr store."""
+    if fmt == "zarr":
+        return {"file": STORE, "variable": name}
+    return {"file": PRODUCTS[name].file, "style": f"{name}.qml"}

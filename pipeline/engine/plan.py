@@ -16,13 +16,14 @@ from ..config import LoadedConfig, check_config
 from ..errors import ConfigError, InputError, MinemapError, Problem
 from ..grid import Grid, area_scale_warning, load_grid
 from ..guard import check, estimate
-from ..outdir import FULL_RUN, read_parts
+from ..outdir import FULL_RUN, path_sha256, path_size, read_parts
 from ..products import PRODUCTS, enabled_products, missing_bindings, product_equation
 from ..sources import Layer, LoadOptions, file_sha256, load_layer
 from ..sources.release import load_release
 from ..state import grid_change, grid_key
 from ..summaries import Districts, load_districts, summaries_wanted
 from ..writers.geotiff import RasterTarget
+from ..writers.zarr import STORE
 
 
 @dataclass
@@ -95,11 +96,11 @@ def full_run_reason(out_dir: Path, inputs: Inputs, names: list[str], state: dict
         return f"grid changed ({change})", None
     for name, f in state["published"].items():
         path = out_dir / name
-        if not path.is_file() or path.stat().st_size != f["size"]:
+        if not path.exists() or path_size(path) != f["size"]:  # (a Zarr store is a folder)
             problem = Problem(str(path), f"{FULL_RUN} missing or not the size the last run wrote")
             inputs.warnings.append(problem)
             return reason_of(problem), None
-    if not all(f"{n}.tif" in state["published"] for n in names):
+    if not all(f in state["published"] for f in product_files(inputs.cfg, names)) or set(names) - set(state["parts"]):
         return "products not made by the last run", None
     if not summaries_wanted(inputs.cfg, names, inputs.districts):
         return None, None
@@ -115,13 +116,19 @@ def reason_of(problem: Problem) -> str:
     return f"{Path(problem.where).name} {problem.what.removeprefix(FULL_RUN).strip()}"
 
 
-def changed_product(out_dir: Path, state: dict, names: list[str]) -> Problem | None:
-    """The first product file whose SHA-256 is not the one the last run published (None: all are)."""
-    for n in names:
-        path = out_dir / f"{n}.tif"
-        if file_sha256(path) != state["published"][path.name]["sha256"]:
+def changed_product(out_dir: Path, state: dict, files: list[str]) -> Problem | None:
+    """The first product file (see `product_files`) whose SHA-256 is not the one the last run
+    published (None: all are)."""
+    for name in files:
+        path = out_dir / name
+        if path_sha256(path) != state["published"][path.name]["sha256"]:
             return Problem(str(path), f"{FULL_RUN} not the file the last run wrote (SHA-256 differs)")
     return None
+
+
+def product_files(cfg: LoadedConfig, names: list[str]) -> list[str]:
+    """The files holding the products in OUT: a GeoTIFF each, or one Zarr store (issue #12)."""
+    return [STORE] if cfg.spec.output.format == "zarr" else [f"{n}.tif" for n in names]
 
 
 def input_files(inputs: Inputs) -> dict[str, str]:
@@ -185,6 +192,8 @@ def plan_targets(inputs: Inputs, arrays: dict, created: str, out_dir: Path, stat
     sizes = (state or {}).get("sizes", {})
     patch = changed is not None and all(
         t.name in sizes and (out_dir / f"{t.name}.tif").stat().st_size < 1.5 * sizes[t.name] for t in targets)
+    if inputs.cfg.spec.output.format == "zarr":  # issue #12: a store's patched chunks replace the old ones
+        patch = changed is not None
     for t in targets:
         t.parts = dict((state or {}).get("parts", {}).get(t.name, {})) if patch else {}
     return targets, patch

@@ -47,8 +47,10 @@ def evaluate(config: str | Path, events_path: str | Path, out_dir: str | Path, *
     out_dir = Path(out_dir)
     products = [name for name in SCORED if (out_dir / f"{name}.tif").exists()]
     if "contamination_probability" not in products:
-        raise InputError("no contamination_probability.tif: run `minemap run` into this folder first",
-                         out_dir / "contamination_probability.tif")
+        zarr = (out_dir / "products.zarr").exists()  # issue #12: evaluate reads the GeoTIFFs
+        raise InputError("no contamination_probability.tif: " + ("evaluate reads GeoTIFFs; run `minemap run` with "
+                         '[output] format = "cog" into this folder first' if zarr else
+                         "run `minemap run` into this folder first"), out_dir / "contamination_probability.tif")
     for name in products + ["risk_class", "evidence_count"]:
         _check_on_grid(out_dir / f"{name}.tif", grid)
     events = read_events(Path(events_path), outcome_field, grid, layer)

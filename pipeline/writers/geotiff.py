@@ -126,7 +126,7 @@ class ChunkParts:
 class Sink(Protocol):
     """An output format: opened for a run's targets on a grid, given each computed chunk's blocks,
     finished into files in staging. A sink whose blocks are staged by the worker that computed
-    them (`open` returns each chunk's spots) gets no blocks back in `write`."""
+    them (`open` returns each chunk's stage) gets back what the stage returned (e.g. a tile index)."""
 
     def open(self) -> dict[Index, dict] | None: ...
 
@@ -263,22 +263,26 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
                   level: int = 1, window: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
                   previous: Path | None = None, changed: set[Index] | None = None,
                   extra: ChunkParts | None = None, processes: WorkerProcesses | None = None,
-                  beside: Callable[[dict[str, Path]], None] = lambda sources: None) -> dict:
+                  beside: Callable[[dict[str, Path]], None] = lambda sources: None, fmt: str = "cog") -> dict:
     """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging`; return timings.
+    (`fmt` "zarr": one products.zarr store instead, see `zarr`.)
 
     With `previous` (a folder of this grid's products), only the `changed` chunks are computed;
     the others are read back from the previous files, so the result equals a full run.
-    `beside` runs while GDAL writes the COGs (it releases the interpreter), given a readable
-    source of each product's cells (a VRT with the same overviews): maps need not wait for it.
+    `beside` is given each finished product file (maps, summaries and reports draw from them).
     """
     t0 = time.perf_counter()
-    factors = overview_factors(grid.shape, grid.chunk)
+    factors = overview_factors(grid.shape, grid.chunk) if fmt == "cog" else []  # issue #12: a Zarr store has none
     keep = set(grid.tile_ids()) - (changed or set()) if previous is not None else set()
     # what each chunk produces, per target: the full-resolution block, its overview blocks, its statistics
     outputs = {t.name: _chunk_outputs(t, factors, _reusing(t, grid, previous, keep)) for t in targets}
     tiles = list(grid.tile_ids())
-    inside = [idx for idx in tiles if grid.tile_in_region(idx)]  # the rest is left to the VRTs' nodata
-    sink = CogSink(targets, grid, staging, compress, level, inside)
+    inside = [idx for idx in tiles if grid.tile_in_region(idx)]  # the rest is nodata in the files
+    if fmt == "zarr":  # issue #12: the output format chooses the sink
+        from .zarr import ZarrSink
+        sink = ZarrSink(targets, grid, staging, compress, level)
+    else:
+        sink = CogSink(targets, grid, staging, compress, level, inside)
     stages = sink.open()
     on_tiles(len(tiles) - len(inside))
     with gdal_env():
@@ -294,7 +298,7 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
 def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previous: Path, changed: set[Index],
                   window: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
                   extra: ChunkParts | None = None,
-                  beside: Callable[[dict[str, Path]], None] = lambda sources: None) -> dict:
+                  beside: Callable[[dict[str, Path]], None] = lambda sources: None, fmt: str = "cog") -> dict:
     """Copy the previous products into `staging` and rewrite only the `changed` chunks, at full
     resolution and in every overview level; statistics come from the chunks' stored parts.
 
@@ -303,9 +307,13 @@ def patch_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, previo
     (the runner rewrites in full once files have grown by half).
     """
     t0 = time.perf_counter()
-    factors = overview_factors(grid.shape, grid.chunk)
+    factors = overview_factors(grid.shape, grid.chunk) if fmt == "cog" else []  # issue #12: a Zarr store has none
     outputs = {t.name: _chunk_outputs(t, factors, t.array) for t in targets}
-    sink = PatchSink(targets, grid, staging, previous)
+    if fmt == "zarr":  # issue #12: the output format chooses the sink
+        from .zarr import ZarrPatchSink
+        sink = ZarrPatchSink(targets, grid, staging, previous)
+    else:
+        sink = PatchSink(targets, grid, staging, previous)
     sink.open()
     ids = [idx for idx in grid.tile_ids() if idx in changed and grid.tile_in_region(idx)]
     on_tiles(sum(1 for _ in grid.tile_ids()) - len(ids))
