@@ -90,3 +90,24 @@ def test_chunks_tile_whole_levels_up_to_their_edge_over_the_tile():
     assert tiled_levels(2048, [2, 4, 8, 16, 32]) == [1, 2, 4]  # 2048/8 = 256 cells: shares a tile
     assert tiled_levels(512, [2, 4]) == [1]
     assert tiled_levels(4096, [2, 4, 8, 16]) == [1, 2, 4, 8]
+
+
+def test_consuming_assembly_deletes_each_staged_file_after_its_last_tile(tmp_path):
+    """Staging never holds a product twice: a chunk's tile file goes once its last tile is copied."""
+    a = np.arange(1024 * 1024, dtype="float32").reshape(1024, 1024)
+    coder = TileCoder("float32", NODATA)
+    files, tiles = [], {0: {}, 1: {}}
+    for n, (r0, c0) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):  # four 512² "chunks"
+        block = a[r0 * 512:(r0 + 1) * 512, c0 * 512:(c0 + 1) * 512]
+        staged = TileFile(tmp_path / f"{n}.tiles", coder, {0: (r0, c0)})
+        for _, r, c, offset, length in staged.write({0: block}).tolist():
+            tiles[0][r, c] = (n, offset, length)
+        files.append(staged.path)
+    top = TileFile(tmp_path / "top.tiles", coder, {1: (0, 0)})
+    for _, r, c, offset, length in top.write({1: downsample(a, 2, NODATA, True)}).tolist():
+        tiles[1][r, c] = (4, offset, length)
+    files.append(top.path)
+    assemble(tmp_path / "p.tif", [(1024, 1024), (512, 512)], coder, [], tiles, files, consume=True)
+    assert not any(f.exists() for f in files)
+    with rasterio.open(tmp_path / "p.tif") as ds:
+        assert np.array_equal(ds.read(1), a)

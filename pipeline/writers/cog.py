@@ -126,30 +126,33 @@ def _raw(tag, data: bytes):
 
 
 def assemble(path: Path, shapes: list[tuple[int, int]], coder: TileCoder, extratags: list[tuple],
-             tiles: dict[int, dict[tuple[int, int], tuple[int, int, int]]], files: list[Path]) -> int:
+             tiles: dict[int, dict[tuple[int, int], tuple[int, int, int]]], files: list[Path],
+             consume: bool = False) -> int:
     """Write the COG at `path`: one IFD per level (`shapes`, full resolution first) before any
     data, then each level's tiles from the smallest, row by row. `tiles[k][(row, col)]` is
-    (file number in `files`, offset, length); a tile no chunk produced is all nodata.
-    Returns the file's size."""
+    (file number in `files`, offset, length); a tile no chunk produced is all nodata. With
+    `consume`, each of `files` is deleted as soon as its last tile is copied, so the staged bytes
+    and the file never both hold a whole product. Returns the file's size."""
     from tifffile import FILETYPE, TiffFile, TiffWriter
 
     empty = coder.encode(np.full((FILE_TILE, FILE_TILE), coder.nodata, dtype=coder.dtype))
     grids = [(math.ceil(h / FILE_TILE), math.ceil(w / FILE_TILE)) for h, w in shapes]
-    data_bytes = sum(tiles[k].get((r, c), (0, 0, len(empty)))[2] for k, (rows, cols) in enumerate(grids)
-                     for r in range(rows) for c in range(cols))
-    bigtiff = data_bytes > 3_900_000_000  # classic TIFF offsets are 32-bit
+    order = [(k, r, c) for k in reversed(range(len(shapes))) for r in range(grids[k][0]) for c in range(grids[k][1])]
+    data_bytes = sum(tiles[k].get((r, c), (0, 0, len(empty)))[2] for k, r, c in order)
     head = io.BytesIO()
-    with TiffWriter(head, bigtiff=bigtiff, shaped=False) as tw:
+    with TiffWriter(head, bigtiff=data_bytes > 3_900_000_000, shaped=False) as tw:  # classic TIFF: 32-bit offsets
         for k, shape in enumerate(shapes):
             tw.write(itertools.repeat(b""), shape=shape, dtype=coder.dtype, tile=(FILE_TILE, FILE_TILE),
                      compression=coder.compression, predictor=coder.predictor, photometric="minisblack",
                      software=False, extratags=extratags if k == 0 else [e for e in extratags if e[0] == 42113],
                      subfiletype=0 if k == 0 else FILETYPE.REDUCEDIMAGE)
     header = bytearray(head.getbuffer())
-    order = [(k, r, c) for k in reversed(range(len(shapes))) for r in range(grids[k][0]) for c in range(grids[k][1])]
-    where, offset = {}, len(header)
-    for k, r, c in order:
-        length = tiles[k].get((r, c), (0, 0, len(empty)))[2]
+    where, offset, last = {}, len(header), {}
+    for step, (k, r, c) in enumerate(order):
+        found = tiles[k].get((r, c))
+        length = len(empty) if found is None else found[2]
+        if found is not None:
+            last[found[0]] = step
         where[k, r, c] = (offset, length)
         offset += length
     buffer = io.BytesIO(header)
@@ -159,21 +162,25 @@ def assemble(path: Path, shapes: list[tuple[int, int]], coder: TileCoder, extrat
             page.tags[324].overwrite([o for o, _ in cells])
             page.tags[325].overwrite([n for _, n in cells])
     header = bytes(buffer.getbuffer())
-    sources = [os.open(f, os.O_RDONLY) for f in files]
+    done_after = {step: n for n, step in last.items()}
+    sources = {n: os.open(f, os.O_RDONLY) for n, f in enumerate(files)}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         _write(fd, header)
-        for k, r, c in order:
+        for step, (k, r, c) in enumerate(order):
             found = tiles[k].get((r, c))
             if found is None:
                 _write(fd, empty)
-            else:
-                n, src_offset, length = found
-                _copy(sources[n], fd, src_offset, length)
+                continue
+            n, src_offset, length = found
+            _copy(sources[n], fd, src_offset, length)
+            if consume and step in done_after:  # that file's last tile: it can go
+                os.close(sources.pop(n))
+                files[n].unlink()
         return offset
     finally:
         os.close(fd)
-        for source in sources:
+        for source in sources.values():
             os.close(source)
 
 

@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
@@ -179,11 +180,12 @@ class CogSink:
     def finish(self, beside: Callable[[dict[str, Path]], None]) -> dict:
         """Assemble each product's COG from the staged tiles, then let `beside` draw from them."""
         t1 = time.perf_counter()
-        files = {}
+        files = {t.name: self.staging / f"{t.name}.tif" for t in self.targets}
         for t in self.targets:
             t.total(self.grid)
-            files[t.name] = self.staging / f"{t.name}.tif"
-            self._assemble(t, files[t.name])
+        # two at a time: copying between files and encoding coarse levels release the interpreter
+        with ThreadPoolExecutor(2, thread_name_prefix="minemap-assemble") as pool:
+            list(pool.map(lambda t: self._assemble(t, files[t.name]), self.targets))
         t2 = time.perf_counter()
         shutil.rmtree(self.staging / "chunks")
         beside(files)
@@ -212,9 +214,7 @@ class CogSink:
                 tiles[number[f]][r, c] = (len(files) - 1, offset, length)
         extratags = gdal_tags(grid.crs.wkt, grid.geobox.affine, coder.dtype, coder.nodata, t.tags,
                               t.stats.gdal_tags(), t.description, t.unit)
-        assemble(path, shapes, coder, extratags, tiles, files)
-        for f in files:  # this product's staged bytes are in its file now: staging stays small
-            f.unlink()
+        assemble(path, shapes, coder, extratags, tiles, files, consume=True)  # staged bytes go as they are copied
 
     def _coarse_level(self, t: RasterTarget, f: int, shape: tuple[int, int]) -> np.ndarray:
         """Overview level `f` of a product, from the chunks' staged pieces (nodata elsewhere)."""

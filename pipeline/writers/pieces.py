@@ -1,7 +1,8 @@
-"""Where a chunk's coarse overview levels are staged, uncompressed, until the COGs are assembled.
+"""Where a chunk's coarse overview levels are staged, compressed, until the COGs are assembled.
 
 The levels a chunk covers in whole tiles are compressed in the workers (see `cog`); the coarser
-ones (a chunk's block smaller than a tile: 1/48 of the cells) share tiles between chunks. Per
+ones (a chunk's block smaller than a tile: 1/48 of the cells) share tiles between chunks, so they
+are staged here (ZSTD 1: staging stays compressed) and encoded when the file is assembled. Per
 chunk and data type, one file holds all those levels side by side (an atlas: the first level at
 the left, the others stacked at its right), a band per product: creating a GeoTIFF costs ~2 ms,
 so one file a chunk, not one per product and level.
@@ -67,7 +68,7 @@ def write_pieces(spots: dict[tuple[str, int], Spot], blocks: dict[tuple[str, int
                  origin: Affine) -> None:
     """Write each file of `spots` once, every block in its band and window. `origin` is the
     chunk's top-left corner, so the full-resolution files are georeferenced (an atlas is given
-    its first level's cell size; only the VRTs give its parts their places)."""
+    its first level's cell size; the assembly puts the parts in their places)."""
     files: dict[Path, list[tuple[Spot, np.ndarray, int]]] = {}
     for key, block in blocks.items():
         files.setdefault(spots[key].path, []).append((spots[key], block, key[1]))
@@ -78,7 +79,8 @@ def write_pieces(spots: dict[tuple[str, int], Spot], blocks: dict[tuple[str, int
         level = min(f for _, _, f in parts)
         with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=first.count, dtype=first.dtype,
                            transform=origin @ Affine.scale(level), tiled=True, blockxsize=bx, blockysize=by,
-                           interleave="band") as ds:
+                           interleave="band", compress="zstd", zstd_level=1,
+                           predictor=3 if np.dtype(first.dtype).kind == "f" else 2) as ds:  # staging stays small
             for spot, block, _ in parts:
                 ds.write(block, spot.band, window=spot.window)
 
