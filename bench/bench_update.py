@@ -7,6 +7,7 @@ Usage: python bench/bench_update.py [--bench-dir /tmp/minemap-bench] [--size-km 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -65,6 +66,9 @@ def main() -> None:
     print(f"{'update, nothing changed':<34} {noop:>8.1f} {same['chunks_recomputed']:>9}")
     print(f"{'update, one new tile (1 % area)':<34} {upd:>8.1f} {summary['chunks_recomputed']:>9}")
     print(f"update / full run: {upd / full:.1%}")
+    (args.bench_dir / "results-update.json").write_text(json.dumps(  # for bench/targets.py
+        {"size_km": args.size_km, "full_s": full, "noop_s": noop, "update_s": upd,
+         "chunks_total": summary["chunks_total"], "chunks_recomputed": summary["chunks_recomputed"]}))
 
 
 if __name__ == "__main__":
