@@ -23,10 +23,11 @@ run: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow" -q
 
-## bench: scale and speed measurements at 10 m (minutes; inputs go to $$BENCH_DIR); prints tables
+## bench: scale and speed measurements at 10 m (minutes; inputs go to $$BENCH_DIR), then start-up; prints tables
 bench: $(STAMP) system-deps
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run_bench.py
 	$(BIN)/python bench/bench_update.py
+	$(BIN)/python bench/bench_start.py
 
 ## sample: regenerate the synthetic sample data (committed; deterministic)
 sample: $(STAMP)
