@@ -72,3 +72,17 @@ def test_a_zone_over_four_chunks_is_one_and_small_zones_are_left_out():
     zones = merge_zones(_parts(grid, classes, p_c), grid, None, NAMES, min_area_km2=0.001)
     assert list(zones["cells"]) == [400] and zones.iloc[0]["area_km2"] == pytest.approx(0.04)
     assert zones.iloc[0].geometry.equals(box(X0 + 5020, Y1 - 5220, X0 + 5220, Y1 - 5020))
+
+
+def test_zone_parts_read_back_from_disk_merge_the_same():
+    """An update merges the parts of unchanged chunks as read back from OUT/.minemap (partsfile)."""
+    from pipeline.partsfile import decode_parts, encode_parts
+
+    grid = make_grid("t", CRS, 10.0, Geometry(box(X0, Y0, X1, Y1), crs=CRS), chunk=512)
+    classes = np.ones(grid.shape, np.uint8)
+    classes[10:20, 502:517] = 3
+    p_c = np.full(grid.shape, 0.5, np.float32)
+    parts = _parts(grid, classes, p_c)
+    again = merge_zones(decode_parts(encode_parts(parts)), grid, None, NAMES, min_area_km2=0.0)
+    assert list(again["cells"]) == [150]
+    assert again.iloc[0].geometry.equals(box(X0 + 5020, Y1 - 200, X0 + 5170, Y1 - 100))
