@@ -21,13 +21,24 @@ def test_importing_the_command_loads_no_heavy_library():
     assert done.stdout.strip() == ""
 
 
+# imported only to compute and deliver: after the first line
+LATER = ["dask.array", "scipy", "matplotlib", "pystac", "exactextract"]
+
+
 def test_first_line_names_config_and_cells_before_any_input_is_read(world, tmp_path):
-    """The soil layer is missing: the refusal comes only once the inputs are read, the first line before it."""
+    """The soil layer is missing: the refusal comes only once the inputs are read, the first line
+    before it, and before the libraries of the computation are imported (-X importtime writes
+    each import on stderr as it happens, between minemap's own lines)."""
     (world.parent / "soil.gpkg").unlink()
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(world), "--out", str(out)],
-                          capture_output=True, text=True)
-    lines = done.stderr.splitlines()
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "pipeline.cli", "run", str(world),
+                           "--out", str(out)], capture_output=True, text=True)
+    stderr = done.stderr.splitlines()
+    first = next(k for k, line in enumerate(stderr) if not line.startswith("import time:"))
+    imported = [line.split("|")[-1].strip() for line in stderr[:first]]
+    assert "pipeline.grid" in imported and not [m for m in [*LATER, "xarray", "distributed"] if m in imported]
+    assert all(m in [line.split("|")[-1].strip() for line in stderr[first:]] for m in LATER)
+    lines = [line for line in stderr if not line.startswith("import time:")]
     assert done.returncode == 2, done.stderr
     assert lines[0] == f"run {world}: grid square, 100 × 100 = 10,000 cells of 100 m in 1 chunk → {out}"
     assert lines[1].startswith("error: ") and "soil.gpkg" in done.stderr
