@@ -126,7 +126,8 @@ def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None
     err.print(f"run record: {escape(str(out_dir / 'run.json'))}")
 
 
-def first_line(command: str, config: Path, grid_path: Path | None, out_dir: Path, quiet: bool) -> Path | Grid | None:
+def first_line(command: str, config: Path, grid_path: Path | None, out_dir: Path,
+               quiet: bool) -> Path | Grid | None:
     """Say what is being run (config, grid, cells, chunks) as soon as the config and grid are read,
     before the heavy libraries are imported: within a second, and before any input is read.
     Returns the grid for the runner to use as it is (read once), or `grid_path` when the config or
@@ -143,8 +144,8 @@ def first_line(command: str, config: Path, grid_path: Path | None, out_dir: Path
         return grid_path
     if not quiet:
         (rows, cols), chunks = grid.shape, grid.tiles.shape[0] * grid.tiles.shape[1]
-        err.print(f"{command} {escape(str(config))}: grid {escape(grid.name)}, {cols} × {rows} = {rows * cols:,} cells "
-                  f"of {grid.resolution:g} m in {chunks} chunk{'s' * (chunks != 1)} → {escape(str(out_dir))}")
+        err.print(f"{command} {escape(str(config))}: grid {escape(grid.name)}, {cols} × {rows} = {rows * cols:,} "
+                  f"cells of {grid.resolution:g} m in {chunks} chunk{'s' * (chunks != 1)} → {escape(str(out_dir))}")
     return grid
 
 
