@@ -23,12 +23,13 @@ run: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow" -q
 
-## bench: scale and speed measurements (minutes; inputs go to $$BENCH_DIR); prints tables, then
-## issue #12's targets with verdicts. BENCH_SIZES="35 70 110 110@3.5" adds a billion cells (3.5 m).
+## bench: scale and speed measurements (minutes; inputs go to $$BENCH_DIR), update and start-up; prints
+## tables, then issue #12's targets with verdicts. BENCH_SIZES="35 70 110 110@3.5" adds a billion cells (3.5 m).
 BENCH_SIZES ?= 35 70 110
 bench: $(STAMP) system-deps
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run_bench.py --sizes $(BENCH_SIZES)
 	$(BIN)/python bench/bench_update.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/bench_start.py --command minemap
 	$(BIN)/python bench/targets.py
 
 ## sample: regenerate the synthetic sample data (committed; deterministic)

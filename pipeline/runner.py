@@ -29,7 +29,8 @@ from .writers.chunks import WorkerProcesses
 from .writers.geotiff import ChunkParts
 
 
-def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
+def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | Grid | None = None,
+        workers: int | None = None,
         scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None,
         wait: float = 0.0, max_cells: int = MAX_CELLS, bundle_rasters: bool = False) -> dict:
     """Compute every enabled product into `out_dir`; return the run record. `bundle_rasters`
@@ -54,7 +55,8 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = 
             processes.close()
 
 
-def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | None = None, workers: int | None = None,
+def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | Grid | None = None,
+           workers: int | None = None,
            scheduler_address: str | None = None, progress: Callable[[int, int], None] | None = None,
            wait: float = 0.0, max_cells: int = MAX_CELLS, bundle_rasters: bool = False) -> dict:
     """Recompute only the chunks whose inputs changed since the last run in `out_dir`.

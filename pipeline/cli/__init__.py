@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 import json
 import os
 import sys
@@ -22,6 +22,9 @@ from ..errors import MinemapError, Problem
 from ..logline import summary_line
 from .options import (compute_options, config_arg, grid_opt, json_opt, max_cells_opt, out_opt, quiet_opt,
                       wait_opt, workers_opt)
+
+if TYPE_CHECKING:
+    from ..grid import Grid
 
 # never wrapped (a line stays one line in cron logs and journald); user text is escaped
 # (rich would take "[inputs.L]" for markup and drop it)
@@ -105,10 +108,11 @@ def main() -> None:
 def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, address: str | None,
         wait: float, max_cells: float, bundle_rasters: bool, quiet: bool) -> None:
     """Compute every product of CONFIG into OUT."""
-    from ..runner import run as run_pipeline
+    grid = first_line("run", config, grid_path, out_dir, quiet)
+    from ..runner import run as run_pipeline  # dask, GDAL, matplotlib…: imported after the first line
 
     with progress_bar(quiet) as progress:
-        record = run_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait,
+        record = run_pipeline(config, out_dir, grid, workers, address, progress=progress, wait=wait,
                               max_cells=int(max_cells), bundle_rasters=bundle_rasters)
     print_warnings(record["warnings"])
     if quiet:
@@ -121,6 +125,29 @@ def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None
         where = str(out_dir / p["file"]) + (f":/{p['variable']}" if "variable" in p else "")  # a Zarr store's (#12)
         err.print(f"  {escape(where)}  ({rng})")
     err.print(f"run record: {escape(str(out_dir / 'run.json'))}")
+
+
+def first_line(command: str, config: Path, grid_path: Path | None, out_dir: Path,
+               quiet: bool) -> Path | Grid | None:
+    """Say what is being run (config, grid, cells, chunks) as soon as the config and grid are read,
+    before the heavy libraries are imported: within a second, and before any input is read.
+    Returns the grid for the runner to use as it is (read once), or `grid_path` when the config or
+    grid has a problem: the runner then reads them again and lists it with the inputs' problems."""
+    from ..config import check_config
+    from ..grid import load_grid
+
+    try:
+        cfg, _, _ = check_config(config)
+        grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid)) if cfg is not None else None
+    except MinemapError:
+        grid = None
+    if grid is None:
+        return grid_path
+    if not quiet:
+        (rows, cols), chunks = grid.shape, grid.tiles.shape[0] * grid.tiles.shape[1]
+        err.print(f"{command} {escape(str(config))}: grid {escape(grid.name)}, {cols} × {rows} = {rows * cols:,} "
+                  f"cells of {grid.resolution:g} m in {chunks} chunk{'s' * (chunks != 1)} → {escape(str(out_dir))}")
+    return grid
 
 
 @contextmanager
@@ -145,10 +172,11 @@ def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | N
     Unusable raster files (corrupt, no CRS, no overlap, values out of range) are left out and
     listed; the exit code is then 3.
     """
+    grid = first_line("update", config, grid_path, out_dir, quiet)
     from ..runner import update as update_pipeline
 
     with progress_bar(quiet or as_json) as progress:
-        summary = update_pipeline(config, out_dir, grid_path, workers, address, progress=progress, wait=wait,
+        summary = update_pipeline(config, out_dir, grid, workers, address, progress=progress, wait=wait,
                                   max_cells=int(max_cells), bundle_rasters=bundle_rasters)
     print_warnings(summary["warnings"])
     for problem in summary["rejected"]:

@@ -39,16 +39,17 @@ class Inputs:
     warnings: list[Problem] = field(default_factory=list)  # printed, recorded, never fatal
 
 
-def load_inputs(config: str | Path, grid_path: str | Path | None = None, lenient: bool = False,
+def load_inputs(config: str | Path, grid_path: str | Path | Grid | None = None, lenient: bool = False,
                 raster_checks: dict[str, dict] | None = None,
                 on_grid: Callable[[Grid, LoadedConfig], None] = lambda g, c: None) -> Inputs:
     """Read config, grid and every input; raise one InputError listing all problems found.
-    `on_grid` hears of the grid before the inputs are read."""
+    `on_grid` hears of the grid before the inputs are read. A `Grid` as `grid_path` is used as it is
+    (the command read it to say what it runs)."""
     cfg, problems, refused = check_config(config)  # config problems are listed with the inputs'
     if cfg is None:
         raise ConfigError(problems)
     try:
-        grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid))
+        grid = grid_path if isinstance(grid_path, Grid) else load_grid(grid_path or cfg.resolve(cfg.spec.grid))
     except MinemapError as e:
         raise type(e)(problems + e.problems) from None
     on_grid(grid, cfg)
