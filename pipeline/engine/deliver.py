@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ..history import newest_acquisition, stage_history
 from ..outdir import file_hashes
 from ..products import PRODUCTS, product_equation, product_title
 from ..summaries import write_summaries
+from ..writers.chunks import WorkerProcesses
 from ..writers.geotiff import ChunkParts, RasterTarget
 from ..writers.styles import qml
 from ..writers.zarr import STORE
@@ -44,6 +46,7 @@ class Delivery:
     names: list[str] = field(default_factory=list)
     timing: dict = field(default_factory=dict)
     changes: dict = field(default_factory=dict)  # since the previous run: compared product, zones
+    processes: WorkerProcesses | None = None  # the run's worker processes: the briefing pack is drawn in one
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files."""
@@ -80,7 +83,12 @@ class Delivery:
             self.names.extend([f"{CHANGE}.tif", f"{CHANGE}.qml"])
             maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title
             captions[CHANGE], map_units[CHANGE] = f"new − previous {found['compared']}", "ΔP"
-        if cfg.spec.output.deliverables:
+        pack = None
+        if cfg.spec.output.deliverables:  # the briefing pack (the longest) in a worker process, if there is one
+            pack = self._beside(write_briefing_pack, staging, self.out_dir, sources, cfg, grid, self.inputs.layers,
+                                legends, titles, units, tables, self.created, __version__,
+                                changes=change_lines(self.changes) if self.changes.get("compared") else None,
+                                change=(maps[CHANGE], change) if change is not None else None)
             project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
             self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
                                                  self.created, __version__,
@@ -90,12 +98,18 @@ class Delivery:
             self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions, map_units,
                                                     tables, subtitle, dpi=cfg.spec.output.dpi,
                                                     sections=change_section(self.changes)))
-            self.names.append(write_briefing_pack(
-                staging, self.out_dir, sources, cfg, grid, self.inputs.layers, legends, titles, units, tables,
-                self.created, __version__,
-                changes=change_lines(self.changes) if self.changes.get("compared") else None,
-                change=(maps[CHANGE], change) if change is not None else None))
+            self.names.append(pack.result())
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
+
+    def _beside(self, fn, *args, **kwargs) -> Future:
+        """`fn` in one of the run's worker processes (idle once the chunks are done) while this
+        process draws the rest; here, at once, without them (small grids, updates, scripts)."""
+        pool = self.processes.pool if self.processes is not None else None
+        if pool is not None:
+            return pool.submit(fn, *args, **kwargs)
+        done: Future = Future()
+        done.set_result(fn(*args, **kwargs))
+        return done
 
     def record(self, timings: dict, changed: set | None) -> dict:
         """The STAC item and run.json into staging (after the product files and `__call__`)."""
