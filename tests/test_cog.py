@@ -28,7 +28,8 @@ def _levels(a: np.ndarray, nodata: float = NODATA) -> list[np.ndarray]:
     return levels
 
 
-def _write(tmp_path: Path, levels: list[np.ndarray], coder: TileCoder, skip: set = frozenset()) -> Path:
+def _write(tmp_path: Path, levels: list[np.ndarray], coder: TileCoder, skip: set = frozenset(),
+           bigtiff: bool | None = None) -> Path:
     """Tiles of every level into one staged file (but `skip`: (level, row, col)), then the COG."""
     staged = TileFile(tmp_path / "chunk.tiles", coder, {k: (0, 0) for k in range(len(levels))})
     tiles = {k: {} for k in range(len(levels))}
@@ -38,7 +39,7 @@ def _write(tmp_path: Path, levels: list[np.ndarray], coder: TileCoder, skip: set
     tags = gdal_tags(CRS.from_epsg(32638).wkt, TRANSFORM, coder.dtype, coder.nodata, {"MINEMAP_EQUATION": "(2)"},
                      {"STATISTICS_MEAN": "0.5"}, "contamination probability", "km²")
     path = tmp_path / "product.tif"
-    assemble(path, [lv.shape for lv in levels], coder, tags, tiles, [staged.path])
+    assemble(path, [lv.shape for lv in levels], coder, tags, tiles, [staged.path], bigtiff=bigtiff)
     return path
 
 
@@ -63,11 +64,18 @@ def test_an_assembled_cog_reads_back_cell_for_cell_at_every_level_with_gdals_tag
     assert levels[1][0, 0] == NODATA and levels[1][50, 50] == pytest.approx(a[100:102, 100:102].mean())
 
 
-def test_an_assembled_cog_is_valid_for_rio_cogeo_and_gdals_validator(tmp_path):
+@pytest.mark.parametrize("bigtiff", [False, True])
+def test_an_assembled_cog_is_valid_for_rio_cogeo_and_gdals_validator(tmp_path, bigtiff):
+    """GDAL's layout too: its structural metadata after the header (`LAYOUT=COG`), and each
+    block with its size before it and its last 4 bytes after it (the validator's full check)."""
     from rio_cogeo.cogeo import cog_validate
 
     a = np.arange(1100 * 1300, dtype="float32").reshape(1300, 1100)
-    path = _write(tmp_path, _levels(a), TileCoder("float32", NODATA))
+    path = _write(tmp_path, _levels(a), TileCoder("float32", NODATA), bigtiff=bigtiff)
+    with rasterio.open(path) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and np.array_equal(ds.read(1), a)
+        assert ds.crs.to_epsg() == 32638 and ds.tags(1)["STATISTICS_MEAN"] == "0.5"
+    assert path.read_bytes()[:4] == (b"II+\x00" if bigtiff else b"II*\x00")
     valid, errors, warnings = cog_validate(str(path))
     assert valid and not errors, (errors, warnings)
     if not GDAL_VALIDATOR.exists() or not shutil.which("gdalinfo"):

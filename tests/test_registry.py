@@ -40,7 +40,7 @@ def test_a_registered_product_is_computed_styled_drawn_and_recorded(world, monke
     with rasterio.open(out / "half_pc.tif") as ds, rasterio.open(out / "contamination_probability.tif") as pc:
         assert ds.tags()["MINEMAP_PRODUCT"] == "half_pc"
         assert ds.nodata == -9999.0 and ds.dtypes[0] == "float32"
-        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"  # GDAL read our structural metadata
         h, p = ds.read(1, masked=True), pc.read(1, masked=True)
     # cell (0, 0): H_m 0 (no mines near), S_t 0.8 (sand), V_i 0.6 (drone) → P_c 1.4 / 3, half 0.2333
     assert h[0, 0] == pytest.approx(1.4 / 6, abs=1e-6)

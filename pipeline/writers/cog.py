@@ -16,6 +16,7 @@ import io
 import itertools
 import math
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -127,41 +128,39 @@ def _raw(tag, data: bytes):
 
 def assemble(path: Path, shapes: list[tuple[int, int]], coder: TileCoder, extratags: list[tuple],
              tiles: dict[int, dict[tuple[int, int], tuple[int, int, int]]], files: list[Path],
-             consume: bool = False) -> int:
-    """Write the COG at `path`: one IFD per level (`shapes`, full resolution first) before any
-    data, then each level's tiles from the smallest, row by row. `tiles[k][(row, col)]` is
-    (file number in `files`, offset, length); a tile no chunk produced is all nodata. With
-    `consume`, each of `files` is deleted as soon as its last tile is copied, so the staged bytes
-    and the file never both hold a whole product. Returns the file's size."""
-    from tifffile import FILETYPE, TiffFile, TiffWriter
+             consume: bool = False, bigtiff: bool | None = None) -> int:
+    """Write the COG at `path` as GDAL's COG driver lays one out: the TIFF header, GDAL's
+    structural metadata (IFDs before data, row-major blocks, each with its size before it and
+    its last 4 bytes after it: readers of a remote file learn a tile's size from the tile), one
+    IFD per level (`shapes`, full resolution first), then each level's tiles from the smallest,
+    row by row. `tiles[k][(row, col)]` is (file number in `files`, offset, length); a tile no
+    chunk produced is all nodata. With `consume`, each of `files` is deleted as soon as its last
+    tile is copied, so the staged bytes and the file never both hold a whole product. Returns
+    the file's size. BigTIFF when the classic 32-bit offsets could not reach the end (or as told)."""
+    from tifffile import FILETYPE, TiffWriter
 
     empty = coder.encode(np.full((FILE_TILE, FILE_TILE), coder.nodata, dtype=coder.dtype))
     grids = [(math.ceil(h / FILE_TILE), math.ceil(w / FILE_TILE)) for h, w in shapes]
     order = [(k, r, c) for k in reversed(range(len(shapes))) for r in range(grids[k][0]) for c in range(grids[k][1])]
-    data_bytes = sum(tiles[k].get((r, c), (0, 0, len(empty)))[2] for k, r, c in order)
+    data_bytes = sum(tiles[k].get((r, c), (0, 0, len(empty)))[2] + 8 for k, r, c in order)
     head = io.BytesIO()
-    with TiffWriter(head, bigtiff=data_bytes > 3_900_000_000, shaped=False) as tw:  # classic TIFF: 32-bit offsets
+    big = data_bytes > 3_900_000_000 if bigtiff is None else bigtiff
+    with TiffWriter(head, bigtiff=big, shaped=False) as tw:
         for k, shape in enumerate(shapes):
             tw.write(itertools.repeat(b""), shape=shape, dtype=coder.dtype, tile=(FILE_TILE, FILE_TILE),
                      compression=coder.compression, predictor=coder.predictor, photometric="minisblack",
                      software=False, extratags=extratags if k == 0 else [e for e in extratags if e[0] == 42113],
                      subfiletype=0 if k == 0 else FILETYPE.REDUCEDIMAGE)
-    header = bytearray(head.getbuffer())
+    header = _with_ghost_area(bytes(head.getbuffer()))
     where, offset, last = {}, len(header), {}
     for step, (k, r, c) in enumerate(order):
         found = tiles[k].get((r, c))
         length = len(empty) if found is None else found[2]
         if found is not None:
             last[found[0]] = step
-        where[k, r, c] = (offset, length)
-        offset += length
-    buffer = io.BytesIO(header)
-    with TiffFile(buffer, mode="r+", name=":mem:") as tif:  # offsets and lengths in place (same counts)
-        for k, page in enumerate(tif.pages):
-            cells = [where[k, r, c] for r in range(grids[k][0]) for c in range(grids[k][1])]
-            page.tags[324].overwrite([o for o, _ in cells])
-            page.tags[325].overwrite([n for _, n in cells])
-    header = bytes(buffer.getbuffer())
+        where[k, r, c] = (offset + 4, length)  # after its leader
+        offset += 4 + length + 4
+    header = _set_tile_places(header, grids, where)
     done_after = {step: n for n, step in last.items()}
     sources = {n: os.open(f, os.O_RDONLY) for n, f in enumerate(files)}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -170,10 +169,12 @@ def assemble(path: Path, shapes: list[tuple[int, int]], coder: TileCoder, extrat
         for step, (k, r, c) in enumerate(order):
             found = tiles[k].get((r, c))
             if found is None:
-                _write(fd, empty)
+                _write(fd, struct.pack("<I", len(empty)) + empty + empty[-4:])
                 continue
             n, src_offset, length = found
+            _write(fd, struct.pack("<I", length))
             _copy(sources[n], fd, src_offset, length)
+            _write(fd, os.pread(sources[n], 4, src_offset + length - 4))
             if consume and step in done_after:  # that file's last tile: it can go
                 os.close(sources.pop(n))
                 files[n].unlink()
@@ -182,6 +183,49 @@ def assemble(path: Path, shapes: list[tuple[int, int]], coder: TileCoder, extrat
         os.close(fd)
         for source in sources.values():
             os.close(source)
+
+
+# What GDAL's COG driver writes right after the TIFF header (and reads back: `gdalinfo` then says
+# LAYOUT=COG, and its validator checks each block's leader and trailer)
+_GHOST_BODY = ("LAYOUT=IFDS_BEFORE_DATA\nBLOCK_ORDER=ROW_MAJOR\nBLOCK_LEADER=SIZE_AS_UINT4\n"
+               "BLOCK_TRAILER=LAST_4_BYTES_REPEATED\nKNOWN_INCOMPATIBLE_EDITION=NO\n ")
+
+
+def _with_ghost_area(tiff: bytes) -> bytes:
+    """`tiff` (a header and IFDs, from tifffile) with GDAL's structural metadata inserted after
+    the 8- or 16-byte header: every offset that points past the header moves by its length."""
+    from tifffile import TiffFile
+
+    ghost = f"GDAL_STRUCTURAL_METADATA_SIZE={len(_GHOST_BODY):06d} bytes\n{_GHOST_BODY}".encode()
+    ghost += b" " * (-len(ghost) % 8)  # IFDs stay word-aligned
+    with TiffFile(io.BytesIO(tiff)) as tif:
+        big = tif.is_bigtiff
+        fmt, start = ("<Q", 16) if big else ("<I", 8)
+        entry, value_at = (20, 12) if big else (12, 8)
+        pointers = [start - struct.calcsize(fmt)]  # the first IFD's offset, in the header
+        for page in tif.pages:
+            pointers.append(page.offset + (8 if big else 2) + entry * len(page.tags))  # the next IFD's
+            pointers.extend(t.offset + value_at for t in page.tags.values() if t.valueoffset != t.offset + value_at)
+    out = bytearray(tiff[:start] + ghost + tiff[start:])
+    for p in pointers:
+        at = p if p < start else p + len(ghost)
+        (value,) = struct.unpack_from(fmt, out, at)
+        if value:  # 0: the last IFD's "no next"
+            struct.pack_into(fmt, out, at, value + len(ghost))
+    return bytes(out)
+
+
+def _set_tile_places(header: bytes, grids: list[tuple[int, int]], where: dict) -> bytes:
+    """TileOffsets and TileByteCounts of each level, overwritten in place (their counts are fixed)."""
+    from tifffile import TiffFile
+
+    buffer = io.BytesIO(header)
+    with TiffFile(buffer, mode="r+", name=":mem:") as tif:
+        for k, page in enumerate(tif.pages):
+            cells = [where[k, r, c] for r in range(grids[k][0]) for c in range(grids[k][1])]
+            page.tags[324].overwrite([o for o, _ in cells])
+            page.tags[325].overwrite([n for _, n in cells])
+    return bytes(buffer.getbuffer())
 
 
 def _write(fd: int, data: bytes) -> None:
