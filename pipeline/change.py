@@ -8,16 +8,21 @@ compared). The raster is read block by block with rasterio windows, so memory st
 
 from __future__ import annotations
 
+import math
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import geopandas as gpd
 import numpy as np
 import rasterio
 import rasterio.shutil
 import shapely
+from affine import Affine
 from rasterio.windows import Window
 
 from .sources import file_sha256
+from .writers.overviews import downsample, overview_factors
 from .writers.styles import Legend, Stop, ramp
 
 CHANGE = "change_since_previous"
@@ -45,51 +50,117 @@ def change_legend(lo: float | None = None, hi: float | None = None) -> Legend:
     return Legend("ramp", stops, TITLE)
 
 
-def previous_file(out_dir: Path, name: str, state: dict | None) -> tuple[Path | None, str]:
-    """OUT's file `name` if it is the file the last run published (None and why not, else)."""
+def previous_file(out_dir: Path, name: str, state: dict | None, verified: set[str] = frozenset()) -> tuple[Path | None, str]:
+    """OUT's file `name` if it is the file the last run published (None and why not, else);
+    `verified`: names whose SHA-256 was checked already (an update's products), not hashed again."""
     path = out_dir / name
     published = (state or {}).get("published", {}).get(path.name)
     if published is None or not path.is_file():
         return None, f"the previous run made no {path.name}"
-    if file_sha256(path) != published["sha256"]:
+    if name not in verified and file_sha256(path) != published["sha256"]:
         return None, f"{path} is not the file the last run wrote (SHA-256 differs): not compared"
     return path, ""
 
 
-def write_change(new: Path, old: Path, dst: Path, tags: dict[str, str] | None = None) -> str:
+def write_change(new: Path, old: Path, dst: Path, tags: dict[str, str] | None = None, chunk: int = 2048,
+                 same: dict[tuple[int, int], int] | None = None) -> str:
     """ΔP = new − old as a float32 COG at `dst`: nodata where either is nodata. Returns "" or,
-    when the two are not on the same grid, why no change was written."""
-    tmp = dst.with_name(f".{dst.stem}.tmp.tif")
+    when the two are not on the same grid, why no change was written.
+
+    Worked chunk by chunk (`chunk` cells square), each with its overview levels (as the
+    products'). `same` names the chunks (row, col) an update left alone, with their count of
+    valid cells: there ΔP is 0 wherever the cell is valid, so a wholly valid one is a constant
+    source and a wholly empty one no source at all; only the other chunks are read.
+    """
+    same = same or {}
     with rasterio.open(new) as a, rasterio.open(old) as b:
         if (a.crs, a.transform, a.shape) != (b.crs, b.transform, b.shape):
             return f"{old.name} of the previous run is on another grid: no change map"
-        profile = {"driver": "GTiff", "width": a.width, "height": a.height, "count": 1, "dtype": "float32",
-                   "crs": a.crs, "transform": a.transform, "nodata": NODATA, "tiled": True,
-                   "blockxsize": 512, "blockysize": 512}  # uncompressed scratch: compressed once, below
-        try:
-            with rasterio.open(tmp, "w", **profile) as out:
-                for row in range(0, a.height, 512):
-                    for col in range(0, a.width, 512):
-                        w = Window(col, row, min(512, a.width - col), min(512, a.height - row))
-                        x, y = a.read(1, window=w, masked=True), b.read(1, window=w, masked=True)
-                        delta = x.astype("float32") - y.astype("float32")
-                        out.write(np.ma.filled(delta, NODATA).astype("float32"), 1, window=w)
-                out.update_tags(**(tags or {}))
-                out.set_band_description(1, TITLE)
-            # as the products: ZSTD 1 with the floating-point predictor, GDAL's threads (DEFLATE took ~3× longer)
-            rasterio.shutil.copy(tmp, dst, driver="COG", COMPRESS="ZSTD", LEVEL="1", PREDICTOR="3",
-                                 NUM_THREADS="ALL_CPUS", BIGTIFF="IF_SAFER", OVERVIEWS="AUTO", RESAMPLING="AVERAGE")
-        finally:
-            tmp.unlink(missing_ok=True)
+        crs, transform, (height, width) = a.crs, a.transform, a.shape
+    factors = overview_factors((height, width), chunk)
+    levels = [1, *factors]
+    windows = [(r, c, Window(c * chunk, r * chunk, min(chunk, width - c * chunk), min(chunk, height - r * chunk)))
+               for r in range(math.ceil(height / chunk)) for c in range(math.ceil(width / chunk))]
+    with TemporaryDirectory(prefix=f".{dst.stem}-", dir=dst.parent) as tmp:
+        zero = Path(tmp) / "zero.tif"  # one cell of 0: stretched over every valid chunk left alone
+        with rasterio.open(zero, "w", driver="GTiff", width=1, height=1, count=1, dtype="float32") as z:
+            z.write(np.zeros((1, 1, 1), np.float32))
+        pieces: dict[int, list[tuple[Path, Window, Window]]] = {f: [] for f in levels}
+        for r, c, w in windows:
+            count = same.get((r, c))
+            if count == 0:
+                continue  # nodata in both runs: no source is nodata
+            if count == w.width * w.height:
+                for f in levels:
+                    pieces[f].append((zero, Window(0, 0, 1, 1), _level_window(w, f)))
+                continue
+            with rasterio.open(new) as a, rasterio.open(old) as b:
+                x = a.read(1, window=w, masked=True)
+                y = x if count is not None else b.read(1, window=w, masked=True)
+            delta = np.ma.filled(x.astype("float32") - y.astype("float32"), NODATA).astype("float32")
+            for f in levels:
+                if f > 1:
+                    delta = downsample(delta, 2, NODATA, True)
+                path = Path(tmp) / f"{r}_{c}_{f}.tif"
+                with rasterio.open(path, "w", driver="GTiff", width=delta.shape[1], height=delta.shape[0], count=1,
+                                   dtype="float32", nodata=NODATA) as piece:
+                    piece.write(delta, 1)
+                pieces[f].append((path, Window(0, 0, delta.shape[1], delta.shape[0]), _level_window(w, f)))
+        vrt = Path(tmp) / "change.vrt"
+        for f in factors:
+            ET.ElementTree(_change_vrt(crs, transform, width, height, f, pieces[f])[0]).write(
+                Path(tmp) / f"change.{f}.vrt", encoding="utf-8")
+        root, band = _change_vrt(crs, transform, width, height, 1, pieces[1])
+        md = ET.Element("Metadata")
+        for k, v in (tags or {}).items():
+            ET.SubElement(md, "MDI", key=k).text = v
+        root.insert(list(root).index(band), md)
+        ET.SubElement(band, "Description").text = TITLE
+        for f in factors:
+            ov = ET.SubElement(band, "Overview")
+            ET.SubElement(ov, "SourceFilename", relativeToVRT="1").text = f"change.{f}.vrt"
+            ET.SubElement(ov, "SourceBand").text = "1"
+        ET.ElementTree(root).write(vrt, encoding="utf-8")
+        # as the products: ZSTD 1 with the floating-point predictor, GDAL's threads (DEFLATE took ~3× longer)
+        rasterio.shutil.copy(vrt, dst, driver="COG", COMPRESS="ZSTD", LEVEL="1", PREDICTOR="3",
+                             NUM_THREADS="ALL_CPUS", BIGTIFF="IF_SAFER",
+                             OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE")
     return ""
 
 
-def zone_changes(old: Path, new: Path, cell_km2: float) -> dict:
+def _level_window(w: Window, f: int) -> Window:
+    """Where a chunk's window `w` lies in overview level `f`."""
+    return Window(w.col_off // f, w.row_off // f, math.ceil(w.width / f), math.ceil(w.height / f))
+
+
+def _change_vrt(crs, transform, width: int, height: int, f: int, pieces: list[tuple[Path, Window, Window]]):
+    """A float32 VRT mosaic of level `f`: each piece's source window into its place (stretched
+    when the source is smaller: the constant cell); what no piece covers reads as nodata."""
+    root = ET.Element("VRTDataset", rasterXSize=str(math.ceil(width / f)), rasterYSize=str(math.ceil(height / f)))
+    ET.SubElement(root, "SRS").text = crs.to_wkt()
+    ET.SubElement(root, "GeoTransform").text = ", ".join(repr(v) for v in (transform @ Affine.scale(f)).to_gdal())
+    band = ET.SubElement(root, "VRTRasterBand", dataType="Float32", band="1")
+    ET.SubElement(band, "NoDataValue").text = repr(NODATA)
+    for path, src_win, dst_win in pieces:
+        src = ET.SubElement(band, "SimpleSource", resampling="nearest")
+        ET.SubElement(src, "SourceFilename", relativeToVRT="0").text = str(path)
+        ET.SubElement(src, "SourceBand").text = "1"
+        ET.SubElement(src, "SrcRect", xOff=str(int(src_win.col_off)), yOff=str(int(src_win.row_off)),
+                      xSize=str(int(src_win.width)), ySize=str(int(src_win.height)))
+        ET.SubElement(src, "DstRect", xOff=str(int(dst_win.col_off)), yOff=str(int(dst_win.row_off)),
+                      xSize=str(int(dst_win.width)), ySize=str(int(dst_win.height)))
+    return root, band
+
+
+def zone_changes(old: Path, new: Path, cell_km2: float, boxes: list | None = None) -> dict:
     """Compare two priority_zones.gpkg by overlap: a new zone overlapping no old one appeared, an
     old one overlapping no new one vanished; overlapping groups whose area changed by more than
-    one cell grew or shrank. Zones are named by their rank in the new (or, vanished, old) file."""
-    before = _zones(old)
-    after = _zones(new)
+    one cell grew or shrank. Zones are named by their rank in the new (or, vanished, old) file.
+
+    With `boxes` (the chunks an update redid), only zones meeting one (touching counts) are read:
+    zones are disjoint, so one clear of every box is the same zone in both files and changed not."""
+    before = _zones(old, boxes)
+    after = _zones(new, boxes)
     out = {"appeared": [], "vanished": [], "grew": [], "shrank": []}
     if before is None or after is None:
         return {**out, "note": "no previous priority zones to compare" if before is None else "no priority zones"}
@@ -112,10 +183,11 @@ def zone_changes(old: Path, new: Path, cell_km2: float) -> dict:
     return out
 
 
-def _zones(path: Path) -> gpd.GeoDataFrame | None:
+def _zones(path: Path, boxes: list | None = None) -> gpd.GeoDataFrame | None:
     if not path.is_file():
         return None
-    frame = gpd.read_file(path)
+    # the file's spatial index picks the zones meeting the boxes (in file order, as a full read)
+    frame = gpd.read_file(path, mask=shapely.union_all(boxes) if boxes is not None else None)
     return frame.reset_index(drop=True)
 
 
@@ -150,19 +222,22 @@ def change_lines(changes: dict) -> list[str]:
 
 def stage_change(staging: Path, out_dir: Path, sources: dict[str, Path], previous: dict | None,
                  products: list[str], cell_km2: float, lo_hi: tuple[float, float] | None,
-                 tags: dict[str, str]) -> tuple[Legend | None, dict]:
+                 tags: dict[str, str], chunk: int = 2048, same: dict[tuple[int, int], int] | None = None,
+                 verified: set[str] = frozenset(), boxes: list | None = None) -> tuple[Legend | None, dict]:
     """change_since_previous.tif (+ .qml) in `staging` and the zone changes, when OUT holds a
-    previous run's product on this grid; (None, {"note": why not}) else."""
+    previous run's product on this grid; (None, {"note": why not}) else. An update passes the
+    chunks it left alone (`same`, see `write_change`) and the boxes of those it redid (`boxes`,
+    see `zone_changes`), so only what changed is read."""
     from .writers.styles import qml
 
     name = compared_product(products)
     if name is None or previous is None:
         return None, {"note": "first run in this folder: nothing to compare"}
-    old, why = previous_file(out_dir, f"{name}.tif", previous)
+    old, why = previous_file(out_dir, f"{name}.tif", previous, verified)
     if old is None:
         return None, {"note": why}
     why = write_change(sources[name], old, staging / f"{CHANGE}.tif", {**tags, "MINEMAP_PRODUCT": CHANGE,
-                                                                     "MINEMAP_COMPARED": name})
+                                                                     "MINEMAP_COMPARED": name}, chunk, same)
     if why:
         return None, {"note": why}
     legend = change_legend(*(lo_hi or (None, None)))
@@ -173,7 +248,7 @@ def stage_change(staging: Path, out_dir: Path, sources: dict[str, Path], previou
     elif old_zones is None:
         zones = {"appeared": [], "vanished": [], "grew": [], "shrank": [], "note": why}
     else:
-        zones = zone_changes(old_zones, staging / "priority_zones.gpkg", cell_km2)
+        zones = zone_changes(old_zones, staging / "priority_zones.gpkg", cell_km2, boxes)
     return legend, {"compared": name, "file": f"{CHANGE}.tif", "zones": zones}
 
 

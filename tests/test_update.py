@@ -164,3 +164,40 @@ def test_grown_files_are_rewritten_in_full(sample, tmp_path):
         proc = subprocess.run(["/usr/bin/python3", "-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff",
                                str(out / "contamination_probability.tif")], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def levels(path: Path) -> list[np.ndarray]:
+    """Band 1 at full resolution and at every overview level, as stored."""
+    with rasterio.open(path) as ds:
+        n = len(ds.overviews(1))
+    out = []
+    for level in [None, *range(n)]:
+        with rasterio.open(path, **({} if level is None else {"overview_level": level})) as ds:
+            out.append(ds.read(1))
+    return out
+
+
+def test_update_change_map_and_zone_changes_equal_a_full_runs(sample, tmp_path):
+    """The update writes ΔP only where it redid chunks (0 or nodata elsewhere, read from no file)
+    and compares only the zones meeting them: the same as a full run against the same previous run."""
+    out, again = tmp_path / "out", tmp_path / "again"
+    run(sample, out, workers=2)
+    shutil.copytree(out, again)  # the same previous run, for a full run to compare with
+    drone_near(sample, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
+    s = update(sample, out, workers=2)
+    assert s["status"] == "updated" and 1 <= s["chunks_recomputed"] < s["chunks_total"] == 9
+    full = run(sample, again, workers=2)
+    assert full["changes"]["compared"] == "residual_probability"  # the sample releases land
+    mine, theirs = levels(out / "change_since_previous.tif"), levels(again / "change_since_previous.tif")
+    assert len(mine) == len(theirs) >= 1 and all(np.array_equal(a, b) for a, b in zip(mine, theirs))
+    delta = mine[0]
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32638", always_xy=True).transform(46.95, 39.70)
+    far = Transformer.from_crs("EPSG:4326", "EPSG:32638", always_xy=True).transform(46.55, 39.85)  # Kalbajar
+    with rasterio.open(out / "change_since_previous.tif") as ds:
+        (r, c), (fr, fc) = ds.index(x, y), ds.index(*far)
+    assert delta[r, c] not in (0.0, -9999.0)  # the new drone changed P_c there
+    assert delta[fr, fc] == 0.0  # a chunk the update left alone: valid and unchanged
+    record = json.loads((out / "run.json").read_text())
+    assert record["changes"] == json.loads((again / "run.json").read_text())["changes"]
+    zones = record["changes"]["zones"]
+    assert sum(len(zones[k]) for k in ("appeared", "grew", "shrank", "vanished")) >= 1

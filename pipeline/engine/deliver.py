@@ -9,13 +9,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import shapely
+
 from .. import __version__
-from ..change import CHANGE, change_lines, change_section, stage_change
+from ..change import CHANGE, change_lines, change_section, compared_product, stage_change
 from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
 from ..history import newest_acquisition, stage_history
 from ..outdir import file_hashes
 from ..products import PRODUCTS, product_equation, product_title
 from ..summaries import write_summaries
+from ..tiles import chunk_key
 from ..writers.geotiff import ChunkParts, RasterTarget
 from ..writers.styles import qml
 from .plan import Inputs, input_files
@@ -39,6 +42,7 @@ class Delivery:
     names: list[str] = field(default_factory=list)
     timing: dict = field(default_factory=dict)
     changes: dict = field(default_factory=dict)  # since the previous run: compared product, zones
+    changed: set | None = None  # an update's redone chunks (row, col); None: a full run
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files."""
@@ -56,7 +60,8 @@ class Delivery:
                           if (staging / f).exists())
         t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
         change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends), grid.cell_area_km2,
-                                     cfg.spec.products.colour_range(CHANGE), targets[0].tags)
+                                     cfg.spec.products.colour_range(CHANGE), targets[0].tags, grid.chunk,
+                                     *self._left_alone(list(legends)))
         self.changes.update(found)
         self.timing["change_s"] = round(time.perf_counter() - t_change, 3)
         maps, map_legends, map_titles = dict(sources), dict(legends), dict(titles)  # the products' maps,
@@ -82,6 +87,25 @@ class Delivery:
                 changes=change_lines(self.changes) if self.changes.get("compared") else None,
                 change=(maps[CHANGE], change) if change is not None else None))
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
+
+    def _left_alone(self, names: list[str]) -> tuple[dict | None, set[str], list | None]:
+        """For an update (`changed` known): the compared product's valid cells in each chunk left
+        alone (0: none), the product files the runner already checked by SHA-256 before patching
+        them, and the boxes of the chunks redone; (None, ∅, None) for a full run."""
+        if self.changed is None:
+            return None, set(), None
+        grid, compared = self.inputs.grid, compared_product(names)
+        parts = next((t.parts for t in self.targets if t.name == compared), {})
+        same = {}
+        for idx in grid.tile_ids():
+            if idx in self.changed:
+                continue
+            if not grid.tile_in_region(idx):
+                same[idx] = 0  # never computed: nodata in every run
+            elif (part := parts.get(chunk_key(idx))) is not None:
+                same[idx] = int(part[0])
+        boxes = [shapely.box(*grid.tile_geobox(idx).boundingbox) for idx in sorted(self.changed)]
+        return same, {f"{n}.tif" for n in names}, boxes
 
     def record(self, timings: dict, changed: set | None) -> dict:
         """The STAC item and run.json into staging (after the product files and `__call__`)."""
