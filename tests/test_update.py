@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from pyproj import Transformer
 
 from conftest import REPO
+from pipeline.change import zone_changes
 from pipeline.cli import main
 from pipeline.runner import run, update
 from pipeline.outdir import output_lock
@@ -183,6 +184,7 @@ def test_update_change_map_and_zone_changes_equal_a_full_runs(sample, tmp_path):
     out, again = tmp_path / "out", tmp_path / "again"
     run(sample, out, workers=2)
     shutil.copytree(out, again)  # the same previous run, for a full run to compare with
+    previous_zones = shutil.copy(out / "priority_zones.gpkg", tmp_path / "previous_zones.gpkg")
     drone_near(sample, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
     s = update(sample, out, workers=2)
     assert s["status"] == "updated" and 1 <= s["chunks_recomputed"] < s["chunks_total"] == 9
@@ -201,3 +203,4 @@ def test_update_change_map_and_zone_changes_equal_a_full_runs(sample, tmp_path):
     assert record["changes"] == json.loads((again / "run.json").read_text())["changes"]
     zones = record["changes"]["zones"]
     assert sum(len(zones[k]) for k in ("appeared", "grew", "shrank", "vanished")) >= 1
+    assert zones == zone_changes(Path(previous_zones), out / "priority_zones.gpkg", 0.01)  # 100 m cells  # pair by pair, all zones

@@ -9,8 +9,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import shapely
-
 from .. import __version__
 from ..change import CHANGE, change_lines, change_section, compared_product, stage_change
 from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
@@ -91,10 +89,10 @@ class Delivery:
     def _left_alone(self, names: list[str]) -> tuple[dict | None, set[str], list | None]:
         """For an update (`changed` known): the compared product's valid cells in each chunk left
         alone (0: none), the product files the runner already checked by SHA-256 before patching
-        them, and the boxes of the chunks redone; (None, ∅, None) for a full run."""
-        if self.changed is None:
-            return None, set(), None
+        them, and the chunks whose zones are compared: the redone ones (a full run: all, nothing else)."""
         grid, compared = self.inputs.grid, compared_product(names)
+        if self.changed is None:
+            return None, set(), [grid.tile_geobox(idx) for idx in grid.tile_ids() if grid.tile_in_region(idx)]
         parts = next((t.parts for t in self.targets if t.name == compared), {})
         same = {}
         for idx in grid.tile_ids():
@@ -104,8 +102,7 @@ class Delivery:
                 same[idx] = 0  # never computed: nodata in every run
             elif (part := parts.get(chunk_key(idx))) is not None:
                 same[idx] = int(part[0])
-        boxes = [shapely.box(*grid.tile_geobox(idx).boundingbox) for idx in sorted(self.changed)]
-        return same, {f"{n}.tif" for n in names}, boxes
+        return same, {f"{n}.tif" for n in names}, [grid.tile_geobox(idx) for idx in sorted(self.changed)]
 
     def record(self, timings: dict, changed: set | None) -> dict:
         """The STAC item and run.json into staging (after the product files and `__call__`)."""
