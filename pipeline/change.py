@@ -179,12 +179,14 @@ def zone_changes(old: Path, new: Path, cell_km2: float, tiles: list[GeoBox] | No
     for i, j in zip(new_i.tolist(), old_i.tolist()):
         met.setdefault(i, set()).add(j)
     touched_old = set(old_i.tolist())
-    out["appeared"] = [_describe(after.iloc[i]) for i in range(len(after)) if i not in met]
-    out["vanished"] = [_describe(before.iloc[i]) for i in range(len(before)) if i not in touched_old]
+    new_zones, old_zones = _described(after), _described(before)
+    out["appeared"] = [new_zones[i] for i in range(len(after)) if i not in met]
+    out["vanished"] = [old_zones[i] for i in range(len(before)) if i not in touched_old]
+    old_area, new_area = before["area_km2"].to_numpy(), after["area_km2"].to_numpy()
     for i in sorted(met):
-        was = float(before["area_km2"].iloc[sorted(met[i])].sum())
-        now = float(after["area_km2"].iloc[i])
-        entry = {**_describe(after.iloc[i]), "previous_area_km2": round(was, 4)}
+        was = float(old_area[sorted(met[i])].sum())
+        now = float(new_area[i])
+        entry = {**new_zones[i], "previous_area_km2": round(was, 4)}
         if now - was > cell_km2 * 1.0001:
             out["grew"].append(entry)
         elif was - now > cell_km2 * 1.0001:
@@ -220,13 +222,20 @@ def _zones(path: Path, mask=None) -> gpd.GeoDataFrame | None:
     return frame.reset_index(drop=True)
 
 
-def _describe(row) -> dict:
-    d = {"rank": int(row["rank"]) if "rank" in row else None, "area_km2": round(float(row["area_km2"]), 4)}
-    if "district" in row and row["district"] is not None:
-        d["district"] = str(row["district"])
-    c = row.geometry.centroid
-    d["centre"] = [round(c.x, 1), round(c.y, 1)]
-    return d
+def _described(frame: gpd.GeoDataFrame) -> list[dict]:
+    """Each zone's rank, area, district and centre, in the frame's order (one pass, not row by row)."""
+    ranks = frame["rank"].tolist() if "rank" in frame else [None] * len(frame)
+    districts = frame["district"].tolist() if "district" in frame else [None] * len(frame)
+    centres = shapely.centroid(frame.geometry.to_numpy())
+    out = []
+    for rank, area, district, x, y in zip(ranks, frame["area_km2"].tolist(), districts,
+                                          shapely.get_x(centres).tolist(), shapely.get_y(centres).tolist()):
+        d = {"rank": int(rank) if rank is not None else None, "area_km2": round(float(area), 4)}
+        if district is not None:
+            d["district"] = str(district)
+        d["centre"] = [round(x, 1), round(y, 1)]
+        out.append(d)
+    return out
 
 
 def change_lines(changes: dict) -> list[str]:
