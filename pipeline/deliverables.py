@@ -21,6 +21,7 @@ from .evidence import EVIDENCE, RASTERS, Bundled, evidence_plan, write_evidence
 from .formulas import SUSTAINABLE
 from .grid import Grid
 from .history import CATALOG
+from .outdir import kept_pages, staged_pages
 from .vector import read_vector
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
@@ -259,7 +260,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change)
-    write_briefing(staging / BRIEFING, brief)
+    write_briefing(staging / BRIEFING, brief, kept_pages(out_dir), staged_pages(staging))
     return BRIEFING
 
 

@@ -369,6 +369,32 @@ def read_parts(out_dir: Path, state: dict | None) -> tuple[dict[str, dict] | Non
         return None, Problem(str(path), f"{FULL_RUN} unusable summary parts ({_first_error(e)})")
 
 
+def kept_pages(out_dir: Path) -> Path:
+    """Where OUT keeps the briefing's district pages for the next run to reuse (see writers.pdf)."""
+    return out_dir / STATE_DIR / "pages"
+
+
+def staged_pages(staging: Path) -> Path:
+    return staging / ".pages"
+
+
+def keep_pages(staging: Path, out_dir: Path) -> None:
+    """After a publish: the pages this run's briefing used become OUT's kept pages, the others go
+    (a run without a briefing leaves them). Each is named by its key and bytes' hash, and
+    checked against it before use: a page lost or damaged here is only drawn again."""
+    staged, kept = staged_pages(staging), kept_pages(out_dir)
+    if not staged.is_dir():
+        return
+    kept.mkdir(parents=True, exist_ok=True)
+    names = set()
+    for path in staged.iterdir():
+        os.replace(path, kept / path.name)
+        names.add(path.name)
+    for path in kept.iterdir():
+        if path.name not in names:
+            path.unlink(missing_ok=True)
+
+
 def drop_stale_parts(out_dir: Path, keep: str | None) -> None:
     for old in (out_dir / STATE_DIR).glob("parts-*"):
         if old.name != keep:

@@ -9,6 +9,8 @@ unresampled; vectors stay vectors.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import os
 import textwrap
@@ -30,6 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.path import Path as MplPath
+from pypdf import PdfReader, PdfWriter
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
@@ -45,6 +48,7 @@ DPI = 200  # print resolution: rasters are read at most this fine for their size
 # fills and record points are drawn as images at it too (thousands of vector zone paths made one page take seconds)
 ZONE, CLEARED, RECORD = "#000000", "#1f78b4", "#111111"
 MAX_LABELS = 60  # zone ranks written on one page's map
+PAGE_STYLE = "1"  # in every stored district page's key: raise it when the page's drawing changes
 HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
 CAVEAT = ("A model of the evidence listed, not a survey result. P_c is the estimated probability of "
           "contamination from mine records, soil and drone data; where evidence is thin (see "
@@ -77,29 +81,100 @@ class Briefing:
     change: tuple[Path, Legend] | None = None  # change_since_previous.tif and its colours
 
 
-def write_briefing(pdf: Path, b: Briefing) -> None:
-    """Write `pdf` (replaced atomically): cover, a page per district, the evaluation page."""
+def write_briefing(pdf: Path, b: Briefing, kept: Path | None = None, staged: Path | None = None) -> dict[str, list[str]]:
+    """Write `pdf` (replaced atomically): cover, a page per district, the changes and evaluation
+    pages. Returns the districts whose page was "drawn" and those "reused".
+
+    A district page is drawn without its footer (run, page number) and stored in `staged` under a
+    key of everything it shows (see `_page_key`); one whose key is in `kept` (an earlier run's
+    pages) is taken from there instead of drawn. Every page gets this run's footer stamped on, so
+    a reused page reads as this run's, and is: it shows the same cells, zones and figures."""
     pdf = Path(pdf)
     districts = b.districts
     n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
     tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    meta = {"Title": f"{b.title} — briefing", "Subject": b.label or "minemap briefing",
-            "Creator": f"minemap {b.version}"}
+    done: dict[str, list[str]] = {"drawn": [], "reused": []}
+    bodies = []
+    if districts is not None:
+        headers, rows, _ = readable(districts.drop(columns=["district"]))  # one rounding per column
+        for k in range(len(districts)):
+            row, figures = districts.iloc[k], list(zip(headers, rows[k]))
+            look = _district_look(b, row)
+            key = _page_key(b, row, figures, look)
+            body = _stored_page(kept, key)
+            done["reused" if body is not None else "drawn"].append(str(row["district"]))
+            if body is None:
+                body = _pdf_bytes(_district_page(b, row, figures, look))
+            _store_page(staged, key, body)
+            bodies.append(body)
+    rest = io.BytesIO()  # the cover, each district page's footer, the changes and evaluation pages
+    with PdfPages(rest) as pages:
+        pages.savefig(_cover(b, n_pages), dpi=DPI)
+        for k in range(len(bodies)):
+            pages.savefig(_footer(b, k + 2, n_pages), dpi=DPI)
+        if b.changes is not None:
+            pages.savefig(_changes_page(b, n_pages - (b.evaluation is not None), n_pages), dpi=DPI)
+        if b.evaluation is not None:
+            pages.savefig(_evaluation_page(b, n_pages), dpi=DPI)
+    made = PdfReader(rest).pages
+    out = PdfWriter()
+    out.add_page(made[0])
+    for k, body in enumerate(bodies):
+        page = out.add_page(PdfReader(io.BytesIO(body)).pages[0])
+        page.merge_page(made[1 + k])  # this run's footer over the district's page
+    for page in made[1 + len(bodies):]:
+        out.add_page(page)
+    out.add_metadata({"/Title": f"{b.title} — briefing", "/Subject": b.label or "minemap briefing",
+                      "/Creator": f"minemap {b.version}"})
     try:
-        with PdfPages(tmp, metadata=meta) as pages:
-            pages.savefig(_cover(b, n_pages), dpi=DPI)
-            if districts is not None:
-                headers, rows, _ = readable(districts.drop(columns=["district"]))  # one rounding per column
-                for k in range(len(districts)):
-                    figures = list(zip(headers, rows[k]))
-                    pages.savefig(_district_page(b, districts.iloc[k], figures, k + 2, n_pages), dpi=DPI)
-            if b.changes is not None:
-                pages.savefig(_changes_page(b, n_pages - (b.evaluation is not None), n_pages), dpi=DPI)
-            if b.evaluation is not None:
-                pages.savefig(_evaluation_page(b, n_pages), dpi=DPI)
+        with open(tmp, "wb") as f:
+            out.write(f)
         os.replace(tmp, pdf)
     finally:
         tmp.unlink(missing_ok=True)
+    return done
+
+
+def _pdf_bytes(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    with PdfPages(buf) as pages:
+        pages.savefig(fig, dpi=DPI)
+    return buf.getvalue()
+
+
+def _stored_page(kept: Path | None, key: str) -> bytes | None:
+    """The page stored under `key` in `kept`, if its bytes are the ones its name says (else None:
+    drawn again)."""
+    for path in sorted(kept.glob(f"{key}-*.pdf")) if kept is not None and kept.is_dir() else []:
+        data = path.read_bytes()
+        if f"{key}-{hashlib.sha256(data).hexdigest()[:16]}.pdf" == path.name:
+            return data
+    return None
+
+
+def _store_page(staged: Path | None, key: str, body: bytes) -> None:
+    if staged is not None:
+        staged.mkdir(parents=True, exist_ok=True)
+        (staged / f"{key}-{hashlib.sha256(body).hexdigest()[:16]}.pdf").write_bytes(body)
+
+
+def _page_key(b: Briefing, row, figures: list[tuple[str, str]], look: "Look") -> str:
+    """A hash of everything a district page shows but its footer: same key, same page."""
+    h = hashlib.sha256()
+    for part in (PAGE_STYLE, b.version, b.region, b.label, b.raster_title, b.unit, repr(b.legend), str(row["district"]),
+                 repr(figures), repr(look.view), repr(look.extent), look.data.shape, b.zones is None):
+        h.update(repr(part).encode() + b"\0")
+    h.update(np.ma.getdata(look.data).tobytes())
+    h.update(np.ma.getmaskarray(look.data).tobytes())
+    h.update(shapely.to_wkb(row.geometry))
+    for geoms in (b.districts.geometry.values, look.cleared, look.near.geometry.values if look.near is not None else []):
+        for g in geoms:
+            h.update(shapely.to_wkb(g))
+    if look.near is not None:
+        h.update(look.near.drop(columns="geometry").to_csv(index=False).encode())
+        h.update(look.listed.drop(columns="geometry").to_csv(index=False).encode())
+    h.update(np.ascontiguousarray(look.records, dtype=np.float64).tobytes())
+    return h.hexdigest()[:32]
 
 
 def _page(b: Briefing, number: int, total: int, heading: str, subheading: str) -> Figure:
@@ -110,8 +185,22 @@ def _page(b: Briefing, number: int, total: int, heading: str, subheading: str) -
     fig.text(0.4 / w, 1 - 0.68 / h, subheading, fontsize=9, color="#444444", va="top")
     if b.label:
         fig.text(0.4 / w, 0.22 / h, b.label, fontsize=8.5, fontweight="bold", color="#b2182b", va="bottom")
+    if number:
+        _footer_text(fig, b, number, total)
+    return fig
+
+
+def _footer_text(fig: Figure, b: Briefing, number: int, total: int) -> None:
+    w, h = PAGE
     fig.text(1 - 0.4 / w, 0.22 / h, f"minemap {b.version} · run {_when(b.created)} · page {number} of {total}",
              fontsize=8, color="#444444", va="bottom", ha="right")
+
+
+def _footer(b: Briefing, number: int, total: int) -> Figure:
+    """Only the footer, on a transparent page: stamped over a district page."""
+    fig = Figure(figsize=PAGE, dpi=72)
+    fig.patch.set_visible(False)
+    _footer_text(fig, b, number, total)
     return fig
 
 
@@ -163,32 +252,62 @@ def _cover(b: Briefing, total: int) -> Figure:
     return fig
 
 
-def _district_page(b: Briefing, row, figures: list[tuple[str, str]], number: int, total: int) -> Figure:
-    """One district: the map around it at print resolution, its figures and its zones."""
-    name = str(row["district"])
-    fig = _page(b, number, total, f"District: {name}", f"{b.raster_title} with priority zones, mine records "
-                f"and cleared areas · region {b.region} · run {_when(b.created)}")
-    w, h = PAGE
-    box = (0.4, 0.65, 6.9, 6.55)
-    geom = row.geometry
-    x0, y0, x1, y1 = geom.bounds
+@dataclass
+class Look:
+    """What a district page's map shows: the view, the cells read for it, and the zones,
+    cleared areas and records within it."""
+
+    view: tuple[float, float, float, float]
+    data: np.ma.MaskedArray
+    extent: tuple[float, float, float, float]
+    near: "geopandas.GeoDataFrame | None"  # zones meeting the view
+    listed: "geopandas.GeoDataFrame | None"  # the district's zones
+    cleared: list
+    records: np.ndarray  # (n, 2) points
+
+
+MAP_BOX = (0.4, 0.65, 6.9, 6.55)  # a district page's map: x, y, width, height in inches
+
+
+def _district_look(b: Briefing, row) -> Look:
+    box = MAP_BOX
+    x0, y0, x1, y1 = row.geometry.bounds
     margin = 0.08 * max(x1 - x0, y1 - y0, 1.0)
     view = _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), box[2] / box[3])
     data, extent = _read(b.raster, view, round(max(box[2], box[3]) * DPI))
+    seen = shapely.box(*view)
+    cleared = [g for g in b.cleared if g is not None and g.intersects(seen)] if len(b.cleared) else []
+    zones, near, listed = b.zones, None, None
+    if zones is not None:
+        near = zones[shapely.intersects(zones.geometry.values, seen)] if len(zones) else zones
+        listed = zones[zones["district"] == str(row["district"])]
+    pts = np.asarray([(p.x, p.y) for p in b.records if p is not None and p.intersects(seen)]).reshape(-1, 2)
+    return Look(view, data, extent, near, listed, cleared, pts)
+
+
+def _district_page(b: Briefing, row, figures: list[tuple[str, str]], look: Look) -> Figure:
+    """One district: the map around it at print resolution, its figures and its zones (the
+    footer is stamped on by `write_briefing`)."""
+    name = str(row["district"])
+    fig = _page(b, 0, 0, f"District: {name}", f"{b.raster_title} with priority zones, mine records "
+                f"and cleared areas · region {b.region}")
+    w, h = PAGE
+    box = MAP_BOX
+    geom = row.geometry
+    view, data, extent = look.view, look.data, look.extent
     ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
     image = _raster(ax, data, extent, b.legend, _repeat(data.shape[1], extent[1] - extent[0], view[2] - view[0], box[2]))
     ax.set_xlim(view[0], view[2])
     ax.set_ylim(view[1], view[3])
     ax.set_aspect("equal")
-    seen = shapely.box(*view)
-    if len(b.cleared):
-        _fill(ax, [g for g in b.cleared if g is not None and g.intersects(seen)], CLEARED)
+    if look.cleared:
+        _fill(ax, look.cleared, CLEARED)
     if b.districts is not None:
         _outlines(ax, b.districts.geometry.values, "#777777", 0.6)
     _outlines(ax, [geom], OUTLINE, 1.6)
     zones = b.zones
     if zones is not None and len(zones):
-        near = zones[shapely.intersects(zones.geometry.values, seen)]
+        near = look.near
         _outlines(ax, near.geometry.values, ZONE, 0.9)
         # the riskiest zones get their rank (as many as a page can read; a 10 m grid can hold
         # thousands, whose haloed labels took most of the pack's time and hid the map)
@@ -198,7 +317,7 @@ def _district_page(b: Briefing, row, figures: list[tuple[str, str]], number: int
             ax.annotate(str(rank), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
                         path_effects=HALO, zorder=6, annotation_clip=True)
     if len(b.records):
-        pts = np.asarray([(p.x, p.y) for p in b.records if p is not None and p.intersects(seen)]).reshape(-1, 2)
+        pts = look.records
         ax.scatter(pts[:, 0], pts[:, 1], s=8, c=RECORD, marker="o", linewidths=0.3, edgecolors="white", zorder=5,
                    rasterized=True)
     _finish_map(ax)
@@ -215,7 +334,7 @@ def _district_page(b: Briefing, row, figures: list[tuple[str, str]], number: int
     fig.text(x / w, 5.95 / h, "District figures", fontsize=10, fontweight="bold", va="top")
     y = _text_table(fig, x, 5.72, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8, right=[False, True])
     fig.text(x / w, (y - 0.12) / h, "Priority zones in this district", fontsize=10, fontweight="bold", va="top")
-    _zone_list(fig, x, y - 0.35, zones[zones["district"] == name] if zones is not None else None)
+    _zone_list(fig, x, y - 0.35, look.listed)
     return fig
 
 
