@@ -85,33 +85,36 @@ def write_briefing(pdf: Path, b: Briefing, kept: Path | None = None, staged: Pat
     """Write `pdf` (replaced atomically): cover, a page per district, the changes and evaluation
     pages. Returns the districts whose page was "drawn" and those "reused".
 
-    A district page is drawn without its footer (run, page number) and stored in `staged` under a
-    key of everything it shows (see `_page_key`); one whose key is in `kept` (an earlier run's
-    pages) is taken from there instead of drawn. Every page gets this run's footer stamped on, so
-    a reused page reads as this run's, and is: it shows the same cells, zones and figures."""
+    A district page is two layers: its drawing (map, outlines, points, legends: most of the time)
+    is stored in `staged` under a key of everything it shows (see `_map_key`), and taken from
+    `kept` (an earlier run's) when its key is there; its words (heading, run, page number, zone
+    ranks, figures, zone list) are drawn each run and stamped over it, so a reused drawing carries
+    this run's numbers: it shows the same cells and outlines, or it would not have been reused."""
     pdf = Path(pdf)
     districts = b.districts
     n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
     tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     done: dict[str, list[str]] = {"drawn": [], "reused": []}
-    bodies = []
+    maps, texts = [], []
     if districts is not None:
         headers, rows, _ = readable(districts.drop(columns=["district"]))  # one rounding per column
         for k in range(len(districts)):
-            row, figures = districts.iloc[k], list(zip(headers, rows[k]))
+            row = districts.iloc[k]
             look = _district_look(b, row)
-            key = _page_key(b, row, figures, look)
-            body = _stored_page(kept, key)
-            done["reused" if body is not None else "drawn"].append(str(row["district"]))
-            if body is None:
-                body = _pdf_bytes(_district_page(b, row, figures, look))
-            _store_page(staged, key, body)
-            bodies.append(body)
-    rest = io.BytesIO()  # the cover, each district page's footer, the changes and evaluation pages
+            key = _map_key(b, row, look)
+            drawing = _stored_page(kept, key)
+            done["reused" if drawing is not None else "drawn"].append(str(row["district"]))
+            if drawing is None:
+                drawing = _pdf_bytes(_district_map(b, row, look))
+            _store_page(staged, key, drawing)
+            maps.append(drawing)
+            look.data = None  # the words need no cells
+            texts.append((row, list(zip(headers, rows[k])), look))
+    rest = io.BytesIO()  # the cover, each district page's words, the changes and evaluation pages
     with PdfPages(rest) as pages:
         pages.savefig(_cover(b, n_pages), dpi=DPI)
-        for k in range(len(bodies)):
-            pages.savefig(_footer(b, k + 2, n_pages), dpi=DPI)
+        for k, (row, figures, look) in enumerate(texts):
+            pages.savefig(_district_text(b, row, figures, look, k + 2, n_pages), dpi=DPI)
         if b.changes is not None:
             pages.savefig(_changes_page(b, n_pages - (b.evaluation is not None), n_pages), dpi=DPI)
         if b.evaluation is not None:
@@ -119,10 +122,10 @@ def write_briefing(pdf: Path, b: Briefing, kept: Path | None = None, staged: Pat
     made = PdfReader(rest).pages
     out = PdfWriter()
     out.add_page(made[0])
-    for k, body in enumerate(bodies):
-        page = out.add_page(PdfReader(io.BytesIO(body)).pages[0])
-        page.merge_page(made[1 + k])  # this run's footer over the district's page
-    for page in made[1 + len(bodies):]:
+    for k, drawing in enumerate(maps):
+        page = out.add_page(PdfReader(io.BytesIO(drawing)).pages[0])
+        page.merge_page(made[1 + k])  # this run's words over the district's drawing
+    for page in made[1 + len(maps):]:
         out.add_page(page)
     out.add_metadata({"/Title": f"{b.title} — briefing", "/Subject": b.label or "minemap briefing",
                       "/Creator": f"minemap {b.version}"})
@@ -158,21 +161,20 @@ def _store_page(staged: Path | None, key: str, body: bytes) -> None:
         (staged / f"{key}-{hashlib.sha256(body).hexdigest()[:16]}.pdf").write_bytes(body)
 
 
-def _page_key(b: Briefing, row, figures: list[tuple[str, str]], look: "Look") -> str:
-    """A hash of everything a district page shows but its footer: same key, same page."""
+def _map_key(b: Briefing, row, look: "Look") -> str:
+    """A hash of everything a district page's drawing shows (`_district_map`): same key, same
+    drawing. Ranks, figures and the run are in its words, drawn each run."""
     h = hashlib.sha256()
-    for part in (PAGE_STYLE, b.version, b.region, b.label, b.raster_title, b.unit, repr(b.legend), str(row["district"]),
-                 repr(figures), repr(look.view), repr(look.extent), look.data.shape, b.zones is None):
+    for part in (PAGE_STYLE, b.version, b.raster_title, b.unit, repr(b.legend), repr(look.view), repr(look.extent),
+                 look.data.shape, len(look.cleared), len(look.records)):
         h.update(repr(part).encode() + b"\0")
     h.update(np.ma.getdata(look.data).tobytes())
     h.update(np.ma.getmaskarray(look.data).tobytes())
     h.update(shapely.to_wkb(row.geometry))
     for geoms in (b.districts.geometry.values, look.cleared, look.near.geometry.values if look.near is not None else []):
+        h.update(repr(len(geoms)).encode())
         for g in geoms:
             h.update(shapely.to_wkb(g))
-    if look.near is not None:
-        h.update(look.near.drop(columns="geometry").to_csv(index=False).encode())
-        h.update(look.listed.drop(columns="geometry").to_csv(index=False).encode())
     h.update(np.ascontiguousarray(look.records, dtype=np.float64).tobytes())
     return h.hexdigest()[:32]
 
@@ -185,22 +187,8 @@ def _page(b: Briefing, number: int, total: int, heading: str, subheading: str) -
     fig.text(0.4 / w, 1 - 0.68 / h, subheading, fontsize=9, color="#444444", va="top")
     if b.label:
         fig.text(0.4 / w, 0.22 / h, b.label, fontsize=8.5, fontweight="bold", color="#b2182b", va="bottom")
-    if number:
-        _footer_text(fig, b, number, total)
-    return fig
-
-
-def _footer_text(fig: Figure, b: Briefing, number: int, total: int) -> None:
-    w, h = PAGE
     fig.text(1 - 0.4 / w, 0.22 / h, f"minemap {b.version} · run {_when(b.created)} · page {number} of {total}",
              fontsize=8, color="#444444", va="bottom", ha="right")
-
-
-def _footer(b: Briefing, number: int, total: int) -> Figure:
-    """Only the footer, on a transparent page: stamped over a district page."""
-    fig = Figure(figsize=PAGE, dpi=72)
-    fig.patch.set_visible(False)
-    _footer_text(fig, b, number, total)
     return fig
 
 
@@ -285,44 +273,29 @@ def _district_look(b: Briefing, row) -> Look:
     return Look(view, data, extent, near, listed, cleared, pts)
 
 
-def _district_page(b: Briefing, row, figures: list[tuple[str, str]], look: Look) -> Figure:
-    """One district: the map around it at print resolution, its figures and its zones (the
-    footer is stamped on by `write_briefing`)."""
-    name = str(row["district"])
-    fig = _page(b, 0, 0, f"District: {name}", f"{b.raster_title} with priority zones, mine records "
-                f"and cleared areas · region {b.region}")
+def _district_map(b: Briefing, row, look: Look) -> Figure:
+    """A district page's drawing: the map around it at print resolution and its legends; what
+    changes with ranks, figures or the run is drawn over it by `_district_text`."""
+    fig = Figure(figsize=PAGE, dpi=72, facecolor="white")  # rasters go in unresampled: dpi is for points only
     w, h = PAGE
     box = MAP_BOX
-    geom = row.geometry
     view, data, extent = look.view, look.data, look.extent
-    ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
+    ax = _map_axes(fig, view)
     image = _raster(ax, data, extent, b.legend, _repeat(data.shape[1], extent[1] - extent[0], view[2] - view[0], box[2]))
-    ax.set_xlim(view[0], view[2])
-    ax.set_ylim(view[1], view[3])
-    ax.set_aspect("equal")
     if look.cleared:
         _fill(ax, look.cleared, CLEARED)
     if b.districts is not None:
         _outlines(ax, b.districts.geometry.values, "#777777", 0.6)
-    _outlines(ax, [geom], OUTLINE, 1.6)
-    zones = b.zones
-    if zones is not None and len(zones):
-        near = look.near
-        _outlines(ax, near.geometry.values, ZONE, 0.9)
-        # the riskiest zones get their rank (as many as a page can read; a 10 m grid can hold
-        # thousands, whose haloed labels took most of the pack's time and hid the map)
-        labelled = near.nsmallest(MAX_LABELS, "rank")
-        for rank, g in zip(labelled["rank"], labelled.geometry.values):
-            p = g.representative_point()
-            ax.annotate(str(rank), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
-                        path_effects=HALO, zorder=6, annotation_clip=True)
+    _outlines(ax, [row.geometry], OUTLINE, 1.6)
+    if look.near is not None and len(look.near):
+        _outlines(ax, look.near.geometry.values, ZONE, 0.9)
     if len(b.records):
         pts = look.records
         ax.scatter(pts[:, 0], pts[:, 1], s=8, c=RECORD, marker="o", linewidths=0.3, edgecolors="white", zorder=5,
                    rasterized=True)
     _finish_map(ax)
     _scale_bar(ax, view[2] - view[0], view[3] - view[1])
-    # right column: legend, figures, zones
+    # right column: legends (the figures and zones come with the text)
     x = box[0] + box[2] + 0.35
     _ramp_legend(fig, image, b, (x, 7.0, 3.3, 0.12))
     handles = [Patch(facecolor="none", edgecolor=ZONE, label="priority zone (rank)"),
@@ -331,6 +304,38 @@ def _district_page(b: Briefing, row, figures: list[tuple[str, str]], look: Look)
                Line2D([], [], marker="o", ls="", color=RECORD, markersize=3, label="mine record")]
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x / w, 6.55 / h), ncols=2, fontsize=7.5,
                frameon=False, handlelength=1.5, borderaxespad=0)
+    return fig
+
+
+def _map_axes(fig: Figure, view: tuple[float, float, float, float]) -> Axes:
+    w, h = PAGE
+    box = MAP_BOX
+    ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
+    ax.set_xlim(view[0], view[2])
+    ax.set_ylim(view[1], view[3])
+    ax.set_aspect("equal")
+    return ax
+
+
+def _district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look, number: int, total: int) -> Figure:
+    """A district page's words on a transparent page, stamped over its drawing: heading, footer,
+    the zones' ranks on the map, the district's figures and zones."""
+    name = str(row["district"])
+    fig = _page(b, number, total, f"District: {name}", f"{b.raster_title} with priority zones, mine records "
+                f"and cleared areas · region {b.region} · run {_when(b.created)}")
+    fig.patch.set_visible(False)
+    w, h = PAGE
+    if look.near is not None and len(look.near):
+        ax = _map_axes(fig, look.view)
+        ax.set_axis_off()
+        # the riskiest zones get their rank (as many as a page can read; a 10 m grid can hold
+        # thousands, whose haloed labels took most of the pack's time and hid the map)
+        labelled = look.near.nsmallest(MAX_LABELS, "rank")
+        for rank, g in zip(labelled["rank"], labelled.geometry.values):
+            p = g.representative_point()
+            ax.annotate(str(rank), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
+                        path_effects=HALO, zorder=6, annotation_clip=True)
+    x = MAP_BOX[0] + MAP_BOX[2] + 0.35
     fig.text(x / w, 5.95 / h, "District figures", fontsize=10, fontweight="bold", va="top")
     y = _text_table(fig, x, 5.72, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8, right=[False, True])
     fig.text(x / w, (y - 0.12) / h, "Priority zones in this district", fontsize=10, fontweight="bold", va="top")
