@@ -204,3 +204,32 @@ def test_update_change_map_and_zone_changes_equal_a_full_runs(sample, tmp_path):
     zones = record["changes"]["zones"]
     assert sum(len(zones[k]) for k in ("appeared", "grew", "shrank", "vanished")) >= 1
     assert zones == zone_changes(Path(previous_zones), out / "priority_zones.gpkg", 0.01)  # 100 m cells  # pair by pair, all zones
+
+
+def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):
+    """The briefing's district drawings are kept in OUT/.minemap/pages; an update redraws those
+    whose view holds changed cells (the new drone lies in Khojavend) and reuses the others byte
+    for byte, stamping this run's words (run, page number, ranks, figures) over every page."""
+    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
+    shutil.copytree(REPO / "grids", tmp_path / "grids")
+    config, out = tmp_path / "sample_data" / "minemap.toml", tmp_path / "out"
+    first = run(config, out, workers=2)
+    assert sorted(first["briefing_pages"]["drawn"]) == sorted(gpd.read_file(out / "districts.gpkg")["district"])
+    kept = out / ".minemap" / "pages"
+    before = {p.name: p.read_bytes() for p in kept.iterdir()}
+    assert len(before) == 9
+    drone_near(config, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
+    assert update(config, out, workers=2)["status"] == "updated"
+    record = json.loads((out / "run.json").read_text())
+    drawn, reused = record["briefing_pages"]["drawn"], record["briefing_pages"]["reused"]
+    assert "Khojavend" in drawn and "Kalbajar" in reused and len(drawn) + len(reused) == 9 and len(reused) >= 5
+    after = {p.name: p.read_bytes() for p in kept.iterdir()}
+    assert len(after) == 9 and len(set(after) - set(before)) == len(drawn)  # the old drawings of those went
+    assert all(after[name] == before[name] for name in set(after) & set(before))
+    if shutil.which("pdftotext"):  # a reused page reads as this run's
+        k = 2 + list(gpd.read_file(out / "districts.gpkg")["district"]).index("Kalbajar")
+        page = subprocess.run(["pdftotext", "-f", str(k), "-l", str(k), str(out / "briefing.pdf"), "-"],
+                              capture_output=True, text=True, check=True).stdout
+        when = record["created_utc"][:16].replace("T", " ")
+        assert "District: Kalbajar" in page and f"run {when} UTC" in page and f"page {k} of 11" in page
+    assert_same_as_fresh_run(config, out, tmp_path / "fresh")

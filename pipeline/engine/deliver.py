@@ -41,6 +41,7 @@ class Delivery:
     timing: dict = field(default_factory=dict)
     changes: dict = field(default_factory=dict)  # since the previous run: compared product, zones
     changed: set | None = None  # an update's redone chunks (row, col); None: a full run
+    pages: dict = field(default_factory=dict)  # the briefing's district drawings: drawn, reused
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files."""
@@ -79,11 +80,12 @@ class Delivery:
             self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions, map_units,
                                                     tables, subtitle, dpi=cfg.spec.output.dpi,
                                                     sections=change_section(self.changes)))
-            self.names.append(write_briefing_pack(
+            name, self.pages = write_briefing_pack(
                 staging, self.out_dir, sources, cfg, grid, self.inputs.layers, legends, titles, units, tables,
                 self.created, __version__,
                 changes=change_lines(self.changes) if self.changes.get("compared") else None,
-                change=(maps[CHANGE], change) if change is not None else None))
+                change=(maps[CHANGE], change) if change is not None else None)
+            self.names.append(name)
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
     def _left_alone(self, names: list[str]) -> tuple[dict | None, set[str], list | None]:
@@ -127,6 +129,8 @@ class Delivery:
         if changed is not None:
             record["chunks_recomputed"] = len(changed)
         record["changes"] = self.changes
+        if self.pages:
+            record["briefing_pages"] = self.pages
         record["files"] = file_hashes(self.staging, self.names)  # a reader can check the set is this run's
         (self.staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
         return record
