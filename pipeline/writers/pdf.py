@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas
+import pikepdf
 import rasterio
 import shapely
 from matplotlib import patheffects
@@ -32,7 +33,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.path import Path as MplPath
-from pypdf import PdfReader, PdfWriter
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
@@ -119,22 +119,27 @@ def write_briefing(pdf: Path, b: Briefing, kept: Path | None = None, staged: Pat
             pages.savefig(_changes_page(b, n_pages - (b.evaluation is not None), n_pages), dpi=DPI)
         if b.evaluation is not None:
             pages.savefig(_evaluation_page(b, n_pages), dpi=DPI)
-    made = PdfReader(rest).pages
-    out = PdfWriter()
-    out.add_page(made[0])
-    for k, drawing in enumerate(maps):
-        page = out.add_page(PdfReader(io.BytesIO(drawing)).pages[0])
-        page.merge_page(made[1 + k])  # this run's words over the district's drawing
-    for page in made[1 + len(maps):]:
-        out.add_page(page)
-    out.add_metadata({"/Title": f"{b.title} — briefing", "/Subject": b.label or "minemap briefing",
-                      "/Creator": f"minemap {b.version}"})
+    sources = []  # open until the pack is saved: its pages refer to them
     try:
-        with open(tmp, "wb") as f:
-            out.write(f)
+        made = pikepdf.open(io.BytesIO(rest.getvalue()))
+        sources.append(made)
+        with pikepdf.new() as out:
+            out.pages.append(made.pages[0])
+            for k, drawing in enumerate(maps):
+                sources.append(pikepdf.open(io.BytesIO(drawing)))
+                out.pages.append(sources[-1].pages[0])
+                out.pages[-1].add_overlay(made.pages[1 + k])  # this run's words over the district's drawing
+            for page in made.pages[1 + len(maps):]:
+                out.pages.append(page)
+            out.docinfo["/Title"] = f"{b.title} — briefing"
+            out.docinfo["/Subject"] = b.label or "minemap briefing"
+            out.docinfo["/Creator"] = f"minemap {b.version}"
+            out.save(tmp)
         os.replace(tmp, pdf)
     finally:
         tmp.unlink(missing_ok=True)
+        for source in sources:
+            source.close()
     return done
 
 
