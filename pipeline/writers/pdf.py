@@ -269,13 +269,19 @@ def _district_look(b: Briefing, row) -> Look:
     view = _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), box[2] / box[3])
     data, extent = _read(b.raster, view, round(max(box[2], box[3]) * DPI))
     seen = shapely.box(*view)
-    cleared = [g for g in b.cleared if g is not None and g.intersects(seen)] if len(b.cleared) else []
+    cleared = list(b.cleared[_meeting(b.cleared, seen)]) if len(b.cleared) else []
     zones, near, listed = b.zones, None, None
     if zones is not None:
         near = zones[shapely.intersects(zones.geometry.values, seen)] if len(zones) else zones
         listed = zones[zones["district"] == str(row["district"])]
-    pts = np.asarray([(p.x, p.y) for p in b.records if p is not None and p.intersects(seen)]).reshape(-1, 2)
+    shown = b.records[_meeting(b.records, seen)] if len(b.records) else b.records
+    pts = shapely.get_coordinates(shown).reshape(-1, 2)
     return Look(view, data, extent, near, listed, cleared, pts)
+
+
+def _meeting(geoms: np.ndarray, seen) -> np.ndarray:
+    """Which of `geoms` (None allowed) meet `seen`, in one vectorised test."""
+    return shapely.intersects(np.asarray(geoms, dtype=object), seen)
 
 
 def _district_map(b: Briefing, row, look: Look) -> Figure:
