@@ -485,8 +485,9 @@ def _num(v: object) -> float:
 
 
 def _read(tif: Path, view: tuple[float, float, float, float] | None, max_pixels: int):
-    """Band 1 within `view` (all when None), at most `max_pixels` across: a decimated read that
-    GDAL serves from the overview level nearest the page's need. Returns (data, extent)."""
+    """Band 1 within `view` (all when None), at most `max_pixels` across: a decimated read from
+    the coarsest overview level still as fine as the page needs, opened as that level, so a VRT
+    of staged pieces and the COG made of them give the same cells. Returns (data, extent)."""
     with rasterio.open(tif) as ds:
         win = Window(0, 0, ds.width, ds.height)
         if view is not None:
@@ -495,6 +496,16 @@ def _read(tif: Path, view: tuple[float, float, float, float] | None, max_pixels:
             c1, r1 = inv @ (view[2], view[1])
             c0, r0 = max(0, math.floor(c0)), max(0, math.floor(r0))
             c1, r1 = min(ds.width, math.ceil(c1)), min(ds.height, math.ceil(r1))
+            win = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
+        scale = max(1.0, max(win.width, win.height) / max_pixels)
+        factors = ds.overviews(1)
+    level = max((k for k, f in enumerate(factors) if f <= scale), default=None, key=lambda k: factors[k])
+    with rasterio.open(tif, **({} if level is None else {"overview_level": level})) as ds:
+        if level is not None:  # the window at that level, widened to whole cells
+            f = factors[level]
+            c0, r0 = int(win.col_off) // f, int(win.row_off) // f
+            c1 = min(ds.width, math.ceil((win.col_off + win.width) / f))
+            r1 = min(ds.height, math.ceil((win.row_off + win.height) / f))
             win = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
         scale = max(1.0, max(win.width, win.height) / max_pixels)
         shape = (max(1, round(win.height / scale)), max(1, round(win.width / scale)))
