@@ -33,7 +33,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.path import Path as MplPath
-from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from .columns import column, fmt, readable
@@ -176,7 +175,11 @@ def _map_key(b: Briefing, row, look: "Look") -> str:
     h.update(np.ma.getdata(look.data).tobytes())
     h.update(np.ma.getmaskarray(look.data).tobytes())
     h.update(shapely.to_wkb(row.geometry))
-    for geoms in (b.districts.geometry.values, look.cleared, look.near.geometry.values if look.near is not None else []):
+    near = look.near.geometry.values if look.near is not None else []
+    # zones as far as the map shows them (in one form whatever their ring's start): a zone that
+    # changed only beyond the view draws the same
+    shown = shapely.normalize(shapely.clip_by_rect(np.asarray(near, dtype=object), *look.view))
+    for geoms in (b.districts.geometry.values, look.cleared, shown):
         h.update(repr(len(geoms)).encode())
         for g in geoms:
             h.update(shapely.to_wkb(g))
@@ -485,9 +488,9 @@ def _num(v: object) -> float:
 
 
 def _read(tif: Path, view: tuple[float, float, float, float] | None, max_pixels: int):
-    """Band 1 within `view` (all when None), at most `max_pixels` across: a decimated read from
-    the coarsest overview level still as fine as the page needs, opened as that level, so a VRT
-    of staged pieces and the COG made of them give the same cells. Returns (data, extent)."""
+    """Band 1 within `view` (all when None), at most `max_pixels` across: the coarsest overview
+    level still as fine as the page needs, opened as that level and thinned here, so a VRT of
+    staged pieces and the COG made of them give the same cells. Returns (data, extent)."""
     with rasterio.open(tif) as ds:
         win = Window(0, 0, ds.width, ds.height)
         if view is not None:
@@ -509,7 +512,11 @@ def _read(tif: Path, view: tuple[float, float, float, float] | None, max_pixels:
             win = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
         scale = max(1.0, max(win.width, win.height) / max_pixels)
         shape = (max(1, round(win.height / scale)), max(1, round(win.width / scale)))
-        data = ds.read(1, window=win, out_shape=shape, masked=True, resampling=Resampling.nearest)
+        data = ds.read(1, window=win, masked=True)  # then every scale-th cell, here: a VRT's sources
+        # would each pick their own nearest cells
+        rows, cols = (np.minimum(((np.arange(n) + 0.5) * size / n).astype(np.intp), size - 1)
+                      for n, size in zip(shape, data.shape))
+        data = data[rows][:, cols]
         left, bottom, right, top = rasterio.windows.bounds(win, ds.transform)
     return data, (left, right, bottom, top)
 
