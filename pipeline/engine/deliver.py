@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,20 +72,23 @@ class Delivery:
             maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title
             captions[CHANGE], map_units[CHANGE] = f"new − previous {found['compared']}", "ΔP"
         if cfg.spec.output.deliverables:
-            project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
-            self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
-                                                 self.created, __version__,
-                                                 self.bundle_rasters or cfg.spec.output.bundle_rasters))
-            subtitle = " · ".join(x for x in (f"Run {self.created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
-                                              f"minemap {__version__}", cfg.spec.label) if x)
-            self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions, map_units,
-                                                    tables, subtitle, dpi=cfg.spec.output.dpi,
-                                                    sections=change_section(self.changes)))
-            name, self.pages = write_briefing_pack(
-                staging, self.out_dir, sources, cfg, grid, self.inputs.layers, legends, titles, units, tables,
-                self.created, __version__,
-                changes=change_lines(self.changes) if self.changes.get("compared") else None,
-                change=(maps[CHANGE], change) if change is not None else None)
+            # the pack beside the project, maps and report (they share nothing; both wait on
+            # GDAL reads and zlib much of the time, which free the interpreter)
+            with ThreadPoolExecutor(1, thread_name_prefix="minemap-pack") as pool:
+                pack = pool.submit(write_briefing_pack, staging, self.out_dir, sources, cfg, grid, self.inputs.layers,
+                                   legends, titles, units, tables, self.created, __version__,
+                                   changes=change_lines(self.changes) if self.changes.get("compared") else None,
+                                   change=(maps[CHANGE], change) if change is not None else None)
+                project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
+                self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
+                                                     self.created, __version__,
+                                                     self.bundle_rasters or cfg.spec.output.bundle_rasters))
+                subtitle = " · ".join(x for x in (f"Run {self.created[:16].replace('T', ' ')} UTC",
+                                                  f"grid {grid.name}", f"minemap {__version__}", cfg.spec.label) if x)
+                self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions,
+                                                        map_units, tables, subtitle, dpi=cfg.spec.output.dpi,
+                                                        sections=change_section(self.changes)))
+                name, self.pages = pack.result()
             self.names.append(name)
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
