@@ -10,6 +10,7 @@ import os
 from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyogrio
@@ -245,10 +246,12 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
 def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], cfg: LoadedConfig, grid: Grid,
                         layers: dict, legends: dict[str, Legend], titles: dict[str, str], units: dict[str, str],
                         tables: dict, created: str, version: str, changes: list[str] | None = None,
-                        change: tuple[Path, Legend] | None = None) -> tuple[str, dict[str, list[str]]]:
+                        change: tuple[Path, Legend] | None = None,
+                        then: Callable[[], dict] | None = None) -> tuple[str, dict[str, list[str]]]:
     """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
     district, with the mine records (density points) and cleared areas (coverage polygons).
-    Returns its name and the districts whose page drawing was "drawn" or "reused" (see `write_briefing`)."""
+    Returns its name and the districts whose page drawing was "drawn" or "reused" (see `write_briefing`);
+    `then` gives `changes` and `change` when they are known later (waited for after the drawings)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
     users = input_users(layers)
     kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
@@ -261,7 +264,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change)
-    return BRIEFING, write_briefing(staging / BRIEFING, brief, kept_pages(out_dir), staged_pages(staging))
+    return BRIEFING, write_briefing(staging / BRIEFING, brief, kept_pages(out_dir), staged_pages(staging), then)
 
 
 def _geometries(paths: list[Path], grid: Grid, kind: str) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,27 +58,35 @@ class Delivery:
         tables = write_summaries(staging, extra.parts, cfg, grid, districts, self.fields) if extra else {}
         self.names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg")
                           if (staging / f).exists())
-        t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
-        change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends), grid.cell_area_km2,
-                                     cfg.spec.products.colour_range(CHANGE), targets[0].tags, grid.chunk,
-                                     *self._left_alone(list(legends)))
-        self.changes.update(found)
-        self.timing["change_s"] = round(time.perf_counter() - t_change, 3)
-        maps, map_legends, map_titles = dict(sources), dict(legends), dict(titles)  # the products' maps,
         units = {t.name: t.unit for t in targets}
-        captions, map_units = {t.name: product_equation(t.name, cfg) for t in targets}, dict(units)
-        if change is not None:  # and the change's
-            self.names.extend([f"{CHANGE}.tif", f"{CHANGE}.qml"])
-            maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title
-            captions[CHANGE], map_units[CHANGE] = f"new − previous {found['compared']}", "ΔP"
-        if cfg.spec.output.deliverables:
-            # the pack beside the project, maps and report (they share nothing; both wait on
-            # GDAL reads and zlib much of the time, which free the interpreter)
-            with ThreadPoolExecutor(1, thread_name_prefix="minemap-pack") as pool:
-                pack = pool.submit(write_briefing_pack, staging, self.out_dir, sources, cfg, grid, self.inputs.layers,
-                                   legends, titles, units, tables, self.created, __version__,
-                                   changes=change_lines(self.changes) if self.changes.get("compared") else None,
-                                   change=(maps[CHANGE], change) if change is not None else None)
+        deliver = cfg.spec.output.deliverables
+        # the pack beside the change, project, maps and report: its district drawings need no change,
+        # its words wait for it (`then`); both sides wait on GDAL and zlib much of the time, which
+        # free the interpreter
+        with ThreadPoolExecutor(1, thread_name_prefix="minemap-pack") as pool:
+            known: Future = Future()  # the change, once staged: for the pack's changes page
+            pack = pool.submit(write_briefing_pack, staging, self.out_dir, sources, cfg, grid, self.inputs.layers,
+                               legends, titles, units, tables, self.created, __version__,
+                               then=known.result) if deliver else None
+            try:
+                t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
+                change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends),
+                                             grid.cell_area_km2, cfg.spec.products.colour_range(CHANGE),
+                                             targets[0].tags, grid.chunk, *self._left_alone(list(legends)))
+                self.changes.update(found)
+                self.timing["change_s"] = round(time.perf_counter() - t_change, 3)
+                known.set_result({"changes": change_lines(self.changes) if self.changes.get("compared") else None,
+                                  "change": (staging / f"{CHANGE}.tif", change) if change is not None else None})
+            except BaseException as e:
+                known.set_exception(e)  # the pack stops too
+                raise
+            maps, map_legends, map_titles = dict(sources), dict(legends), dict(titles)  # the products' maps,
+            captions, map_units = {t.name: product_equation(t.name, cfg) for t in targets}, dict(units)
+            if change is not None:  # and the change's
+                self.names.extend([f"{CHANGE}.tif", f"{CHANGE}.qml"])
+                maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title
+                captions[CHANGE], map_units[CHANGE] = f"new − previous {found['compared']}", "ΔP"
+            if deliver:
                 project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
                 self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
                                                      self.created, __version__,
@@ -89,7 +97,7 @@ class Delivery:
                                                         map_units, tables, subtitle, dpi=cfg.spec.output.dpi,
                                                         sections=change_section(self.changes)))
                 name, self.pages = pack.result()
-            self.names.append(name)
+                self.names.append(name)
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
     def _left_alone(self, names: list[str]) -> tuple[dict | None, set[str], list | None]:

@@ -17,7 +17,7 @@ import textwrap
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas
@@ -80,7 +80,8 @@ class Briefing:
     change: tuple[Path, Legend] | None = None  # change_since_previous.tif and its colours
 
 
-def write_briefing(pdf: Path, b: Briefing, kept: Path | None = None, staged: Path | None = None) -> dict[str, list[str]]:
+def write_briefing(pdf: Path, b: Briefing, kept: Path | None = None, staged: Path | None = None,
+                   then: Callable[[], dict] | None = None) -> dict[str, list[str]]:
     """Write `pdf` (replaced atomically): cover, a page per district, the changes and evaluation
     pages. Returns the districts whose page was "drawn" and those "reused".
 
@@ -88,10 +89,10 @@ def write_briefing(pdf: Path, b: Briefing, kept: Path | None = None, staged: Pat
     is stored in `staged` under a key of everything it shows (see `_map_key`), and taken from
     `kept` (an earlier run's) when its key is there; its words (heading, run, page number, zone
     ranks, figures, zone list) are drawn each run and stamped over it, so a reused drawing carries
-    this run's numbers: it shows the same cells and outlines, or it would not have been reused."""
+    this run's numbers: it shows the same cells and outlines, or it would not have been reused.
+    `then` returns fields of `b` known only later (the changes), waited for after the drawings."""
     pdf = Path(pdf)
     districts = b.districts
-    n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
     tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     done: dict[str, list[str]] = {"drawn": [], "reused": []}
     maps, texts = [], []
@@ -109,6 +110,9 @@ def write_briefing(pdf: Path, b: Briefing, kept: Path | None = None, staged: Pat
             maps.append(drawing)
             look.data = None  # the words need no cells
             texts.append((row, list(zip(headers, rows[k])), look))
+    if then is not None:
+        b = replace(b, **then())
+    n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
     rest = io.BytesIO()  # the cover, each district page's words, the changes and evaluation pages
     with PdfPages(rest) as pages:
         pages.savefig(_cover(b, n_pages), dpi=DPI)
