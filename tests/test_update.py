@@ -241,3 +241,34 @@ def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):
         when = record["created_utc"][:16].replace("T", " ")
         assert "District: Kalbajar" in page and f"run {when} UTC" in page and f"page {k} of 11" in page
     assert_same_as_fresh_run(config, out, tmp_path / "fresh")
+
+
+def test_page_cells_are_the_same_from_the_staged_vrt_and_the_published_file(tmp_path, monkeypatch):
+    """A full run draws the pack from the staged VRTs, an update from the patched files: a
+    district's cells, read at a coarse print resolution (overview level 2, then thinned), must be
+    the same from both, or no drawing could ever be reused after a full run."""
+    import pipeline.writers.pdf as pdf
+
+    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
+    shutil.copytree(REPO / "grids", tmp_path / "grids")
+    config, out = tmp_path / "sample_data" / "minemap.toml", tmp_path / "out"
+    monkeypatch.setattr(pdf, "DPI", 20)  # ~140 px across a district of ~300–500 cells: decimated
+    seen, read = [], pdf._read
+
+    def reading(tif, view, n):
+        data, extent = read(tif, view, n)
+        seen.append((Path(tif), view, n, data, extent))
+        return data, extent
+
+    monkeypatch.setattr(pdf, "_read", reading)
+    run(config, out, workers=2)
+    staged = [s for s in seen if s[0].suffix == ".vrt" and s[1] is not None]  # the staging folder is gone now
+    assert len(staged) == 9  # one view per district
+    for tif, view, n, data, extent in staged:
+        with rasterio.open(out / f"{tif.stem}.tif") as ds:
+            assert ds.overviews(1) == [2, 4]
+        again, again_extent = read(out / f"{tif.stem}.tif", view, n)
+        assert max(data.shape) <= n < max(view[2] - view[0], view[3] - view[1]) / 100  # fewer pixels than cells
+        assert again_extent == extent and again.shape == data.shape
+        assert np.array_equal(np.ma.getmaskarray(again), np.ma.getmaskarray(data))
+        assert np.array_equal(again.filled(-1), data.filled(-1))
