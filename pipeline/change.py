@@ -3,7 +3,8 @@ priority zones appeared, grew, shrank or vanished.
 
 Made while the new set is staged, before it is published: OUT's product files are then still
 the previous run's (checked against the state's SHA-256, so a file edited since is never
-compared). The raster is read block by block with rasterio windows, so memory stays small.
+compared). The rasters are read chunk by chunk with rasterio windows, so memory stays small;
+an update reads only the chunks it redid (see `write_change`, `zone_changes`).
 """
 
 from __future__ import annotations
@@ -107,26 +108,34 @@ def write_change(new: Path, old: Path, dst: Path, tags: dict[str, str] | None = 
                                    dtype="float32", nodata=NODATA) as piece:
                     piece.write(delta, 1)
                 pieces[f].append((path, Window(0, 0, delta.shape[1], delta.shape[0]), _level_window(w, f)))
-        vrt = Path(tmp) / "change.vrt"
-        for f in factors:
-            ET.ElementTree(_change_vrt(crs, transform, width, height, f, pieces[f])[0]).write(
-                Path(tmp) / f"change.{f}.vrt", encoding="utf-8")
-        root, band = _change_vrt(crs, transform, width, height, 1, pieces[1])
-        md = ET.Element("Metadata")
-        for k, v in (tags or {}).items():
-            ET.SubElement(md, "MDI", key=k).text = v
-        root.insert(list(root).index(band), md)
-        ET.SubElement(band, "Description").text = TITLE
-        for f in factors:
-            ov = ET.SubElement(band, "Overview")
-            ET.SubElement(ov, "SourceFilename", relativeToVRT="1").text = f"change.{f}.vrt"
-            ET.SubElement(ov, "SourceBand").text = "1"
-        ET.ElementTree(root).write(vrt, encoding="utf-8")
+        vrt = _change_vrts(Path(tmp), crs, transform, width, height, pieces, tags or {})
         # as the products: ZSTD 1 with the floating-point predictor, GDAL's threads (DEFLATE took ~3× longer)
         rasterio.shutil.copy(vrt, dst, driver="COG", COMPRESS="ZSTD", LEVEL="1", PREDICTOR="3",
                              NUM_THREADS="ALL_CPUS", BIGTIFF="IF_SAFER",
                              OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE")
     return ""
+
+
+def _change_vrts(folder: Path, crs, transform, width: int, height: int,
+                 pieces: dict[int, list[tuple[Path, Window, Window]]], tags: dict[str, str]) -> Path:
+    """change.vrt in `folder`: level 1's mosaic with the tags and title, each overview level a
+    mosaic of its own listed as an <Overview> (as the products' VRTs, see writers.overviews)."""
+    factors = [f for f in sorted(pieces) if f > 1]
+    for f in factors:
+        ET.ElementTree(_change_vrt(crs, transform, width, height, f, pieces[f])[0]).write(
+            folder / f"change.{f}.vrt", encoding="utf-8")
+    root, band = _change_vrt(crs, transform, width, height, 1, pieces[1])
+    md = ET.Element("Metadata")
+    for k, v in tags.items():
+        ET.SubElement(md, "MDI", key=k).text = v
+    root.insert(list(root).index(band), md)
+    ET.SubElement(band, "Description").text = TITLE
+    for f in factors:
+        ov = ET.SubElement(band, "Overview")
+        ET.SubElement(ov, "SourceFilename", relativeToVRT="1").text = f"change.{f}.vrt"
+        ET.SubElement(ov, "SourceBand").text = "1"
+    ET.ElementTree(root).write(folder / "change.vrt", encoding="utf-8")
+    return folder / "change.vrt"
 
 
 def _level_window(w: Window, f: int) -> Window:
