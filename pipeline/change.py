@@ -52,7 +52,8 @@ def change_legend(lo: float | None = None, hi: float | None = None) -> Legend:
     return Legend("ramp", stops, TITLE)
 
 
-def previous_file(out_dir: Path, name: str, state: dict | None, verified: set[str] = frozenset()) -> tuple[Path | None, str]:
+def previous_file(out_dir: Path, name: str, state: dict | None,
+                  verified: set[str] = frozenset()) -> tuple[Path | None, str]:
     """OUT's file `name` if it is the file the last run published (None and why not, else);
     `verified`: names whose SHA-256 was checked already (an update's products), not hashed again."""
     path = out_dir / name

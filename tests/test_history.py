@@ -219,7 +219,8 @@ def test_zones_compared_when_either_run_has_none(tmp_path: Path):
     # found on the cells of the world's chunks (as runs do): the same answers
     from odc.geo.geobox import GeoBox
 
-    halves = [GeoBox.from_bbox((X0, y0, X0 + 10_000, y0 + 5_000), CRS, resolution=100) for y0 in (Y1 - 5_000, Y1 - 10_000)]
+    halves = [GeoBox.from_bbox((X0, y0, X0 + 10_000, y0 + 5_000), CRS, resolution=100)
+              for y0 in (Y1 - 5_000, Y1 - 10_000)]
     assert zone_changes(one, beside, 0.01, halves) == changed
     assert zone_changes(none, one, 0.01, halves) == zone_changes(none, one, 0.01)
     grown = zones(tmp_path / "grown.gpkg", [box(X0 + 500, Y1 - 800, X0 + 600, Y1 - 500), cell_box(80, 80)])

@@ -211,7 +211,8 @@ def test_update_change_map_and_zone_changes_equal_a_full_runs(sample, tmp_path, 
     assert record["changes"] == json.loads((again / "run.json").read_text())["changes"]
     zones = record["changes"]["zones"]
     assert sum(len(zones[k]) for k in ("appeared", "grew", "shrank", "vanished")) >= 1
-    assert zones == zone_changes(Path(previous_zones), out / "priority_zones.gpkg", 0.01)  # 100 m cells  # pair by pair, all zones
+    # pair by pair over all zones (100 m cells): the same answers
+    assert zones == zone_changes(Path(previous_zones), out / "priority_zones.gpkg", 0.01)
 
 
 def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):

@@ -173,8 +173,8 @@ def _map_key(b: Briefing, row, look: "Look") -> str:
     """A hash of everything a district page's drawing shows (`_district_map`): same key, same
     drawing. Ranks, figures and the run are in its words, drawn each run."""
     h = hashlib.sha256()
-    for part in (PAGE_STYLE, b.version, b.raster_title, b.unit, repr(b.legend), repr(look.view), repr(look.extent),
-                 look.data.shape, len(look.cleared), len(look.records)):
+    for part in (PAGE_STYLE, DPI, b.version, b.raster_title, b.unit, repr(b.legend), repr(look.view),
+                 repr(look.extent), look.data.shape, len(look.cleared), len(look.records)):
         h.update(repr(part).encode() + b"\0")
     h.update(np.ma.getdata(look.data).tobytes())
     h.update(np.ma.getmaskarray(look.data).tobytes())
