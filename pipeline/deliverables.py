@@ -22,7 +22,7 @@ from .evidence import EVIDENCE, RASTERS, Bundled, evidence_plan, write_evidence
 from .formulas import SUSTAINABLE
 from .grid import Grid
 from .history import CATALOG
-from .outdir import kept_pages, staged_pages
+from .outdir import staged_pages
 from .vector import read_vector
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
@@ -247,11 +247,13 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                         layers: dict, legends: dict[str, Legend], titles: dict[str, str], units: dict[str, str],
                         tables: dict, created: str, version: str, changes: list[str] | None = None,
                         change: tuple[Path, Legend] | None = None,
-                        then: Callable[[], dict] | None = None) -> tuple[str, dict[str, list[str]]]:
+                        then: Callable[[], dict] | None = None,
+                        kept: dict[Path, str] | None = None) -> tuple[str, dict[str, list[str]]]:
     """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
     district, with the mine records (density points) and cleared areas (coverage polygons).
     Returns its name and the districts whose page drawing was "drawn" or "reused" (see `write_briefing`);
-    `then` gives `changes` and `change` when they are known later (waited for after the drawings)."""
+    `then` gives `changes` and `change` when they are known later (waited for after the drawings);
+    `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
     users = input_users(layers)
     kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
@@ -264,7 +266,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change)
-    return BRIEFING, write_briefing(staging / BRIEFING, brief, kept_pages(out_dir), staged_pages(staging), then)
+    return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then)
 
 
 def _geometries(paths: list[Path], grid: Grid, kind: str) -> np.ndarray:

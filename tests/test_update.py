@@ -242,6 +242,17 @@ def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):
         when = record["created_utc"][:16].replace("T", " ")
         assert "District: Kalbajar" in page and f"run {when} UTC" in page and f"page {k} of 11" in page
     assert_same_as_fresh_run(config, out, tmp_path / "fresh")
+    # a kept drawing is used only with the bytes the state recorded: one edited is drawn again
+    state = json.loads((out / ".minemap" / "state.json").read_text())
+    assert sorted(state["pages"]) == sorted(after)
+    victim = next(iter(set(after) & set(before)))
+    edited = after[victim][:-10] + b"%%EOF edit"
+    (kept / victim).write_bytes(edited)
+    drone_near(config, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.1)  # the same district again
+    assert update(config, out, workers=2)["status"] == "updated"
+    pages = json.loads((out / "run.json").read_text())["briefing_pages"]
+    assert len(pages["drawn"]) == len(drawn) + 1
+    assert not (kept / victim).exists() or (kept / victim).read_bytes() != edited
 
 
 def test_page_cells_are_the_same_from_the_staged_vrt_and_the_published_file(tmp_path, monkeypatch):

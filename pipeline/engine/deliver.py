@@ -14,7 +14,7 @@ from .. import __version__
 from ..change import CHANGE, change_lines, change_section, compared_product, stage_change
 from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
 from ..history import newest_acquisition, stage_history
-from ..outdir import file_hashes
+from ..outdir import file_hashes, kept_pages
 from ..products import PRODUCTS, product_equation, product_title
 from ..summaries import write_summaries
 from ..tiles import chunk_key
@@ -67,7 +67,7 @@ class Delivery:
             known: Future = Future()  # the change, once staged: for the pack's changes page
             pack = pool.submit(write_briefing_pack, staging, self.out_dir, sources, cfg, grid, self.inputs.layers,
                                legends, titles, units, tables, self.created, __version__,
-                               then=known.result) if deliver else None
+                               then=known.result, kept=kept_pages(self.out_dir, self.previous)) if deliver else None
             try:
                 t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
                 change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends),

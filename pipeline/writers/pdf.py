@@ -80,14 +80,15 @@ class Briefing:
     change: tuple[Path, Legend] | None = None  # change_since_previous.tif and its colours
 
 
-def write_briefing(pdf: Path, b: Briefing, kept: Path | None = None, staged: Path | None = None,
+def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, staged: Path | None = None,
                    then: Callable[[], dict] | None = None) -> dict[str, list[str]]:
     """Write `pdf` (replaced atomically): cover, a page per district, the changes and evaluation
     pages. Returns the districts whose page was "drawn" and those "reused".
 
     A district page is two layers: its drawing (map, outlines, points, legends: most of the time)
     is stored in `staged` under a key of everything it shows (see `_map_key`), and taken from
-    `kept` (an earlier run's) when its key is there; its words (heading, run, page number, zone
+    `kept` (an earlier run's, with their SHA-256) when its key is there and its bytes are the ones
+    recorded; its words (heading, run, page number, zone
     ranks, figures, zone list) are drawn each run and stamped over it, so a reused drawing carries
     this run's numbers: it shows the same cells and outlines, or it would not have been reused.
     `then` returns fields of `b` known only later (the changes), waited for after the drawings."""
@@ -153,13 +154,13 @@ def _pdf_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _stored_page(kept: Path | None, key: str) -> bytes | None:
-    """The page stored under `key` in `kept`, if its bytes are the ones its name says (else None:
-    drawn again)."""
-    for path in sorted(kept.glob(f"{key}-*.pdf")) if kept is not None and kept.is_dir() else []:
-        data = path.read_bytes()
-        if f"{key}-{hashlib.sha256(data).hexdigest()[:16]}.pdf" == path.name:
-            return data
+def _stored_page(kept: dict[Path, str] | None, key: str) -> bytes | None:
+    """The drawing kept under `key`, if its bytes are the ones recorded (else None: drawn again)."""
+    for path, sha in sorted((kept or {}).items()):
+        if path.name.startswith(f"{key}-") and path.is_file():
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() == sha:
+                return data
     return None
 
 
