@@ -3,21 +3,28 @@ priority zones appeared, grew, shrank or vanished.
 
 Made while the new set is staged, before it is published: OUT's product files are then still
 the previous run's (checked against the state's SHA-256, so a file edited since is never
-compared). The raster is read block by block with rasterio windows, so memory stays small.
+compared). The rasters are read chunk by chunk with rasterio windows, so memory stays small;
+an update reads only the chunks it redid (see `write_change`, `zone_changes`).
 """
 
 from __future__ import annotations
 
+import math
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import geopandas as gpd
 import numpy as np
 import rasterio
 import rasterio.shutil
 import shapely
+from affine import Affine
+from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from .sources import file_sha256
+from .writers.overviews import downsample, overview_factors
 from .writers.styles import Legend, Stop, ramp
 
 CHANGE = "change_since_previous"
@@ -45,66 +52,151 @@ def change_legend(lo: float | None = None, hi: float | None = None) -> Legend:
     return Legend("ramp", stops, TITLE)
 
 
-def previous_file(out_dir: Path, name: str, state: dict | None) -> tuple[Path | None, str]:
-    """OUT's file `name` if it is the file the last run published (None and why not, else)."""
+def previous_file(out_dir: Path, name: str, state: dict | None,
+                  verified: set[str] = frozenset()) -> tuple[Path | None, str]:
+    """OUT's file `name` if it is the file the last run published (None and why not, else);
+    `verified`: names whose SHA-256 was checked already (an update's products), not hashed again."""
     path = out_dir / name
     published = (state or {}).get("published", {}).get(path.name)
     if published is None or not path.is_file():
         return None, f"the previous run made no {path.name}"
-    if file_sha256(path) != published["sha256"]:
+    if name not in verified and file_sha256(path) != published["sha256"]:
         return None, f"{path} is not the file the last run wrote (SHA-256 differs): not compared"
     return path, ""
 
 
-def write_change(new: Path, old: Path, dst: Path, tags: dict[str, str] | None = None) -> str:
+def write_change(new: Path, old: Path, dst: Path, tags: dict[str, str] | None = None, chunk: int = 2048,
+                 same: dict[tuple[int, int], int] | None = None) -> str:
     """ΔP = new − old as a float32 COG at `dst`: nodata where either is nodata. Returns "" or,
-    when the two are not on the same grid, why no change was written."""
-    tmp = dst.with_name(f".{dst.stem}.tmp.tif")
+    when the two are not on the same grid, why no change was written.
+
+    Worked chunk by chunk (`chunk` cells square), each with its overview levels (as the
+    products'). `same` names the chunks (row, col) an update left alone, with their count of
+    valid cells: there ΔP is 0 wherever the cell is valid, so a wholly valid one is a constant
+    source and a wholly empty one no source at all; only the other chunks are read.
+    """
+    same = same or {}
     with rasterio.open(new) as a, rasterio.open(old) as b:
         if (a.crs, a.transform, a.shape) != (b.crs, b.transform, b.shape):
             return f"{old.name} of the previous run is on another grid: no change map"
-        profile = {"driver": "GTiff", "width": a.width, "height": a.height, "count": 1, "dtype": "float32",
-                   "crs": a.crs, "transform": a.transform, "nodata": NODATA, "tiled": True,
-                   "blockxsize": 512, "blockysize": 512}  # uncompressed scratch: compressed once, below
-        try:
-            with rasterio.open(tmp, "w", **profile) as out:
-                for row in range(0, a.height, 512):
-                    for col in range(0, a.width, 512):
-                        w = Window(col, row, min(512, a.width - col), min(512, a.height - row))
-                        x, y = a.read(1, window=w, masked=True), b.read(1, window=w, masked=True)
-                        delta = x.astype("float32") - y.astype("float32")
-                        out.write(np.ma.filled(delta, NODATA).astype("float32"), 1, window=w)
-                out.update_tags(**(tags or {}))
-                out.set_band_description(1, TITLE)
-            # as the products: ZSTD 1 with the floating-point predictor, GDAL's threads (DEFLATE took ~3× longer)
-            rasterio.shutil.copy(tmp, dst, driver="COG", COMPRESS="ZSTD", LEVEL="1", PREDICTOR="3",
-                                 NUM_THREADS="ALL_CPUS", BIGTIFF="IF_SAFER", OVERVIEWS="AUTO", RESAMPLING="AVERAGE")
-        finally:
-            tmp.unlink(missing_ok=True)
+        crs, transform, (height, width) = a.crs, a.transform, a.shape
+    factors = overview_factors((height, width), chunk)
+    levels = [1, *factors]
+    windows = [(r, c, Window(c * chunk, r * chunk, min(chunk, width - c * chunk), min(chunk, height - r * chunk)))
+               for r in range(math.ceil(height / chunk)) for c in range(math.ceil(width / chunk))]
+    with TemporaryDirectory(prefix=f".{dst.stem}-", dir=dst.parent) as tmp:
+        zero = Path(tmp) / "zero.tif"  # one cell of 0: stretched over every valid chunk left alone
+        with rasterio.open(zero, "w", driver="GTiff", width=1, height=1, count=1, dtype="float32") as z:
+            z.write(np.zeros((1, 1, 1), np.float32))
+        pieces: dict[int, list[tuple[Path, Window, Window]]] = {f: [] for f in levels}
+        for r, c, w in windows:
+            count = same.get((r, c))
+            if count == 0:
+                continue  # nodata in both runs: no source is nodata
+            if count == w.width * w.height:
+                for f in levels:
+                    pieces[f].append((zero, Window(0, 0, 1, 1), _level_window(w, f)))
+                continue
+            with rasterio.open(new) as a, rasterio.open(old) as b:
+                x = a.read(1, window=w, masked=True)
+                y = x if count is not None else b.read(1, window=w, masked=True)
+            delta = np.ma.filled(x.astype("float32") - y.astype("float32"), NODATA).astype("float32")
+            for f in levels:
+                if f > 1:
+                    delta = downsample(delta, 2, NODATA, True)
+                path = Path(tmp) / f"{r}_{c}_{f}.tif"
+                with rasterio.open(path, "w", driver="GTiff", width=delta.shape[1], height=delta.shape[0], count=1,
+                                   dtype="float32", nodata=NODATA) as piece:
+                    piece.write(delta, 1)
+                pieces[f].append((path, Window(0, 0, delta.shape[1], delta.shape[0]), _level_window(w, f)))
+        vrt = _change_vrts(Path(tmp), crs, transform, width, height, pieces, tags or {})
+        # as the products: ZSTD 1 with the floating-point predictor, GDAL's threads (DEFLATE took ~3× longer)
+        rasterio.shutil.copy(vrt, dst, driver="COG", COMPRESS="ZSTD", LEVEL="1", PREDICTOR="3",
+                             NUM_THREADS="ALL_CPUS", BIGTIFF="IF_SAFER",
+                             OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE")
     return ""
 
 
-def zone_changes(old: Path, new: Path, cell_km2: float) -> dict:
+def _change_vrts(folder: Path, crs, transform, width: int, height: int,
+                 pieces: dict[int, list[tuple[Path, Window, Window]]], tags: dict[str, str]) -> Path:
+    """change.vrt in `folder`: level 1's mosaic with the tags and title, each overview level a
+    mosaic of its own listed as an <Overview> (as the products' VRTs, see writers.overviews)."""
+    factors = [f for f in sorted(pieces) if f > 1]
+    for f in factors:
+        ET.ElementTree(_change_vrt(crs, transform, width, height, f, pieces[f])[0]).write(
+            folder / f"change.{f}.vrt", encoding="utf-8")
+    root, band = _change_vrt(crs, transform, width, height, 1, pieces[1])
+    md = ET.Element("Metadata")
+    for k, v in tags.items():
+        ET.SubElement(md, "MDI", key=k).text = v
+    root.insert(list(root).index(band), md)
+    ET.SubElement(band, "Description").text = TITLE
+    for f in factors:
+        ov = ET.SubElement(band, "Overview")
+        ET.SubElement(ov, "SourceFilename", relativeToVRT="1").text = f"change.{f}.vrt"
+        ET.SubElement(ov, "SourceBand").text = "1"
+    ET.ElementTree(root).write(folder / "change.vrt", encoding="utf-8")
+    return folder / "change.vrt"
+
+
+def _level_window(w: Window, f: int) -> Window:
+    """Where a chunk's window `w` lies in overview level `f`."""
+    return Window(w.col_off // f, w.row_off // f, math.ceil(w.width / f), math.ceil(w.height / f))
+
+
+def _change_vrt(crs, transform, width: int, height: int, f: int, pieces: list[tuple[Path, Window, Window]]):
+    """A float32 VRT mosaic of level `f`: each piece's source window into its place (stretched
+    when the source is smaller: the constant cell); what no piece covers reads as nodata."""
+    root = ET.Element("VRTDataset", rasterXSize=str(math.ceil(width / f)), rasterYSize=str(math.ceil(height / f)))
+    ET.SubElement(root, "SRS").text = crs.to_wkt()
+    ET.SubElement(root, "GeoTransform").text = ", ".join(repr(v) for v in (transform @ Affine.scale(f)).to_gdal())
+    band = ET.SubElement(root, "VRTRasterBand", dataType="Float32", band="1")
+    ET.SubElement(band, "NoDataValue").text = repr(NODATA)
+    for path, src_win, dst_win in pieces:
+        src = ET.SubElement(band, "SimpleSource", resampling="nearest")
+        ET.SubElement(src, "SourceFilename", relativeToVRT="0").text = str(path)
+        ET.SubElement(src, "SourceBand").text = "1"
+        ET.SubElement(src, "SrcRect", xOff=str(int(src_win.col_off)), yOff=str(int(src_win.row_off)),
+                      xSize=str(int(src_win.width)), ySize=str(int(src_win.height)))
+        ET.SubElement(src, "DstRect", xOff=str(int(dst_win.col_off)), yOff=str(int(dst_win.row_off)),
+                      xSize=str(int(dst_win.width)), ySize=str(int(dst_win.height)))
+    return root, band
+
+
+def zone_changes(old: Path, new: Path, cell_km2: float, tiles: list[GeoBox] | None = None) -> dict:
     """Compare two priority_zones.gpkg by overlap: a new zone overlapping no old one appeared, an
     old one overlapping no new one vanished; overlapping groups whose area changed by more than
-    one cell grew or shrank. Zones are named by their rank in the new (or, vanished, old) file."""
-    before = _zones(old)
-    after = _zones(new)
+    one cell grew or shrank. Zones are named by their rank in the new (or, vanished, old) file.
+
+    With `tiles` (grid chunks: an update's redone ones, or all of a full run's), only zones meeting
+    one (touching counts) are read: zones are disjoint, so one clear of every redone chunk is the
+    same zone in both files, changed not; and overlap is found on the cells (see `_cell_pairs`)."""
+    mask = shapely.union_all([shapely.box(*t.boundingbox) for t in tiles]) if tiles is not None else None
+    before = _zones(old, mask)
+    after = _zones(new, mask)
     out = {"appeared": [], "vanished": [], "grew": [], "shrank": []}
     if before is None or after is None:
         return {**out, "note": "no previous priority zones to compare" if before is None else "no priority zones"}
     new_geoms, old_geoms = after.geometry.to_numpy(), before.geometry.to_numpy()
-    new_i, old_i = shapely.STRtree(old_geoms).query(new_geoms)  # boxes meet (empty files: no pairs)
-    # interiors meet (not just touching or boxes): one DE-9IM test a pair, no intersection built
-    overlap = shapely.relate_pattern(new_geoms[new_i], old_geoms[old_i], "T********")
-    new_i, old_i = new_i[overlap], old_i[overlap]
-    touched_new, touched_old = set(new_i.tolist()), set(old_i.tolist())
-    out["appeared"] = [_describe(after.iloc[i]) for i in range(len(after)) if i not in touched_new]
-    out["vanished"] = [_describe(before.iloc[i]) for i in range(len(before)) if i not in touched_old]
-    for i in sorted(touched_new):
-        was = float(before["area_km2"].iloc[sorted(set(old_i[new_i == i].tolist()))].sum())
-        now = float(after["area_km2"].iloc[i])
-        entry = {**_describe(after.iloc[i]), "previous_area_km2": round(was, 4)}
+    if tiles is not None:
+        new_i, old_i = _cell_pairs(new_geoms, old_geoms, tiles)
+    else:
+        new_i, old_i = shapely.STRtree(old_geoms).query(new_geoms)  # boxes meet (empty files: no pairs)
+        # interiors meet (not just touching or boxes): one DE-9IM test a pair, no intersection built
+        overlap = shapely.relate_pattern(new_geoms[new_i], old_geoms[old_i], "T********")
+        new_i, old_i = new_i[overlap], old_i[overlap]
+    met: dict[int, set[int]] = {}
+    for i, j in zip(new_i.tolist(), old_i.tolist()):
+        met.setdefault(i, set()).add(j)
+    touched_old = set(old_i.tolist())
+    new_zones, old_zones = _described(after), _described(before)
+    out["appeared"] = [new_zones[i] for i in range(len(after)) if i not in met]
+    out["vanished"] = [old_zones[i] for i in range(len(before)) if i not in touched_old]
+    old_area, new_area = before["area_km2"].to_numpy(), after["area_km2"].to_numpy()
+    for i in sorted(met):
+        was = float(old_area[sorted(met[i])].sum())
+        now = float(new_area[i])
+        entry = {**new_zones[i], "previous_area_km2": round(was, 4)}
         if now - was > cell_km2 * 1.0001:
             out["grew"].append(entry)
         elif was - now > cell_km2 * 1.0001:
@@ -112,20 +204,48 @@ def zone_changes(old: Path, new: Path, cell_km2: float) -> dict:
     return out
 
 
-def _zones(path: Path) -> gpd.GeoDataFrame | None:
+def _cell_pairs(new: np.ndarray, old: np.ndarray, tiles: list[GeoBox]) -> tuple[np.ndarray, np.ndarray]:
+    """(new, old) index pairs of zones sharing a cell of `tiles`. Zones are unions of grid cells,
+    so their interiors meet exactly where both hold a cell: one burn of each file per chunk
+    instead of a DE-9IM test per pair (thousands of small zones against a large one took seconds)."""
+    from rasterio.features import rasterize
+
+    pairs = [np.empty(0, np.int64)]
+    new_tree, old_tree = shapely.STRtree(new), shapely.STRtree(old)
+    for t in tiles:
+        box = shapely.box(*t.boundingbox)
+        a, b = new_tree.query(box, predicate="intersects"), old_tree.query(box, predicate="intersects")
+        if not len(a) or not len(b):
+            continue
+        burn = [rasterize(zip(geoms[k], k + 1), out_shape=tuple(t.shape), transform=t.affine, fill=0, dtype="int32")
+                for geoms, k in ((new, a), (old, b))]
+        both = (burn[0] > 0) & (burn[1] > 0)
+        pairs.append((burn[0][both].astype(np.int64) - 1) * len(old) + burn[1][both] - 1)
+    keys = np.unique(np.concatenate(pairs))
+    return keys // max(len(old), 1), keys % max(len(old), 1)
+
+
+def _zones(path: Path, mask=None) -> gpd.GeoDataFrame | None:
     if not path.is_file():
         return None
-    frame = gpd.read_file(path)
+    frame = gpd.read_file(path, mask=mask)  # the zones meeting `mask`, in file order (as a full read)
     return frame.reset_index(drop=True)
 
 
-def _describe(row) -> dict:
-    d = {"rank": int(row["rank"]) if "rank" in row else None, "area_km2": round(float(row["area_km2"]), 4)}
-    if "district" in row and row["district"] is not None:
-        d["district"] = str(row["district"])
-    c = row.geometry.centroid
-    d["centre"] = [round(c.x, 1), round(c.y, 1)]
-    return d
+def _described(frame: gpd.GeoDataFrame) -> list[dict]:
+    """Each zone's rank, area, district and centre, in the frame's order (one pass, not row by row)."""
+    ranks = frame["rank"].tolist() if "rank" in frame else [None] * len(frame)
+    districts = frame["district"].tolist() if "district" in frame else [None] * len(frame)
+    centres = shapely.centroid(frame.geometry.to_numpy())
+    out = []
+    for rank, area, district, x, y in zip(ranks, frame["area_km2"].tolist(), districts,
+                                          shapely.get_x(centres).tolist(), shapely.get_y(centres).tolist()):
+        d = {"rank": int(rank) if rank is not None else None, "area_km2": round(float(area), 4)}
+        if district is not None:
+            d["district"] = str(district)
+        d["centre"] = [round(x, 1), round(y, 1)]
+        out.append(d)
+    return out
 
 
 def change_lines(changes: dict) -> list[str]:
@@ -150,19 +270,22 @@ def change_lines(changes: dict) -> list[str]:
 
 def stage_change(staging: Path, out_dir: Path, sources: dict[str, Path], previous: dict | None,
                  products: list[str], cell_km2: float, lo_hi: tuple[float, float] | None,
-                 tags: dict[str, str]) -> tuple[Legend | None, dict]:
+                 tags: dict[str, str], chunk: int = 2048, same: dict[tuple[int, int], int] | None = None,
+                 verified: set[str] = frozenset(), tiles: list[GeoBox] | None = None) -> tuple[Legend | None, dict]:
     """change_since_previous.tif (+ .qml) in `staging` and the zone changes, when OUT holds a
-    previous run's product on this grid; (None, {"note": why not}) else."""
+    previous run's product on this grid; (None, {"note": why not}) else. An update passes the
+    chunks it left alone (`same`, see `write_change`); `tiles` are the chunks whose zones are
+    compared (an update's redone ones), see `zone_changes`."""
     from .writers.styles import qml
 
     name = compared_product(products)
     if name is None or previous is None:
         return None, {"note": "first run in this folder: nothing to compare"}
-    old, why = previous_file(out_dir, f"{name}.tif", previous)
+    old, why = previous_file(out_dir, f"{name}.tif", previous, verified)
     if old is None:
         return None, {"note": why}
     why = write_change(sources[name], old, staging / f"{CHANGE}.tif", {**tags, "MINEMAP_PRODUCT": CHANGE,
-                                                                     "MINEMAP_COMPARED": name})
+                                                                     "MINEMAP_COMPARED": name}, chunk, same)
     if why:
         return None, {"note": why}
     legend = change_legend(*(lo_hi or (None, None)))
@@ -173,7 +296,7 @@ def stage_change(staging: Path, out_dir: Path, sources: dict[str, Path], previou
     elif old_zones is None:
         zones = {"appeared": [], "vanished": [], "grew": [], "shrank": [], "note": why}
     else:
-        zones = zone_changes(old_zones, staging / "priority_zones.gpkg", cell_km2)
+        zones = zone_changes(old_zones, staging / "priority_zones.gpkg", cell_km2, tiles)
     return legend, {"compared": name, "file": f"{CHANGE}.tif", "zones": zones}
 
 

@@ -10,6 +10,7 @@ import os
 from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyogrio
@@ -21,6 +22,7 @@ from .evidence import EVIDENCE, RASTERS, Bundled, evidence_plan, write_evidence
 from .formulas import SUSTAINABLE
 from .grid import Grid
 from .history import CATALOG
+from .outdir import staged_pages
 from .vector import read_vector
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
@@ -247,9 +249,14 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
 def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], cfg: LoadedConfig, grid: Grid,
                         layers: dict, legends: dict[str, Legend], titles: dict[str, str], units: dict[str, str],
                         tables: dict, created: str, version: str, changes: list[str] | None = None,
-                        change: tuple[Path, Legend] | None = None) -> str:
+                        change: tuple[Path, Legend] | None = None,
+                        then: Callable[[], dict] | None = None,
+                        kept: dict[Path, str] | None = None) -> tuple[str, dict[str, list[str]]]:
     """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
-    district, with the mine records (density points) and cleared areas (coverage polygons)."""
+    district, with the mine records (density points) and cleared areas (coverage polygons).
+    Returns its name and the districts whose page drawing was "drawn" or "reused" (see `write_briefing`);
+    `then` gives `changes` and `change` when they are known later (waited for after the drawings);
+    `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
     users = input_users(layers)
     kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
@@ -262,8 +269,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change)
-    write_briefing(staging / BRIEFING, brief)
-    return BRIEFING
+    return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then)
 
 
 def _geometries(paths: list[Path], grid: Grid, kind: str) -> np.ndarray:

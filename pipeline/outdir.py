@@ -84,12 +84,21 @@ class State(BaseModel):
     summary_parts_sha256: str | None
     raster_checks: dict[str, RasterCheck]
     published: dict[str, Published]
+    pages: dict[str, str] = {}  # the briefing's kept district drawings: name → SHA-256
 
     @field_validator("published")
     @classmethod
     def _names(cls, v: dict) -> dict:
         for name in v:
             _plain_name(name)
+        return v
+
+    @field_validator("pages")
+    @classmethod
+    def _page_names(cls, v: dict) -> dict:
+        for name in v:
+            if not re.fullmatch(r"[0-9a-f]{32}-[0-9a-f]{16}\.pdf", name):
+                raise ValueError(f"not a kept page's name: {name!r}")
         return v
 
 
@@ -400,6 +409,43 @@ def read_parts(out_dir: Path, state: dict | None) -> tuple[dict[str, dict] | Non
         return decode_parts(data), None
     except (OSError, ValueError) as e:
         return None, Problem(str(path), f"{FULL_RUN} unusable summary parts ({_first_error(e)})")
+
+
+def kept_pages(out_dir: Path, state: dict | None) -> dict[Path, str]:
+    """The briefing's district drawings OUT keeps for reuse (see writers.pdf), each with the
+    SHA-256 the last run's state recorded: only those are read, and only if their bytes match."""
+    return {_pages(out_dir) / name: sha for name, sha in (state or {}).get("pages", {}).items()}
+
+
+def _pages(out_dir: Path) -> Path:
+    return out_dir / STATE_DIR / "pages"
+
+
+def staged_pages(staging: Path) -> Path:
+    return staging / ".pages"
+
+
+def page_hashes(staging: Path) -> dict[str, str]:
+    """The staged drawings' SHA-256, for the state (see `kept_pages`)."""
+    staged = staged_pages(staging)
+    return {p.name: file_sha256(p) for p in sorted(staged.iterdir())} if staged.is_dir() else {}
+
+
+def keep_pages(staging: Path, out_dir: Path) -> None:
+    """After a publish: the pages this run's briefing used become OUT's kept pages, the others go
+    (a run without a briefing leaves them, unlisted in its state). A page lost or damaged here is
+    only drawn again."""
+    staged, kept = staged_pages(staging), _pages(out_dir)
+    if not staged.is_dir():
+        return
+    kept.mkdir(parents=True, exist_ok=True)
+    names = set()
+    for path in staged.iterdir():
+        os.replace(path, kept / path.name)
+        names.add(path.name)
+    for path in kept.iterdir():
+        if path.name not in names:
+            path.unlink(missing_ok=True)
 
 
 def drop_stale_parts(out_dir: Path, keep: str | None) -> None:

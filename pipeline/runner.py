@@ -20,7 +20,8 @@ from .engine.plan import (Inputs, budget, budget_check, changed_product, full_ru
 from .grid import Grid
 from .history import prune_history
 from .guard import MAX_CELLS, deferred_interrupt
-from .outdir import file_hashes, load_state, output_lock, publish, read_state, staging_folder, write_parts, write_state
+from .outdir import (file_hashes, keep_pages, load_state, page_hashes, output_lock, publish, read_state, staging_folder,
+                     write_parts, write_state)
 from .products import build_products, enabled_products
 from .runtime import runtime, scheduler  # noqa: F401 (scheduler: importable here as before)
 from .state import chunk_fingerprints, grid_key
@@ -126,8 +127,7 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
         extra = ChunkParts(summary, dict(parts or {}) if changed is not None else {}, changed)
     with staging_folder(out_dir, budget(grid, cfg, workers).staging_bytes) as staging:
         delivery = Delivery(inputs, out_dir, staging, targets, created, extra, fields, bundle_rasters,
-                            previous=load_state(out_dir)[0],  # the last run's files, to compare with
-                            processes=processes)
+                            previous=load_state(out_dir)[0], changed=changed)  # the last run's files, to compare with
         written = compute(targets, inputs, staging, out_dir, workers, progress, changed, patch, extra, processes,
                           beside=delivery)
         written.update(delivery.timing)  # made while the COGs were written: overlaps cog_s
@@ -143,6 +143,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                 "files": {f: v["sha256"] for f, v in record["inputs"].items()},
                 "parts": {t.name: t.parts for t in targets}, "sizes": sizes, "summary_parts": parts_file,
                 "summary_parts_sha256": parts_sha,
-                "raster_checks": {p: c for p, c in inputs.raster_checks.items() if p in record["inputs"]}})
+                "raster_checks": {p: c for p, c in inputs.raster_checks.items() if p in record["inputs"]},
+                "pages": page_hashes(staging)})
             prune_history(out_dir)  # items the new catalog no longer links (keep_history)
+            keep_pages(staging, out_dir)  # the briefing's district pages, for the next run to reuse
     return record

@@ -128,6 +128,35 @@ def test_change_is_nodata_where_either_run_is(tmp_path: Path):
     assert not (tmp_path / "e.tif").exists()
 
 
+def test_change_of_chunks_left_alone_is_read_from_no_file(tmp_path: Path):
+    """An update names the chunks it left alone and their valid cells: ΔP there is 0 (valid) or
+    nodata without reading either file, cell for cell and level for level what a full comparison
+    writes. Chunks of 512: (0, 0) wholly valid, (0, 1) half nodata, (1, 0) all nodata, (1, 1) redone."""
+    rng = np.random.default_rng(3)
+    new = rng.random((1024, 1024)).astype(np.float32)
+    new[:256, 512:] = -9999.0
+    new[512:, :512] = -9999.0
+    old = new.copy()
+    old[512:, 512:] += 0.25  # the redone chunk: ΔP −0.25
+    a = write_raster(tmp_path / "new.tif", new, X0, Y1, 10.0, CRS, nodata=-9999.0)
+    b = write_raster(tmp_path / "old.tif", old, X0, Y1, 10.0, CRS, nodata=-9999.0)
+    assert write_change(a, b, tmp_path / "full.tif", chunk=512) == ""
+    with rasterio.open(b, "r+") as ds:  # what the update says is the same is never read from `old`
+        ds.write(np.full((1, 512, 1024), 0.5, np.float32), window=((0, 512), (0, 1024)))
+    same = {(0, 0): 512 * 512, (0, 1): 256 * 512, (1, 0): 0}
+    assert write_change(a, b, tmp_path / "update.tif", chunk=512, same=same) == ""
+    for level in (None, 0):  # full resolution, then the one overview level (1024 → 512)
+        kw = {} if level is None else {"overview_level": level}
+        with rasterio.open(tmp_path / "full.tif", **kw) as f, rasterio.open(tmp_path / "update.tif", **kw) as u:
+            assert np.array_equal(f.read(1), u.read(1))
+    with rasterio.open(tmp_path / "update.tif") as ds:
+        d = ds.read(1)
+        assert ds.overviews(1) == [2]
+    assert d[0, 0] == 0.0 and d[300, 600] == 0.0 and d[100, 600] == -9999.0 and d[600, 100] == -9999.0
+    assert d[600, 600] == pytest.approx(-0.25)
+    assert (d == 0.0).sum() == 512 * 512 + 256 * 512
+
+
 def test_a_release_layer_is_dated_by_its_date_field(tmp_path: Path):
     from shapely.geometry import box
 
@@ -187,3 +216,13 @@ def test_zones_compared_when_either_run_has_none(tmp_path: Path):
     beside = zones(tmp_path / "beside.gpkg", [box(X0 + 600, Y1 - 600, X0 + 900, Y1 - 500)])
     changed = zone_changes(one, beside, 0.01)
     assert len(changed["appeared"]) == 1 and len(changed["vanished"]) == 1 and changed["grew"] == []
+    # found on the cells of the world's chunks (as runs do): the same answers
+    from odc.geo.geobox import GeoBox
+
+    halves = [GeoBox.from_bbox((X0, y0, X0 + 10_000, y0 + 5_000), CRS, resolution=100)
+              for y0 in (Y1 - 5_000, Y1 - 10_000)]
+    assert zone_changes(one, beside, 0.01, halves) == changed
+    assert zone_changes(none, one, 0.01, halves) == zone_changes(none, one, 0.01)
+    grown = zones(tmp_path / "grown.gpkg", [box(X0 + 500, Y1 - 800, X0 + 600, Y1 - 500), cell_box(80, 80)])
+    assert zone_changes(one, grown, 0.01, halves) == zone_changes(one, grown, 0.01)
+    assert [z["previous_area_km2"] for z in zone_changes(one, grown, 0.01, halves)["grew"]] == [0.01]

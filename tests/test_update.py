@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from pyproj import Transformer
 
 from conftest import REPO
+from pipeline.change import zone_changes
 from pipeline.cli import main
 from pipeline.runner import run, update
 from pipeline.outdir import output_lock
@@ -164,3 +165,122 @@ def test_grown_files_are_rewritten_in_full(sample, tmp_path):
         proc = subprocess.run(["/usr/bin/python3", "-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff",
                                str(out / "contamination_probability.tif")], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def levels(path: Path) -> list[np.ndarray]:
+    """Band 1 at full resolution and at every overview level, as stored."""
+    with rasterio.open(path) as ds:
+        n = len(ds.overviews(1))
+    out = []
+    for level in [None, *range(n)]:
+        with rasterio.open(path, **({} if level is None else {"overview_level": level})) as ds:
+            out.append(ds.read(1))
+    return out
+
+
+def test_update_change_map_and_zone_changes_equal_a_full_runs(sample, tmp_path, monkeypatch):
+    """The update writes ΔP only where it redid chunks (0 or nodata elsewhere, read from no file)
+    and compares only the zones meeting them: the same as a full run against the same previous run."""
+    import pipeline.change
+
+    out, again = tmp_path / "out", tmp_path / "again"
+    run(sample, out, workers=2)
+    shutil.copytree(out, again)  # the same previous run, for a full run to compare with
+    previous_zones = shutil.copy(out / "priority_zones.gpkg", tmp_path / "previous_zones.gpkg")
+    drone_near(sample, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
+    hashed = []
+    real = pipeline.change.file_sha256
+    monkeypatch.setattr(pipeline.change, "file_sha256", lambda p: hashed.append(Path(p).name) or real(p))
+    s = update(sample, out, workers=2)
+    # the product compared was checked by SHA-256 once, before patching (not again for the change)
+    assert hashed == ["priority_zones.gpkg"]
+    monkeypatch.undo()
+    assert s["status"] == "updated" and 1 <= s["chunks_recomputed"] < s["chunks_total"] == 9
+    full = run(sample, again, workers=2)
+    assert full["changes"]["compared"] == "residual_probability"  # the sample releases land
+    mine, theirs = levels(out / "change_since_previous.tif"), levels(again / "change_since_previous.tif")
+    assert len(mine) == len(theirs) >= 1 and all(np.array_equal(a, b) for a, b in zip(mine, theirs))
+    delta = mine[0]
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32638", always_xy=True).transform(46.95, 39.70)
+    far = Transformer.from_crs("EPSG:4326", "EPSG:32638", always_xy=True).transform(46.55, 39.85)  # Kalbajar
+    with rasterio.open(out / "change_since_previous.tif") as ds:
+        (r, c), (fr, fc) = ds.index(x, y), ds.index(*far)
+    assert delta[r, c] not in (0.0, -9999.0)  # the new drone changed P_c there
+    assert delta[fr, fc] == 0.0  # a chunk the update left alone: valid and unchanged
+    record = json.loads((out / "run.json").read_text())
+    assert record["changes"] == json.loads((again / "run.json").read_text())["changes"]
+    zones = record["changes"]["zones"]
+    assert sum(len(zones[k]) for k in ("appeared", "grew", "shrank", "vanished")) >= 1
+    # pair by pair over all zones (100 m cells): the same answers
+    assert zones == zone_changes(Path(previous_zones), out / "priority_zones.gpkg", 0.01)
+
+
+def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):
+    """The briefing's district drawings are kept in OUT/.minemap/pages; an update redraws those
+    whose view holds changed cells (the new drone lies in Khojavend) and reuses the others byte
+    for byte, stamping this run's words (run, page number, ranks, figures) over every page."""
+    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
+    shutil.copytree(REPO / "grids", tmp_path / "grids")
+    config, out = tmp_path / "sample_data" / "minemap.toml", tmp_path / "out"
+    first = run(config, out, workers=2)
+    assert sorted(first["briefing_pages"]["drawn"]) == sorted(gpd.read_file(out / "districts.gpkg")["district"])
+    kept = out / ".minemap" / "pages"
+    before = {p.name: p.read_bytes() for p in kept.iterdir()}
+    assert len(before) == 9
+    drone_near(config, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
+    assert update(config, out, workers=2)["status"] == "updated"
+    record = json.loads((out / "run.json").read_text())
+    drawn, reused = record["briefing_pages"]["drawn"], record["briefing_pages"]["reused"]
+    assert "Khojavend" in drawn and "Kalbajar" in reused and len(drawn) + len(reused) == 9 and len(reused) >= 5
+    after = {p.name: p.read_bytes() for p in kept.iterdir()}
+    assert len(after) == 9 and len(set(after) - set(before)) == len(drawn)  # the old drawings of those went
+    assert all(after[name] == before[name] for name in set(after) & set(before))
+    if shutil.which("pdftotext"):  # a reused page reads as this run's
+        k = 2 + list(gpd.read_file(out / "districts.gpkg")["district"]).index("Kalbajar")
+        page = subprocess.run(["pdftotext", "-f", str(k), "-l", str(k), str(out / "briefing.pdf"), "-"],
+                              capture_output=True, text=True, check=True).stdout
+        when = record["created_utc"][:16].replace("T", " ")
+        assert "District: Kalbajar" in page and f"run {when} UTC" in page and f"page {k} of 11" in page
+    assert_same_as_fresh_run(config, out, tmp_path / "fresh")
+    # a kept drawing is used only with the bytes the state recorded: one edited is drawn again
+    state = json.loads((out / ".minemap" / "state.json").read_text())
+    assert sorted(state["pages"]) == sorted(after)
+    victim = next(iter(set(after) & set(before)))
+    edited = after[victim][:-10] + b"%%EOF edit"
+    (kept / victim).write_bytes(edited)
+    drone_near(config, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.1)  # the same district again
+    assert update(config, out, workers=2)["status"] == "updated"
+    pages = json.loads((out / "run.json").read_text())["briefing_pages"]
+    assert len(pages["drawn"]) == len(drawn) + 1
+    assert not (kept / victim).exists() or (kept / victim).read_bytes() != edited
+
+
+def test_page_cells_are_the_same_from_the_staged_vrt_and_the_published_file(tmp_path, monkeypatch):
+    """A full run draws the pack from the staged VRTs, an update from the patched files: a
+    district's cells, read at a coarse print resolution (overview level 2, then thinned), must be
+    the same from both, or no drawing could ever be reused after a full run."""
+    import pipeline.writers.pdf as pdf
+
+    shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
+    shutil.copytree(REPO / "grids", tmp_path / "grids")
+    config, out = tmp_path / "sample_data" / "minemap.toml", tmp_path / "out"
+    monkeypatch.setattr(pdf, "DPI", 20)  # ~140 px across a district of ~300–500 cells: decimated
+    seen, read = [], pdf._read
+
+    def reading(tif, view, n):
+        data, extent = read(tif, view, n)
+        seen.append((Path(tif), view, n, data, extent))
+        return data, extent
+
+    monkeypatch.setattr(pdf, "_read", reading)
+    run(config, out, workers=2)
+    staged = [s for s in seen if s[0].suffix == ".vrt" and s[1] is not None]  # the staging folder is gone now
+    assert len(staged) == 9  # one view per district
+    for tif, view, n, data, extent in staged:
+        with rasterio.open(out / f"{tif.stem}.tif") as ds:
+            assert ds.overviews(1) == [2, 4]
+        again, again_extent = read(out / f"{tif.stem}.tif", view, n)
+        assert max(data.shape) <= n < max(view[2] - view[0], view[3] - view[1]) / 100  # fewer pixels than cells
+        assert again_extent == extent and again.shape == data.shape
+        assert np.array_equal(np.ma.getmaskarray(again), np.ma.getmaskarray(data))
+        assert np.array_equal(again.filled(-1), data.filled(-1))

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..change import CHANGE, change_lines, change_section, stage_change
+from ..change import CHANGE, change_lines, change_section, compared_product, stage_change
 from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
 from ..errors import Problem
 from ..history import newest_acquisition, stage_history
-from ..outdir import file_hashes
+from ..outdir import file_hashes, kept_pages
 from ..products import PRODUCTS, product_equation, product_title
 from ..summaries import write_summaries
-from ..writers.chunks import WorkerProcesses
+from ..tiles import chunk_key
 from ..writers.geotiff import ChunkParts, RasterTarget
 from ..writers.styles import qml
 from ..writers.zarr import STORE
@@ -46,7 +46,8 @@ class Delivery:
     names: list[str] = field(default_factory=list)
     timing: dict = field(default_factory=dict)
     changes: dict = field(default_factory=dict)  # since the previous run: compared product, zones
-    processes: WorkerProcesses | None = None  # the run's worker processes: the briefing pack is drawn in one
+    changed: set | None = None  # an update's redone chunks (row, col); None: a full run
+    pages: dict = field(default_factory=dict)  # the briefing's district drawings: drawn, reused
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files."""
@@ -71,45 +72,65 @@ class Delivery:
                 self.inputs.warnings.append(Problem("[output] format", ZARR_SKIPS))
             self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
             return
-        t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
-        change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends), grid.cell_area_km2,
-                                     cfg.spec.products.colour_range(CHANGE), targets[0].tags)
-        self.changes.update(found)
-        self.timing["change_s"] = round(time.perf_counter() - t_change, 3)
-        maps, map_legends, map_titles = dict(sources), dict(legends), dict(titles)  # the products' maps,
         units = {t.name: t.unit for t in targets}
-        captions, map_units = {t.name: product_equation(t.name, cfg) for t in targets}, dict(units)
-        if change is not None:  # and the change's
-            self.names.extend([f"{CHANGE}.tif", f"{CHANGE}.qml"])
-            maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title
-            captions[CHANGE], map_units[CHANGE] = f"new − previous {found['compared']}", "ΔP"
-        pack = None
-        if cfg.spec.output.deliverables:  # the briefing pack (the longest) in a worker process, if there is one
-            pack = self._beside(write_briefing_pack, staging, self.out_dir, sources, cfg, grid, self.inputs.layers,
-                                legends, titles, units, tables, self.created, __version__,
-                                changes=change_lines(self.changes) if self.changes.get("compared") else None,
-                                change=(maps[CHANGE], change) if change is not None else None)
-            project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
-            self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
-                                                 self.created, __version__,
-                                                 self.bundle_rasters or cfg.spec.output.bundle_rasters))
-            subtitle = " · ".join(x for x in (f"Run {self.created[:16].replace('T', ' ')} UTC", f"grid {grid.name}",
-                                              f"minemap {__version__}", cfg.spec.label) if x)
-            self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions, map_units,
-                                                    tables, subtitle, dpi=cfg.spec.output.dpi,
-                                                    sections=change_section(self.changes)))
-            self.names.append(pack.result())
+        deliver = cfg.spec.output.deliverables
+        # the pack beside the change, project, maps and report: its district drawings need no change,
+        # its words wait for it (`then`); both sides wait on GDAL and zlib much of the time, which
+        # free the interpreter
+        with ThreadPoolExecutor(1, thread_name_prefix="minemap-pack") as pool:
+            known: Future = Future()  # the change, once staged: for the pack's changes page
+            pack = pool.submit(write_briefing_pack, staging, self.out_dir, sources, cfg, grid, self.inputs.layers,
+                               legends, titles, units, tables, self.created, __version__,
+                               then=known.result, kept=kept_pages(self.out_dir, self.previous)) if deliver else None
+            try:
+                t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
+                change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends),
+                                             grid.cell_area_km2, cfg.spec.products.colour_range(CHANGE),
+                                             targets[0].tags, grid.chunk, *self._left_alone(list(legends)))
+                self.changes.update(found)
+                self.timing["change_s"] = round(time.perf_counter() - t_change, 3)
+                known.set_result({"changes": change_lines(self.changes) if self.changes.get("compared") else None,
+                                  "change": (staging / f"{CHANGE}.tif", change) if change is not None else None})
+            except BaseException as e:
+                known.set_exception(e)  # the pack stops too
+                raise
+            maps, map_legends, map_titles = dict(sources), dict(legends), dict(titles)  # the products' maps,
+            captions, map_units = {t.name: product_equation(t.name, cfg) for t in targets}, dict(units)
+            if change is not None:  # and the change's
+                self.names.extend([f"{CHANGE}.tif", f"{CHANGE}.qml"])
+                maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title
+                captions[CHANGE], map_units[CHANGE] = f"new − previous {found['compared']}", "ΔP"
+            if deliver:
+                project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
+                self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
+                                                     self.created, __version__,
+                                                     self.bundle_rasters or cfg.spec.output.bundle_rasters))
+                subtitle = " · ".join(x for x in (f"Run {self.created[:16].replace('T', ' ')} UTC",
+                                                  f"grid {grid.name}", f"minemap {__version__}", cfg.spec.label) if x)
+                self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions,
+                                                        map_units, tables, subtitle, dpi=cfg.spec.output.dpi,
+                                                        sections=change_section(self.changes)))
+                name, self.pages = pack.result()
+                self.names.append(name)
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
-    def _beside(self, fn, *args, **kwargs) -> Future:
-        """`fn` in one of the run's worker processes (idle once the chunks are done) while this
-        process draws the rest; here, at once, without them (small grids, updates, scripts)."""
-        pool = self.processes.pool if self.processes is not None else None
-        if pool is not None:
-            return pool.submit(fn, *args, **kwargs)
-        done: Future = Future()
-        done.set_result(fn(*args, **kwargs))
-        return done
+    def _left_alone(self, names: list[str]) -> tuple[dict | None, set[str], list | None]:
+        """For an update (`changed` known): the compared product's valid cells in each chunk left
+        alone (0: none), the product files the runner already checked by SHA-256 before patching
+        them, and the chunks whose zones are compared: the redone ones (a full run: all, nothing else)."""
+        grid, compared = self.inputs.grid, compared_product(names)
+        if self.changed is None:
+            return None, set(), [grid.tile_geobox(idx) for idx in grid.tile_ids() if grid.tile_in_region(idx)]
+        parts = next((t.parts for t in self.targets if t.name == compared), {})
+        same = {}
+        for idx in grid.tile_ids():
+            if idx in self.changed:
+                continue
+            if not grid.tile_in_region(idx):
+                same[idx] = 0  # never computed: nodata in every run
+            elif (part := parts.get(chunk_key(idx))) is not None:
+                same[idx] = int(part[0])
+        return same, {f"{n}.tif" for n in names}, [grid.tile_geobox(idx) for idx in sorted(self.changed)]
 
     def record(self, timings: dict, changed: set | None) -> dict:
         """The STAC item and run.json into staging (after the product files and `__call__`)."""
@@ -134,6 +155,8 @@ class Delivery:
         if changed is not None:
             record["chunks_recomputed"] = len(changed)
         record["changes"] = self.changes
+        if self.pages:
+            record["briefing_pages"] = self.pages
         record["files"] = file_hashes(self.staging, self.names)  # a reader can check the set is this run's
         (self.staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
         return record
