@@ -255,8 +255,8 @@ def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):
     assert not (kept / victim).exists() or (kept / victim).read_bytes() != edited
 
 
-def test_page_cells_are_the_same_from_the_staged_vrt_and_the_published_file(tmp_path, monkeypatch):
-    """A full run draws the pack from the staged VRTs, an update from the patched files: a
+def test_page_cells_are_the_same_from_the_staged_file_and_the_published_file(tmp_path, monkeypatch):
+    """A full run draws the pack from the staged files, an update from the patched files: a
     district's cells, read at a coarse print resolution (overview level 2, then thinned), must be
     the same from both, or no drawing could ever be reused after a full run."""
     import pipeline.writers.pdf as pdf
@@ -274,7 +274,7 @@ def test_page_cells_are_the_same_from_the_staged_vrt_and_the_published_file(tmp_
 
     monkeypatch.setattr(pdf, "_read", reading)
     run(config, out, workers=2)
-    staged = [s for s in seen if s[0].suffix == ".vrt" and s[1] is not None]  # the staging folder is gone now
+    staged = [s for s in seen if s[0].parent.name.startswith(".staging-") and s[1] is not None]  # gone now
     assert len(staged) == 9  # one view per district
     for tif, view, n, data, extent in staged:
         with rasterio.open(out / f"{tif.stem}.tif") as ds:
