@@ -251,12 +251,13 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                         tables: dict, created: str, version: str, changes: list[str] | None = None,
                         change: tuple[Path, Legend] | None = None,
                         then: Callable[[], dict] | None = None,
-                        kept: dict[Path, str] | None = None) -> tuple[str, dict[str, list[str]]]:
+                        kept: dict[Path, str] | None = None, draw: Callable = map) -> tuple[str, dict[str, list[str]]]:
     """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
     district, with the mine records (density points) and cleared areas (coverage polygons).
     Returns its name and the districts whose page drawing was "drawn" or "reused" (see `write_briefing`);
     `then` gives `changes` and `change` when they are known later (waited for after the drawings);
-    `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`)."""
+    `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`); `draw`:
+    how the district drawings are mapped (a process pool's `map` draws them side by side)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
     users = input_users(layers)
     kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
@@ -269,7 +270,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change)
-    return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then)
+    return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, draw)
 
 
 def _geometries(paths: list[Path], grid: Grid, kind: str) -> np.ndarray:

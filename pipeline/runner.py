@@ -127,7 +127,8 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
         extra = ChunkParts(summary, dict(parts or {}) if changed is not None else {}, changed)
     with staging_folder(out_dir, budget(grid, cfg, workers).staging_bytes) as staging:
         delivery = Delivery(inputs, out_dir, staging, targets, created, extra, fields, bundle_rasters,
-                            previous=load_state(out_dir)[0], changed=changed)  # the last run's files, to compare with
+                            previous=load_state(out_dir)[0], changed=changed,  # the last run's files, to compare with
+                            processes=processes)
         written = compute(targets, inputs, staging, out_dir, workers, progress, changed, patch, extra, processes,
                           beside=delivery)
         written.update(delivery.timing)  # made while the COGs were written: overlaps cog_s

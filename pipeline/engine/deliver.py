@@ -19,6 +19,7 @@ from ..outdir import file_hashes, kept_pages
 from ..products import PRODUCTS, product_equation, product_title
 from ..summaries import write_summaries
 from ..tiles import chunk_key
+from ..writers.chunks import WorkerProcesses
 from ..writers.geotiff import ChunkParts, RasterTarget
 from ..writers.styles import qml
 from ..writers.zarr import STORE
@@ -48,6 +49,7 @@ class Delivery:
     changes: dict = field(default_factory=dict)  # since the previous run: compared product, zones
     changed: set | None = None  # an update's redone chunks (row, col); None: a full run
     pages: dict = field(default_factory=dict)  # the briefing's district drawings: drawn, reused
+    processes: WorkerProcesses | None = None  # the run's worker processes (idle once the chunks are done)
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files."""
@@ -81,7 +83,8 @@ class Delivery:
             known: Future = Future()  # the change, once staged: for the pack's changes page
             pack = pool.submit(write_briefing_pack, staging, self.out_dir, sources, cfg, grid, self.inputs.layers,
                                legends, titles, units, tables, self.created, __version__,
-                               then=known.result, kept=kept_pages(self.out_dir, self.previous)) if deliver else None
+                               then=known.result, kept=kept_pages(self.out_dir, self.previous),
+                               draw=self._draw()) if deliver else None
             try:
                 t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
                 change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends),
@@ -113,6 +116,12 @@ class Delivery:
                 name, self.pages = pack.result()
                 self.names.append(name)
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
+
+    def _draw(self):
+        """How the briefing's district drawings are made: in the run's worker processes, side by side,
+        when it has them (a large grid's full run); else one after the other here."""
+        pool = self.processes.pool if self.processes is not None else None
+        return map if pool is None else pool.map
 
     def _left_alone(self, names: list[str]) -> tuple[dict | None, set[str], list | None]:
         """For an update (`changed` known): the compared product's valid cells in each chunk left

@@ -107,6 +107,7 @@ class WorkerProcesses:
 def _warm_up() -> None:
     import pipeline.products  # noqa: F401  (and through it what the jobs' tasks use)
     import pipeline.summaries  # noqa: F401
+    import pipeline.writers.pdf  # noqa: F401  (the briefing's district drawings are drawn here too)
 
 
 def run_jobs(jobs: Iterator[ChunkJob], count: int, cells: int, window: int, staged: bool,

@@ -288,8 +288,6 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
     with gdal_env():
         for blocks in _computed(targets, outputs, inside, grid, window, on_tiles, extra, stages, processes):
             sink.write(blocks)
-        if processes is not None:  # done with them: free their memory for the rest
-            processes.close()
         t1 = time.perf_counter()
         done = sink.finish(beside)
     return {"compute_s": round(t1 - t0, 3), **done}

@@ -81,7 +81,7 @@ class Briefing:
 
 
 def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, staged: Path | None = None,
-                   then: Callable[[], dict] | None = None) -> dict[str, list[str]]:
+                   then: Callable[[], dict] | None = None, draw: Callable = map) -> dict[str, list[str]]:
     """Write `pdf` (replaced atomically): cover, a page per district, the changes and evaluation
     pages. Returns the districts whose page was "drawn" and those "reused".
 
@@ -91,12 +91,13 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
     recorded; its words (heading, run, page number, zone
     ranks, figures, zone list) are drawn each run and stamped over it, so a reused drawing carries
     this run's numbers: it shows the same cells and outlines, or it would not have been reused.
-    `then` returns fields of `b` known only later (the changes), waited for after the drawings."""
+    `then` returns fields of `b` known only later (the changes), waited for after the drawings.
+    `draw` maps `_drawing` over the drawings to make (e.g. a process pool's `map`: side by side)."""
     pdf = Path(pdf)
     districts = b.districts
     tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     done: dict[str, list[str]] = {"drawn": [], "reused": []}
-    maps, texts = [], []
+    maps, keys, texts, missing = [], [], [], []
     if districts is not None:
         headers, rows, _ = readable(districts.drop(columns=["district"]))  # one rounding per column
         for k in range(len(districts)):
@@ -106,11 +107,16 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
             drawing = _stored_page(kept, key)
             done["reused" if drawing is not None else "drawn"].append(str(row["district"]))
             if drawing is None:
-                drawing = _pdf_bytes(_district_map(b, row, look))
-            _store_page(staged, key, drawing)
+                missing.append((k, key, row, look))  # drawn below, side by side where `draw` can
             maps.append(drawing)
-            look.data = None  # the words need no cells
+            keys.append(key)
             texts.append((row, list(zip(headers, rows[k])), look))
+        drawn = draw(_drawing, [b] * len(missing), [row for _, _, row, _ in missing], [look for *_, look in missing])
+        for (k, _, _, _), drawing in zip(missing, drawn):
+            maps[k] = drawing
+        for key, drawing, (_, _, look) in zip(keys, maps, texts):
+            _store_page(staged, key, drawing)
+            look.data = None  # the words need no cells
     if then is not None:
         b = replace(b, **then())
     n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
@@ -145,6 +151,11 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
         for source in sources:
             source.close()
     return done
+
+
+def _drawing(b: Briefing, row, look: Look) -> bytes:
+    """A district page's drawing as PDF bytes (a module-level function: a worker process can run it)."""
+    return _pdf_bytes(_district_map(b, row, look))
 
 
 def _pdf_bytes(fig: Figure) -> bytes:
