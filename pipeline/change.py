@@ -10,20 +10,18 @@ an update reads only the chunks it redid (see `write_change`, `zone_changes`).
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import geopandas as gpd
 import numpy as np
 import rasterio
-import rasterio.shutil
 import shapely
-from affine import Affine
 from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from .sources import file_sha256
+from .writers.cog import ChunkedCog, TileCoder, gdal_tags
 from .writers.overviews import downsample, overview_factors
 from .writers.styles import Legend, Stop, ramp
 
@@ -70,10 +68,11 @@ def write_change(new: Path, old: Path, dst: Path, tags: dict[str, str] | None = 
     """ΔP = new − old as a float32 COG at `dst`: nodata where either is nodata. Returns "" or,
     when the two are not on the same grid, why no change was written.
 
-    Worked chunk by chunk (`chunk` cells square), each with its overview levels (as the
-    products'). `same` names the chunks (row, col) an update left alone, with their count of
-    valid cells: there ΔP is 0 wherever the cell is valid, so a wholly valid one is a constant
-    source and a wholly empty one no source at all; only the other chunks are read.
+    Worked chunk by chunk (`chunk` cells square), each with its overview levels, and written as
+    the products are (tiles encoded as they come, the file put together once, see
+    `writers.cog`). `same` names the chunks (row, col) an update left alone, with their count
+    of valid cells: there ΔP is 0 wherever the cell is valid, so a wholly valid one is zeros and
+    a wholly empty one nodata, neither read from a file; only the other chunks are read.
     """
     same = same or {}
     with rasterio.open(new) as a, rasterio.open(old) as b:
@@ -84,83 +83,26 @@ def write_change(new: Path, old: Path, dst: Path, tags: dict[str, str] | None = 
     levels = [1, *factors]
     windows = [(r, c, Window(c * chunk, r * chunk, min(chunk, width - c * chunk), min(chunk, height - r * chunk)))
                for r in range(math.ceil(height / chunk)) for c in range(math.ceil(width / chunk))]
+    coder = TileCoder("float32", NODATA)
     with TemporaryDirectory(prefix=f".{dst.stem}-", dir=dst.parent) as tmp:
-        zero = Path(tmp) / "zero.tif"  # one cell of 0: stretched over every valid chunk left alone
-        with rasterio.open(zero, "w", driver="GTiff", width=1, height=1, count=1, dtype="float32") as z:
-            z.write(np.zeros((1, 1, 1), np.float32))
-        pieces: dict[int, list[tuple[Path, Window, Window]]] = {f: [] for f in levels}
+        cog = ChunkedCog(Path(tmp), (height, width), chunk, coder, factors)  # as the products are written
         for r, c, w in windows:
             count = same.get((r, c))
             if count == 0:
-                continue  # nodata in both runs: no source is nodata
-            if count == w.width * w.height:
-                for f in levels:
-                    pieces[f].append((zero, Window(0, 0, 1, 1), _level_window(w, f)))
-                continue
-            with rasterio.open(new) as a, rasterio.open(old) as b:
-                x = a.read(1, window=w, masked=True)
-                y = x if count is not None else b.read(1, window=w, masked=True)
-            delta = np.ma.filled(x.astype("float32") - y.astype("float32"), NODATA).astype("float32")
-            for f in levels:
-                if f > 1:
-                    delta = downsample(delta, 2, NODATA, True)
-                path = Path(tmp) / f"{r}_{c}_{f}.tif"
-                with rasterio.open(path, "w", driver="GTiff", width=delta.shape[1], height=delta.shape[0], count=1,
-                                   dtype="float32", nodata=NODATA) as piece:
-                    piece.write(delta, 1)
-                pieces[f].append((path, Window(0, 0, delta.shape[1], delta.shape[0]), _level_window(w, f)))
-        vrt = _change_vrts(Path(tmp), crs, transform, width, height, pieces, tags or {})
-        # as the products: ZSTD 1 with the floating-point predictor, GDAL's threads (DEFLATE took ~3× longer)
-        rasterio.shutil.copy(vrt, dst, driver="COG", COMPRESS="ZSTD", LEVEL="1", PREDICTOR="3",
-                             NUM_THREADS="ALL_CPUS", BIGTIFF="IF_SAFER",
-                             OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE")
+                continue  # nodata in both runs: left to the file's nodata
+            if count == w.width * w.height:  # valid and left alone: 0 everywhere
+                delta = np.zeros((int(w.height), int(w.width)), np.float32)
+            else:
+                with rasterio.open(new) as a, rasterio.open(old) as b:
+                    x = a.read(1, window=w, masked=True)
+                    y = x if count is not None else b.read(1, window=w, masked=True)
+                delta = np.ma.filled(x.astype("float32") - y.astype("float32"), NODATA).astype("float32")
+            blocks = {1: delta}
+            for f in levels[1:]:
+                blocks[f] = delta = downsample(delta, 2, NODATA, True)
+            cog.add(int(w.row_off), int(w.col_off), blocks)
+        cog.finish(dst, gdal_tags(crs.to_wkt(), transform, "float32", NODATA, tags or {}, {}, TITLE, ""))
     return ""
-
-
-def _change_vrts(folder: Path, crs, transform, width: int, height: int,
-                 pieces: dict[int, list[tuple[Path, Window, Window]]], tags: dict[str, str]) -> Path:
-    """change.vrt in `folder`: level 1's mosaic with the tags and title, each overview level a
-    mosaic of its own listed as an <Overview> (as the products' VRTs, see writers.overviews)."""
-    factors = [f for f in sorted(pieces) if f > 1]
-    for f in factors:
-        ET.ElementTree(_change_vrt(crs, transform, width, height, f, pieces[f])[0]).write(
-            folder / f"change.{f}.vrt", encoding="utf-8")
-    root, band = _change_vrt(crs, transform, width, height, 1, pieces[1])
-    md = ET.Element("Metadata")
-    for k, v in tags.items():
-        ET.SubElement(md, "MDI", key=k).text = v
-    root.insert(list(root).index(band), md)
-    ET.SubElement(band, "Description").text = TITLE
-    for f in factors:
-        ov = ET.SubElement(band, "Overview")
-        ET.SubElement(ov, "SourceFilename", relativeToVRT="1").text = f"change.{f}.vrt"
-        ET.SubElement(ov, "SourceBand").text = "1"
-    ET.ElementTree(root).write(folder / "change.vrt", encoding="utf-8")
-    return folder / "change.vrt"
-
-
-def _level_window(w: Window, f: int) -> Window:
-    """Where a chunk's window `w` lies in overview level `f`."""
-    return Window(w.col_off // f, w.row_off // f, math.ceil(w.width / f), math.ceil(w.height / f))
-
-
-def _change_vrt(crs, transform, width: int, height: int, f: int, pieces: list[tuple[Path, Window, Window]]):
-    """A float32 VRT mosaic of level `f`: each piece's source window into its place (stretched
-    when the source is smaller: the constant cell); what no piece covers reads as nodata."""
-    root = ET.Element("VRTDataset", rasterXSize=str(math.ceil(width / f)), rasterYSize=str(math.ceil(height / f)))
-    ET.SubElement(root, "SRS").text = crs.to_wkt()
-    ET.SubElement(root, "GeoTransform").text = ", ".join(repr(v) for v in (transform @ Affine.scale(f)).to_gdal())
-    band = ET.SubElement(root, "VRTRasterBand", dataType="Float32", band="1")
-    ET.SubElement(band, "NoDataValue").text = repr(NODATA)
-    for path, src_win, dst_win in pieces:
-        src = ET.SubElement(band, "SimpleSource", resampling="nearest")
-        ET.SubElement(src, "SourceFilename", relativeToVRT="0").text = str(path)
-        ET.SubElement(src, "SourceBand").text = "1"
-        ET.SubElement(src, "SrcRect", xOff=str(int(src_win.col_off)), yOff=str(int(src_win.row_off)),
-                      xSize=str(int(src_win.width)), ySize=str(int(src_win.height)))
-        ET.SubElement(src, "DstRect", xOff=str(int(dst_win.col_off)), yOff=str(int(dst_win.row_off)),
-                      xSize=str(int(dst_win.width)), ySize=str(int(dst_win.height)))
-    return root, band
 
 
 def zone_changes(old: Path, new: Path, cell_km2: float, tiles: list[GeoBox] | None = None) -> dict:

@@ -277,3 +277,40 @@ class ChunkStage:
         if coarse:
             write_pieces(self.spots, coarse, self.origin)
         return index
+
+
+class ChunkedCog:
+    """One single-band COG written here chunk by chunk (e.g. the change map): each chunk's tiled
+    levels encoded as it comes, the coarse levels gathered in memory (1/48 of the cells), then
+    assembled as the products are."""
+
+    def __init__(self, folder: Path, shape: tuple[int, int], chunk: int, coder: TileCoder, factors: list[int]):
+        self.folder, self.shape, self.coder = folder, shape, coder
+        self.levels, self.tiled = [1, *factors], tiled_levels(chunk, factors)
+        self.shapes = [(math.ceil(shape[0] / f), math.ceil(shape[1] / f)) for f in self.levels]
+        self.coarse = {f: np.full(self.shapes[k], coder.nodata, dtype=coder.dtype)
+                       for k, f in enumerate(self.levels) if f not in self.tiled}
+        self.tiles: dict[int, dict] = {k: {} for k in range(len(self.levels))}
+        self.files: list[Path] = []
+
+    def add(self, row: int, col: int, blocks: dict[int, np.ndarray]) -> None:
+        """A chunk's blocks by level (1: full resolution), its top-left cell at (`row`, `col`)."""
+        first = {f: (row // f // FILE_TILE, col // f // FILE_TILE) for f in self.tiled}
+        staged = TileFile(self.folder / f"{row}_{col}.tiles", self.coder, first)
+        index = staged.write({f: blocks[f] for f in self.tiled})
+        self.files.append(staged.path)
+        number = {f: k for k, f in enumerate(self.levels)}
+        for f, r, c, offset, length in index.tolist():
+            self.tiles[number[f]][r, c] = (len(self.files) - 1, offset, length)
+        for f, level in self.coarse.items():
+            block, r, c = blocks[f], row // f, col // f
+            level[r:r + block.shape[0], c:c + block.shape[1]] = block
+
+    def finish(self, path: Path, extratags: list[tuple]) -> int:
+        if self.coarse:
+            staged = TileFile(self.folder / "coarse.tiles", self.coder, {f: (0, 0) for f in self.coarse})
+            self.files.append(staged.path)
+            number = {f: k for k, f in enumerate(self.levels)}
+            for f, r, c, offset, length in staged.write(self.coarse).tolist():
+                self.tiles[number[f]][r, c] = (len(self.files) - 1, offset, length)
+        return assemble(path, self.shapes, self.coder, extratags, self.tiles, self.files, consume=True)
