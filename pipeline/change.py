@@ -90,16 +90,16 @@ def write_change(new: Path, old: Path, dst: Path, tags: dict[str, str] | None = 
             count = same.get((r, c))
             if count == 0:
                 continue  # nodata in both runs: left to the file's nodata
-            if count == w.width * w.height:  # valid and left alone: 0 everywhere
-                delta = np.zeros((int(w.height), int(w.width)), np.float32)
+            if count == w.width * w.height:  # valid and left alone: 0 everywhere, at every level
+                blocks = {f: np.zeros((math.ceil(w.height / f), math.ceil(w.width / f)), np.float32) for f in levels}
             else:
                 with rasterio.open(new) as a, rasterio.open(old) as b:
                     x = a.read(1, window=w, masked=True)
                     y = x if count is not None else b.read(1, window=w, masked=True)
                 delta = np.ma.filled(x.astype("float32") - y.astype("float32"), NODATA).astype("float32")
-            blocks = {1: delta}
-            for f in levels[1:]:
-                blocks[f] = delta = downsample(delta, 2, NODATA, True)
+                blocks = {1: delta}
+                for f in levels[1:]:
+                    blocks[f] = delta = downsample(delta, 2, NODATA, True)
             cog.add(int(w.row_off), int(w.col_off), blocks)
         cog.finish(dst, gdal_tags(crs.to_wkt(), transform, "float32", NODATA, tags or {}, {}, TITLE, ""))
     return ""

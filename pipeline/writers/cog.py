@@ -12,6 +12,7 @@ smallest overview first, each level row by row, copied between files by the kern
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import math
@@ -49,13 +50,20 @@ class TileCoder:
         return 3 if np.dtype(self.dtype).kind == "f" else 2  # floating point / horizontal
 
     def encode(self, tile: np.ndarray) -> bytes:
-        """One tile (padded to the full tile with nodata at the grid's edge), encoded."""
-        from tifffile import TIFF
-
+        """One tile (padded to the full tile with nodata at the grid's edge), encoded; a tile of
+        one value (all nodata, all zero) is encoded once per value."""
         if tile.shape != (FILE_TILE, FILE_TILE):
             full = np.full((FILE_TILE, FILE_TILE), self.nodata, dtype=self.dtype)
             full[:tile.shape[0], :tile.shape[1]] = tile
             tile = full
+        first = tile.flat[0]
+        if (tile == first).all():
+            return _constant_tile(self, first.item())
+        return self._encode(tile)
+
+    def _encode(self, tile: np.ndarray) -> bytes:
+        from tifffile import TIFF
+
         data = TIFF.PREDICTORS[self.predictor](np.ascontiguousarray(tile, dtype=self.dtype), axis=-1)
         encoder = TIFF.COMPRESSORS[self.compression]
         return encoder(data) if self.compress == "lzw" else encoder(data, level=self.level)
@@ -65,6 +73,11 @@ class TileCoder:
         h, w = block.shape
         for r, c in itertools.product(range(0, h, FILE_TILE), range(0, w, FILE_TILE)):
             yield r // FILE_TILE, c // FILE_TILE, self.encode(block[r:r + FILE_TILE, c:c + FILE_TILE])
+
+
+@functools.lru_cache(maxsize=64)
+def _constant_tile(coder: TileCoder, value: float) -> bytes:
+    return coder._encode(np.full((FILE_TILE, FILE_TILE), value, dtype=coder.dtype))
 
 
 @dataclass(frozen=True)
