@@ -94,7 +94,7 @@ def check(budget: Budget, out_dir: Path | None, max_cells: int, where: str) -> N
 def disk_failure(e: BaseException, out_dir: Path) -> str | None:
     """Why writing into `out_dir` failed, if the disk refused it (None: some other error)."""
     seen: BaseException | None = e
-    said = None
+    said, gdal = None, False
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in DISK_ERRNOS:
             name = getattr(seen, "filename", None)
@@ -102,16 +102,20 @@ def disk_failure(e: BaseException, out_dir: Path) -> str | None:
                 return seen.strerror or errno.errorcode[seen.errno]
         elif isinstance(seen, (OSError, *_gdal_errors())) and DISK_WORDS.search(str(seen)):
             said = said or str(seen)
+        elif isinstance(seen, _gdal_errors()):
+            gdal = True  # GDAL (or SQLite under a GeoPackage) may name anything but the disk
         seen = seen.__cause__ or seen.__context__
-    if said and free_bytes(out_dir) < 2**20:  # GDAL said only "write failed"; the disk says why
+    if (said or gdal) and free_bytes(out_dir) < 2**20:  # "write failed", "no such table": the disk says why
         return os.strerror(errno.ENOSPC)
     return said
 
 
 def _gdal_errors() -> tuple[type, ...]:
+    """Errors of the GDAL-based libraries we write with: rasterio's, and pyogrio's (GeoPackages)."""
+    from pyogrio.errors import DataLayerError, DataSourceError, FieldError
     from rasterio._err import CPLE_BaseError
 
-    return (CPLE_BaseError,)
+    return (CPLE_BaseError, DataSourceError, DataLayerError, FieldError)
 
 
 def disk_error(reason: str, out_dir: Path, needed: int | None) -> DiskError:

@@ -462,3 +462,17 @@ def test_what_counts_as_the_disk_refusing_a_write(tmp_path):
     assert disk_failure(OSError(errno.EACCES, "Permission denied"), tmp_path) is None
     assert disk_failure(RasterioIOError("'a.tif' not recognized as a supported file format."), tmp_path) is None
     assert disk_failure(ValueError("boom"), tmp_path) is None
+
+
+def test_a_geopackage_error_means_a_full_disk_only_when_the_disk_is_full(tmp_path, monkeypatch):
+    """SQLite under a GeoPackage reports a full disk as anything ("no such table"): with under
+    1 MB free it is the disk (exit 74); with room left it stays the error it is."""
+    from pyogrio.errors import FeatureError
+
+    from pipeline import guard
+
+    e = FeatureError("sqlite3_exec(INSERT INTO gpkg_contents ...) failed: no such table: gpkg_contents")
+    monkeypatch.setattr(guard, "free_bytes", lambda folder: 200_000)
+    assert guard.disk_failure(e, tmp_path) == os.strerror(errno.ENOSPC)
+    monkeypatch.setattr(guard, "free_bytes", lambda folder: 10**9)
+    assert guard.disk_failure(e, tmp_path) is None
