@@ -385,7 +385,8 @@ def _zone_list(fig: Figure, x: float, y: float, zones) -> None:
     limit = max(1, int((y - 0.75) / 0.16))
     rest = zones.iloc[limit - 1:] if len(rows) > limit else zones.iloc[:0]
     rows = rows[:len(zones) - len(rest)]
-    y = _text_table(fig, x, y, [0.55, 1.1, 0.85, 0.75], headers, rows, fontsize=7.5, right=[True, False, True, True])
+    # the last header ("Mean residual P_res", bold) needs ~1.1 in: right-aligned in 1.3, clear of "Area (km²)"
+    y = _text_table(fig, x, y, [0.55, 0.85, 0.85, 1.3], headers, rows, fontsize=7.5, right=[True, False, True, True])
     if len(rest):
         fig.text(x / PAGE[0], y / PAGE[1], f"and {len(rest)} more ({fmt(rest['area_km2'].sum(), 2)} km²): "
                  "see priority_zones.gpkg", fontsize=7.5, va="top", color="#444444")
