@@ -292,6 +292,22 @@ class ChunkStage:
         return index
 
 
+class TileIndex:
+    """Where each tile of a COG to be assembled lies: the staged files, and by level number and
+    (row, col) the file's number, offset and length (what `assemble` takes)."""
+
+    def __init__(self, levels: list[int]):
+        self.number = {f: k for k, f in enumerate(levels)}
+        self.tiles: dict[int, dict] = {k: {} for k in range(len(levels))}
+        self.files: list[Path] = []
+
+    def add(self, path: Path, index: np.ndarray) -> None:
+        """A staged file and its index (level, row, col, offset, length: see `TileFile.write`)."""
+        self.files.append(path)
+        for f, r, c, offset, length in index.tolist():
+            self.tiles[self.number[f]][r, c] = (len(self.files) - 1, offset, length)
+
+
 class ChunkedCog:
     """One single-band COG written here chunk by chunk (e.g. the change map): each chunk's tiled
     levels encoded as it comes, the coarse levels gathered in memory (1/48 of the cells), then
@@ -303,18 +319,13 @@ class ChunkedCog:
         self.shapes = [(math.ceil(shape[0] / f), math.ceil(shape[1] / f)) for f in self.levels]
         self.coarse = {f: np.full(self.shapes[k], coder.nodata, dtype=coder.dtype)
                        for k, f in enumerate(self.levels) if f not in self.tiled}
-        self.tiles: dict[int, dict] = {k: {} for k in range(len(self.levels))}
-        self.files: list[Path] = []
+        self.index = TileIndex(self.levels)
 
     def add(self, row: int, col: int, blocks: dict[int, np.ndarray]) -> None:
         """A chunk's blocks by level (1: full resolution), its top-left cell at (`row`, `col`)."""
         first = {f: (row // f // FILE_TILE, col // f // FILE_TILE) for f in self.tiled}
         staged = TileFile(self.folder / f"{row}_{col}.tiles", self.coder, first)
-        index = staged.write({f: blocks[f] for f in self.tiled})
-        self.files.append(staged.path)
-        number = {f: k for k, f in enumerate(self.levels)}
-        for f, r, c, offset, length in index.tolist():
-            self.tiles[number[f]][r, c] = (len(self.files) - 1, offset, length)
+        self.index.add(staged.path, staged.write({f: blocks[f] for f in self.tiled}))
         for f, level in self.coarse.items():
             block, r, c = blocks[f], row // f, col // f
             level[r:r + block.shape[0], c:c + block.shape[1]] = block
@@ -322,8 +333,5 @@ class ChunkedCog:
     def finish(self, path: Path, extratags: list[tuple]) -> int:
         if self.coarse:
             staged = TileFile(self.folder / "coarse.tiles", self.coder, {f: (0, 0) for f in self.coarse})
-            self.files.append(staged.path)
-            number = {f: k for k, f in enumerate(self.levels)}
-            for f, r, c, offset, length in staged.write(self.coarse).tolist():
-                self.tiles[number[f]][r, c] = (len(self.files) - 1, offset, length)
-        return assemble(path, self.shapes, self.coder, extratags, self.tiles, self.files, consume=True)
+            self.index.add(staged.path, staged.write(self.coarse))
+        return assemble(path, self.shapes, self.coder, extratags, self.index.tiles, self.index.files, consume=True)

@@ -33,7 +33,7 @@ from ..grid import FILE_TILE, Grid
 from ..runtime import gdal_env
 from ..tiles import Index, chunk_key, run_job
 from .chunks import ChunkJob, WorkerProcesses, run_jobs
-from .cog import ChunkStage, TileCoder, TileFile, assemble, gdal_tags, tiled_levels
+from .cog import ChunkStage, TileCoder, TileFile, TileIndex, assemble, gdal_tags, tiled_levels
 from .overviews import downsample, level_chunks, overview_factors
 from .pieces import chunk_spots
 
@@ -129,7 +129,7 @@ class Sink(Protocol):
     finished into files in staging. A sink whose blocks are staged by the worker that computed
     them (`open` returns each chunk's stage) gets back what the stage returned (e.g. a tile index)."""
 
-    def open(self) -> dict[Index, dict] | None: ...
+    def open(self) -> dict[Index, object] | None: ...
 
     def write(self, blocks: list) -> None: ...
 
@@ -140,8 +140,8 @@ class CogSink:
     """Cloud-Optimised GeoTIFFs: the workers compress each chunk's tiles as they compute it and
     stage them compressed (see `cog`); each file is then assembled from those bytes, nothing
     decompressed or compressed again. Overview levels finer than a chunk's edge / 512 are tiled
-    per chunk in the workers; the coarser ones (1/48 of the cells) are staged uncompressed
-    (see `pieces`) and encoded here."""
+    per chunk in the workers; the coarser ones (1/48 of the cells), whose tiles several chunks
+    share, are staged by chunk (see `pieces`) and encoded here."""
 
     def __init__(self, targets: list[RasterTarget], grid: Grid, staging: Path, compress: str, level: int,
                  inside: list[Index]):
@@ -159,8 +159,8 @@ class CogSink:
         products = [(t.name, str(t.array.dtype)) for t in self.targets]
         coarse = [f for f in self.factors if f not in self.tiled]
         for idx in self.inside:
-            first = {f: (int(_window(grid, idx, f).row_off) // FILE_TILE, int(_window(grid, idx, f).col_off) // FILE_TILE)
-                     for f in self.tiled}
+            first = {f: (int(win.row_off) // FILE_TILE, int(win.col_off) // FILE_TILE)
+                     for f in self.tiled for win in [_window(grid, idx, f)]}
             tiles = {t.name: TileFile(chunks / f"{idx[0]}_{idx[1]}.{t.name}.tiles", self.coders[t.name], first)
                      for t in self.targets}
             cells = _window(grid, idx, 1)
@@ -195,26 +195,16 @@ class CogSink:
         grid, coder = self.grid, self.coders[t.name]
         h, w = grid.shape
         shapes = [(math.ceil(h / f), math.ceil(w / f)) for f in self.levels]
-        number = {f: k for k, f in enumerate(self.levels)}
-        tiles: dict[int, dict] = {k: {} for k in range(len(self.levels))}
-        files = []
+        found = TileIndex(self.levels)
         for idx, index in self.index[t.name].items():
-            files.append(self.stages[idx].tiles[t.name].path)
-            for f, r, c, offset, length in index.tolist():
-                tiles[number[f]][r, c] = (len(files) - 1, offset, length)
-        coarse = self.staging / "chunks" / f"coarse.{t.name}.tiles"
-        levels = {}
-        for f in self.levels:
-            if f not in self.tiled:
-                levels[f] = self._coarse_level(t, f, shapes[number[f]])
+            found.add(self.stages[idx].tiles[t.name].path, index)
+        levels = {f: self._coarse_level(t, f, shapes[k]) for k, f in enumerate(self.levels) if f not in self.tiled}
         if levels:
-            files.append(coarse)
-            whole = TileFile(coarse, coder, {f: (0, 0) for f in levels})
-            for f, r, c, offset, length in whole.write(levels).tolist():
-                tiles[number[f]][r, c] = (len(files) - 1, offset, length)
+            whole = TileFile(self.staging / "chunks" / f"coarse.{t.name}.tiles", coder, {f: (0, 0) for f in levels})
+            found.add(whole.path, whole.write(levels))
         extratags = gdal_tags(grid.crs.wkt, grid.geobox.affine, coder.dtype, coder.nodata, t.tags,
                               t.stats.gdal_tags(), t.description, t.unit)
-        assemble(path, shapes, coder, extratags, tiles, files, consume=True)  # staged bytes go as they are copied
+        assemble(path, shapes, coder, extratags, found.tiles, found.files, consume=True)  # staged bytes go as copied
 
     def _coarse_level(self, t: RasterTarget, f: int, shape: tuple[int, int]) -> np.ndarray:
         """Overview level `f` of a product, from the chunks' staged pieces (nodata elsewhere)."""
