@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import datetime, timezone
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -212,19 +214,22 @@ def report_files(staging: Path, products: dict, titles: dict[str, str], units: d
 
 def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, legends: dict[str, Legend],
                           titles: dict[str, str], captions: dict[str, str], units: dict[str, str], tables: dict,
-                          subtitle: str, dpi: int = 200, sections: list[tuple[str, str]] = ()) -> list[str]:
+                          subtitle: str, dpi: int = 200, sections: list[tuple[str, str]] = (),
+                          pool: Executor | None = None) -> list[str]:
     """A PNG map per product (drawn from `sources`: the product's cells, with overviews) and
-    report.html in `staging`; returns the file names."""
+    report.html in `staging`; returns the file names. `pool` draws the maps (the run's worker
+    processes); without one, threads here do (figures share no state)."""
     districts = tables.get("districts")
-
-    def draw(name: str) -> str:
-        render_map(sources[name], staging / f"{name}.png", title=titles[name], subtitle=subtitle,
-                   unit=units[name], legend=legends[name], districts=districts, name_field="district",
-                   dpi=dpi)
-        return f"{name}.png"
-
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # figures share no state
-        names = list(pool.map(draw, legends))
+    outlines = districts[["district", "geometry"]] if districts is not None else None  # all a map shows of them
+    draw = partial(render_map, subtitle=subtitle, districts=outlines, name_field="district", dpi=dpi)
+    with ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)))
+        drawn = [pool.submit(draw, sources[n], staging / f"{n}.png", title=titles[n], unit=units[n], legend=legends[n])
+                 for n in legends]
+        for future in drawn:
+            future.result()
+    names = [f"{n}.png" for n in legends]
     table = districts.drop(columns="geometry") if districts is not None else None
     notes = [f"{titles[n]}: {captions[n]} [{units[n]}]" for n in legends]
     if "risk_class" in legends and districts is not None and "km2_insufficient_evidence" in districts:
@@ -251,13 +256,14 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                         tables: dict, created: str, version: str, changes: list[str] | None = None,
                         change: tuple[Path, Legend] | None = None,
                         then: Callable[[], dict] | None = None,
-                        kept: dict[Path, str] | None = None, draw: Callable = map) -> tuple[str, dict[str, list[str]]]:
+                        kept: dict[Path, str] | None = None,
+                        pool: Executor | None = None) -> tuple[str, dict[str, list[str]]]:
     """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
     district, with the mine records (density points) and cleared areas (coverage polygons).
     Returns its name and the districts whose page drawing was "drawn" or "reused" (see `write_briefing`);
     `then` gives `changes` and `change` when they are known later (waited for after the drawings);
-    `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`); `draw`:
-    how the district drawings are mapped (a process pool's `map` draws them side by side)."""
+    `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`); `pool`:
+    where the district drawings are drawn (the run's worker processes: beside the words)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
     users = input_users(layers)
     kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
@@ -270,7 +276,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change)
-    return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, draw)
+    return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)
 
 
 def _geometries(paths: list[Path], grid: Grid, kind: str) -> np.ndarray:

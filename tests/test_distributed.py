@@ -1,8 +1,13 @@
 """The same graph on a Dask distributed cluster (worker processes) gives the threaded run's outputs."""
 
+import re
+
 import numpy as np
 import pytest
 import rasterio
+from PIL import Image
+
+from conftest import REPO
 
 from pipeline.runner import run
 
@@ -49,6 +54,39 @@ def test_worker_processes_match_threads(tmp_path, monkeypatch, engine_sample):
             assert np.array_equal(a.read(1, out_shape=small), b.read(1, out_shape=small)), name
             assert a.tags(1) == b.tags(1), name  # statistics
     assert (tmp_path / "threads" / "districts.csv").read_text() == (tmp_path / "processes" / "districts.csv").read_text()
+
+
+def test_maps_and_district_drawings_drawn_in_worker_processes_equal_threads(tmp_path, monkeypatch, sample_out):
+    """A large grid's full run draws its PNG maps and the briefing's district drawings in the idle
+    worker processes (beside the pack's words here); forced on the sample, they are the drawings a
+    threads-only run makes: the same kept district drawings (named by their content's SHA-256), and
+    maps of the same size."""
+    from pipeline.writers import chunks
+
+    sent = []
+    real_spawn = chunks._spawn
+
+    def spawn(n):
+        pool = real_spawn(n)
+        submit = pool.submit
+        pool.submit = lambda fn, *a, **k: sent.append(getattr(getattr(fn, "func", fn), "__name__", "")) or submit(fn, *a, **k)
+        return pool
+
+    monkeypatch.setattr(chunks, "PROCESS_MIN_CELLS", 0)
+    monkeypatch.setattr(chunks, "spawn_is_harmless", lambda: True)
+    monkeypatch.setattr(chunks, "_spawn", spawn)
+    record = run(REPO / "sample_data" / "minemap.toml", tmp_path / "processes", workers=2)
+    def drawings(out):  # key (what the drawing shows) → its PDF bytes, but for the time they were made
+        return {p.name.split("-")[0]: re.sub(rb"/CreationDate \(D:[^)]*\)", b"", p.read_bytes())
+                for p in (out / ".minemap" / "pages").iterdir()}
+
+    here = drawings(sample_out)
+    assert len(here) == 9  # one per district of the sample
+    assert sent.count("_drawing") == 9 and sent.count("render_map") == len(record["products"])
+    assert drawings(tmp_path / "processes") == here
+    for name in record["products"]:
+        with Image.open(sample_out / f"{name}.png") as a, Image.open(tmp_path / "processes" / f"{name}.png") as b:
+            assert a.size == b.size, name
 
 
 def test_worker_processes_only_where_a_spawn_cannot_rerun_a_script(monkeypatch):

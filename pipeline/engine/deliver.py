@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,7 +84,7 @@ class Delivery:
             pack = pool.submit(write_briefing_pack, staging, self.out_dir, sources, cfg, grid, self.inputs.layers,
                                legends, titles, units, tables, self.created, __version__,
                                then=known.result, kept=kept_pages(self.out_dir, self.previous),
-                               draw=self._draw()) if deliver else None
+                               pool=self._pool()) if deliver else None
             try:
                 t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
                 change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends),
@@ -112,16 +112,17 @@ class Delivery:
                                                   f"grid {grid.name}", f"minemap {__version__}", cfg.spec.label) if x)
                 self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions,
                                                         map_units, tables, subtitle, dpi=cfg.spec.output.dpi,
-                                                        sections=change_section(self.changes)))
+                                                        sections=change_section(self.changes),
+                                                        pool=self._pool()))
                 name, self.pages = pack.result()
                 self.names.append(name)
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
-    def _draw(self):
-        """How the briefing's district drawings are made: in the run's worker processes, side by side,
-        when it has them (a large grid's full run); else one after the other here."""
-        pool = self.processes.pool if self.processes is not None else None
-        return map if pool is None else pool.map
+    def _pool(self) -> Executor | None:
+        """Where the maps and the briefing's district drawings are drawn: the run's worker processes,
+        idle once the chunks are done (a large grid's full run), beside the pack's words and the
+        project here; None: threads and this process."""
+        return self.processes.pool if self.processes is not None else None
 
     def _left_alone(self, names: list[str]) -> tuple[dict | None, set[str], list | None]:
         """For an update (`changed` known): the compared product's valid cells in each chunk left

@@ -15,6 +15,7 @@ import math
 import os
 import textwrap
 import threading
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -47,7 +48,7 @@ DPI = 200  # print resolution: rasters are read at most this fine for their size
 # fills and record points are drawn as images at it too (thousands of vector zone paths made one page take seconds)
 ZONE, CLEARED, RECORD = "#000000", "#1f78b4", "#111111"
 MAX_LABELS = 60  # zone ranks written on one page's map
-PAGE_STYLE = "1"  # in every stored district page's key: raise it when the page's drawing changes
+PAGE_STYLE = "2"  # in every stored district page's key: raise it when the page's drawing changes
 HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
 CAVEAT = ("A model of the evidence listed, not a survey result. P_c is the estimated probability of "
           "contamination from mine records, soil and drone data; where evidence is thin (see "
@@ -81,7 +82,7 @@ class Briefing:
 
 
 def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, staged: Path | None = None,
-                   then: Callable[[], dict] | None = None, draw: Callable = map) -> dict[str, list[str]]:
+                   then: Callable[[], dict] | None = None, pool: Executor | None = None) -> dict[str, list[str]]:
     """Write `pdf` (replaced atomically): cover, a page per district, the changes and evaluation
     pages. Returns the districts whose page was "drawn" and those "reused".
 
@@ -92,31 +93,28 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
     ranks, figures, zone list) are drawn each run and stamped over it, so a reused drawing carries
     this run's numbers: it shows the same cells and outlines, or it would not have been reused.
     `then` returns fields of `b` known only later (the changes), waited for after the drawings.
-    `draw` maps `_drawing` over the drawings to make (e.g. a process pool's `map`: side by side)."""
+    `pool` (e.g. the run's worker processes) draws the drawings to make while the words are drawn
+    here; without one they are drawn here first."""
     pdf = Path(pdf)
     districts = b.districts
     tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     done: dict[str, list[str]] = {"drawn": [], "reused": []}
-    maps, keys, texts, missing = [], [], [], []
+    maps: list[bytes | Future] = []
+    keys, texts = [], []
     if districts is not None:
         headers, rows, _ = readable(districts.drop(columns=["district"]))  # one rounding per column
+        sent = _for_drawing(b)
         for k in range(len(districts)):
             row = districts.iloc[k]
             look = _district_look(b, row)
             key = _map_key(b, row, look)
             drawing = _stored_page(kept, key)
             done["reused" if drawing is not None else "drawn"].append(str(row["district"]))
-            if drawing is None:
-                missing.append((k, key, row, look))  # drawn below, side by side where `draw` can
+            if drawing is None:  # drawn in `pool` while the next looks and the words are made here
+                drawing = pool.submit(_drawing, sent, row, look) if pool is not None else _drawing(sent, row, look)
             maps.append(drawing)
             keys.append(key)
-            texts.append((row, list(zip(headers, rows[k])), look))
-        drawn = draw(_drawing, [b] * len(missing), [row for _, _, row, _ in missing], [look for *_, look in missing])
-        for (k, _, _, _), drawing in zip(missing, drawn):
-            maps[k] = drawing
-        for key, drawing, (_, _, look) in zip(keys, maps, texts):
-            _store_page(staged, key, drawing)
-            look.data = None  # the words need no cells
+            texts.append((row, list(zip(headers, rows[k])), replace(look, data=None)))  # the words need no cells
     if then is not None:
         b = replace(b, **then())
     n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
@@ -129,6 +127,9 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
             pages.savefig(_changes_page(b, n_pages - (b.evaluation is not None), n_pages), dpi=DPI)
         if b.evaluation is not None:
             pages.savefig(_evaluation_page(b, n_pages), dpi=DPI)
+    maps = [m.result() if isinstance(m, Future) else m for m in maps]
+    for key, drawing in zip(keys, maps):
+        _store_page(staged, key, drawing)
     sources = []  # open until the pack is saved: its pages refer to them
     try:
         made = pikepdf.open(io.BytesIO(rest.getvalue()))
@@ -156,6 +157,14 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
 def _drawing(b: Briefing, row, look: Look) -> bytes:
     """A district page's drawing as PDF bytes (a module-level function: a worker process can run it)."""
     return _pdf_bytes(_district_map(b, row, look))
+
+
+def _for_drawing(b: Briefing) -> Briefing:
+    """`b` as far as `_district_map` uses it (the look carries the page's own records, areas and
+    zones): sent to a worker per drawing, so not the region's records, areas and zone table (MBs)."""
+    districts = b.districts[["geometry"]] if b.districts is not None else None
+    return replace(b, inputs={}, districts=districts, zones=None, records=np.empty(0, object),
+                   cleared=np.empty(0, object), evaluation=None, changes=None, change=None)
 
 
 def _pdf_bytes(fig: Figure) -> bytes:
@@ -319,7 +328,7 @@ def _district_map(b: Briefing, row, look: Look) -> Figure:
     _outlines(ax, [row.geometry], OUTLINE, 1.6)
     if look.near is not None and len(look.near):
         _outlines(ax, look.near.geometry.values, ZONE, 0.9)
-    if len(b.records):
+    if len(look.records):
         pts = look.records
         ax.scatter(pts[:, 0], pts[:, 1], s=8, c=RECORD, marker="o", linewidths=0.3, edgecolors="white", zorder=5,
                    rasterized=True)
