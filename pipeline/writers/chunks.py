@@ -34,6 +34,7 @@ import dask.local
 import dask.threaded
 from dask.base import get_scheduler
 from dask.highlevelgraph import HighLevelGraph
+from dask.optimization import cull
 
 from ..runtime import enter_worker
 from ..tiles import Index
@@ -63,11 +64,18 @@ class ChunkJob:
     stage: Stage | None  # stages the blocks it takes (see `cog.ChunkStage`); None: return them all
 
     @classmethod
-    def of(cls, idx: Index, arrays: list, roles: list[Role], stage: Stage | None) -> ChunkJob:
-        """The job computing `arrays` (each one chunk of a dask array) from one culled graph."""
-        keys = [a.__dask_keys__()[0][0] for a in arrays]
-        graph = HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays)).cull(set(keys))
-        return cls(idx, dict(graph), keys, roles, stage)
+    def of(cls, idx: Index, graph: dict, arrays: list, roles: list[Role], stage: Stage | None) -> ChunkJob:
+        """The job computing chunk `idx` of `arrays` (on the grid's chunks) from `graph`, the
+        arrays' whole task graph as a dict (see `whole_graph`), culled to what that chunk needs."""
+        keys = [(a.name, *idx) for a in arrays]
+        culled, _ = cull(graph, keys)
+        return cls(idx, culled, keys, roles, stage)
+
+    @staticmethod
+    def whole_graph(arrays: list) -> dict:
+        """The task graph of `arrays`, made into a dict once for all chunks (culling the layered
+        graph per chunk took ~30 ms a chunk at 121 M cells, on the main process beside the workers)."""
+        return dict(HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays)))
 
     def __call__(self, get: Callable = dask.local.get_sync) -> tuple[Index, list[tuple[Role, object]]]:
         """Compute; stage the blocks the stage takes (it returns what it made of them, e.g. a

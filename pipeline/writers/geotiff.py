@@ -326,14 +326,18 @@ def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], grid
     """
     by_name = {t.name: t for t in targets}
 
+    every = [(t.name, key) for t in targets for key in outputs[t.name]]
+    graph = ChunkJob.whole_graph([outputs[name][key] for name, key in every]
+                                 + ([extra.array] if extra is not None else []))
+
     def jobs() -> Iterator[ChunkJob]:
         for idx in ids:
-            roles = [(t.name, key) for t in targets for key in outputs[t.name]]
-            arrays = [outputs[name][key].blocks[idx] for name, key in roles]
+            roles = list(every)
+            arrays = [outputs[name][key] for name, key in roles]
             if extra is not None and (extra.only is None or idx in extra.only):
                 roles.append(("", None))
-                arrays.append(extra.array.blocks[idx])
-            yield ChunkJob.of(idx, arrays, roles, None if stages is None else stages[idx])
+                arrays.append(extra.array)
+            yield ChunkJob.of(idx, graph, arrays, roles, None if stages is None else stages[idx])
 
     cells = len(ids) * grid.chunk**2
     for idx, results in run_jobs(jobs(), len(ids), cells, window, stages is not None, processes):
