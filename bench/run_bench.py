@@ -164,6 +164,18 @@ def main() -> None:
                "timings": record.get("timings", {})}
         rows.append(row)
         if (km, res) == floor_at:
+            # the same run with `[output] deliverables = false`: the products only (no maps, report, PDF,
+            # project), to read the engine against the floor apart from what the floor does not draw
+            bare = inputs / "minemap-products-only.toml"
+            bare.write_text((inputs / "minemap.toml").read_text() + "\n[output]\ndeliverables = false\n")
+            bare_out = args.bench_dir / f"out-minemap-{km:g}km-products-only"
+            shutil.rmtree(bare_out, ignore_errors=True)
+            bwall, bpeak, bsingle, bstaged = timed([minemap, "run", str(bare), "--out", str(bare_out), "--quiet"],
+                                                   staging_in=bare_out)
+            rows.append({"size": row["size"], "cells": cells, "tool": "minemap, products only", "wall": bwall,
+                         "peak": bpeak, "single": bsingle, "staged": bstaged,
+                         "mb": dir_mb(bare_out, [f"{p}.tif" for p in products]),
+                         "timings": json.loads((bare_out / "run.json").read_text()).get("timings", {})})
             floor = true_floor(out, args.bench_dir / "floor", products)
             rows.append({"size": row["size"], "cells": cells, "tool": "true write floor", "wall": floor,
                          "peak": float("nan"), "single": float("nan"), "staged": float("nan"),
