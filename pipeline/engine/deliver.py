@@ -55,6 +55,8 @@ class Delivery:
         """Styles, summaries, QGIS project, maps and report: everything but the product files."""
         cfg, grid, staging, targets = self.inputs.cfg, self.inputs.grid, self.staging, self.targets
         t_sum = time.perf_counter()
+        if cfg.spec.output.deliverables and self.processes is not None:
+            self.processes.ready_to_draw()  # beside the summaries, change and project
         titles = {t.name: product_title(t.name, cfg) for t in targets}  # on maps, project, report
         styles, legends = {}, {t.name: PRODUCTS[t.name].style(cfg) for t in targets}
         zarr = cfg.spec.output.format == "zarr"  # issue #12: one store, and nothing drawn from GeoTIFFs

@@ -97,14 +97,23 @@ class WorkerProcesses:
 
     def __init__(self) -> None:
         self.pool: ProcessPoolExecutor | None = None
+        self.workers = 0
 
     def start(self, cells: int) -> None:
         """Start them if a run of `cells` cells on the current dask scheduler would use them."""
         workers = _local_workers()
         if self.pool is None and _use_processes(workers, cells):
-            self.pool = _spawn(workers)
+            self.pool, self.workers = _spawn(workers), workers
             for _ in range(workers):
                 self.pool.submit(_warm_up)
+
+    def ready_to_draw(self) -> None:
+        """Once the chunks are done: import what the maps and district drawings need (matplotlib,
+        pikepdf: ~0.6 s a worker) while this process sums the districts and writes the project,
+        not at the start, where the workers' imports and this process's loading share the cores."""
+        if self.pool is not None:
+            for _ in range(self.workers):
+                self.pool.submit(_warm_up_drawing)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -115,7 +124,10 @@ class WorkerProcesses:
 def _warm_up() -> None:
     import pipeline.products  # noqa: F401  (and through it what the jobs' tasks use)
     import pipeline.summaries  # noqa: F401
-    import pipeline.writers.pdf  # noqa: F401  (the briefing's district drawings are drawn here too)
+
+
+def _warm_up_drawing() -> None:
+    import pipeline.writers.pdf  # noqa: F401  (the maps and the briefing's district drawings are drawn here too)
 
 
 def run_jobs(jobs: Iterator[ChunkJob], count: int, cells: int, window: int, staged: bool,
