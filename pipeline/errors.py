@@ -55,3 +55,17 @@ class LockedError(MinemapError):
     """Another minemap process holds the output folder's lock."""
 
     exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class WorkerLostError(MinemapError):
+    """A worker process ended mid-run without handing back its work: the system stopped it (most
+    often the kernel, for memory) or it crashed. Nothing is published."""
+
+    exit_code = 71  # EX_OSERR
+
+    @classmethod
+    def of(cls, out_dir: Path) -> WorkerLostError:
+        return cls(Problem(str(out_dir), "a worker process stopped before finishing its work (the system stops one "
+                                         "when memory runs out: see `dmesg`); nothing was published and the "
+                                         "previous outputs are as they were. Run again with --workers 1 (fewer "
+                                         "chunks in memory at once) or on a machine with more memory"))

@@ -8,6 +8,7 @@ summaries, maps, report, STAC, run.json) → publish (`outdir`: one journaled st
 from __future__ import annotations
 
 import time
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,7 @@ from .engine.compute import compute
 from .engine.deliver import RUN_RECORD, Delivery
 from .engine.plan import (Inputs, budget, budget_check, changed_product, full_run_reason, input_files,  # noqa: F401
                           load_inputs, plan_targets, product_files, reason_of)
+from .errors import WorkerLostError
 from .grid import Grid
 from .history import prune_history
 from .guard import MAX_CELLS, deferred_interrupt
@@ -52,6 +54,8 @@ def run(config: str | Path, out_dir: str | Path, grid_path: str | Path | Grid | 
                 inputs.warnings.extend(notes)  # an interrupted publish completed or rolled back
                 return _execute(inputs, out_dir, t0, workers, progress, processes=processes,
                                 bundle_rasters=bundle_rasters)
+        except BrokenProcessPool:  # killed (memory) or crashed: staging is gone, OUT as it was
+            raise WorkerLostError.of(out_dir) from None
         finally:
             processes.close()
 
@@ -101,10 +105,13 @@ def update(config: str | Path, out_dir: str | Path, grid_path: str | Path | Grid
             summary.update(status="up to date", seconds=round(time.perf_counter() - t0, 3))
             return summary
         with runtime(workers, scheduler_address):
-            _execute(inputs, out_dir, t0, workers, progress,
-                     changed={tuple(map(int, k.split(","))) for k in changed} if complete else None,
-                     fingerprints=fingerprints, state=state if complete else None, parts=parts,
-                     bundle_rasters=bundle_rasters)
+            try:
+                _execute(inputs, out_dir, t0, workers, progress,
+                         changed={tuple(map(int, k.split(","))) for k in changed} if complete else None,
+                         fingerprints=fingerprints, state=state if complete else None, parts=parts,
+                         bundle_rasters=bundle_rasters)
+            except BrokenProcessPool:  # (a full run's chunks may go to worker processes)
+                raise WorkerLostError.of(out_dir) from None
         summary.update(status="updated" if complete else "full run", seconds=round(time.perf_counter() - t0, 3))
         return summary
 

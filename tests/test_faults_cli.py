@@ -53,6 +53,37 @@ def add_drone(config: Path) -> Path:
                         20.0, CRS, nodata=-1.0, tags={"TIFFTAG_DATETIME": "2024:06:01 10:00:00"})
 
 
+# ---- worker processes ----------------------------------------------------------------------
+
+def test_a_worker_process_killed_mid_run_is_exit_71_and_out_untouched(tmp_path, monkeypatch):
+    """The system killing a worker process (most often the kernel, for memory) as the chunks
+    start: exit 71 naming OUT and the likely cause, nothing published (OUT byte-identical), no
+    staging left, the lock free; not "unexpected failure (a bug)" with a traceback."""
+    from pipeline.writers import chunks
+
+    world = make_world(tmp_path / "world")
+    grid = world.parent / "grid.toml"  # 10 m cells: 1000 × 1000 in four chunks, for two worker processes
+    grid.write_text(grid.read_text().replace("resolution = 100.0", "resolution = 10"))
+    published = tmp_path / "out"
+    assert run_cli("run", world, "--out", published, "--quiet").exit_code == 0
+    real_executor, killed = chunks._executor, []
+
+    def kill_a_worker_first(*args):
+        pool, get, in_flight = real_executor(*args)
+        pid = pool.submit(os.getpid).result()  # a worker's process id, if the chunks go to processes
+        if pid != os.getpid():
+            os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer does
+            killed.append(pid)
+        return pool, get, in_flight
+
+    monkeypatch.setattr(chunks, "PROCESS_MIN_CELLS", 0)
+    monkeypatch.setattr(chunks, "spawn_is_harmless", lambda: True)  # pytest's main is safe to re-run
+    monkeypatch.setattr(chunks, "_executor", kill_a_worker_first)
+    assert_refused(["run", world, "--out", published, "--workers", "2"], published, 71,
+                   "a worker process stopped", str(published), "--workers 1")
+    assert len(killed) == 1  # the chunks did go to worker processes
+
+
 # ---- outputs -------------------------------------------------------------------------------
 
 def test_valid_percent_is_the_share_of_the_grid_with_a_value(world, published):
