@@ -32,7 +32,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_CODES = """Exit codes: 0 success (or up to date); 1 unexpected failure (a bug: please report it);
 2 bad config or input (or a grid too large: --max-cells, disk), nothing written; 3 update completed
-with rejected inputs (listed); 74 writing the outputs failed (disk full, quota, read-only, I/O error),
+with rejected inputs (listed); 71 a worker process stopped mid-run (the system stops one when memory runs
+out: try --workers 1), nothing published; 74 writing the outputs failed (disk full, quota, read-only, I/O error),
 previous outputs kept; 75 another minemap process holds the output folder's lock; 130 interrupted
 (Ctrl-C), staging removed, lock released."""
 REJECTED_EXIT = 3
