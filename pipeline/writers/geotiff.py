@@ -326,18 +326,16 @@ def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], grid
     """
     by_name = {t.name: t for t in targets}
 
-    every = [(t.name, key) for t in targets for key in outputs[t.name]]
-    graph = ChunkJob.whole_graph([outputs[name][key] for name, key in every]
-                                 + ([extra.array] if extra is not None else []))
+    roles = [(t.name, key) for t in targets for key in outputs[t.name]]
+    arrays = [outputs[name][key] for name, key in roles]
+    with_parts = ([*roles, ("", None)], [*arrays, extra.array]) if extra is not None else (roles, arrays)
+    graph = ChunkJob.whole_graph(with_parts[1])
 
     def jobs() -> Iterator[ChunkJob]:
         for idx in ids:
-            roles = list(every)
-            arrays = [outputs[name][key] for name, key in roles]
-            if extra is not None and (extra.only is None or idx in extra.only):
-                roles.append(("", None))
-                arrays.append(extra.array)
-            yield ChunkJob.of(idx, graph, arrays, roles, None if stages is None else stages[idx])
+            wants_parts = extra is not None and (extra.only is None or idx in extra.only)
+            chunk_roles, chunk_arrays = with_parts if wants_parts else (roles, arrays)
+            yield ChunkJob.of(idx, graph, chunk_arrays, chunk_roles, None if stages is None else stages[idx])
 
     cells = len(ids) * grid.chunk**2
     for idx, results in run_jobs(jobs(), len(ids), cells, window, stages is not None, processes):

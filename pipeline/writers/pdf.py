@@ -92,7 +92,7 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
     recorded; its words (heading, run, page number, zone
     ranks, figures, zone list) are drawn each run and stamped over it, so a reused drawing carries
     this run's numbers: it shows the same cells and outlines, or it would not have been reused.
-    `then` returns fields of `b` known only later (the changes), waited for after the drawings.
+    `then` returns fields of `b` known only later (the changes), waited for before the words.
     `pool` (e.g. the run's worker processes) draws the drawings to make while the words are drawn
     here; without one they are drawn here first."""
     pdf = Path(pdf)
