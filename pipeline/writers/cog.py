@@ -102,6 +102,11 @@ class TileFile:
         return np.array(rows, dtype=np.int64).reshape(-1, 5)
 
 
+def level_shapes(shape: tuple[int, int], levels: list[int]) -> list[tuple[int, int]]:
+    """(rows, columns) of a raster of `shape` at each level (1: full resolution, f: 1/f)."""
+    return [(math.ceil(shape[0] / f), math.ceil(shape[1] / f)) for f in levels]
+
+
 def tiled_levels(chunk: int, factors: list[int]) -> list[int]:
     """Levels a chunk covers in whole tiles (1 and the factors up to chunk / tile): compressed in
     the workers. Coarser levels share tiles between chunks and are encoded when assembling."""
@@ -265,8 +270,9 @@ def _copy(src: int, dst: int, offset: int, length: int) -> None:
 @dataclass(frozen=True)
 class ChunkStage:
     """How one chunk's blocks are staged by the worker that computed them: each product's tiled
-    levels compressed into its `TileFile`, the coarser levels uncompressed in small files (see
-    `pieces`). A picklable value: paths, coders and windows."""
+    levels compressed into its `TileFile`, the coarser levels in small ZSTD-compressed files (see
+    `pieces`), encoded as tiles when the file is assembled. A picklable value: paths, coders and
+    windows."""
 
     tiles: dict[str, TileFile]
     levels: tuple[int, ...]  # the tiled levels
@@ -316,7 +322,7 @@ class ChunkedCog:
     def __init__(self, folder: Path, shape: tuple[int, int], chunk: int, coder: TileCoder, factors: list[int]):
         self.folder, self.shape, self.coder = folder, shape, coder
         self.levels, self.tiled = [1, *factors], tiled_levels(chunk, factors)
-        self.shapes = [(math.ceil(shape[0] / f), math.ceil(shape[1] / f)) for f in self.levels]
+        self.shapes = level_shapes(shape, self.levels)
         self.coarse = {f: np.full(self.shapes[k], coder.nodata, dtype=coder.dtype)
                        for k, f in enumerate(self.levels) if f not in self.tiled}
         self.index = TileIndex(self.levels)

@@ -33,7 +33,7 @@ from ..grid import FILE_TILE, Grid
 from ..runtime import gdal_env
 from ..tiles import Index, chunk_key, run_job
 from .chunks import ChunkJob, WorkerProcesses, run_jobs
-from .cog import ChunkStage, TileCoder, TileFile, TileIndex, assemble, gdal_tags, tiled_levels
+from .cog import ChunkStage, TileCoder, TileFile, TileIndex, assemble, gdal_tags, level_shapes, tiled_levels
 from .overviews import downsample, level_chunks, overview_factors
 from .pieces import chunk_spots
 
@@ -193,8 +193,7 @@ class CogSink:
 
     def _assemble(self, t: RasterTarget, path: Path) -> None:
         grid, coder = self.grid, self.coders[t.name]
-        h, w = grid.shape
-        shapes = [(math.ceil(h / f), math.ceil(w / f)) for f in self.levels]
+        shapes = level_shapes(grid.shape, self.levels)
         found = TileIndex(self.levels)
         for idx, index in self.index[t.name].items():
             found.add(self.stages[idx].tiles[t.name].path, index)
