@@ -20,7 +20,7 @@ import shapely
 from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
-from .sources import file_sha256
+from .outdir import is_published
 from .writers.cog import ChunkedCog, TileCoder, gdal_tags
 from .writers.overviews import downsample, overview_factors
 from .writers.styles import Legend, Stop, ramp
@@ -58,7 +58,7 @@ def previous_file(out_dir: Path, name: str, state: dict | None,
     published = (state or {}).get("published", {}).get(path.name)
     if published is None or not path.is_file():
         return None, f"the previous run made no {path.name}"
-    if name not in verified and file_sha256(path) != published["sha256"]:
+    if name not in verified and not is_published(path, published):
         return None, f"{path} is not the file the last run wrote (SHA-256 differs): not compared"
     return path, ""
 

@@ -24,7 +24,7 @@ from .evidence import EVIDENCE, RASTERS, Bundled, evidence_plan, write_evidence
 from .formulas import SUSTAINABLE
 from .grid import Grid
 from .history import CATALOG
-from .outdir import staged_pages
+from .outdir import Kept, staged_pages
 from .vector import read_vector
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
@@ -126,13 +126,14 @@ def _geometry(ogr_type: str | None) -> str:
 
 def write_qgis_project(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, layers: dict,
                        styles: dict[str, str], titles: dict[str, str], created: str = "", version: str = "",
-                       bundle_rasters: bool = False) -> list[str]:
+                       bundle_rasters: bool = False, hashes: dict[str, str] | None = None,
+                       kept: dict[str, Kept] | None = None, made_from: dict[str, str] | None = None) -> list[str]:
     """minemap.qgz in `staging`, with the evidence it shows (evidence.gpkg; evidence/ if
     `bundle_rasters`) so OUT stands alone; the risk classes (or P_c) shown, the other products
     listed, and the print layouts (see `print_layouts`). Returns the staged names."""
     visible = "risk_class" if "risk_class" in styles else next(iter(styles), "")
     plan = evidence_plan(cfg, input_users(layers), bundle_rasters)
-    names = write_evidence(staging, cfg, grid, plan)
+    names = write_evidence(staging, cfg, grid, plan, hashes, (kept or {}).get(EVIDENCE), made_from)
     groups = project_groups(staging, out_dir, cfg, grid, layers, styles, titles, visible, plan)
     title = f"minemap — {grid.name}"
     layouts = print_layouts(out_dir, cfg, grid, groups, title, created, version)
@@ -215,20 +216,26 @@ def report_files(staging: Path, products: dict, titles: dict[str, str], units: d
 def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, legends: dict[str, Legend],
                           titles: dict[str, str], captions: dict[str, str], units: dict[str, str], tables: dict,
                           subtitle: str, dpi: int = 200, sections: list[tuple[str, str]] = (),
-                          pool: Executor | None = None) -> list[str]:
+                          pool: Executor | None = None, stamp: str = "", kept: dict[str, Kept] | None = None,
+                          made_from: dict[str, str] | None = None, run: str = "") -> list[str]:
     """A PNG map per product (drawn from `sources`: the product's cells, with overviews) and
     report.html in `staging`; returns the file names. `pool` draws the maps (the run's worker
-    processes); without one, threads here do (figures share no state)."""
+    processes); without one, threads here do (figures share no state). A map whose key (see
+    `maps.map_key`) is its `kept` one's is copied, not drawn; each map's key goes in `made_from`.
+    The maps are dated `stamp` before `subtitle`; the report `run`."""
     districts = tables.get("districts")
     outlines = districts[["district", "geometry"]] if districts is not None else None  # all a map shows of them
-    draw = partial(render_map, subtitle=subtitle, districts=outlines, name_field="district", dpi=dpi)
+    draw = partial(render_map, subtitle=subtitle, districts=outlines, name_field="district", dpi=dpi, stamp=stamp)
+    kept = kept or {}
     with ExitStack() as stack:
         if pool is None:
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)))
-        drawn = [pool.submit(draw, sources[n], staging / f"{n}.png", title=titles[n], unit=units[n], legend=legends[n])
-                 for n in legends]
-        for future in drawn:
-            future.result()
+        drawn = {f"{n}.png": pool.submit(draw, sources[n], staging / f"{n}.png", title=titles[n], unit=units[n],
+                                         legend=legends[n], kept=kept.get(f"{n}.png")) for n in legends}
+        done = {name: future.result() for name, future in drawn.items()}
+    if made_from is not None:
+        made_from.update({name: key for name, (key, _) in done.items()})
+    reused = [titles[n] for n in legends if done[f"{n}.png"][1]]
     names = [f"{n}.png" for n in legends]
     table = districts.drop(columns="geometry") if districts is not None else None
     notes = [f"{titles[n]}: {captions[n]} [{units[n]}]" for n in legends]
@@ -241,11 +248,14 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
                                                          f"{districts[c].sum():,.2f}" for c in released)
                      + "; risk classes and priority zones use the residual probability "
                        "P_res = P_c · (1 − released share).")
+    if reused:
+        notes.append(f"Kept as drawn by an earlier run (the date on the map), as their cells, colours and outlines "
+                     f"have not changed since: {', '.join(reused)}.")
     zones = tables.get("priority_zones")
     if zones is not None:
         notes.append(f"{len(zones)} priority zones ({zones['area_km2'].sum():,.1f} km²) in priority_zones.gpkg; "
                      "open minemap.qgz in QGIS to see them over the products.")
-    write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=subtitle,
+    write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=" · ".join(x for x in (run, subtitle) if x),
                  maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes, sections=sections,
                  files=report_files(staging, legends, titles, units))
     return names + [REPORT]

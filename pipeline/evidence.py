@@ -7,6 +7,7 @@ than carried through the loaders, which keep only geometries and values.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +15,16 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 
+from . import __version__
 from .config import LoadedConfig
 from .grid import Grid
+from .outdir import Kept
+from .sources.loaders import file_sha256
 from .vector import read_vector, repair_geometries, to_crs
 
 EVIDENCE = "evidence.gpkg"
 RASTERS = "evidence"  # folder of the bundled rasters
+EVIDENCE_STYLE = "1"  # in evidence.gpkg's key: raise it when what is written changes
 
 
 @dataclass(frozen=True)
@@ -48,10 +53,22 @@ def evidence_plan(cfg: LoadedConfig, users: dict[Path, list[str]], bundle_raster
     return plan
 
 
-def write_evidence(staging: Path, cfg: LoadedConfig, grid: Grid, plan: dict[Path, Bundled]) -> list[str]:
+def write_evidence(staging: Path, cfg: LoadedConfig, grid: Grid, plan: dict[Path, Bundled],
+                   hashes: dict[str, str] | None = None, kept: Kept | None = None,
+                   made_from: dict[str, str] | None = None) -> list[str]:
     """Write the `plan` into `staging`: each vector layer as read (layer, `where`), in the grid
-    CRS, clipped to the region; the rasters copied byte for byte. Returns the staged names."""
+    CRS, clipped to the region; the rasters copied byte for byte. Returns the staged names.
+    evidence.gpkg is `kept` (the last run's, copied) when made from the same files and settings
+    (`evidence_key`, from the inputs' SHA-256 `hashes`); its key goes in `made_from`."""
     names = []
+    vectors = {path: where for path, where in plan.items() if where.layer is not None}
+    if vectors:
+        key = evidence_key(cfg, grid, vectors, hashes or {})
+        if made_from is not None:
+            made_from[EVIDENCE] = key
+        if kept is not None and kept.reuse(key, staging / EVIDENCE):
+            names.append(EVIDENCE)
+            plan = {path: where for path, where in plan.items() if where.layer is None}
     for path, where in plan.items():
         target = staging / where.name
         if where.layer is None:
@@ -71,6 +88,18 @@ def write_evidence(staging: Path, cfg: LoadedConfig, grid: Grid, plan: dict[Path
         if where.name not in names:
             names.append(where.name)
     return names
+
+
+def evidence_key(cfg: LoadedConfig, grid: Grid, vectors: dict[Path, Bundled], hashes: dict[str, str]) -> str:
+    """A hash of everything evidence.gpkg is made from: the files' bytes, how each is read and
+    named, the grid's CRS and region, and this minemap (its repairs and clipping)."""
+    h = hashlib.sha256()
+    for part in (EVIDENCE_STYLE, __version__, grid.crs.to_wkt(), grid.region.geom.wkb):
+        h.update(repr(part).encode() + b"\0")
+    for path, where in sorted(vectors.items()):
+        sha = hashes.get(str(path)) or file_sha256(path)
+        h.update(repr((str(path), sha, where.name, where.layer, _read_as(cfg, path))).encode() + b"\0")
+    return h.hexdigest()[:32]
 
 
 def _read_as(cfg: LoadedConfig, path: Path) -> tuple[str | None, str | None]:

@@ -22,6 +22,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -31,7 +32,7 @@ from . import __version__
 from .errors import LockedError, OutputError, Problem
 from .guard import disk_error, disk_failure
 from .partsfile import decode_parts, encode_parts
-from .sources.loaders import file_sha256
+from .sources.loaders import stat_values, file_sha256
 
 STATE_DIR = ".minemap"
 STATE = "state.json"
@@ -68,6 +69,7 @@ class GridKey(BaseModel):
 class Published(BaseModel):
     sha256: str
     size: int
+    stat: list[int] | None = None  # size, mtime_ns, ctime_ns, inode once in OUT (see `is_published`)
 
 
 class State(BaseModel):
@@ -85,8 +87,9 @@ class State(BaseModel):
     raster_checks: dict[str, RasterCheck]
     published: dict[str, Published]
     pages: dict[str, str] = {}  # the briefing's kept district drawings: name → SHA-256
+    made_from: dict[str, str] = {}  # published deliverables reused when remade from the same: name → key
 
-    @field_validator("published")
+    @field_validator("published", "made_from")
     @classmethod
     def _names(cls, v: dict) -> dict:
         for name in v:
@@ -214,6 +217,18 @@ def path_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def is_published(path: Path, entry: dict) -> bool:
+    """Whether OUT's `path` is the file the last run published (`entry`: its state record): its
+    size, modification time, change time and inode as recorded (no one can set a ctime back: any
+    write or rename moves it), else its SHA-256 read in full, as for input rasters."""
+    try:
+        if not path.is_dir() and entry.get("stat") == stat_values(path.stat()):
+            return True
+    except OSError:
+        return False
+    return path_sha256(path) == entry["sha256"]
+
+
 def path_size(path: Path) -> int:
     """A file's size; a folder's: its files' sizes summed."""
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
@@ -275,7 +290,11 @@ def _complete(out_dir: Path, journal: Journal) -> int:
         if kill_after is not None and moved >= int(kill_after):
             os.kill(os.getpid(), signal.SIGKILL)
     _fsync_dir(out_dir)
-    write_state(out_dir, journal.state.model_dump(mode="json"))
+    state = journal.state.model_dump(mode="json")
+    for name, entry in state["published"].items():  # as each file now is in OUT (a rename sets its ctime)
+        if (out_dir / name).is_file():
+            entry["stat"] = stat_values((out_dir / name).stat())
+    write_state(out_dir, state)
     drop_stale_parts(out_dir, journal.state.summary_parts)
     (out_dir / STATE_DIR / JOURNAL).unlink()
     return moved
@@ -409,6 +428,38 @@ def read_parts(out_dir: Path, state: dict | None) -> tuple[dict[str, dict] | Non
         return decode_parts(data), None
     except (OSError, ValueError) as e:
         return None, Problem(str(path), f"{FULL_RUN} unusable summary parts ({_first_error(e)})")
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A deliverable the last run published (`path` in OUT, its SHA-256) and the key of what it
+    was made from (see `kept_files`): a run that would make it from the same key copies it."""
+
+    path: Path
+    key: str
+    sha256: str
+
+    def reuse(self, key: str, target: Path) -> bool:
+        """Copy the file to `target` (in staging) if `key` is its key and its bytes are still the
+        ones published; False: make it again."""
+        if key != self.key:
+            return False
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return False
+        if hashlib.sha256(data).hexdigest() != self.sha256:
+            return False
+        target.write_bytes(data)
+        return True
+
+
+def kept_files(out_dir: Path, state: dict | None) -> dict[str, Kept]:
+    """The last run's deliverables that recorded what they were made from (maps, evidence.gpkg),
+    by name: drawn or written again only when what they show changed."""
+    published = (state or {}).get("published", {})
+    return {name: Kept(out_dir / name, key, published[name]["sha256"])
+            for name, key in (state or {}).get("made_from", {}).items() if name in published}
 
 
 def kept_pages(out_dir: Path, state: dict | None) -> dict[Path, str]:

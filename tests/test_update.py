@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
+from PIL import Image
 from pyproj import Transformer
 
 from conftest import REPO
@@ -91,6 +92,27 @@ def test_unchanged_inputs_are_up_to_date_and_touch_nothing(sample, tmp_path):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["status"] == "up to date" and summary["chunks_recomputed"] == 0
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()} == before
+
+
+def test_update_reads_no_unchanged_published_file_to_trust_it(sample, tmp_path, monkeypatch):
+    """Before reading products back, an update checks they are the last run's files: by the size,
+    modification and change times and inode the state recorded once they were in OUT (a ctime
+    cannot be set back), not by hashing 100s of MB each time (the SHA-256 when those differ)."""
+    import pipeline.outdir
+
+    out = tmp_path / "out"
+    run(sample, out, workers=2)
+    state = json.loads((out / ".minemap" / "state.json").read_text())
+    for name, entry in state["published"].items():
+        st = (out / name).stat()
+        assert entry["stat"] == [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino], name
+    hashed = []
+    real = pipeline.outdir.path_sha256
+    monkeypatch.setattr(pipeline.outdir, "path_sha256", lambda p: hashed.append(Path(p)) or real(p))
+    drone_near(sample, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
+    assert update(sample, out, workers=2)["status"] == "updated"
+    assert hashed and not [p for p in hashed if p.parent == out]  # the staged files only, for the record
+    assert_same_as_fresh_run(sample, out, tmp_path / "fresh")
 
 
 def test_update_without_previous_run_does_a_full_run(sample, tmp_path):
@@ -227,9 +249,22 @@ def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):
     kept = out / ".minemap" / "pages"
     before = {p.name: p.read_bytes() for p in kept.iterdir()}
     assert len(before) == 9
+    maps_before = {p.name: p.read_bytes() for p in [*out.glob("*.png"), out / "evidence.gpkg"]}
     drone_near(config, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
     assert update(config, out, workers=2)["status"] == "updated"
     record = json.loads((out / "run.json").read_text())
+    # the maps of products the drone does not feed (E, R_e: its P_c is the pollution factor, CSC,
+    # released land), and evidence.gpkg (its vector files are the same), are copied as the first
+    # run made them; P_c's is drawn again
+    same = {name for name, data in maps_before.items() if (out / name).read_bytes() == data}
+    assert same == {"environmental_impact.png", "recovery_rate.png", "clearance_sustainability.png",
+                    "released_share.png", "evidence.gpkg"}
+    assert f"Drawn {first['created_utc'][:16].replace('T', ' ')} UTC" in Image.open(out / "environmental_impact.png").text["Description"]
+    assert f"Drawn {record['created_utc'][:16].replace('T', ' ')} UTC" in Image.open(out / "contamination_probability.png").text["Description"]
+    assert ("Kept as drawn by an earlier run (the date on the map), as their cells, colours and outlines have not "
+            "changed since: Environmental impact index (E), Ecological recovery rate (R_e), Clearance sustainability "
+            "coefficient (CSC), Released land"
+            ) in (out / "report.html").read_text()
     drawn, reused = record["briefing_pages"]["drawn"], record["briefing_pages"]["reused"]
     assert "Khojavend" in drawn and "Kalbajar" in reused and len(drawn) + len(reused) == 9 and len(reused) >= 5
     after = {p.name: p.read_bytes() for p in kept.iterdir()}
@@ -248,11 +283,17 @@ def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):
     victim = next(iter(set(after) & set(before)))
     edited = after[victim][:-10] + b"%%EOF edit"
     (kept / victim).write_bytes(edited)
+    assert set(state["made_from"]) == {*(p.name for p in out.glob("*.png")), "evidence.gpkg"}
+    edited_map = (out / "environmental_impact.png").read_bytes()  # a kept map too (its size kept): drawn again
+    edited_map = edited_map[:-40] + b"edit" + edited_map[-36:]
+    (out / "environmental_impact.png").write_bytes(edited_map)
     drone_near(config, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.1)  # the same district again
     assert update(config, out, workers=2)["status"] == "updated"
     pages = json.loads((out / "run.json").read_text())["briefing_pages"]
     assert len(pages["drawn"]) == len(drawn) + 1
     assert not (kept / victim).exists() or (kept / victim).read_bytes() != edited
+    assert (out / "environmental_impact.png").read_bytes() not in (edited_map, maps_before["environmental_impact.png"])
+    assert (out / "clearance_sustainability.png").read_bytes() == maps_before["clearance_sustainability.png"]
 
 
 def test_page_cells_are_the_same_from_the_staged_file_and_the_published_file(tmp_path, monkeypatch):

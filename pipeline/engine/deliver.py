@@ -15,7 +15,7 @@ from ..change import CHANGE, change_lines, change_section, compared_product, sta
 from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
 from ..errors import Problem
 from ..history import newest_acquisition, stage_history
-from ..outdir import file_hashes, kept_pages
+from ..outdir import file_hashes, kept_files, kept_pages
 from ..products import PRODUCTS, product_equation, product_title
 from ..summaries import write_summaries
 from ..tiles import chunk_key
@@ -50,11 +50,19 @@ class Delivery:
     changed: set | None = None  # an update's redone chunks (row, col); None: a full run
     pages: dict = field(default_factory=dict)  # the briefing's district drawings: drawn, reused
     processes: WorkerProcesses | None = None  # the run's worker processes (idle once the chunks are done)
+    made_from: dict[str, str] = field(default_factory=dict)  # kept deliverables' keys, for the state
+    hashing: Future | None = None  # the product files' SHA-256, taken while the rest is drawn
 
     def __call__(self, sources: dict[str, Path]) -> None:
-        """Styles, summaries, QGIS project, maps and report: everything but the product files."""
-        cfg, grid, staging, targets = self.inputs.cfg, self.inputs.grid, self.staging, self.targets
+        """Styles, summaries, QGIS project, maps and report: everything but the product files
+        (`sources`, final by now: hashed for the record meanwhile, as hashlib frees the interpreter)."""
         t_sum = time.perf_counter()
+        with ThreadPoolExecutor(1, thread_name_prefix="minemap-hash") as hasher:
+            self.hashing = hasher.submit(file_hashes, self.staging, [p.name for p in sources.values()])
+            self._deliver(sources, t_sum)
+
+    def _deliver(self, sources: dict[str, Path], t_sum: float) -> None:
+        cfg, grid, staging, targets = self.inputs.cfg, self.inputs.grid, self.staging, self.targets
         if cfg.spec.output.deliverables and self.processes is not None:
             self.processes.ready_to_draw()  # beside the summaries, change and project
         titles = {t.name: product_title(t.name, cfg) for t in targets}  # on maps, project, report
@@ -107,15 +115,18 @@ class Delivery:
                 captions[CHANGE], map_units[CHANGE] = f"new − previous {found['compared']}", "ΔP"
             if deliver:
                 project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
+                kept = kept_files(self.out_dir, self.previous)  # unchanged maps and evidence are copied
                 self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
                                                      self.created, __version__,
-                                                     self.bundle_rasters or cfg.spec.output.bundle_rasters))
-                subtitle = " · ".join(x for x in (f"Run {self.created[:16].replace('T', ' ')} UTC",
-                                                  f"grid {grid.name}", f"minemap {__version__}", cfg.spec.label) if x)
+                                                     self.bundle_rasters or cfg.spec.output.bundle_rasters,
+                                                     input_files(self.inputs), kept, self.made_from))
+                when = f"{self.created[:16].replace('T', ' ')} UTC"
+                about = " · ".join(x for x in (f"grid {grid.name}", f"minemap {__version__}", cfg.spec.label) if x)
                 self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions,
-                                                        map_units, tables, subtitle, dpi=cfg.spec.output.dpi,
+                                                        map_units, tables, about, dpi=cfg.spec.output.dpi,
                                                         sections=change_section(self.changes),
-                                                        pool=self._pool()))
+                                                        pool=self._pool(), stamp=f"Drawn {when}", kept=kept,
+                                                        made_from=self.made_from, run=f"Run {when}"))
                 name, self.pages = pack.result()
                 self.names.append(name)
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
@@ -169,7 +180,9 @@ class Delivery:
         record["changes"] = self.changes
         if self.pages:
             record["briefing_pages"] = self.pages
-        record["files"] = file_hashes(self.staging, self.names)  # a reader can check the set is this run's
+        known = self.hashing.result() if self.hashing is not None else {}
+        rest = file_hashes(self.staging, [n for n in self.names if n not in known])
+        record["files"] = {n: known.get(n) or rest[n] for n in self.names}  # a reader can check the set is this run's
         (self.staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
         return record
 

@@ -16,7 +16,7 @@ from ..config import LoadedConfig, check_config
 from ..errors import ConfigError, InputError, MinemapError, Problem
 from ..grid import Grid, area_scale_warning, load_grid
 from ..guard import check, estimate
-from ..outdir import FULL_RUN, path_sha256, path_size, read_parts
+from ..outdir import FULL_RUN, is_published, path_size, read_parts
 from ..products import PRODUCTS, enabled_products, missing_bindings, product_equation
 from ..sources import Layer, LoadOptions, file_sha256, load_layer
 from ..sources.release import load_release
@@ -37,6 +37,7 @@ class Inputs:
     raster_checks: dict[str, dict] = field(default_factory=dict)  # see sources.LoadOptions
     districts: Districts | None = None
     warnings: list[Problem] = field(default_factory=list)  # printed, recorded, never fatal
+    hashes: dict[str, str] = field(default_factory=dict)  # every input file's SHA-256, once known (`input_files`)
 
 
 def load_inputs(config: str | Path, grid_path: str | Path | Grid | None = None, lenient: bool = False,
@@ -122,7 +123,7 @@ def changed_product(out_dir: Path, state: dict, files: list[str]) -> Problem | N
     published (None: all are)."""
     for name in files:
         path = out_dir / name
-        if path_sha256(path) != state["published"][path.name]["sha256"]:
+        if not is_published(path, state["published"][path.name]):
             return Problem(str(path), f"{FULL_RUN} not the file the last run wrote (SHA-256 differs)")
     return None
 
@@ -133,9 +134,13 @@ def product_files(cfg: LoadedConfig, names: list[str]) -> list[str]:
 
 
 def input_files(inputs: Inputs) -> dict[str, str]:
-    """Every input file's SHA-256 (raster hashes were taken, or recalled, while checking them)."""
-    known = {p: c["sha256"] for p, c in inputs.raster_checks.items()}
-    return {str(f): known.get(str(f)) or file_sha256(f) for layer in inputs.layers.values() for f in layer.files}
+    """Every input file's SHA-256 (raster hashes were taken, or recalled, while checking them);
+    the vectors are read once per run, not at each use."""
+    if not inputs.hashes:
+        known = {p: c["sha256"] for p, c in inputs.raster_checks.items()}
+        inputs.hashes.update({str(f): known.get(str(f)) or file_sha256(f)
+                              for layer in inputs.layers.values() for f in layer.files})
+    return dict(inputs.hashes)
 
 
 def target(name: str, array, inputs: Inputs, created: str) -> RasterTarget:

@@ -178,7 +178,7 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
     checks = {} if checks is None else checks
     st = path.stat()
     known = checks.get(where)
-    if known and [known.get(k) for k in STAT_KEYS] != [*_stat_values(st), spec.band]:
+    if known and [known.get(k) for k in STAT_KEYS] != [*stat_values(st), spec.band]:
         known = None
     try:
         with rasterio.open(path) as ds:
@@ -215,14 +215,14 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
         problems.append(Problem(where, msg + scaled))
         return None
     sha = known["sha256"] if known else file_sha256(path)
-    checks[where] = {**dict(zip(STAT_KEYS, [*_stat_values(st), spec.band])), "sha256": sha, "min": vmin, "max": vmax}
+    checks[where] = {**dict(zip(STAT_KEYS, [*stat_values(st), spec.band])), "sha256": sha, "min": vmin, "max": vmax}
     return RasterFile(str(path), spec.band, nodata, offset, span, acquired, footprint, sha)
 
 
 STAT_KEYS = ("size", "mtime_ns", "ctime_ns", "ino", "band")  # what must match for a remembered check to count
 
 
-def _stat_values(st) -> list[int]:
+def stat_values(st) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 

@@ -1,5 +1,5 @@
 """PNG maps of the products for briefings: the .qml colours, a legend with units, scale bar,
-north arrow, district outlines and names, and a title with the run date.
+north arrow, district outlines and names, and a title with the date drawn.
 
 Drawn with matplotlib's object API only (Figure + FigureCanvasAgg; no pyplot, which keeps
 global state and is not thread-safe, and no geopandas plotting, which imports pyplot), from the
@@ -8,6 +8,7 @@ file's overviews (a decimated read), so a 121 M-cell product maps in about a sec
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import textwrap
@@ -15,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import matplotlib
 import numpy as np
 import rasterio
 import shapely
@@ -35,21 +37,27 @@ from .styles import Legend
 if TYPE_CHECKING:
     import geopandas
 
+    from ..outdir import Kept
+
 MAP_MAX_W_IN, MAP_MAX_H_IN = 7.0, 7.5  # the map's box; a tall or wide raster is fitted inside it
 MAP_MIN_W_IN, MAP_MIN_H_IN = 3.5, 3.0
 LEGEND_W_IN = 3.2  # room right of the map (trimmed away on save when the legend is narrower)
 TITLE_IN, MARGIN_IN = 0.95, 0.3  # title lines above the map, margin below it
 OUTLINE = "#333333"
 NODATA_HATCH = "#c8c8c8"  # light grey diagonal lines on white: "no data" on the PNG maps
+MAP_STYLE = "1"  # in every map's key: raise it when the drawing changes (kept maps are drawn again)
 
 
 def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, legend: Legend,
                districts: geopandas.GeoDataFrame | None = None, name_field: str = "name",
-               max_pixels: int | None = None, dpi: int = 200) -> None:
+               max_pixels: int | None = None, dpi: int = 200, stamp: str = "",
+               kept: Kept | None = None) -> tuple[str, bool]:
     """Write `png`, a map of band 1 of `tif` coloured exactly as `legend` (so it matches QGIS).
 
     `districts` must already be in the raster's CRS. The file is replaced atomically, so a reader
     never sees half a PNG. The raster is read no finer than the map box at `dpi` needs.
+    Returns the map's key (`map_key`: everything it shows but `stamp`, the date written before
+    `subtitle`) and whether `kept` (an earlier run's map of that key) was copied instead of drawing.
     """
     tif, png = Path(tif), Path(png)
     max_pixels = max_pixels or math.ceil(max(MAP_MAX_W_IN, MAP_MAX_H_IN) * dpi)
@@ -60,6 +68,11 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
         data = ds.read(1, out_shape=shape, masked=True, resampling=Resampling.nearest)
         b = ds.bounds
         metres = ds.crs is None or ds.crs.is_projected
+    key = map_key(data, tuple(b), metres, title, subtitle, unit, legend, districts, name_field, dpi)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    if kept is not None and kept.reuse(key, png):
+        return key, True
+    subtitle = f"{stamp} · {subtitle}" if stamp and subtitle else stamp or subtitle
     width_m, height_m = b.right - b.left, b.top - b.bottom
     fit = min(MAP_MAX_W_IN / width_m, MAP_MAX_H_IN / height_m)  # inches per map unit
     # a thin strip still gets a box big enough for the legend, scale bar and arrow: white around it
@@ -105,7 +118,6 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
         handles = [Patch(facecolor=s.color, edgecolor="#555555", label=s.label) for s in legend.stops] + [no_data]
         fig.legend(handles=handles, title=legend_title(legend, unit), loc="center left", bbox_to_anchor=(legend_x - 0.1 / fig_w_in, mid),
                    fontsize=8, title_fontsize=9, frameon=False, alignment="left")
-    png.parent.mkdir(parents=True, exist_ok=True)
     tmp = png.with_name(f".{png.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer
     try:
         imsave(tmp, _drawn_and_trimmed(fig, pad_inches=0.15), format="png",
@@ -113,6 +125,23 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
         os.replace(tmp, png)
     finally:
         tmp.unlink(missing_ok=True)
+    return key, False
+
+
+def map_key(data: np.ma.MaskedArray, bounds: tuple, metres: bool, title: str, subtitle: str, unit: str,
+            legend: Legend, districts: geopandas.GeoDataFrame | None, name_field: str, dpi: int) -> str:
+    """A hash of everything a map shows but its date: same key, same drawing (so an update keeps
+    the maps of products whose cells did not change, see `outdir.Kept`)."""
+    h = hashlib.sha256()
+    for part in (MAP_STYLE, matplotlib.__version__, dpi, bounds, metres, title, subtitle, unit, repr(legend), data.shape, str(data.dtype)):
+        h.update(repr(part).encode() + b"\0")
+    h.update(np.ma.getdata(data).tobytes())
+    h.update(np.ma.getmaskarray(data).tobytes())
+    if districts is not None:
+        h.update(repr(len(districts)).encode())
+        for name, geom in zip(districts[name_field], districts.geometry):
+            h.update(repr(name).encode() + b"\0" + (shapely.to_wkb(geom) if geom is not None else b""))
+    return h.hexdigest()[:32]
 
 
 def legend_title(legend: Legend, fallback: str, width: int = 30) -> str:
