@@ -211,11 +211,18 @@ def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, cod
     win = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)  # polygonize only where zones are
     for geom, value in shapes(labels[win].astype(np.int32, copy=False), mask=mask[win], connectivity=4,
                               transform=Affine.translation(offset[1] + cols[0], offset[0] + rows[0])):
-        outlines[int(value) - 1].append(shapely.geometry.shape(geom))
+        outlines[int(value) - 1].append(_polygon(geom["coordinates"]))
     wkb = [shapely.to_wkb(p[0] if len(p) == 1 else shapely.union_all(p)) for p in outlines]
     edges = {"top": labels[0, :].copy(), "bottom": labels[-1, :].copy(),
              "left": labels[:, 0].copy(), "right": labels[:, -1].copy()}
     return {"n": n, "stats": stats, "wkb": wkb, "edges": edges}
+
+
+def _polygon(rings: list) -> shapely.Polygon:
+    """A GeoJSON polygon's rings as a shapely Polygon, each ring made from one array (shapely's
+    `shape` walks the vertices in Python: half the time of the zone outlines)."""
+    holes = [shapely.linearrings(np.asarray(ring)) for ring in rings[1:]]
+    return shapely.polygons(shapely.linearrings(np.asarray(rings[0])), holes=holes or None)
 
 
 def _group_max(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
