@@ -48,7 +48,7 @@ DPI = 200  # print resolution: rasters are read at most this fine for their size
 # fills and record points are drawn as images at it too (thousands of vector zone paths made one page take seconds)
 ZONE, CLEARED, RECORD = "#000000", "#1f78b4", "#111111"
 MAX_LABELS = 60  # zone ranks written on one page's map
-PAGE_STYLE = "2"  # in every stored district page's key: raise it when the page's drawing changes
+PAGE_STYLE = "3"  # in every stored district page's key: raise it when the page's drawing changes
 HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
 CAVEAT = ("A model of the evidence listed, not a survey result. P_c is the estimated probability of "
           "contamination from mine records, soil and drone data; where evidence is thin (see "
@@ -560,10 +560,11 @@ def _raster(ax: Axes, data, extent, legend: Legend, repeat: int = 1) -> ScalarMa
 
 
 def _repeat(cells: int, extent_m: float, view_m: float, box_in: float) -> int:
-    """How many pixels per cell bring `cells` across `extent_m` metres to DPI on a map box of
-    `box_in` inches showing `view_m` metres."""
+    """How many pixels per cell bring `cells` across `extent_m` metres nearest to DPI on a map box
+    of `box_in` inches showing `view_m` metres: cells read for the page at 199.9 per inch stay one
+    pixel each (rounding up made them 2 × 2: four times the pixels to compress for nothing)."""
     ppi = cells / max(extent_m / view_m * box_in, 1e-9)
-    return max(1, min(8, math.ceil(DPI / ppi)))
+    return max(1, min(8, round(DPI / ppi)))
 
 
 def _view(bounds: tuple[float, float, float, float], aspect: float) -> tuple[float, float, float, float]:
