@@ -267,13 +267,16 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                         change: tuple[Path, Legend] | None = None,
                         then: Callable[[], dict] | None = None,
                         kept: dict[Path, str] | None = None,
-                        pool: Executor | None = None) -> tuple[str, dict[str, list[str]]]:
+                        pool: Executor | None = None, redone: list | None = None,
+                        looks: dict[str, str] | None = None) -> tuple[str, dict]:
     """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
     district, with the mine records (density points) and cleared areas (coverage polygons).
     Returns its name and the districts whose page drawing was "drawn" or "reused" (see `write_briefing`);
     `then` gives `changes` and `change` when they are known later (waited for after the drawings);
     `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`); `pool`:
-    where the district drawings are drawn (the run's worker processes: beside the words)."""
+    where the district drawings are drawn (the run's worker processes: beside the words); `redone`
+    (an update's redone chunks' bounds) and `looks` (the last run's) spare reading cells a page
+    showed last time (see `writers.pdf._district_look`)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
     users = input_users(layers)
     kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
@@ -285,7 +288,8 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      raster=sources[name], raster_title=titles[name], unit=units[name], legend=legends[name],
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
-                     evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change)
+                     evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change,
+                     redone=redone, looks=dict(looks or {}))
     return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)
 
 

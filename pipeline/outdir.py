@@ -88,6 +88,7 @@ class State(BaseModel):
     published: dict[str, Published]
     pages: dict[str, str] = {}  # the briefing's kept district drawings: name → SHA-256
     made_from: dict[str, str] = {}  # published deliverables reused when remade from the same: name → key
+    looks: dict[str, str] = {}  # the briefing pages' cells: window → digest (see writers.pdf._district_look)
 
     @field_validator("published", "made_from")
     @classmethod

@@ -152,7 +152,7 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
                 "parts": {t.name: t.parts for t in targets}, "sizes": sizes, "summary_parts": parts_file,
                 "summary_parts_sha256": parts_sha,
                 "raster_checks": {p: c for p, c in inputs.raster_checks.items() if p in record["inputs"]},
-                "pages": page_hashes(staging), "made_from": delivery.made_from})
+                "pages": page_hashes(staging), "made_from": delivery.made_from, "looks": delivery.looks})
             prune_history(out_dir)  # items the new catalog no longer links (keep_history)
             keep_pages(staging, out_dir)  # the briefing's district pages, for the next run to reuse
     return record

@@ -1,5 +1,6 @@
 """Scheduled regeneration: `update` redoes only changed chunks and equals a fresh run, cell for cell."""
 
+import io
 import json
 import os
 import shutil
@@ -237,10 +238,13 @@ def test_update_change_map_and_zone_changes_equal_a_full_runs(sample, tmp_path, 
     assert zones == zone_changes(Path(previous_zones), out / "priority_zones.gpkg", 0.01)
 
 
-def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):
+def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path, monkeypatch):
     """The briefing's district drawings are kept in OUT/.minemap/pages; an update redraws those
     whose view holds changed cells (the new drone lies in Khojavend) and reuses the others byte
-    for byte, stamping this run's words (run, page number, ranks, figures) over every page."""
+    for byte, stamping this run's words (run, page number, ranks, figures) over every page. A
+    page whose cells lie clear of the redone chunks is not even read: the last run's digest of
+    them stands in (the state's `looks`)."""
+    import pipeline.writers.pdf as pdf
     shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
     shutil.copytree(REPO / "grids", tmp_path / "grids")
     config, out = tmp_path / "sample_data" / "minemap.toml", tmp_path / "out"
@@ -251,8 +255,18 @@ def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):
     assert len(before) == 9
     maps_before = {p.name: p.read_bytes() for p in [*out.glob("*.png"), out / "evidence.gpkg"]}
     drone_near(config, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
+    looks, real_look = {}, pdf._district_look
+
+    def look(b, row):
+        looks[row["district"]] = real_look(b, row)
+        return looks[row["district"]]
+
+    monkeypatch.setattr(pdf, "_district_look", look)
     assert update(config, out, workers=2)["status"] == "updated"
     record = json.loads((out / "run.json").read_text())
+    # the one redone chunk is the middle one of 3 × 3: Zangilan's page (the south) lies clear of it
+    assert [name for name, look in looks.items() if look.data is None] == ["Zangilan"]
+    assert "Zangilan" in record["briefing_pages"]["reused"]
     # the maps of products the drone does not feed (E, R_e: its P_c is the pollution factor, CSC,
     # released land), and evidence.gpkg (its vector files are the same), are copied as the first
     # run made them; P_c's is drawn again
@@ -292,7 +306,10 @@ def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path):
     pages = json.loads((out / "run.json").read_text())["briefing_pages"]
     assert len(pages["drawn"]) == len(drawn) + 1
     assert not (kept / victim).exists() or (kept / victim).read_bytes() != edited
-    assert (out / "environmental_impact.png").read_bytes() not in (edited_map, maps_before["environmental_impact.png"])
+    redrawn = out / "environmental_impact.png"  # (the same bytes as the first run's within the same minute)
+    assert redrawn.read_bytes() != edited_map and Image.open(redrawn).size == Image.open(io.BytesIO(edited_map)).size
+    assert f"Drawn {json.loads((out / 'run.json').read_text())['created_utc'][:16].replace('T', ' ')} UTC" in \
+        Image.open(redrawn).text["Description"]
     assert (out / "clearance_sustainability.png").read_bytes() == maps_before["clearance_sustainability.png"]
 
 
@@ -306,22 +323,24 @@ def test_page_cells_are_the_same_from_the_staged_file_and_the_published_file(tmp
     shutil.copytree(REPO / "grids", tmp_path / "grids")
     config, out = tmp_path / "sample_data" / "minemap.toml", tmp_path / "out"
     monkeypatch.setattr(pdf, "DPI", 20)  # ~140 px across a district of ~300–500 cells: decimated
-    seen, read = [], pdf._read
+    seen, of = [], pdf._Window.of
 
-    def reading(tif, view, n):
-        data, extent = read(tif, view, n)
-        seen.append((Path(tif), view, n, data, extent))
-        return data, extent
+    def where(tif, view, n):
+        window = of(tif, view, n)
+        if view is not None:  # a district's view (the cover reads the whole region)
+            seen.append((Path(tif), view, n, window, window.read(tif)))
+        return window
 
-    monkeypatch.setattr(pdf, "_read", reading)
+    monkeypatch.setattr(pdf._Window, "of", staticmethod(where))
     run(config, out, workers=2)
-    staged = [s for s in seen if s[0].parent.name.startswith(".staging-") and s[1] is not None]  # gone now
+    staged = [s for s in seen if s[0].parent.name.startswith(".staging-")]  # gone now
     assert len(staged) == 9  # one view per district
-    for tif, view, n, data, extent in staged:
+    for tif, view, n, window, data in staged:
         with rasterio.open(out / f"{tif.stem}.tif") as ds:
             assert ds.overviews(1) == [2, 4]
-        again, again_extent = read(out / f"{tif.stem}.tif", view, n)
+        published = of(out / f"{tif.stem}.tif", view, n)
+        again = published.read(out / f"{tif.stem}.tif")
         assert max(data.shape) <= n < max(view[2] - view[0], view[3] - view[1]) / 100  # fewer pixels than cells
-        assert again_extent == extent and again.shape == data.shape
+        assert published == window and again.shape == data.shape
         assert np.array_equal(np.ma.getmaskarray(again), np.ma.getmaskarray(data))
         assert np.array_equal(again.filled(-1), data.filled(-1))

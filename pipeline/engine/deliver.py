@@ -52,6 +52,7 @@ class Delivery:
     processes: WorkerProcesses | None = None  # the run's worker processes (idle once the chunks are done)
     made_from: dict[str, str] = field(default_factory=dict)  # kept deliverables' keys, for the state
     hashing: Future | None = None  # the product files' SHA-256, taken while the rest is drawn
+    looks: dict[str, str] = field(default_factory=dict)  # the briefing pages' cells, for the state
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files
@@ -94,7 +95,8 @@ class Delivery:
             pack = pool.submit(write_briefing_pack, staging, self.out_dir, sources, cfg, grid, self.inputs.layers,
                                legends, titles, units, tables, self.created, __version__,
                                then=known.result, kept=kept_pages(self.out_dir, self.previous),
-                               pool=self._pool()) if deliver else None
+                               pool=self._pool(), redone=self._redone(),
+                               looks=(self.previous or {}).get("looks")) if deliver else None
             try:
                 t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
                 change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends),
@@ -128,6 +130,7 @@ class Delivery:
                                                         pool=self._pool(), stamp=f"Drawn {when}", kept=kept,
                                                         made_from=self.made_from, run=f"Run {when}"))
                 name, self.pages = pack.result()
+                self.looks = self.pages.pop("looks", {})
                 self.names.append(name)
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
@@ -136,6 +139,12 @@ class Delivery:
         idle once the chunks are done (a large grid's full run), beside the pack's words and the
         project here; None: threads and this process."""
         return self.processes.pool if self.processes is not None else None
+
+    def _redone(self) -> list[tuple[float, float, float, float]] | None:
+        """An update's redone chunks' bounds (left, bottom, right, top); None: a full run."""
+        if self.changed is None:
+            return None
+        return [tuple(self.inputs.grid.tile_geobox(idx).boundingbox) for idx in sorted(self.changed)]
 
     def _left_alone(self, names: list[str]) -> tuple[dict | None, set[str], list | None]:
         """For an update (`changed` known): the compared product's valid cells in each chunk left

@@ -79,12 +79,15 @@ class Briefing:
     caveat: str = CAVEAT
     changes: list[str] | None = None  # zone changes since the previous run, in words (None: first run)
     change: tuple[Path, Legend] | None = None  # change_since_previous.tif and its colours
+    redone: list[tuple[float, float, float, float]] | None = None  # an update's redone chunks (None: all new)
+    looks: dict[str, str] = field(default_factory=dict)  # the last run's page cells: window → digest
 
 
 def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, staged: Path | None = None,
-                   then: Callable[[], dict] | None = None, pool: Executor | None = None) -> dict[str, list[str]]:
+                   then: Callable[[], dict] | None = None, pool: Executor | None = None) -> dict:
     """Write `pdf` (replaced atomically): cover, a page per district, the changes and evaluation
-    pages. Returns the districts whose page was "drawn" and those "reused".
+    pages. Returns the districts whose page was "drawn" and those "reused", and the pages'
+    "looks" (window → digest of its cells, for the next run's `b.looks`).
 
     A district page is two layers: its drawing (map, outlines, points, legends: most of the time)
     is stored in `staged` under a key of everything it shows (see `_map_key`), and taken from
@@ -98,7 +101,8 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
     pdf = Path(pdf)
     districts = b.districts
     tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    done: dict[str, list[str]] = {"drawn": [], "reused": []}
+    done: dict = {"drawn": [], "reused": []}
+    looks: dict[str, str] = {}
     maps: list[bytes | Future] = []
     keys, texts = [], []
     if districts is not None:
@@ -107,10 +111,12 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
         for k in range(len(districts)):
             row = districts.iloc[k]
             look = _district_look(b, row)
+            looks[look.window] = look.digest
             key = _map_key(b, row, look)
             drawing = _stored_page(kept, key)
             done["reused" if drawing is not None else "drawn"].append(str(row["district"]))
             if drawing is None:  # drawn in `pool` while the next looks and the words are made here
+                look = _with_cells(b, look)
                 drawing = pool.submit(_drawing, sent, row, look) if pool is not None else _drawing(sent, row, look)
             maps.append(drawing)
             keys.append(key)
@@ -130,6 +136,7 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
     maps = [m.result() if isinstance(m, Future) else m for m in maps]
     for key, drawing in zip(keys, maps):
         _store_page(staged, key, drawing)
+    done["looks"] = looks  # for the next run's state (see `_district_look`)
     sources = []  # open until the pack is saved: its pages refer to them
     try:
         made = pikepdf.open(io.BytesIO(rest.getvalue()))
@@ -195,10 +202,8 @@ def _map_key(b: Briefing, row, look: "Look") -> str:
     drawing. Ranks, figures and the run are in its words, drawn each run."""
     h = hashlib.sha256()
     for part in (PAGE_STYLE, DPI, b.version, b.raster_title, b.unit, repr(b.legend), repr(look.view),
-                 repr(look.extent), look.data.shape, len(look.cleared), len(look.records)):
+                 repr(look.extent), look.window, look.digest, len(look.cleared), len(look.records)):
         h.update(repr(part).encode() + b"\0")
-    h.update(np.ma.getdata(look.data).tobytes())
-    h.update(np.ma.getmaskarray(look.data).tobytes())
     h.update(shapely.to_wkb(row.geometry))
     near = look.near.geometry.values if look.near is not None else []
     # zones as far as the map shows them (in one form whatever their ring's start): a zone that
@@ -279,23 +284,36 @@ class Look:
     cleared areas and records within it."""
 
     view: tuple[float, float, float, float]
-    data: np.ma.MaskedArray
+    data: np.ma.MaskedArray | None  # None: not read (the same cells as last run, see `_district_look`)
     extent: tuple[float, float, float, float]
     near: "geopandas.GeoDataFrame | None"  # zones meeting the view
     listed: "geopandas.GeoDataFrame | None"  # the district's zones
     cleared: list
     records: np.ndarray  # (n, 2) points
+    window: str = ""  # which cells of which file: overview level, window, shape (see `_Window`)
+    digest: str = ""  # of the cells and their mask
 
 
 MAP_BOX = (0.4, 0.65, 6.9, 6.55)  # a district page's map: x, y, width, height in inches
 
 
 def _district_look(b: Briefing, row) -> Look:
+    """What the page shows. Its cells are not read when an update left them alone: the window
+    meets no redone chunk (`b.redone`) and the last run recorded their digest (`b.looks`)."""
     box = MAP_BOX
     x0, y0, x1, y1 = row.geometry.bounds
     margin = 0.08 * max(x1 - x0, y1 - y0, 1.0)
     view = _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), box[2] / box[3])
-    data, extent = _read(b.raster, view, round(max(box[2], box[3]) * DPI))
+    where = _Window.of(b.raster, view, round(max(box[2], box[3]) * DPI))
+    extent, window = where.extent, where.key(b.raster_title)
+    left, right, bottom, top = extent
+    untouched = b.redone is not None and not any(  # the window shares no cell with a redone chunk
+        c[0] < right and left < c[2] and c[1] < top and bottom < c[3] for c in b.redone)  # c: l, b, r, t
+    if untouched and window in b.looks:
+        data, digest = None, b.looks[window]
+    else:
+        data = where.read(b.raster)
+        digest = _digest(data)
     seen = shapely.box(*view)
     cleared = list(b.cleared[_meeting(b.cleared, seen)]) if len(b.cleared) else []
     zones, near, listed = b.zones, None, None
@@ -304,7 +322,22 @@ def _district_look(b: Briefing, row) -> Look:
         listed = zones[zones["district"] == str(row["district"])]
     shown = b.records[_meeting(b.records, seen)] if len(b.records) else b.records
     pts = shapely.get_coordinates(shown).reshape(-1, 2)
-    return Look(view, data, extent, near, listed, cleared, pts)
+    return Look(view, data, extent, near, listed, cleared, pts, window, digest)
+
+
+def _with_cells(b: Briefing, look: Look) -> Look:
+    """`look` with its cells read, to draw it."""
+    if look.data is not None:
+        return look
+    return replace(look, data=_Window.of(b.raster, look.view, round(max(MAP_BOX[2], MAP_BOX[3]) * DPI)).read(b.raster))
+
+
+def _digest(data: np.ma.MaskedArray) -> str:
+    h = hashlib.sha256(repr((data.shape, str(data.dtype))).encode())
+    h.update(np.ma.getdata(data).tobytes())
+    h.update(np.ma.getmaskarray(data).tobytes())
+    return h.hexdigest()[:32]
+
 
 
 def _meeting(geoms: np.ndarray, seen) -> np.ndarray:
@@ -514,37 +547,60 @@ def _num(v: object) -> float:
 
 
 def _read(tif: Path, view: tuple[float, float, float, float] | None, max_pixels: int):
-    """Band 1 within `view` (all when None), at most `max_pixels` across: the coarsest overview
-    level still as fine as the page needs, opened as that level and thinned here, so a VRT of
-    staged pieces and the COG made of them give the same cells. Returns (data, extent)."""
-    with rasterio.open(tif) as ds:
-        win = Window(0, 0, ds.width, ds.height)
-        if view is not None:
-            inv = ~ds.transform
-            c0, r0 = inv @ (view[0], view[3])
-            c1, r1 = inv @ (view[2], view[1])
-            c0, r0 = max(0, math.floor(c0)), max(0, math.floor(r0))
-            c1, r1 = min(ds.width, math.ceil(c1)), min(ds.height, math.ceil(r1))
-            win = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
-        scale = max(1.0, max(win.width, win.height) / max_pixels)
-        factors = ds.overviews(1)
-    level = max((k for k, f in enumerate(factors) if f <= scale), default=None, key=lambda k: factors[k])
-    with rasterio.open(tif, **({} if level is None else {"overview_level": level})) as ds:
-        if level is not None:  # the window at that level, widened to whole cells
-            f = factors[level]
-            c0, r0 = int(win.col_off) // f, int(win.row_off) // f
-            c1 = min(ds.width, math.ceil((win.col_off + win.width) / f))
-            r1 = min(ds.height, math.ceil((win.row_off + win.height) / f))
-            win = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
-        scale = max(1.0, max(win.width, win.height) / max_pixels)
-        shape = (max(1, round(win.height / scale)), max(1, round(win.width / scale)))
-        data = ds.read(1, window=win, masked=True)  # then every scale-th cell, here: a VRT's sources
-        # would each pick their own nearest cells
+    """The cells of `tif` in `view` (None: all), at most `max_pixels` across, and their extent."""
+    where = _Window.of(tif, view, max_pixels)
+    return where.read(tif), where.extent
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Which cells a page reads: an overview level, a window in it, and every how-many-th cell."""
+
+    level: int | None
+    window: tuple[int, int, int, int]  # col_off, row_off, width, height at that level
+    shape: tuple[int, int]
+    extent: tuple[float, float, float, float]  # left, right, bottom, top
+
+    def key(self, name: str) -> str:
+        return repr((name, self.level, self.window, self.shape))
+
+    def read(self, tif: Path) -> np.ma.MaskedArray:
+        with rasterio.open(tif, **({} if self.level is None else {"overview_level": self.level})) as ds:
+            data = ds.read(1, window=Window(*self.window), masked=True)  # then every scale-th cell: a
+            # VRT's sources would each pick their own nearest cells
         rows, cols = (np.minimum(((np.arange(n) + 0.5) * size / n).astype(np.intp), size - 1)
-                      for n, size in zip(shape, data.shape))
-        data = data[rows][:, cols]
-        left, bottom, right, top = rasterio.windows.bounds(win, ds.transform)
-    return data, (left, right, bottom, top)
+                      for n, size in zip(self.shape, data.shape))
+        return data[rows][:, cols]
+
+    @classmethod
+    def of(cls, tif: Path, view: tuple[float, float, float, float] | None, max_pixels: int) -> "_Window":
+        """Band 1 within `view` (all when None), at most `max_pixels` across: the coarsest overview
+        level still as fine as the page needs, opened as that level and thinned here, so a VRT of
+        staged pieces and the COG made of them give the same cells."""
+        with rasterio.open(tif) as ds:
+            win = Window(0, 0, ds.width, ds.height)
+            if view is not None:
+                inv = ~ds.transform
+                c0, r0 = inv @ (view[0], view[3])
+                c1, r1 = inv @ (view[2], view[1])
+                c0, r0 = max(0, math.floor(c0)), max(0, math.floor(r0))
+                c1, r1 = min(ds.width, math.ceil(c1)), min(ds.height, math.ceil(r1))
+                win = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
+            scale = max(1.0, max(win.width, win.height) / max_pixels)
+            factors = ds.overviews(1)
+        level = max((k for k, f in enumerate(factors) if f <= scale), default=None, key=lambda k: factors[k])
+        with rasterio.open(tif, **({} if level is None else {"overview_level": level})) as ds:
+            if level is not None:  # the window at that level, widened to whole cells
+                f = factors[level]
+                c0, r0 = int(win.col_off) // f, int(win.row_off) // f
+                c1 = min(ds.width, math.ceil((win.col_off + win.width) / f))
+                r1 = min(ds.height, math.ceil((win.row_off + win.height) / f))
+                win = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
+            scale = max(1.0, max(win.width, win.height) / max_pixels)
+            shape = (max(1, round(win.height / scale)), max(1, round(win.width / scale)))
+            left, bottom, right, top = rasterio.windows.bounds(win, ds.transform)
+        return cls(level, (int(win.col_off), int(win.row_off), int(win.width), int(win.height)), shape,
+                   (left, right, bottom, top))
 
 
 def _raster(ax: Axes, data, extent, legend: Legend, repeat: int = 1) -> ScalarMappable:
