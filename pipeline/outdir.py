@@ -32,7 +32,7 @@ from . import __version__
 from .errors import LockedError, OutputError, Problem
 from .guard import disk_error, disk_failure
 from .partsfile import decode_parts, encode_parts
-from .sources.loaders import stat_values, file_sha256
+from .sources.loaders import file_sha256, stat_values
 
 STATE_DIR = ".minemap"
 STATE = "state.json"
@@ -445,13 +445,18 @@ class Kept:
         ones published; False: make it again."""
         if key != self.key:
             return False
+        h = hashlib.sha256()
         try:
-            data = self.path.read_bytes()
-        except OSError:
+            with open(self.path, "rb") as src, open(target, "wb") as dst:  # hashed as copied
+                while block := src.read(1 << 20):
+                    h.update(block)
+                    dst.write(block)
+        except FileNotFoundError:
+            target.unlink(missing_ok=True)
             return False
-        if hashlib.sha256(data).hexdigest() != self.sha256:
+        if h.hexdigest() != self.sha256:
+            target.unlink()
             return False
-        target.write_bytes(data)
         return True
 
 

@@ -304,7 +304,7 @@ def _district_look(b: Briefing, row) -> Look:
     x0, y0, x1, y1 = row.geometry.bounds
     margin = 0.08 * max(x1 - x0, y1 - y0, 1.0)
     view = _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), box[2] / box[3])
-    where = _Window.of(b.raster, view, round(max(box[2], box[3]) * DPI))
+    where = _page_window(b, view)
     extent, window = where.extent, where.key(b.raster_title)
     left, right, bottom, top = extent
     untouched = b.redone is not None and not any(  # the window shares no cell with a redone chunk
@@ -325,11 +325,14 @@ def _district_look(b: Briefing, row) -> Look:
     return Look(view, data, extent, near, listed, cleared, pts, window, digest)
 
 
+def _page_window(b: Briefing, view: tuple[float, float, float, float]) -> "_Window":
+    """The cells a district page's map reads: as fine as the map box at DPI needs."""
+    return _Window.of(b.raster, view, round(max(MAP_BOX[2], MAP_BOX[3]) * DPI))
+
+
 def _with_cells(b: Briefing, look: Look) -> Look:
     """`look` with its cells read, to draw it."""
-    if look.data is not None:
-        return look
-    return replace(look, data=_Window.of(b.raster, look.view, round(max(MAP_BOX[2], MAP_BOX[3]) * DPI)).read(b.raster))
+    return look if look.data is not None else replace(look, data=_page_window(b, look.view).read(b.raster))
 
 
 def _digest(data: np.ma.MaskedArray) -> str:
@@ -337,7 +340,6 @@ def _digest(data: np.ma.MaskedArray) -> str:
     h.update(np.ma.getdata(data).tobytes())
     h.update(np.ma.getmaskarray(data).tobytes())
     return h.hexdigest()[:32]
-
 
 
 def _meeting(geoms: np.ndarray, seen) -> np.ndarray:
