@@ -255,7 +255,8 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
     if zones is not None:
         notes.append(f"{len(zones)} priority zones ({zones['area_km2'].sum():,.1f} km²) in priority_zones.gpkg; "
                      "open minemap.qgz in QGIS to see them over the products.")
-    write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=" · ".join(x for x in (run, subtitle) if x),
+    heading = " · ".join(x for x in (run, subtitle) if x)
+    write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=heading,
                  maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes, sections=sections,
                  files=report_files(staging, legends, titles, units))
     return names + [REPORT]

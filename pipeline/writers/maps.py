@@ -133,14 +133,21 @@ def map_key(data: np.ma.MaskedArray, bounds: tuple, metres: bool, title: str, su
     """A hash of everything a map shows but its date: same key, same drawing (so an update keeps
     the maps of products whose cells did not change, see `outdir.Kept`)."""
     h = hashlib.sha256()
-    for part in (MAP_STYLE, matplotlib.__version__, dpi, bounds, metres, title, subtitle, unit, repr(legend), data.shape, str(data.dtype)):
+    for part in (MAP_STYLE, matplotlib.__version__, dpi, bounds, metres, title, subtitle, unit, repr(legend),
+                 cells_digest(data)):
         h.update(repr(part).encode() + b"\0")
-    h.update(np.ma.getdata(data).tobytes())
-    h.update(np.ma.getmaskarray(data).tobytes())
     if districts is not None:
         h.update(repr(len(districts)).encode())
         for name, geom in zip(districts[name_field], districts.geometry):
             h.update(repr(name).encode() + b"\0" + (shapely.to_wkb(geom) if geom is not None else b""))
+    return h.hexdigest()[:32]
+
+
+def cells_digest(data: np.ma.MaskedArray) -> str:
+    """A hash of cells as read: shape, type, values and mask (what a drawing of them depends on)."""
+    h = hashlib.sha256(repr((data.shape, str(data.dtype))).encode())
+    h.update(np.ma.getdata(data).tobytes())
+    h.update(np.ma.getmaskarray(data).tobytes())
     return h.hexdigest()[:32]
 
 

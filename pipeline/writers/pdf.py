@@ -37,7 +37,7 @@ from matplotlib.path import Path as MplPath
 from rasterio.windows import Window
 
 from .columns import column, fmt, readable
-from .maps import OUTLINE, _colours, _scale_bar, coloured, legend_title, north_arrow
+from .maps import OUTLINE, _colours, _scale_bar, cells_digest, coloured, legend_title, north_arrow
 from .styles import Legend
 
 if TYPE_CHECKING:
@@ -313,7 +313,7 @@ def _district_look(b: Briefing, row) -> Look:
         data, digest = None, b.looks[window]
     else:
         data = where.read(b.raster)
-        digest = _digest(data)
+        digest = cells_digest(data)
     seen = shapely.box(*view)
     cleared = list(b.cleared[_meeting(b.cleared, seen)]) if len(b.cleared) else []
     zones, near, listed = b.zones, None, None
@@ -333,13 +333,6 @@ def _page_window(b: Briefing, view: tuple[float, float, float, float]) -> "_Wind
 def _with_cells(b: Briefing, look: Look) -> Look:
     """`look` with its cells read, to draw it."""
     return look if look.data is not None else replace(look, data=_page_window(b, look.view).read(b.raster))
-
-
-def _digest(data: np.ma.MaskedArray) -> str:
-    h = hashlib.sha256(repr((data.shape, str(data.dtype))).encode())
-    h.update(np.ma.getdata(data).tobytes())
-    h.update(np.ma.getmaskarray(data).tobytes())
-    return h.hexdigest()[:32]
 
 
 def _meeting(geoms: np.ndarray, seen) -> np.ndarray:
