@@ -292,6 +292,7 @@ class Look:
     records: np.ndarray  # (n, 2) points
     window: str = ""  # which cells of which file: overview level, window, shape (see `_Window`)
     digest: str = ""  # of the cells and their mask
+    where: "_Window | None" = None  # those cells, to read them when the page is drawn
 
 
 MAP_BOX = (0.4, 0.65, 6.9, 6.55)  # a district page's map: x, y, width, height in inches
@@ -304,7 +305,7 @@ def _district_look(b: Briefing, row) -> Look:
     x0, y0, x1, y1 = row.geometry.bounds
     margin = 0.08 * max(x1 - x0, y1 - y0, 1.0)
     view = _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), box[2] / box[3])
-    where = _page_window(b, view)
+    where = _Window.of(b.raster, view, round(max(box[2], box[3]) * DPI))  # as fine as the box at DPI needs
     extent, window = where.extent, where.key(b.raster_title)
     left, right, bottom, top = extent
     untouched = b.redone is not None and not any(  # the window shares no cell with a redone chunk
@@ -322,17 +323,12 @@ def _district_look(b: Briefing, row) -> Look:
         listed = zones[zones["district"] == str(row["district"])]
     shown = b.records[_meeting(b.records, seen)] if len(b.records) else b.records
     pts = shapely.get_coordinates(shown).reshape(-1, 2)
-    return Look(view, data, extent, near, listed, cleared, pts, window, digest)
-
-
-def _page_window(b: Briefing, view: tuple[float, float, float, float]) -> "_Window":
-    """The cells a district page's map reads: as fine as the map box at DPI needs."""
-    return _Window.of(b.raster, view, round(max(MAP_BOX[2], MAP_BOX[3]) * DPI))
+    return Look(view, data, extent, near, listed, cleared, pts, window, digest, where)
 
 
 def _with_cells(b: Briefing, look: Look) -> Look:
     """`look` with its cells read, to draw it."""
-    return look if look.data is not None else replace(look, data=_page_window(b, look.view).read(b.raster))
+    return look if look.data is not None else replace(look, data=look.where.read(b.raster))
 
 
 def _meeting(geoms: np.ndarray, seen) -> np.ndarray:
