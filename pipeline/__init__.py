@@ -6,7 +6,7 @@ The Python API: `pipeline.run`, `pipeline.update`, `pipeline.validate`, `pipelin
 a config's products as one, computed on use, nothing written (`pipeline.dataset`).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 import warnings as _warnings
 

@@ -29,6 +29,7 @@ class ConstantSource(_Spec):
 
     kind: Literal["constant"]
     value: float
+    evidence: bool = Field(False, description="count it toward evidence_count (a measured value, not a filler)")
 
 
 class RasterSource(_Spec):
@@ -141,7 +142,9 @@ class Styled(_Spec):
 
 class ContaminationSettings(Styled):
     enabled: bool = True
-    L_sat: float = Field(50.0, gt=0, description="mines/km² at which H_m = min(L / L_sat, 1) reaches 1")
+    L_sat: Annotated[float, Field(gt=0)] | Literal["auto"] = Field(
+        "auto", description="mines/km² at which H_m = min(L / L_sat, 1) reaches 1; \"auto\": the 90th percentile "
+                            "of L at the records' own positions (see README, How minemap reads the paper)")
     require_all: bool = Field(False, description="nodata where any of H_m, S_t, V_i is missing")
     weights: tuple[float, float, float] = Field(
         (1 / 3, 1 / 3, 1 / 3), description="w_H, w_S, w_V: non-negative, summing to 1; 1/3 each is the paper's eq.")
@@ -169,8 +172,10 @@ class RiskClassSettings(_Spec):
     enabled: bool = True
     thresholds: list[float] = Field([0.3, 0.45, 0.6], min_length=1)
     names: list[str] = ["low", "medium", "high", "very high"]
-    min_evidence: int = Field(2, ge=0, le=3, description="cells with fewer of H_m, S_t, V_i are class "
-                              "'insufficient evidence' (code 0)")
+    min_evidence: int = Field(2, ge=0, le=3, description="cells with fewer evidence layers (of H_m, S_t, V_i bound "
+                              "with a weight > 0) are class 'insufficient evidence' (code 0)")
+    direct_evidence_class: str = Field("high", description="the least class of a cell holding a mine record or "
+                                       "inside a minefield or hazard polygon (minemap's rule, not the paper's)")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -180,6 +185,8 @@ class RiskClassSettings(_Spec):
             raise ValueError("thresholds are P_c values, in [0, 1]")
         if len(self.names) != len(self.thresholds) + 1:
             raise ValueError(f"give {len(self.thresholds) + 1} names for {len(self.thresholds)} thresholds")
+        if self.direct_evidence_class not in self.names:
+            raise ValueError(f"direct_evidence_class {self.direct_evidence_class!r} is not one of names {self.names}")
         return self
 
 
@@ -220,6 +227,15 @@ class DistrictSettings(_Spec):
     path: str = Field(description="vector file, relative to the config")
     name_field: str = "name"
     layer: str | None = None
+
+
+class HazardSettings(_Spec):
+    """Confirmed hazard areas (IMSMA hazards, CHA polygons): direct evidence, whatever P_c says."""
+
+    path: str = Field(description="vector file of hazard polygons, relative to the config")
+    layer: str | None = None
+    where: str | None = None
+    id_field: str | None = Field(None, description="the hazards' own IDs (e.g. IMSMA hazard IDs), carried on")
 
 
 RELEASE_OUTCOMES = ("cancelled", "reduced", "cleared")  # IMAS land release
@@ -276,6 +292,7 @@ class RunConfig(_Spec):
     products: Products = Products()
     districts: DistrictSettings | None = None
     release: ReleaseSettings | None = None
+    hazards: HazardSettings | None = None
     output: Output = Output()
 
 

@@ -22,9 +22,13 @@ def mine_density_coefficient(L: np.ndarray, L_sat: float) -> np.ndarray:
     return np.minimum(L / np.float32(L_sat), np.float32(1.0)).astype(np.float32, copy=False)
 
 
-def evidence_count(H_m: np.ndarray, S_t: np.ndarray, V_i: np.ndarray) -> np.ndarray:
-    """How many of H_m, S_t, V_i have data in each cell (0–3), as uint8."""
-    return (np.isfinite(H_m).astype(np.uint8) + np.isfinite(S_t) + np.isfinite(V_i)).astype(np.uint8)
+def evidence_count(*layers: np.ndarray) -> np.ndarray:
+    """How many of the evidence layers (those of H_m, S_t, V_i that count, see README) have data
+    in each cell, as uint8."""
+    count = np.isfinite(layers[0]).astype(np.uint8)
+    for x in layers[1:]:
+        count += np.isfinite(x)
+    return count
 
 
 def contamination_probability(H_m: np.ndarray, S_t: np.ndarray, V_i: np.ndarray,

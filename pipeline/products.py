@@ -14,10 +14,12 @@ import dask.array as da
 import numpy as np
 
 from . import formulas
+from .assessment import EVIDENCE, evidence_layers, min_evidence, resolved_l_sat, too_little_words
 from .config import LoadedConfig, ProductSource
 from .errors import ConfigError, Problem
 from .grid import Grid
 from .sources import Layer
+from .sources.direct import DIRECT
 from .sources.polygons import BurnJob
 from .tiles import tiled_array
 from .writers.styles import (BU_PU, EVIDENCE_STOPS, PU_OR, RELEASED_COLOURS, YL_OR_RD, Legend, csc_legend,
@@ -89,7 +91,7 @@ class Bound:
     far (each built once, on demand: a product may draw on another)."""
 
     def __init__(self, cfg: LoadedConfig, grid: Grid, layers: dict[str, Layer], want: list[str]):
-        self.cfg, self.grid, self.want = cfg, grid, want
+        self.cfg, self.grid, self.want, self.layers = cfg, grid, want, layers
         self.a = {v: layer.array for v, layer in layers.items()}
         self.mask = region_mask(grid)
         self.made: dict[str, da.Array] = {}
@@ -104,11 +106,39 @@ class Bound:
         return _apply(formula, self.mask, *arrays, dtype=dtype, nodata=nodata, **kw)
 
     def h_m(self) -> da.Array:
-        """H_m as bound, or derived from the mine density L."""
+        """H_m as bound, or derived from the mine density L (NaN where L is unknown or unbound)."""
         if "H_m" in self.a:
             return self.a["H_m"]
+        if "L" not in self.a:  # weight 0: need not be bound
+            return self._unknown()
         return da.map_blocks(formulas.mine_density_coefficient, self.a["L"],
-                             L_sat=self.cfg.spec.products.contamination_probability.L_sat, dtype="float32")
+                             L_sat=resolved_l_sat(self.cfg, self.layers), dtype="float32")
+
+    def layer(self, var: str) -> da.Array:
+        """An evidence layer of P_c: H_m, S_t or V_i, all NaN when unbound (its weight is 0)."""
+        return self.h_m() if var == "H_m" else self.a.get(var, self._unknown())
+
+    def _unknown(self) -> da.Array:
+        return da.full(self.grid.shape, np.nan, chunks=self.grid.chunks, dtype=np.float32)
+
+    def pc_all_layers(self) -> da.Array:
+        """Eq. (2) over whatever layers have data, sufficient evidence or not: the district table's
+        all-cells figure; the product masks it where evidence is insufficient."""
+        if "pc_all_layers" not in self.made:
+            pc = self.cfg.spec.products.contamination_probability
+            self.made["pc_all_layers"] = self.apply(
+                formulas.contamination_probability, *(self.layer(v) for v in EVIDENCE),
+                require_all=pc.require_all, weights=None if pc.paper_weights else pc.weights)
+        return self.made["pc_all_layers"]
+
+    def direct_cells(self) -> da.Array | None:
+        """1 where a cell holds direct evidence and was not wholly released, else 0 (None: no
+        source of direct evidence)."""
+        if DIRECT not in self.a:
+            return None
+        if "released_share" not in self.a:
+            return self.a[DIRECT]
+        return da.map_blocks(_not_wholly_released, self.a[DIRECT], self.a["released_share"], dtype="uint8")
 
 
 def _pc_on(cfg: LoadedConfig) -> bool:
@@ -116,21 +146,30 @@ def _pc_on(cfg: LoadedConfig) -> bool:
 
 
 def _contamination(b: Bound) -> da.Array:
-    pc = b.cfg.spec.products.contamination_probability
-    return b.apply(formulas.contamination_probability, b.h_m(), b.a["S_t"], b.a["V_i"], require_all=pc.require_all,
-                   weights=None if pc.paper_weights else pc.weights)
+    """Eq. (2) where evidence suffices, nodata where it does not: unknown land never takes a ramp colour."""
+    return da.map_blocks(_assessed_only, b.pc_all_layers(), b.product("evidence_count"),
+                         min_evidence=min_evidence(b.cfg), dtype="float32")
+
+
+def _evidence(b: Bound) -> da.Array:
+    layers = [b.layer(v) for v in evidence_layers(b.cfg)] or [b.layer("none")]  # none: 0 everywhere
+    return b.apply(formulas.evidence_count, *layers, dtype="uint8", nodata=UINT8_NODATA)
 
 
 def _risk_class(b: Bound) -> da.Array:
     rc = b.cfg.spec.products.risk_class
     p = b.product("residual_probability" if "residual_probability" in b.want else "contamination_probability")
-    return da.map_blocks(_classes, p, b.product("evidence_count"), thresholds=rc.thresholds,
-                         min_evidence=rc.min_evidence, dtype="uint8")
+    direct = b.direct_cells()
+    extra = () if direct is None else (direct,)
+    return da.map_blocks(_classes, p, b.product("evidence_count"), *extra, thresholds=rc.thresholds,
+                         min_evidence=min_evidence(b.cfg), direct_class=rc.names.index(rc.direct_evidence_class) + 1,
+                         dtype="uint8")
 
 
 def _risk_legend(cfg: LoadedConfig) -> Legend:
     rc = cfg.spec.products.risk_class
-    return risk_class_legend(rc.names, rc.thresholds, rc.min_evidence, "P_res" if cfg.spec.release else "P_c")
+    return risk_class_legend(rc.names, rc.thresholds, too_little_words(cfg) if min_evidence(cfg) else "",
+                             "P_res" if cfg.spec.release else "P_c", rc.direct_evidence_class)
 
 
 def _recovery(b: Bound) -> da.Array:
@@ -152,8 +191,7 @@ PRODUCTS: dict[str, ProductDef] = {p.name: p for p in [
                legend_title="Contamination probability P_c (0–1)", summary_field="P_c"),
     ProductDef("evidence_count", "Evidence layers behind P_c", "n",
                "number of H_m, S_t, V_i with data (0–3)", "layers", ("H_m", "S_t", "V_i"), "uint8",
-               compute=lambda b: b.apply(formulas.evidence_count, b.h_m(), b.a["S_t"], b.a["V_i"], dtype="uint8",
-                                         nodata=UINT8_NODATA),
+               compute=_evidence,
                enabled=_pc_on, legend_title="Evidence layers behind P_c (of H_m, S_t, V_i)",
                legend=lambda p, lo, hi: Legend("palette", EVIDENCE_STOPS, p.legend_title), summary_field="n",
                show_symbol=False),
@@ -226,6 +264,8 @@ def missing_bindings(cfg: LoadedConfig, refused: set[str] = frozenset()) -> list
     """Enabled products whose variables have no source in the config (`refused`: bound, but
     their table was refused and reported already)."""
     bound = set(cfg.spec.inputs) | set(refused) | {"P_c"}  # P_c defaults to the contamination_probability product
+    weights = cfg.spec.products.contamination_probability.weights
+    bound |= {v for v, w in zip(EVIDENCE, weights) if w == 0}  # a layer of weight 0 need not be bound
     if "L" in bound:
         bound.add("H_m")  # derived as min(L / L_sat, 1)
     problems = []
@@ -265,34 +305,58 @@ def _apply(formula: Callable, mask: da.Array, *arrays: da.Array, dtype="float32"
 
 
 def risk_classes(p_c: np.ndarray, thresholds: list[float], evidence: np.ndarray | None = None,
-                 min_evidence: int = 0) -> np.ndarray:
+                 min_evidence: int = 0, direct: np.ndarray | None = None, direct_class: int = 0) -> np.ndarray:
     """Class codes 1…n+1 for n thresholds (P_c equal to a threshold goes to the upper class); 255 nodata;
-    0 (INSUFFICIENT) where fewer than `min_evidence` layers of `evidence` (inside the region) had data."""
+    0 (INSUFFICIENT) where fewer than `min_evidence` layers of `evidence` (inside the region) had data;
+    cells of `direct` evidence (1) at least `direct_class`, evidence or not (minemap's rule: issue #20)."""
     codes = np.ones(p_c.shape, dtype=np.uint8)
     for t in np.asarray(thresholds, dtype=p_c.dtype):  # one comparison per threshold: 5× faster than digitize
         codes += p_c >= t
     codes[np.isnan(p_c)] = UINT8_NODATA
     if evidence is not None:
-        codes[(evidence < min_evidence) & (evidence != UINT8_NODATA)] = INSUFFICIENT
+        inside = evidence != UINT8_NODATA
+        codes[(evidence < min_evidence) & inside] = INSUFFICIENT
+        if direct is not None:
+            raise_ = (direct == 1) & inside & ((codes < direct_class) | (codes == UINT8_NODATA))
+            codes[raise_] = direct_class
     return codes
 
 
-def _classes(p: np.ndarray, evidence: np.ndarray, thresholds: list[float], min_evidence: int) -> np.ndarray:
-    return risk_classes(p, thresholds, evidence, min_evidence)
+def _classes(p: np.ndarray, evidence: np.ndarray, direct: np.ndarray | None = None, *, thresholds: list[float],
+             min_evidence: int, direct_class: int) -> np.ndarray:
+    return risk_classes(p, thresholds, evidence, min_evidence, direct, direct_class)
+
+
+def _assessed_only(p: np.ndarray, evidence: np.ndarray, min_evidence: int) -> np.ndarray:
+    """P where at least `min_evidence` evidence layers had data, NaN elsewhere."""
+    return np.where(evidence >= min_evidence, p, np.float32(np.nan)).astype(np.float32, copy=False)
+
+
+def _not_wholly_released(direct: np.ndarray, released: np.ndarray) -> np.ndarray:
+    """Direct evidence, less cells released whole (cleared or cancelled under IMAS land release)."""
+    return ((direct == 1) & ~(released >= np.float32(1 - 1e-6))).astype(np.uint8)
 
 
 def _cleared_only(C: np.ndarray, csc: np.ndarray) -> np.ndarray:
     return np.where(C > 0, csc, np.float32(np.nan))
 
 
-def build_products(cfg: LoadedConfig, grid: Grid, layers: dict[str, Layer]) -> dict[str, da.Array]:
-    """Lazy arrays of every enabled product (float32 NaN nodata; uint8 products 255)."""
+def build_products(cfg: LoadedConfig, grid: Grid, layers: dict[str, Layer],
+                   extras: dict[str, da.Array] | None = None) -> dict[str, da.Array]:
+    """Lazy arrays of every enabled product (float32 NaN nodata; uint8 products 255). `extras`, if
+    given, receives what the summaries need beside them: "P_c_all" (eq. 2 on every cell with a
+    layer, assessed or not) and "direct" (cells of direct evidence, not wholly released)."""
     problems = missing_bindings(cfg)
     if problems:
         raise ConfigError(problems)
     want = enabled_products(cfg)
     bound = Bound(cfg, grid, layers, want)
-    return {name: bound.product(name) for name in want}
+    made = {name: bound.product(name) for name in want}
+    if extras is not None and "contamination_probability" in made:
+        extras["P_c_all"] = bound.pc_all_layers()
+        if (direct := bound.direct_cells()) is not None:
+            extras["direct"] = direct
+    return made
 
 
 def product_legend(name: str, lo: float | None = None, hi: float | None = None) -> Legend:

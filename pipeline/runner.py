@@ -124,11 +124,12 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
     """Plan the files, compute them (all, or only the `changed` chunks), deliver the rest beside
     them, then publish the set and the state (see `engine` and `outdir`)."""
     cfg, grid = inputs.cfg, inputs.grid
-    arrays = build_products(cfg, grid, inputs.layers)
+    extras: dict = {}
+    arrays = build_products(cfg, grid, inputs.layers, extras)
     t_loaded = time.perf_counter()
     created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     targets, patch = plan_targets(inputs, arrays, created, out_dir, state, changed)
-    summary, fields = build_summary(cfg, grid, inputs.layers, arrays, inputs.districts)
+    summary, fields = build_summary(cfg, grid, inputs.layers, {**arrays, **extras}, inputs.districts)
     extra = None
     if summary is not None:  # district sums and zone pieces, kept per chunk like the statistics
         extra = ChunkParts(summary, dict(parts or {}) if changed is not None else {}, changed)

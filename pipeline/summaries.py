@@ -33,7 +33,8 @@ from .tiles import Index, chunk_key, tiled_array
 from .vector import POLYGONS, empty_layer_problem, geometry_type_problem, read_vector, repair_geometries, to_crs
 
 # the per-chunk inputs of a part, in this order; products or layers that are not there are skipped
-FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C", *[f"rel_{o}" for o in RELEASE_OUTCOMES], "P_res"]
+FIELDS = ["P_c", "n", "class", "E", "R_e", "CSC", "L", "C", *[f"rel_{o}" for o in RELEASE_OUTCOMES], "P_res",
+          "P_c_all", "direct", "L_lb"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def summary_array(grid: Grid, codes: da.Array, fields: dict[str, da.Array], n_di
 def part_columns(n_classes: int) -> list[str]:
     return ["cells", "pc_n", "pc_sum", "pc_max", *[f"class_{k}" for k in range(1, n_classes + 1)], "mines",
             "e_n", "e_sum", "re_n", "re_sum", "cleared_km2", "sustainable_km2", "insufficient",
-            *[f"released_{o}" for o in RELEASE_OUTCOMES], "l_n", "res_sum", "res_max"]
+            *[f"released_{o}" for o in RELEASE_OUTCOMES], "l_n", "res_sum", "res_max", "pc_all_n", "pc_all_sum",
+            "l_lb"]
 
 
 MAX_COLUMNS = ("pc_max", "res_max")  # merged by maximum (NaN: no value yet); the others are sums
@@ -161,6 +163,12 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
             remaining *= 1 - cleared
         add("mines", remaining, ~np.isnan(a["L"]))
         add("l_n", None, ~np.isnan(a["L"]))  # cells where L is known (outside its extent it is not)
+    if "L_lb" in a:  # L outside the records' extent: the records' own density, a lower bound
+        add("l_lb", None, a["L_lb"] == 1)
+    if "P_c_all" in a:  # eq. (2) on every cell with a layer, assessed or not: the all-cells figure
+        ok = ~np.isnan(a["P_c_all"])
+        add("pc_all_n", None, ok)
+        add("pc_all_sum", a["P_c_all"], ok)
     for key, col in (("E", "e"), ("R_e", "re")):
         if key in a:
             ok = ~np.isnan(a[key])
@@ -173,7 +181,8 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
     zones = None
     if zone_class is not None and "class" in a:
         offset = (block_id[0] * chunk, block_id[1] * chunk)
-        zones = _zone_pieces(a["class"], a.get("P_res", a["P_c"]), a.get("n"), codes, n, zone_class, offset)
+        zones = _zone_pieces(a["class"], a.get("P_res", a["P_c"]), a.get("n"), codes, n, zone_class, offset,
+                             a.get("direct"), n_classes)
     out = np.empty((1, 1), dtype=object)
     out[0, 0] = {"districts": sums, "zones": zones}
     return out
@@ -189,18 +198,26 @@ def _window_of(m: np.ndarray, d: int) -> tuple[int, tuple[slice, slice], np.ndar
 
 
 def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, code: np.ndarray, n_codes: int,
-                 zone_class: int, offset: tuple[int, int]) -> dict | None:
-    """Connected cells of class ≥ zone_class in one chunk: outlines (pixel coordinates), sums, edges."""
+                 zone_class: int, offset: tuple[int, int], direct: np.ndarray | None = None,
+                 n_classes: int = 0) -> dict | None:
+    """Connected cells of class ≥ zone_class, or of direct evidence, in one chunk: outlines (pixel
+    coordinates), sums (with the cells of each class, for the zone's class by area), edges."""
     mask = (cls >= zone_class) & (cls != UINT8_NODATA)
+    if direct is not None:
+        mask |= (direct == 1) & (cls != UINT8_NODATA)
     labels, n = ndimage.label(mask)  # 4-connected, as the outlines below
     if n == 0:
         return None
     inside = labels[mask] - 1  # zone cells only: usually a small part of the chunk
+    p = p_c[mask].astype(np.float64)
+    known = ~np.isnan(p)  # a direct-evidence cell may have no P_c (too little other evidence)
     stats = {
         "cells": np.bincount(inside, minlength=n),
-        "pc_sum": np.bincount(inside, weights=p_c[mask].astype(np.float64), minlength=n),
-        "pc_max": _group_max(inside, p_c[mask], n),
-        "class_max": _group_max(inside, cls[mask], n).astype(np.int64),
+        "pc_n": np.bincount(inside, weights=known, minlength=n),
+        "pc_sum": np.bincount(inside, weights=np.where(known, p, 0.0), minlength=n),
+        "pc_max": _group_max(inside[known], p[known], n),
+        "by_class": np.bincount(inside * (n_classes + 1) + cls[mask].astype(np.intp),
+                                minlength=n * (n_classes + 1)).reshape(n, n_classes + 1),
         "districts": np.bincount(inside * n_codes + code[mask].astype(np.intp), minlength=n * n_codes).reshape(n, n_codes),
     }
     if count is not None:
@@ -249,18 +266,28 @@ def merge_districts(parts: dict[str, dict], grid: Grid, n_districts: int, n_clas
     return total
 
 
+MOSTLY_NOT_ASSESSED = 0.5  # a district with less of its area assessed is listed apart, never ranked riskiest
+
+
 def district_table(total: np.ndarray, districts: Districts | None, class_names: list[str], cell_km2: float,
-                   have: set[str]) -> gpd.GeoDataFrame | None:
-    """One row per district: area, P_c, km² per risk class, remaining mines, E, R_e, CSC share."""
+                   have: set[str], priority_from: int | None = None) -> gpd.GeoDataFrame | None:
+    """One row per district: area, the share assessed, P_c over assessed cells (and over all),
+    km² per risk class, remaining mines, E, R_e, CSC share, and the order to brief them in."""
     if districts is None:
         return None
     cols = part_columns(len(class_names))
     t = pd.DataFrame(total[1:], columns=cols)
     with np.errstate(invalid="ignore", divide="ignore"):
         rows = {"district": districts.names,
-                "area_km2": t["cells"] * cell_km2,
-                "mean_pc": t["pc_sum"] / t["pc_n"],
-                "max_pc": t["pc_max"]}
+                "area_km2": t["cells"] * cell_km2}
+        if "class" in have:
+            assessed = (t["cells"] - t["insufficient"]) / t["cells"]
+            rows["assessed_share"] = assessed
+            rows["assessment"] = np.where(assessed >= MOSTLY_NOT_ASSESSED, "assessed", "mostly not assessed")
+        rows["mean_pc"] = t["pc_sum"] / t["pc_n"]  # over assessed cells: P_c is nodata elsewhere
+        rows["max_pc"] = t["pc_max"]
+        if "P_c_all" in have:
+            rows["mean_pc_all_cells"] = t["pc_all_sum"] / t["pc_all_n"]
         if "P_res" in have:  # with land release: the residual probability beside P_c
             rows["mean_residual"] = t["res_sum"] / t["pc_n"]
             rows["max_residual"] = t["res_max"]
@@ -273,6 +300,7 @@ def district_table(total: np.ndarray, districts: Districts | None, class_names: 
                 rows[f"released_km2_{o}"] = t[f"released_{o}"]
         if "L" in have:
             rows["remaining_mines"] = t["mines"].where(t["l_n"] > 0)  # unknown, not 0, where L is nowhere known
+            rows["remaining_mines_lower_bound"] = (t["l_lb"] > 0).astype(int)  # records beyond their extent
         if "E" in have:
             rows["mean_E"] = t["e_sum"] / t["e_n"]
         if "R_e" in have:
@@ -281,7 +309,24 @@ def district_table(total: np.ndarray, districts: Districts | None, class_names: 
             rows["cleared_km2"] = t["cleared_km2"]
             rows["csc_sustainable_share"] = t["sustainable_km2"] / t["cleared_km2"]
     frame = pd.DataFrame(rows).replace([np.inf, -np.inf], np.nan)
+    if "class" in have:
+        frame.insert(frame.columns.get_loc("assessment") + 1, "priority",
+                     _priority(frame, t, class_names, cell_km2, priority_from))
     return gpd.GeoDataFrame(frame, geometry=list(districts.geoms), crs=None)
+
+
+def _priority(frame: pd.DataFrame, t: pd.DataFrame, class_names: list[str], cell_km2: float,
+              priority_from: int | None) -> np.ndarray:
+    """1 = brief first: assessed districts before mostly-not-assessed ones, then by km² at the
+    priority-zone class or above, then by mean residual (or P_c) over assessed cells."""
+    start = priority_from or len(class_names)
+    risky = sum(t[f"class_{k}"] for k in range(start, len(class_names) + 1)) * cell_km2
+    mean = frame["mean_residual"] if "mean_residual" in frame else frame["mean_pc"]
+    order = pd.DataFrame({"apart": frame["assessment"] != "assessed", "risky": -risky,
+                          "mean": -mean.fillna(-1.0)}).sort_values(["apart", "risky", "mean"], kind="stable").index
+    priority = np.empty(len(frame), dtype=int)
+    priority[np.asarray(order)] = np.arange(1, len(frame) + 1)
+    return priority
 
 
 def merge_zones(parts: dict[str, dict], grid: Grid, districts: Districts | None, class_names: list[str],
@@ -316,7 +361,8 @@ def merge_zones(parts: dict[str, dict], grid: Grid, districts: Districts | None,
                 if ra != rb:
                     parent[max(ra, rb)] = min(ra, rb)
     roots = np.array([find(k) for k in range(total)], dtype=np.int64)
-    columns = ["rank", "risk_class", "area_km2", "district", "mean_pc", "max_pc", "mean_evidence",
+    class_columns = [f"km2_{_slug(name)}" for name in class_names]
+    columns = ["rank", "risk_class", "area_km2", "district", "mean_pc", "max_pc", *class_columns, "mean_evidence",
                "min_evidence", "cells"]
     if total == 0:
         return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=None)
@@ -338,7 +384,9 @@ def merge_zones(parts: dict[str, dict], grid: Grid, districts: Districts | None,
         return out
 
     cells = gather("cells")
-    pc_sum, pc_max, class_max = gather("pc_sum"), gather("pc_max", "max"), gather("class_max", "max")
+    pc_n, pc_sum, pc_max, by_class = gather("pc_n"), gather("pc_sum"), gather("pc_max", "max"), gather("by_class")
+    # the class of most of the zone's area (ties: the higher class), never the highest class anywhere in it
+    zone_code = by_class.shape[1] - 1 - np.argmax(by_class[:, ::-1], axis=1)
     n_sum, n_min = gather("n_sum"), gather("n_min", "min")
     by_district = gather("districts")
     wkb = [w for z in pieces.values() for w in z["wkb"]]
@@ -353,13 +401,16 @@ def merge_zones(parts: dict[str, dict], grid: Grid, districts: Districts | None,
                                                              a.d * xy[:, 0] + a.e * xy[:, 1] + a.f]))
     names = ["", *(districts.names if districts else [])]
     district = [names[int(np.argmax(row))] if districts and row[1:].sum() else "" for row in by_district]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_pc = np.where(pc_n > 0, pc_sum / pc_n, np.nan)
     frame = pd.DataFrame({
-        "risk_class": [class_names[int(c) - 1] for c in class_max],
-        "class_code": class_max.astype(int),
+        "risk_class": [class_names[int(c) - 1] if c > 0 else "insufficient evidence" for c in zone_code],
+        "class_code": zone_code.astype(int),
         "area_km2": cells * grid.cell_area_km2,
         "district": district,
-        "mean_pc": pc_sum / cells,
+        "mean_pc": mean_pc,
         "max_pc": pc_max,
+        **{col: by_class[:, k + 1] * grid.cell_area_km2 for k, col in enumerate(class_columns)},
         "mean_evidence": n_sum / cells if n_sum is not None else np.nan,
         "min_evidence": n_min.astype(int) if n_min is not None else -1,
         "cells": cells.astype(np.int64),
@@ -415,6 +466,11 @@ def build_summary(cfg: LoadedConfig, grid: Grid, layers: dict, products: dict[st
     fields = {short: products[name] for short, name in product_fields().items() if name in products}
     if "L" in layers:
         fields["L"] = layers["L"].array
+        if layers["L"].known is not None:  # where L is the records' own density beyond their extent
+            fields["L_lb"] = da.map_blocks(_beyond_extent, layers["L"].array, layers["L"].known, dtype="uint8")
+    for extra in ("P_c_all", "direct"):
+        if extra in products:
+            fields[extra] = products[extra]
     for o in RELEASE_OUTCOMES:
         if f"released_{o}" in layers:
             fields[f"rel_{o}"] = layers[f"released_{o}"].array
@@ -426,6 +482,10 @@ def build_summary(cfg: LoadedConfig, grid: Grid, layers: dict, products: dict[st
         fields["C"] = layers["A_c"].array * (100.0 / grid.cell_area_km2)
     return summary_array(grid, district_codes(grid, districts), fields, len(districts.names) if districts else 0,
                          len(cfg.spec.products.risk_class.names), zones), set(fields)
+
+
+def _beyond_extent(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    return ((known == 0) & ~np.isnan(values)).astype(np.uint8)
 
 
 def product_fields() -> dict[str, str]:
@@ -440,7 +500,8 @@ def write_summaries(staging: Path, parts: dict[str, dict], cfg: LoadedConfig, gr
     written: dict[str, object] = {}
     if districts is not None:
         total = merge_districts(parts, grid, len(districts.names), len(names))
-        table = district_table(total, districts, names, grid.cell_area_km2, have)
+        table = district_table(total, districts, names, grid.cell_area_km2, have,
+                               zone_class(cfg, [product_fields()[f] for f in have if f in product_fields()]))
         write_vector(table, staging / "districts.gpkg", "districts", grid.crs)
         table.drop(columns="geometry").to_csv(staging / "districts.csv", index=False, float_format="%.6g")
         written["districts"] = table

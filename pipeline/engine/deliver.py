@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
+from ..assessment import assessment_record
 from ..change import CHANGE, change_lines, change_section, compared_product, stage_change
 from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
 from ..errors import Problem
@@ -211,6 +212,7 @@ def run_record(inputs: Inputs, targets: list[RasterTarget], created: str, timing
         "inputs": files,
         "rejected": [str(p) for p in inputs.rejected],
         "warnings": [str(p) for p in inputs.warnings],
+        "assessment": assessment_record(inputs.cfg, inputs.layers),
         "products": {t.name: {**_where(t.name, inputs.cfg.spec.output.format),
                               "equation": product_equation(t.name, inputs.cfg),
                               "unit": PRODUCTS[t.name].unit, **t.stats.as_dict()} for t in targets},

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
+from ..assessment import records_alone_warning, resolved_l_sat
 from ..config import LoadedConfig, check_config
 from ..errors import ConfigError, InputError, MinemapError, Problem
 from ..grid import Grid, area_scale_warning, load_grid
@@ -19,6 +20,7 @@ from ..guard import check, estimate
 from ..outdir import FULL_RUN, is_published, path_size, read_parts
 from ..products import PRODUCTS, enabled_products, missing_bindings, product_equation
 from ..sources import Layer, LoadOptions, file_sha256, load_layer
+from ..sources.direct import load_direct
 from ..sources.release import load_release
 from ..state import grid_change, grid_key
 from ..summaries import Districts, load_districts, summaries_wanted
@@ -73,6 +75,12 @@ def load_inputs(config: str | Path, grid_path: str | Path | Grid | None = None, 
         layers.update(load_release(cfg, grid))
     except InputError as e:
         problems.extend(e.problems)
+    try:
+        layers.update(load_direct(cfg, grid, layers))
+    except InputError as e:
+        problems.extend(e.problems)
+    if "products" not in refused and (words := records_alone_warning(cfg, layers)):
+        opts.warnings.append(Problem(f"{cfg.path}: products.contamination_probability.L_sat", words))
     districts = None
     try:
         districts = load_districts(cfg, grid)
@@ -163,11 +171,14 @@ def _describe(var: str, inputs: Inputs) -> str:
     spec = inputs.cfg.spec.inputs.get(var)
     settings = inputs.cfg.spec.products.contamination_probability
     if spec is None and var == "H_m":
-        return f"min(L / {settings.L_sat:g}, 1) with L = {_describe('L', inputs)}"
+        auto = " (\"auto\": 90th percentile of L at the records)" if settings.L_sat == "auto" else ""
+        return f"min(L / {resolved_l_sat(inputs.cfg, inputs.layers):.4g}{auto}, 1) with L = {_describe('L', inputs)}"
     if spec is None and var == "P_c":
         return "product contamination_probability"
     if spec is None and var == "C":
         return f"A_c > 0 ({_describe('A_c', inputs)})"
+    if spec is None:
+        return "not bound (weight 0)"
     fields = spec.model_dump(exclude_defaults=True)
     return ", ".join(f"{k}={v}" for k, v in fields.items())
 

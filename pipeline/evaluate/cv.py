@@ -14,6 +14,7 @@ import numpy as np
 from odc.geo.geobox import GeoBox
 
 from .. import formulas
+from ..assessment import DEFAULT_L_SAT
 from ..config import DensitySource, LoadedConfig
 from ..grid import Grid
 from ..sources import load_layer
@@ -87,9 +88,13 @@ def _mean(values: list[float]) -> float | None:
 
 
 def cross_validate(cfg: LoadedConfig, grid: Grid, events: Events, bandwidths: list[float] | None,
-                   l_sats: list[float] | None, block_km: float, fit_weights: bool) -> dict:
-    """Held-out AUC of each (bandwidth, L_sat), the best one, and (optionally) fitted weights."""
+                   l_sats: list[float] | None, block_km: float, fit_weights: bool, l_sat: float | None = None) -> dict:
+    """Held-out AUC of each (bandwidth, L_sat), the best one, and (optionally) fitted weights.
+    `l_sat`: the L_sat the run used (the config's, or what "auto" made of it)."""
     pc_cfg = cfg.spec.products.contamination_probability
+    if l_sat is None:
+        l_sat = DEFAULT_L_SAT if pc_cfg.L_sat == "auto" else pc_cfg.L_sat
+    pc_cfg = pc_cfg.model_copy(update={"L_sat": l_sat})
     L_spec = cfg.spec.inputs.get("L")
     density = "H_m" not in cfg.spec.inputs and isinstance(L_spec, DensitySource)
     bandwidths = sorted(set(bandwidths or [L_spec.bandwidth_m])) if density else [0.0]

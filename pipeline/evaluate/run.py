@@ -77,7 +77,8 @@ def evaluate(config: str | Path, events_path: str | Path, out_dir: str | Path, *
         curves_capture[SCORED[name]] = capture.tolist()
     result["region_km2"] = region_cells * grid.cell_area_km2
     result["classes"] = _class_table(out_dir, cfg, grid, events, area)
-    result["cross_validation"] = cross_validate(cfg, grid, events, bandwidths, l_sats, cv_block_km, fit_weights)
+    result["cross_validation"] = cross_validate(cfg, grid, events, bandwidths, l_sats, cv_block_km, fit_weights,
+                                                _run_l_sat(out_dir))
     with output_lock(out_dir, wait):
         roc_chart(out_dir / ROC_PNG, curves_roc, f"ROC against {len(events)} known events")
         capture_chart(out_dir / CAPTURE_PNG, list(metrics.CAPTURE_AT), curves_capture,
@@ -87,6 +88,14 @@ def evaluate(config: str | Path, events_path: str | Path, out_dir: str | Path, *
         if (out_dir / "report.html").exists():
             insert_section(out_dir / "report.html", "evaluation", evaluation_section(result, ROC_PNG, CAPTURE_PNG))
     return result
+
+
+def _run_l_sat(out_dir: Path) -> float | None:
+    """The L_sat the run in `out_dir` used (its record's assessment; None if it says none)."""
+    try:
+        return json.loads((out_dir / "run.json").read_text()).get("assessment", {}).get("L_sat")
+    except (OSError, ValueError):
+        return None
 
 
 def _check_on_grid(tif: Path, grid: Grid) -> None:

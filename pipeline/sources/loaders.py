@@ -24,6 +24,7 @@ from rasterio.errors import RasterioError
 
 from ..config import (ConstantSource, CoverageSource, DensitySource, LoadedConfig, PolygonSource,
                       ProductSource, RasterSource)
+from ..assessment import density_at_records
 from ..errors import InputError, Problem
 from ..grid import Grid
 from ..tiles import Index, TileJob, job_fingerprint, tiled_array
@@ -48,6 +49,9 @@ class Layer:
     jobs: dict[Index, TileJob] = field(default_factory=dict)
     salt: str = ""  # what else decides the values (a constant, a unit factor)
     extent: dict[Index, TileJob] = field(default_factory=dict)  # where the source has information
+    known: da.Array | None = None  # 1 inside the extent, 0 outside (None: no extent)
+    at_records: np.ndarray | None = None  # density sources: the density at each record (L_sat = "auto")
+    records: Features | None = None  # density sources: the records with a count > 0 (direct evidence)
 
     def fingerprint(self, idx: Index) -> str:
         job = self.jobs.get(idx)
@@ -110,8 +114,10 @@ def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, opts: LoadOptions 
     if extent is not None:
         layer.extent, path, token = extent
         layer.files.append(path)
-        known = tiled_array(f"extent-{var}", grid, layer.extent, dtype=np.uint8, token=token)
-        layer.array = da.map_blocks(outside_nan, layer.array, known, dtype=np.float32)
+        layer.known = tiled_array(f"extent-{var}", grid, layer.extent, dtype=np.uint8, token=token)
+        # records outside the extent still count: a lower bound there, never dropped (issue #20)
+        outside = outside_unless_recorded if isinstance(spec, DensitySource) else outside_nan
+        layer.array = da.map_blocks(outside, layer.array, layer.known, dtype=np.float32)
     return layer
 
 
@@ -136,6 +142,12 @@ def _extent_jobs(var: str, spec, cfg: LoadedConfig, grid: Grid,
 def outside_nan(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """NaN where the extent does not reach (`known` 0): no information is not a zero."""
     return np.where(known == 1, values, np.float32(np.nan)).astype(np.float32, copy=False)
+
+
+def outside_unless_recorded(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """A density outside its extent: NaN where no record reaches (absence there says nothing),
+    the records' own density where one does (a lower bound: others may lie unrecorded)."""
+    return np.where((known == 1) | (values > 0), values, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 # --- raster -------------------------------------------------------------------------------
@@ -366,7 +378,12 @@ def _density(var: str, variable: Variable, spec: DensitySource, cfg: LoadedConfi
                           gbox, bandwidth)
 
     token = tokenize(var, spec, points.digest(), polys.digest(), grid.fingerprint())
-    return tiled_layer(var, f"density-{var}", grid, job, token, paths)
+    layer = tiled_layer(var, f"density-{var}", grid, job, token, paths)
+    layer.at_records = density_at_records(xy, n, bandwidth, polys.values)
+    recorded_pts, recorded_polys = n > 0, polys.values > 0
+    layer.records = Features(np.concatenate([points.geoms[recorded_pts], polys.geoms[recorded_polys]]),
+                             np.ones(int(recorded_pts.sum() + recorded_polys.sum())))
+    return layer
 
 
 # --- coverage -----------------------------------------------------------------------------

@@ -93,16 +93,23 @@ INSUFFICIENT_COLOUR = "#9e9e9e"  # neutral grey: no colour of the risk ramp, nev
 RELEASED_COLOURS = ["#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"]  # blue: apart from the risk ramp
 
 
-def risk_class_legend(names: list[str], thresholds: list[float], min_evidence: int = 0,
-                      symbol: str = "P_c") -> Legend:
-    """Each class coloured and labelled with its name and `symbol` range; with `min_evidence`, code 0
-    "insufficient evidence" in grey first."""
+DIRECT_WORDS = "or a mine record, minefield or hazard: minemap's rule"
+
+
+def risk_class_legend(names: list[str], thresholds: list[float], min_evidence: int | str = 0,
+                      symbol: str = "P_c", direct_class: str | None = None) -> Legend:
+    """Each class coloured and labelled with its name and `symbol` range; with `min_evidence` (a
+    count, or the words of what is too little), code 0 "insufficient evidence" in grey first; the
+    `direct_class` says that direct evidence lifts a cell to it (issue #20)."""
     bounds = [0.0, *thresholds, 1.0]
-    stops = [Stop(k + 1, colour, f"{name} ({symbol} {bounds[k]:g}–{bounds[k + 1]:g})")
+    stops = [Stop(k + 1, colour, f"{name} ({symbol} {bounds[k]:g}–{bounds[k + 1]:g}"
+                                 f"{', ' + DIRECT_WORDS if name == direct_class else ''})")
              for k, (name, colour) in enumerate(zip(names, spread(RISK_COLOURS, len(names))))]
-    if min_evidence > 0:
-        stops.insert(0, Stop(0, INSUFFICIENT_COLOUR, f"insufficient evidence (< {min_evidence} of H_m, S_t, V_i)"))
-    return Legend("palette", stops, "Risk class")
+    if min_evidence:
+        words = min_evidence if isinstance(min_evidence, str) else \
+            f"fewer than {min_evidence} of: mine records, soil map, drone survey"
+        stops.insert(0, Stop(0, INSUFFICIENT_COLOUR, f"insufficient evidence ({words})"))
+    return Legend("palette", stops, f"Risk class (from {symbol})")
 
 
 def spread(colours: list[str], n: int) -> list[str]:
