@@ -142,12 +142,19 @@ class Styled(_Spec):
 
 class ContaminationSettings(Styled):
     enabled: bool = True
-    L_sat: Annotated[float, Field(gt=0)] | Literal["auto"] = Field(
+    L_sat: float | Literal["auto"] = Field(
         "auto", description="mines/km² at which H_m = min(L / L_sat, 1) reaches 1; \"auto\": the 90th percentile "
                             "of L at the records' own positions (see README, How minemap reads the paper)")
     require_all: bool = Field(False, description="nodata where any of H_m, S_t, V_i is missing")
     weights: tuple[float, float, float] = Field(
         (1 / 3, 1 / 3, 1 / 3), description="w_H, w_S, w_V: non-negative, summing to 1; 1/3 each is the paper's eq.")
+
+    @field_validator("L_sat")
+    @classmethod
+    def _positive(cls, v):
+        if v != "auto" and not v > 0:
+            raise ValueError("Input should be greater than 0")
+        return v
 
     @field_validator("weights")
     @classmethod

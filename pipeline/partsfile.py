@@ -15,7 +15,7 @@ import numpy as np
 import shapely
 
 CHUNK = re.compile(r"\d+,\d+")
-ZONE_STATS = {"cells", "pc_sum", "pc_max", "class_max", "districts", "n_sum", "n_min"}
+ZONE_STATS = {"cells", "pc_n", "pc_sum", "pc_max", "by_class", "districts", "n_sum", "n_min"}
 EDGES = ("top", "bottom", "left", "right")
 
 
@@ -83,8 +83,8 @@ def _zones(key: str, z: dict) -> dict:
     sizes = z["wkb_sizes"]
     _expect(n > 0 and sizes.shape == (n,) and (sizes > 0).all() and int(sizes.sum()) == z["wkb"].size
             and z["wkb"].dtype == np.uint8, f"{key}.zones.wkb")
-    _expect(all(len(v) == n for v in z["stats"].values()) and {"cells", "pc_sum", "pc_max", "class_max",
-                                                                 "districts"} <= set(z["stats"]), f"{key}.zones.stats")
+    _expect(all(len(v) == n for v in z["stats"].values()) and {"cells", "pc_n", "pc_sum", "pc_max",
+                                                                 "by_class", "districts"} <= set(z["stats"]), f"{key}.zones.stats")
     blob = z["wkb"].tobytes()
     ends = np.cumsum(sizes).tolist()
     wkb = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends)]

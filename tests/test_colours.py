@@ -78,7 +78,7 @@ def test_low_risk_is_pale_yellow_not_green_and_classes_darken():
     assert low[0] >= low[1] > low[2]  # yellow: red ≥ green > blue, not a green
     lightness = lab([s.color for s in legend.stops[1:]], deuteranope=False)[:, 0]
     assert (np.diff(lightness) < 0).all()  # higher risk is darker, for everyone
-    assert legend.title == "Risk class"
+    assert legend.title == "Risk class (from P_c)"
 
 
 def test_insufficient_grey_is_no_colour_of_any_ramp():

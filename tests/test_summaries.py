@@ -48,8 +48,9 @@ def test_district_table_by_hand(summarised):
     out = summarised()
     rows = {r["district"]: r for r in csv.DictReader((out / "districts.csv").open())}
     west, east = rows["West"], rows["East"]
-    f = {k: float(v or "nan") for k, v in west.items() if k != "district"}
-    g = {k: float(v or "nan") for k, v in east.items() if k != "district"}
+    f = {k: float(v or "nan") for k, v in west.items() if k not in ("district", "assessment")}
+    g = {k: float(v or "nan") for k, v in east.items() if k not in ("district", "assessment")}
+    assert west["assessment"] == east["assessment"] == "assessed" and f["assessed_share"] == 1.0
     # P_c: NW 10×10 cells (0+0.8+0.6)/3 = 0.4667, rest of the west (0+0.8)/2 = 0.4;
     # east (0+0.2)/2 = 0.1, except the cell of the 100 mines, (1+0.2)/2 = 0.6
     assert f["area_km2"] == pytest.approx(50.0) and g["area_km2"] == pytest.approx(50.0)
@@ -71,6 +72,9 @@ def test_district_table_by_hand(summarised):
     layer = gpd.read_file(out / "districts.gpkg", layer="districts")
     assert layer.crs.to_epsg() == 32638 and list(layer["district"]) == ["West", "East"]
     assert layer.loc[0, "km2_high"] == pytest.approx(1.0)
+    # brief the west first: 1 km² at "high" or above against the east's 0.01 km²
+    assert (f["priority"], g["priority"]) == (1, 2)
+    assert f["mean_pc_all_cells"] == pytest.approx(f["mean_pc"])  # every cell assessed: the same mean
 
 
 def test_priority_zones_by_hand(summarised):

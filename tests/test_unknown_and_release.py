@@ -72,27 +72,33 @@ def test_density_extent_makes_the_east_unknown(world2, tmp_path):
     result = run_cli("run", world2, "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
     assert "absence of records" not in result.output  # the records have an extent: no warning
-    # L (through E = L·D − C·R) is nodata east of col 50, known (0) west of it
+    # L (through E = L·D − C·R) is nodata east of col 50, known (0) west of it, except where the
+    # 100 mines recorded in cell (50, 50) lie: records beyond their extent still count (issue #20)
     e = read(out, "environmental_impact")
-    assert e.mask[:, 50:].all() and not e.mask[:, :50].any()
+    east = np.ones((100, 50), bool)
+    east[50, 0] = False
+    assert e.mask[:, 50:][east].all() and not e.mask[:, :50].any() and not e.mask[50, 50]
     assert e[50, 40] == 0.0
-    # evidence: the east loses H_m (S_t only), the west keeps its 3 / 2
+    # evidence: the east loses H_m (S_t only) but in the records' cell, the west keeps its 3 / 2
     n = read(out, "evidence_count")
-    assert (n[:, 50:] == 1).all() and (n[0:10, 0:10] == 3).all() and n[50, 40] == 2 and n[10, 10] == 2
-    # classes: the whole east is "insufficient evidence" (0), including the mines' own cell, which
-    # was very high (4) from H_m alone; the west keeps medium (P_c 0.4) and the NW square high (0.4667)
+    assert (n[:, 50:][east] == 1).all() and n[50, 50] == 2
+    assert (n[0:10, 0:10] == 3).all() and n[50, 40] == 2 and n[10, 10] == 2
+    # classes: the east is "insufficient evidence" (0) but the mines' own cell, very high (4) from
+    # H_m and S_t; the west keeps medium (P_c 0.4) and the NW square high (0.4667)
     rc = read(out, "risk_class")
-    assert (rc[:, 50:] == 0).all() and rc[50, 50] == 0
+    assert (rc[:, 50:][east] == 0).all() and rc[50, 50] == 4
     assert (rc[0:10, 0:10] == 3).all() and (rc[10:, :50] == 2).all() and (rc[:10, 10:50] == 2).all()
     pc = read(out, "contamination_probability")
-    assert pc[50, 60] == pytest.approx(0.2)  # P_c itself stays the mean of the layers that have data
-    # no priority zone from cells of insufficient evidence: only the NW square is left
+    assert pc.mask[50, 60] and pc[50, 50] == pytest.approx(0.6)  # no P_c where not assessed
+    # no priority zone from cells of insufficient evidence: the records' cell and the NW square
     zones = gpd.read_file(out / "priority_zones.gpkg")
-    assert list(zones["cells"]) == [100] and list(zones["district"]) == ["West"]
+    assert list(zones["cells"]) == [1, 100] and list(zones["district"]) == ["East", "West"]
     rows = districts_of(out)
-    assert float(rows["East"]["km2_insufficient_evidence"]) == pytest.approx(50.0)
+    assert float(rows["East"]["km2_insufficient_evidence"]) == pytest.approx(49.99)
     assert float(rows["West"]["km2_insufficient_evidence"]) == 0.0
-    assert float(rows["East"]["km2_very_high"]) == 0.0
+    assert float(rows["East"]["km2_very_high"]) == pytest.approx(0.01)
+    assert rows["East"]["assessment"] == "mostly not assessed" and rows["East"]["priority"] == "2"
+    assert rows["East"]["remaining_mines_lower_bound"] == "1" and rows["West"]["remaining_mines_lower_bound"] == "0"
     # the extent file is an input: hashed in run.json
     assert any(p.endswith("surveyed.gpkg") for p in json.loads((out / "run.json").read_text())["inputs"])
     palette = (out / "risk_class.qml").read_text()
@@ -122,7 +128,11 @@ def test_min_evidence_three_marks_cells_without_drone(world2, tmp_path):
     out = tmp_path / "out"
     assert run_cli("run", world2, "--out", out, "--quiet").exit_code == 0
     rc = read(out, "risk_class")
-    assert (rc[0:10, 0:10] == 3).all() and (rc[10:, :] == 0).all() and (rc[:, 10:] == 0).all()
+    assert (rc[0:10, 0:10] == 3).all()
+    # the rest has 2 layers, too few, but for the mines' cell: direct evidence, "high" at least
+    rest = np.ones((100, 100), bool)
+    rest[0:10, 0:10] = rest[50, 50] = False
+    assert (rc[rest] == 0).all() and rc[50, 50] == 3
     rows = districts_of(out)
     assert float(rows["West"]["km2_insufficient_evidence"]) == pytest.approx(49.0)
 

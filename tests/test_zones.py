@@ -37,7 +37,7 @@ def test_two_adjacent_chunks_zones_merge_into_one_polygon():
     # A: rows 10–19, columns 502–516, across the border: 100 cells of P_c 0.5 west of it, 50 of 0.8 east
     classes[10:20, 502:517] = 3
     p_c[10:20, 502:512], p_c[10:20, 512:517] = 0.5, 0.8
-    classes[15, 514] = 4  # one very-high cell inside it: the zone's class is its highest
+    classes[15, 514] = 4  # one very-high cell inside it: the zone's class is that of most of its area, high
     # B: touches the border only at a corner (row 30, column 511 and row 31, column 512): two zones (4-connected)
     classes[30, 511] = classes[31, 512] = 3
     # C: 2 × 2 cells inside chunk (1, 1), far from any border
@@ -47,7 +47,8 @@ def test_two_adjacent_chunks_zones_merge_into_one_polygon():
 
     assert len(zones) == 4  # A, C, and B's two single cells
     a = zones[zones["cells"] == 150].iloc[0]
-    assert a["risk_class"] == "very high" and a["area_km2"] == pytest.approx(150 * 100 / 1e6)  # 0.015 km²
+    assert a["risk_class"] == "high" and a["area_km2"] == pytest.approx(150 * 100 / 1e6)  # 0.015 km²
+    assert a["km2_high"] == pytest.approx(149e-4) and a["km2_very_high"] == pytest.approx(1e-4)
     assert a["mean_pc"] == pytest.approx((100 * 0.5 + 50 * 0.8) / 150) and a["max_pc"] == pytest.approx(0.8)
     # one polygon: x X0 + 5 020 … X0 + 5 170, y Y1 − 200 … Y1 − 100 (no seam left at the border)
     assert a.geometry.area == pytest.approx(15_000.0)
