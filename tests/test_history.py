@@ -53,12 +53,16 @@ def validate_core(path: Path, kind: STACObjectType) -> dict:
 
 def test_two_runs_keep_history_and_map_the_change(world: Path):
     out = world.parent / "out"
+    drone(world.parent, "e.tif", 80, 20, 1, 1, 1.0, "2024:04:01 08:00:00")  # a one-cell zone on sand: 0.6
+    os.utime(world.parent / "drone" / "e.tif", (OLD, OLD))
     first = pipeline.run(world, out, workers=1)
     assert not (out / "change_since_previous.tif").exists()  # the first run has nothing to compare
     assert first.record["changes"] == {"note": "first run in this folder: nothing to compare"}
     drone(world.parent, "b.tif", 20, 0, 5, 5, 1.0, "2025:03:01 08:00:00")  # a zone appears
     drone(world.parent, "c.tif", 10, 0, 5, 10, 0.6, "2025:02:01 08:00:00")  # the NW zone grows south
-    drone(world.parent, "d.tif", 50, 50, 1, 1, 0.0, "2025:01:01 08:00:00")  # the one-cell zone vanishes
+    # P_c of the mines' cell falls to 0.4, but its record keeps it "high": its zone stays (issue #20)
+    drone(world.parent, "d.tif", 50, 50, 1, 1, 0.0, "2025:01:01 08:00:00")
+    drone(world.parent, "f.tif", 80, 20, 1, 1, 0.0, "2025:01:15 08:00:00")  # the record-free zone vanishes
     second = pipeline.update(world, out, workers=1)
     assert second.status == "updated"
 
@@ -74,7 +78,8 @@ def test_two_runs_keep_history_and_map_the_change(world: Path):
 
     zones = second.record["changes"]["zones"]
     assert [(z["area_km2"], z["centre"]) for z in zones["appeared"]] == [(0.25, [500250.0, 4407750.0])]
-    assert [(z["area_km2"], z["centre"]) for z in zones["vanished"]] == [(0.01, [505050.0, 4404950.0])]
+    assert [(z["area_km2"], z["centre"]) for z in zones["vanished"]] == [(0.01, [502050.0, 4401950.0])]
+    assert delta[80, 20] == pytest.approx(0.8 / 3 - 0.6, abs=1e-6)
     assert [(z["previous_area_km2"], z["area_km2"]) for z in zones["grew"]] == [(1.0, 1.5)]
     assert zones["shrank"] == []
     with zipfile.ZipFile(out / "minemap.qgz") as z:  # a layer of the QGIS project, styled as its .qml
