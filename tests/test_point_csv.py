@@ -105,3 +105,24 @@ def test_count_and_count_field_together_refused(world):
                                                                       'count_field = "count"'))
     code, out = validate(world)
     assert code == 2 and "inputs.L" in out and "not both" in out
+
+
+def test_csv_records_kept_in_evidence_gpkg_and_the_project(world, tmp_path):
+    """A run with records from a CSV: they are points in OUT/evidence.gpkg (grid CRS) and a shown
+    layer of the QGIS project, as records from a GeoPackage are."""
+    import zipfile
+
+    import pyogrio
+
+    lon, lat = MINE_LONLAT
+    with_records(world, "records.csv", f"ID,Longitude,Latitude,count\nR-1,{lon:.9f},{lat:.9f},100\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(world), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    frame = pyogrio.read_dataframe(out / "evidence.gpkg", layer="records")
+    assert list(frame["ID"]) == ["R-1"] and list(frame["count"]) == [100]
+    assert frame.geometry.iloc[0].x == pytest.approx(MINE_XY[0], abs=1e-3)
+    assert frame.geometry.iloc[0].y == pytest.approx(MINE_XY[1], abs=1e-3)
+    with zipfile.ZipFile(out / "minemap.qgz") as z:
+        project = z.read(next(n for n in z.namelist() if n.endswith(".qgs"))).decode()
+    assert "evidence.gpkg|layername=records" in project
