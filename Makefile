@@ -4,9 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out/sample
+DIST   ?= dist
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench sample system-deps clean
+.PHONY: run test bench sample plugin system-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -36,6 +37,10 @@ bench: $(STAMP) system-deps
 sample: $(STAMP)
 	$(BIN)/python sample_data/make_sample.py
 
+## plugin: the QGIS plugin as a zip for Plugins → Manage and Install Plugins → Install from ZIP → dist/
+plugin:
+	$(or $(PYTHON),python3) qgis_plugin/make_zip.py $(DIST)
+
 ## system-deps: Debian's QGIS (headless checks of outputs as users see them), GDAL tools, chromium
 ## (report.html in a real browser) and poppler-utils (the PDFs read back)
 system-deps:
@@ -48,4 +53,4 @@ system-deps:
 	else echo "QGIS, chromium or poppler-utils not installed and apt-get unavailable: their tests will be skipped"; fi
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out dist .pytest_cache
