@@ -4,7 +4,8 @@ report what QGIS then has: the installed folder, the active plugins, the Process
 Run with /usr/bin/python3: `qgis_plugin_zip_check.py ZIP PROFILE_FOLDER` prints one JSON object.
 It calls the Plugin Manager's own code (pyplugin_installer's installFromZipFile); only what the
 desktop application sets up before it is done here: the profile's plugin folder on sys.path and in
-qgis.utils (as QgsPythonUtils does), and a stand-in `iface` for the message bar it reports to.
+qgis.utils (as QgsPythonUtils does), a stand-in `iface` for the message bar it reports to, and
+message boxes that record their text instead of waiting for a click.
 """
 
 import json
@@ -31,6 +32,8 @@ def main(zip_path: str) -> dict:
     Processing.initialize()
     import pyplugin_installer
 
+    # a refusal opens a modal message box, which would wait for a click forever: record its text instead
+    boxes = pyplugin_installer.installer.QMessageBox = mock.MagicMock()
     pyplugin_installer.instance().installFromZipFile(zip_path)
     provider = QgsApplication.processingRegistry().providerById("minemap")
     pushed = [str(c.args[0]) for c in iface.pluginManagerInterface().pushMessage.call_args_list]
@@ -42,7 +45,8 @@ def main(zip_path: str) -> dict:
             "settings_file": QgsSettings().fileName(),
             "provider": provider.name() if provider else None,
             "algorithms": sorted(a.id() for a in provider.algorithms()) if provider else [],
-            "messages": pushed}
+            "messages": pushed,
+            "dialogs": [str(c.args[0]) for c in boxes.return_value.setText.call_args_list]}
 
 
 def isolate_settings(profile: str) -> None:

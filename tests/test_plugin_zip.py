@@ -62,6 +62,7 @@ def test_plugin_manager_installs_the_zip_in_a_fresh_profile(plugin_zip, tmp_path
                           timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["dialogs"] == []  # e.g. "The Zip file is not a valid QGIS python plugin. No root folder…"
     assert report["messages"] == ["<b>Plugin installed successfully</b>"]
     assert report["profile_plugins"] == str(profile / "python" / "plugins")
     assert {"metadata.txt", "__init__.py", "algorithms.py", "provider.py"} <= set(report["installed"])
