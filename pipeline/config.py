@@ -345,13 +345,14 @@ class LoadedConfig(BaseModel):
         return (self.base / p).resolve()
 
     def digest(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+        """The config file's SHA-256, as `sha256sum` prints it (`text` holds its bytes decoded)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
 
 
 def read_toml(path: Path, what: str) -> tuple[dict, str]:
     """A TOML file's tables and text; a missing or unparsable file is a ConfigError naming it."""
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")  # not read_text: its newline translation would change the hash
         return tomllib.loads(text), text
     except FileNotFoundError:
         raise ConfigError(f"{what} not found", path) from None

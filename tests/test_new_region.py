@@ -99,3 +99,23 @@ def test_run_assessed_both_districts_and_every_record_is_high_or_above(followed)
     kept = pyogrio.read_dataframe(out / "evidence.gpkg", layer="records_SYNTHETIC")
     assert len(kept) == 61 and kept.crs.to_epsg() == 32638
     assert (out / "briefing.pdf").stat().st_size > 0 and (out / "minemap.qgz").exists()
+
+
+def test_products_carry_the_configs_sha256_and_their_predictor(followed):
+    """README *Products*: ZSTD with the floating-point predictor (3) for float32 products, the
+    horizontal one (2) for uint8; MINEMAP_CONFIG_SHA256 is the config file's SHA-256 (sha256sum)."""
+    import hashlib
+
+    import tifffile
+
+    root, _ = followed
+    out = root / "my_region" / "out"
+    sha = hashlib.sha256((root / "my_region" / "minemap.toml").read_bytes()).hexdigest()
+    assert json.loads((out / "run.json").read_text())["config"]["sha256"] == sha
+    for name, dtype, predictor in [("contamination_probability", "float32", 3), ("evidence_count", "uint8", 2),
+                                   ("risk_class", "uint8", 2)]:
+        with tifffile.TiffFile(out / f"{name}.tif") as tif:
+            page = tif.pages[0]
+            assert (str(page.dtype), page.predictor, page.compression) == (dtype, predictor, 50000)  # 50000: ZSTD
+        with rasterio.open(out / f"{name}.tif") as ds:
+            assert ds.tags()["MINEMAP_CONFIG_SHA256"] == sha
