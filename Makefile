@@ -30,6 +30,7 @@ BENCH_SIZES ?= 35 70 110
 bench: $(STAMP) system-deps
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run_bench.py --sizes $(BENCH_SIZES)
 	$(BIN)/python bench/bench_update.py
+	$(BIN)/python bench/bench_evidence.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/bench_start.py --command minemap
 	$(BIN)/python bench/targets.py
 
