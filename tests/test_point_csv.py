@@ -46,9 +46,9 @@ def test_imsma_style_lonlat_csv_gives_the_same_density(world):
 
 def test_semicolon_csv_with_lowercase_lon_lat_and_one_item_per_row(world):
     lon, lat = MINE_LONLAT
-    rows = "".join(f"{i};{lon:.9f};{lat:.9f}\n" for i in range(4))  # four items at one spot, no count field
-    with_records(world, "items.csv", "id;lon;lat\n" + rows, "\ncount = 1")
-    assert density_at_mine(world) == pytest.approx(400, rel=1e-6)  # 4 items / 0.01 km²
+    rows = "".join(f"{i};{lon:.9f};{lat:.9f}\n" for i in range(4))  # four records at one spot, no count field
+    with_records(world, "items.csv", "id;lon;lat\n" + rows, "\ncount = 2.5")
+    assert density_at_mine(world) == pytest.approx(1000, rel=1e-6)  # 4 × 2.5 items / 0.01 km²
 
 
 def test_xy_csv_needs_a_crs_then_reads(world):
