@@ -23,7 +23,8 @@ from odc.geo.geom import Geometry
 
 from .errors import InputError, OutputError, Problem
 from .grid import FILE_TILE, make_grid
-from .vector import POLYGONS, field_names, geometry_type_problem, polygonal, read_vector, to_crs
+from .guard import MAX_CELLS
+from .vector import POLYGONS, PointColumns, field_names, geometry_type_problem, polygonal, read_vector, to_crs
 
 GRID_FILE, CONFIG_FILE, SOIL_TABLE = "grid.toml", "minemap.toml", "soil_classes.csv"
 # a records field holding counts, by usual name (ignoring case); none: every record counts 1
@@ -49,6 +50,7 @@ class Recipe:
     region_layer: str | None
     name_field: str | None
     records: Path | None = None
+    records_crs: str | None = None  # of a CSV's coordinate columns
     count_field: str | None = None  # None: `count = 1`
     soil: Path | None = None
     soil_field: str | None = None
@@ -76,7 +78,7 @@ def chunk_for(cell: float) -> int:
 
 def plan(region: Path, name: str, cell: float = 100.0, region_layer: str | None = None,
          records: Path | None = None, soil: Path | None = None, soil_field: str | None = None,
-         drones: str | None = None, label: str | None = None) -> Recipe:
+         drones: str | None = None, label: str | None = None, records_crs: str | None = None) -> Recipe:
     """Read and check every given file; InputError lists all that is wrong with them."""
     if records is None and drones is None:
         raise InputError("a map needs evidence: give --records (mine records: CSV with lon/lat columns, or a "
@@ -86,13 +88,16 @@ def plan(region: Path, name: str, cell: float = 100.0, region_layer: str | None 
     lon, lat = lonlat.centroid.x, lonlat.centroid.y
     epsg, zone = utm_epsg(lon, lat)
     union = polygonal(to_crs(frame, f"EPSG:{epsg}", region).geometry.make_valid().union_all())
+    if union.is_empty or union.area == 0:
+        raise InputError("region boundary has no polygon area", region)
     grid = make_grid(slug(name), f"EPSG:{epsg}", cell, Geometry(union, crs=f"EPSG:{epsg}"),
                      chunk=chunk_for(cell), source=str(region))
     recipe = Recipe(name, f"{slug(name)}-{cell:g}m", cell, epsg, zone, (lon, lat), grid.shape, grid.chunk, region,
                     region_layer, _name_field(frame), label=label)
     problems: list[Problem] = []
     if records is not None:
-        recipe.records, recipe.count_field = records, _count_field(records, problems)
+        recipe.records, recipe.records_crs = records, records_crs
+        recipe.count_field = _count_field(records, records_crs, problems)
     if soil is not None:
         recipe.soil = soil
         recipe.soil_field, recipe.soil_classes = _soil_classes(soil, soil_field, problems)
@@ -125,10 +130,10 @@ def _name_field(frame: gpd.GeoDataFrame) -> str | None:
     return ranked[0] if ranked else None
 
 
-def _count_field(path: Path, problems: list[Problem]) -> str | None:
+def _count_field(path: Path, crs: str | None, problems: list[Problem]) -> str | None:
     """The records' count field (a usual name, numeric), or None: each record counts 1."""
     try:
-        frame = read_vector(path)
+        frame = read_vector(path, points=PointColumns(crs=crs))
     except InputError as e:
         problems.extend(e.problems)
         return None
@@ -282,7 +287,7 @@ min_area_km2 = {5 * r.cell * r.cell / 1e6:g}   # leave out zones smaller than 5 
 kind = "density"
 path = {_s(_rel(r.records, out))}   # a CSV's lon/lat (or x/y with crs = "EPSG:…") columns are found by name
 {count}
-bandwidth_m = {max(1000.0, 5 * r.cell):g}   # radius of each record's kernel (m)
+{f"crs = {_s(r.records_crs)}   # of the CSV's coordinate columns" + chr(10) if r.records_crs else ""}bandwidth_m = {max(1000.0, 5 * r.cell):g}   # radius of each record's kernel (m)
 # extent = "surveyed_area.gpkg"   # where the records are known complete: outside it L is unknown, not 0.
 #                                 # Without it, no record reads as no mine (validate and run warn).
 """)
@@ -343,9 +348,12 @@ def soil_table(r: Recipe) -> str:
 def summary(r: Recipe, files: list[Path]) -> list[str]:
     """What `init` tells the user: what was written and what to do next."""
     rows, cols = r.shape
-    out = [f"grid {r.slug}: UTM zone {r.zone} (EPSG:{r.epsg}), {cols} × {rows} cells of {r.cell:g} m",
-           f"recipe: {recipe_words(r)}" + (f"; districts named by {r.name_field!r}" if r.name_field else
-                                           "; no district field (each name once) found: [districts] left out")]
+    out = [f"grid {r.slug}: UTM zone {r.zone} (EPSG:{r.epsg}), {cols} × {rows} cells of {r.cell:g} m"]
+    if rows * cols > MAX_CELLS:
+        out.append(f"warning: {rows * cols:,} cells is more than run and validate take by default "
+                   f"(--max-cells {MAX_CELLS:,}): choose a larger --cell")
+    out.append(f"recipe: {recipe_words(r)}" + (f"; districts named by {r.name_field!r}" if r.name_field else
+                                                 "; no field names each feature once: [districts] left out"))
     if r.records is not None:
         out.append(f"records: {r.records.name}, " + (f"counts from {r.count_field!r}" if r.count_field
                                                      else "no count field: 1 item each (count = 1)"))

@@ -93,7 +93,7 @@ def coordinate_columns(path: Path, fields: list[str], points: PointColumns) -> t
     crs = points.crs or (LONLAT_CRS if lonlat else None)
     if crs is None:
         raise InputError(f"its coordinates ({x}, {y}) have no CRS: set crs = \"EPSG:…\" on the source "
-                         f"(EPSG:4326 is taken only for lon/lat columns)", path)
+                         f"(minemap init: --records-crs EPSG:…; EPSG:4326 is taken only for lon/lat columns)", path)
     return x, y, crs
 
 

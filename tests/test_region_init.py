@@ -115,3 +115,14 @@ def test_bad_inputs_refused_before_anything_is_written(files, tmp_path):
     none = cli("init", files / "region.gpkg", "--name", "x", "--out", out)
     assert none.exit_code == 2 and "a map needs evidence: give --records" in none.output
     assert not out.exists()
+
+
+def test_utm_csv_records_with_their_crs(files, tmp_path):
+    (files / "utm.csv").write_text(f"Easting,Northing,mines\n{X0 + 5050},{Y1 - 5050},7\n")
+    out = tmp_path / "cfg"
+    result = cli("init", files / "region.gpkg", "--name", "x", "--records", files / "utm.csv",
+                 "--records-crs", "EPSG:32638", "--out", out)
+    assert result.exit_code == 0, result.output
+    spec = load_config(out / "minemap.toml").spec.inputs["L"]
+    assert (spec.crs, spec.count_field) == ("EPSG:32638", "mines")
+    assert cli("validate", out / "minemap.toml").exit_code == 0

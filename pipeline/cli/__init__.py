@@ -247,6 +247,7 @@ def validate(config: Path, grid_path: Path | None, as_json: bool, max_cells: flo
 @click.option("--layer", help="Layer of REGION (default: its first).")
 @click.option("--records", type=click.Path(dir_okay=False, path_type=Path),
               help="Mine records: a CSV with lon/lat (or x/y) columns, or a point/polygon vector file.")
+@click.option("--records-crs", help="CRS of the records CSV's x/y columns, e.g. EPSG:32638 (lon/lat: EPSG:4326).")
 @click.option("--soil", type=click.Path(dir_okay=False, path_type=Path), help="Soil map: polygons with a class field.")
 @click.option("--soil-field", help="The soil map's class field (default: the one text field that looks like one).")
 @click.option("--drones", help="Drone anomaly rasters: a file or a quoted glob ('flights/*.tif').")
@@ -255,13 +256,14 @@ def validate(config: Path, grid_path: Path | None, as_json: bool, max_cells: flo
               show_default=True, help="Folder to write grid.toml, minemap.toml (and soil_classes.csv) into.")
 @click.option("--force", is_flag=True, help="Replace files that exist.")
 @user_errors
-def init(region: Path, name: str, cell: float, layer: str | None, records: Path | None, soil: Path | None,
-         soil_field: str | None, drones: str | None, label: str | None, out_dir: Path, force: bool) -> None:
+def init(region: Path, name: str, cell: float, layer: str | None, records: Path | None, records_crs: str | None,
+         soil: Path | None, soil_field: str | None, drones: str | None, label: str | None, out_dir: Path,
+         force: bool) -> None:
     """Start a new region: a grid definition (UTM zone of REGION's centroid) and a commented config
     for the evidence given (records; + soil; + drones) that `validate` accepts and `run` completes."""
     from ..region_init import plan, summary, write
 
-    recipe = plan(region, name, cell, layer, records, soil, soil_field, drones, label)
+    recipe = plan(region, name, cell, layer, records, soil, soil_field, drones, label, records_crs)
     files = write(recipe, out_dir, force)
     for line in summary(recipe, files):
         err.print(line, markup=False)
