@@ -81,6 +81,7 @@ def test_run_assessed_both_districts_and_every_record_is_high_or_above(followed)
     assert list(record["products"]) == ["contamination_probability", "evidence_count", "risk_class"]
     assert record["assessment"]["evidence_layers"] == ["H_m"]
     assert record["assessment"]["min_evidence_effective"] == 1
+    assert record["assessment"]["L_sat"] == pytest.approx(26.0, abs=0.05)  # README: "26 mines/km² here"
     records = pd.read_csv(EXAMPLE / "records_SYNTHETIC.csv")
     assert len(records) == 61 and set(records["source"]) == {"SYNTHETIC"}
     x, y = Transformer.from_crs("EPSG:4326", "EPSG:32638", always_xy=True).transform(
