@@ -282,17 +282,19 @@ min_area_km2 = {5 * r.cell * r.cell / 1e6:g}   # leave out zones smaller than 5 
         count = (f"count_field = {_s(r.count_field)}" if r.count_field else
                  "count = 1            # no count field found: every record counts one item "
                  "(or count_field = \"FIELD\")")
-        lines.append(f"""# --- Mine records → L (mines per km²) → H_m ---------------------------------------------------
+        if r.records_crs:
+            count += f"\ncrs = {_s(r.records_crs)}   # of the CSV's coordinate columns"
+        lines.append(f"""# --- Mine records → L (mines per km²) → H_m -----------------------------------------
 [inputs.L]
 kind = "density"
 path = {_s(_rel(r.records, out))}   # a CSV's lon/lat (or x/y with crs = "EPSG:…") columns are found by name
 {count}
-{f"crs = {_s(r.records_crs)}   # of the CSV's coordinate columns" + chr(10) if r.records_crs else ""}bandwidth_m = {max(1000.0, 5 * r.cell):g}   # radius of each record's kernel (m)
+bandwidth_m = {max(1000.0, 5 * r.cell):g}   # radius of each record's kernel (m)
 # extent = "surveyed_area.gpkg"   # where the records are known complete: outside it L is unknown, not 0.
 #                                 # Without it, no record reads as no mine (validate and run warn).
 """)
     if r.soil is not None:
-        lines.append(f"""# --- Soil map → S_t (soil susceptibility) ---------------------------------------------------------
+        lines.append(f"""# --- Soil map → S_t (soil susceptibility) -------------------------------------------
 # {SOIL_TABLE} lists the {len(r.soil_classes)} classes of {r.soil.name} with PLACEHOLDER values ({PLACEHOLDER:g}):
 # fill in S_t (0–1) per class from your survey, then raise w_S in `weights` above. Until then S_t weighs 0.
 [inputs.S_t]
@@ -302,14 +304,14 @@ class_field = {_s(r.soil_field)}
 table = {_s(SOIL_TABLE)}
 """)
     if r.drones is not None:
-        lines.append(f"""# --- Drone anomaly rasters → V_i ----------------------------------------------------------------
+        lines.append(f"""# --- Drone anomaly rasters → V_i -----------------------------------------------------------
 [inputs.V_i]
 kind = "raster"
 path = {_s(_rel_glob(r.drones, out))}   # mosaicked, newest acquisition on top
 resampling = "auto"  # average when the drone pixels are finer than the grid
 scale = "auto"       # 8-bit files 0–255 → 0–1; float files as they are
 """)
-    lines.append("""# --- Products that need more inputs than these files give ------------------------------------------
+    lines.append("""# --- Products that need more inputs than these files give ----------------------------------
 [products.environmental_impact]      # E = L·D − C·R: bind D, C, R to enable
 enabled = false
 [products.recovery_rate]             # R_e = (A_c·B_r) / (T_s·P_c): bind A_c, B_r, T_s to enable
@@ -323,7 +325,7 @@ path = {_s(_rel(r.region, out))}
 name_field = {_s(r.name_field)}
 """ + (f"layer = {_s(r.region_layer)}\n" if r.region_layer else ""))
     else:
-        lines.append(f"""# [districts]   # no field names each feature of {r.region.name} once: set name_field to one that does
+        lines.append(f"""# [districts]   # no field names each feature of {r.region.name} once: set one that does
 # path = {_s(_rel(r.region, out))}
 # name_field = "name"
 """)

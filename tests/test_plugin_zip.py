@@ -55,7 +55,8 @@ def test_same_files_same_zip(plugin_zip, tmp_path):
 
 
 @pytest.mark.qgis
-@pytest.mark.skipif(not qgis_available(), reason="QGIS not installed: run `make system-deps` (Debian: qgis python3-qgis)")
+@pytest.mark.skipif(not qgis_available(),
+                    reason="QGIS not installed: run `make system-deps` (Debian: qgis python3-qgis)")
 def test_plugin_manager_installs_the_zip_in_a_fresh_profile(plugin_zip, tmp_path):
     profile = tmp_path / "profile"
     done = subprocess.run([QGIS_PYTHON, str(CHECK), str(plugin_zip), str(profile)], capture_output=True, text=True,
