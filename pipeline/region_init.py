@@ -49,6 +49,7 @@ class Recipe:
     region: Path
     region_layer: str | None
     name_field: str | None
+    name_note: str  # name-like fields passed over, and why
     records: Path | None = None
     records_crs: str | None = None  # of a CSV's coordinate columns
     count_field: str | None = None  # None: `count = 1`
@@ -93,7 +94,7 @@ def plan(region: Path, name: str, cell: float = 100.0, region_layer: str | None 
     grid = make_grid(slug(name), f"EPSG:{epsg}", cell, Geometry(union, crs=f"EPSG:{epsg}"),
                      chunk=chunk_for(cell), source=str(region))
     recipe = Recipe(name, f"{slug(name)}-{cell:g}m", cell, epsg, zone, (lon, lat), grid.shape, grid.chunk, region,
-                    region_layer, _name_field(frame), label=label)
+                    region_layer, *_name_field(frame), label=label)
     problems: list[Problem] = []
     if records is not None:
         recipe.records, recipe.records_crs = records, records_crs
@@ -121,13 +122,18 @@ def _region_frame(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     return frame
 
 
-def _name_field(frame: gpd.GeoDataFrame) -> str | None:
-    """A text field naming each district once (minemap refuses repeated district names), or None."""
+def _name_field(frame: gpd.GeoDataFrame) -> tuple[str | None, str]:
+    """A text field naming each district once (minemap refuses repeated district names), or None;
+    and a note naming the name-like fields passed over because a name repeats in them."""
     texts = [c for c in frame.columns if c != frame.geometry.name and is_string_dtype(frame[c])]
     unique = [c for c in texts if frame[c].notna().all() and frame[c].astype(str).str.strip().ne("").all()
               and frame[c].is_unique]
-    ranked = sorted(unique, key=lambda c: next((i for i, h in enumerate(NAME_HINTS) if h in c.lower()), 99))
-    return ranked[0] if ranked else None
+    rank = {c: next((i for i, h in enumerate(NAME_HINTS) if h in c.lower()), 99) for c in texts}
+    ranked = sorted(unique, key=rank.get)
+    repeated = [c for c in texts if c not in unique and rank[c] < 99]
+    note = ", ".join(f"{c!r} repeats {frame[c][frame[c].duplicated()].astype(str).iloc[0]!r}"
+                     for c in repeated if frame[c].duplicated().any())
+    return (ranked[0] if ranked else None), note
 
 
 def _count_field(path: Path, crs: str | None, problems: list[Problem]) -> str | None:
@@ -322,7 +328,7 @@ enabled = false
     if r.name_field:
         lines.append(f"""[districts]   # districts.gpkg / districts.csv: products summarised per district
 path = {_s(_rel(r.region, out))}
-name_field = {_s(r.name_field)}
+name_field = {_s(r.name_field)}{f"   # {r.name_note}: district names must not repeat" if r.name_note else ""}
 """ + (f"layer = {_s(r.region_layer)}\n" if r.region_layer else ""))
     else:
         lines.append(f"""# [districts]   # no field names each feature of {r.region.name} once: set one that does
@@ -355,7 +361,8 @@ def summary(r: Recipe, files: list[Path]) -> list[str]:
         out.append(f"warning: {rows * cols:,} cells is more than run and validate take by default "
                    f"(--max-cells {MAX_CELLS:,}): choose a larger --cell")
     out.append(f"recipe: {recipe_words(r)}" + (f"; districts named by {r.name_field!r}" if r.name_field else
-                                                 "; no field names each feature once: [districts] left out"))
+                                                 "; no field names each feature once: [districts] left out")
+               + (f" ({r.name_note})" if r.name_note else ""))
     if r.records is not None:
         out.append(f"records: {r.records.name}, " + (f"counts from {r.count_field!r}" if r.count_field
                                                      else "no count field: 1 item each (count = 1)"))

@@ -126,3 +126,20 @@ def test_utm_csv_records_with_their_crs(files, tmp_path):
     spec = load_config(out / "minemap.toml").spec.inputs["L"]
     assert (spec.crs, spec.count_field) == ("EPSG:32638", "mines")
     assert cli("validate", out / "minemap.toml").exit_code == 0
+
+
+def test_districts_named_by_a_field_naming_each_once(files, tmp_path):
+    halves = [box(X0, Y1 - 10000, X0 + 5000, Y1), box(X0 + 5000, Y1 - 10000, X0 + 10000, Y1)]
+    write_gpkg(files / "twice.gpkg", [{"name": "Shusha", "code": "S-1", "geometry": halves[0]},
+                                      {"name": "Shusha", "code": "S-2", "geometry": halves[1]}])
+    result = cli("init", files / "twice.gpkg", "--name", "x", "--records", files / "records.csv", "--out",
+                 tmp_path / "a")
+    assert result.exit_code == 0 and "districts named by 'code' ('name' repeats 'Shusha')" in result.output
+    assert load_config(tmp_path / "a" / "minemap.toml").spec.districts.name_field == "code"
+    write_gpkg(files / "none.gpkg", [{"name": "Shusha", "geometry": halves[0]},
+                                     {"name": "Shusha", "geometry": halves[1]}])
+    result = cli("init", files / "none.gpkg", "--name", "x", "--records", files / "records.csv", "--out",
+                 tmp_path / "b")
+    assert result.exit_code == 0 and "no field names each feature once: [districts] left out" in result.output
+    assert load_config(tmp_path / "b" / "minemap.toml").spec.districts is None
+    assert cli("validate", tmp_path / "b" / "minemap.toml").exit_code == 0
