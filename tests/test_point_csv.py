@@ -126,3 +126,9 @@ def test_csv_records_kept_in_evidence_gpkg_and_the_project(world, tmp_path):
     with zipfile.ZipFile(out / "minemap.qgz") as z:
         project = z.read(next(n for n in z.namelist() if n.endswith(".qgs"))).decode()
     assert "evidence.gpkg|layername=records" in project
+
+
+def test_csv_options_on_a_geopackage_refused(world):
+    world.write_text(world.read_text().replace('path = "mines.gpkg"', 'path = "mines.gpkg"\ncrs = "EPSG:4326"'))
+    code, out = validate(world)
+    assert code == 2 and "mines.gpkg: x_field, y_field and crs (inputs.L) are for CSV files" in out

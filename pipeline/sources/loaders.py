@@ -345,6 +345,10 @@ def _density(var: str, variable: Variable, spec: DensitySource, cfg: LoadedConfi
     for p in spec.paths:
         path = cfg.resolve(p)
         paths.append(path)
+        if (spec.x_field or spec.crs) and path.suffix.lower() != ".csv":
+            problems.append(Problem(str(path), f"x_field, y_field and crs (inputs.{var}) are for CSV files; "
+                                               "this file's own geometries and CRS are used"))
+            continue
         columns = [] if spec.count is not None else [spec.count_field]
         frame = load_frame(path, grid, spec.layer, spec.where, columns, problems, POINTS + POLYGONS,
                            "density source", spec.allow_empty, PointColumns(spec.x_field, spec.y_field, spec.crs))
