@@ -251,11 +251,16 @@ def weights(r: Recipe) -> tuple[list[float], str]:
     return w, later
 
 
-def recipe_words(r: Recipe) -> str:
+def evidence_words(r: Recipe) -> str:
+    """The evidence P_c is made of, in words."""
     parts = ["mine records"] if r.records is not None else []
     if r.drones is not None:
         parts.append("drone anomaly rasters")
-    text = " and ".join(parts)
+    return " and ".join(parts)
+
+
+def recipe_words(r: Recipe) -> str:
+    text = evidence_words(r)
     if r.soil is not None:
         text += " (soil bound, weight 0 until its table is filled)"
     return text
@@ -263,7 +268,7 @@ def recipe_words(r: Recipe) -> str:
 
 def config_text(r: Recipe, out: Path) -> str:
     w, later = weights(r)
-    label = r.label or f"{r.name}: P_c from {recipe_words(r)} only"
+    label = r.label or f"{r.name}: P_c from {evidence_words(r)} only"
     lines = [f"""# minemap run configuration for {r.name}, written by `minemap init` ({recipe_words(r)}).
 # Paths are relative to this file. Check it: minemap validate {CONFIG_FILE}; then: minemap run {CONFIG_FILE} --out out
 grid = {_s(GRID_FILE)}
@@ -290,7 +295,7 @@ min_area_km2 = {5 * r.cell * r.cell / 1e6:g}   # leave out zones smaller than 5 
                  "(or count_field = \"FIELD\")")
         if r.records_crs:
             count += f"\ncrs = {_s(r.records_crs)}   # of the CSV's coordinate columns"
-        lines.append(f"""# --- Mine records → L (mines per km²) → H_m -----------------------------------------
+        lines.append(f"""{_rule("Mine records → L (mines per km²) → H_m")}
 [inputs.L]
 kind = "density"
 path = {_s(_rel(r.records, out))}   # a CSV's lon/lat (or x/y with crs = "EPSG:…") columns are found by name
@@ -300,7 +305,7 @@ bandwidth_m = {max(1000.0, 5 * r.cell):g}   # radius of each record's kernel (m)
 #                                 # Without it, no record reads as no mine (validate and run warn).
 """)
     if r.soil is not None:
-        lines.append(f"""# --- Soil map → S_t (soil susceptibility) -------------------------------------------
+        lines.append(f"""{_rule("Soil map → S_t (soil susceptibility)")}
 # {SOIL_TABLE} lists the {len(r.soil_classes)} classes of {r.soil.name} with PLACEHOLDER values ({PLACEHOLDER:g}):
 # fill in S_t (0–1) per class from your survey, then raise w_S in `weights` above. Until then S_t weighs 0.
 [inputs.S_t]
@@ -310,14 +315,14 @@ class_field = {_s(r.soil_field)}
 table = {_s(SOIL_TABLE)}
 """)
     if r.drones is not None:
-        lines.append(f"""# --- Drone anomaly rasters → V_i -----------------------------------------------------------
+        lines.append(f"""{_rule("Drone anomaly rasters → V_i")}
 [inputs.V_i]
 kind = "raster"
 path = {_s(_rel_glob(r.drones, out))}   # mosaicked, newest acquisition on top
 resampling = "auto"  # average when the drone pixels are finer than the grid
 scale = "auto"       # 8-bit files 0–255 → 0–1; float files as they are
 """)
-    lines.append("""# --- Products that need more inputs than these files give ----------------------------------
+    lines.append(f"""{_rule("Products that need more inputs than these files give")}
 [products.environmental_impact]      # E = L·D − C·R: bind D, C, R to enable
 enabled = false
 [products.recovery_rate]             # R_e = (A_c·B_r) / (T_s·P_c): bind A_c, B_r, T_s to enable
@@ -336,6 +341,12 @@ name_field = {_s(r.name_field)}{f"   # {r.name_note}: district names must not re
 # name_field = "name"
 """)
     return "\n".join(lines)
+
+
+def _rule(title: str, width: int = 96) -> str:
+    """A section heading of the config: `# --- title ----…`, all as wide."""
+    head = f"# --- {title} "
+    return head + "-" * max(3, width - len(head))
 
 
 def _rel_glob(pattern: str, out: Path) -> str:
