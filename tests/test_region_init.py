@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from pyproj import Transformer
+from shapely.geometry import box
 
 from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.region_init import utm_epsg
 from world import X0, Y1, make_world, write_gpkg
-from shapely.geometry import box
 
 LONLAT = Transformer.from_crs("EPSG:32638", "EPSG:4326", always_xy=True)
 
