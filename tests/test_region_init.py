@@ -143,3 +143,13 @@ def test_districts_named_by_a_field_naming_each_once(files, tmp_path):
     assert result.exit_code == 0 and "no field names each feature once: [districts] left out" in result.output
     assert load_config(tmp_path / "b" / "minemap.toml").spec.districts is None
     assert cli("validate", tmp_path / "b" / "minemap.toml").exit_code == 0
+
+
+@pytest.mark.parametrize("cell, chunk, shape", [(100, 512, "100 × 100"), (20, 2048, "500 × 500")])
+def test_chunks_as_the_grids_folder_has_them(files, tmp_path, cell, chunk, shape):
+    """512 cells at 100 m (grids/karabakh-100m.toml), 2048 at 10 m (karabakh-10m.toml): below 50 m, 2048."""
+    result = cli("init", files / "region.gpkg", "--name", "x", "--cell", cell, "--records", files / "records.csv",
+                 "--out", tmp_path)
+    assert result.exit_code == 0 and f"{shape} cells of {cell} m" in result.output
+    text = (tmp_path / "grid.toml").read_text()
+    assert f"\nchunk = {chunk} " in text and f"\nresolution = {cell}\n" in text and "\norigin = [0, 0]\n" in text
