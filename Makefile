@@ -4,9 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out/sample
+DIST   ?= dist
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench sample system-deps clean
+.PHONY: run test bench sample plugin system-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -29,12 +30,17 @@ BENCH_SIZES ?= 35 70 110
 bench: $(STAMP) system-deps
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run_bench.py --sizes $(BENCH_SIZES)
 	$(BIN)/python bench/bench_update.py
+	$(BIN)/python bench/bench_evidence.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/bench_start.py --command minemap
 	$(BIN)/python bench/targets.py
 
 ## sample: regenerate the synthetic sample data (committed; deterministic)
 sample: $(STAMP)
 	$(BIN)/python sample_data/make_sample.py
+
+## plugin: the QGIS plugin as a zip for Plugins → Manage and Install Plugins → Install from ZIP → dist/
+plugin:
+	$(or $(PYTHON),python3) qgis_plugin/make_zip.py $(DIST)
 
 ## system-deps: Debian's QGIS (headless checks of outputs as users see them), GDAL tools, chromium
 ## (report.html in a real browser) and poppler-utils (the PDFs read back)
@@ -48,4 +54,4 @@ system-deps:
 	else echo "QGIS, chromium or poppler-utils not installed and apt-get unavailable: their tests will be skipped"; fi
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out dist .pytest_cache

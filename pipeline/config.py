@@ -86,6 +86,11 @@ class DensitySource(_Spec):
     layer: str | None = None
     where: str | None = None
     count_field: str = "count"
+    count: float | None = Field(None, gt=0, description="items per record, for records with no count field "
+                                "(one row per item found: count = 1); instead of count_field")
+    x_field: str | None = Field(None, description="CSV column of the x or longitude (default: found by name)")
+    y_field: str | None = Field(None, description="CSV column of the y or latitude (default: found by name)")
+    crs: str | None = Field(None, description="CRS of a CSV's coordinates (default: EPSG:4326 for lon/lat columns)")
     bandwidth_m: float = Field(1000.0, gt=0, description="radius of the quartic kernel for point records")
     allow_empty: bool = Field(False, description="accept a layer with no features (after `where`) instead of refusing it")
     extent: str | None = Field(None, description="polygons where this source has information (surveyed area, "
@@ -95,6 +100,27 @@ class DensitySource(_Spec):
     @property
     def paths(self) -> list[str]:
         return [self.path] if isinstance(self.path, str) else list(self.path)
+
+    @model_validator(mode="after")
+    def _one_count(self):
+        if self.count is not None and "count_field" in self.model_fields_set:
+            raise ValueError("give `count_field` (a field of counts) or `count` (the same for every record), not both")
+        if (self.x_field is None) != (self.y_field is None):
+            raise ValueError("give both `x_field` and `y_field`, or neither (lon/lat, x/y… columns are found by name)")
+        return self
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, v: str | None) -> str | None:
+        if v is not None:
+            from pyproj import CRS
+            from pyproj.exceptions import CRSError
+            try:
+                CRS.from_user_input(v)
+            except CRSError as e:
+                raise ValueError(f"{v!r} is not a CRS PROJ knows ({str(e).splitlines()[0]}); "
+                                 f"give an EPSG code such as 'EPSG:4326'") from None
+        return v
 
 
 class CoverageSource(_Spec):
@@ -319,13 +345,14 @@ class LoadedConfig(BaseModel):
         return (self.base / p).resolve()
 
     def digest(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+        """The config file's SHA-256, as `sha256sum` prints it (`text` holds its bytes decoded)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
 
 
 def read_toml(path: Path, what: str) -> tuple[dict, str]:
     """A TOML file's tables and text; a missing or unparsable file is a ConfigError naming it."""
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")  # not read_text: its newline translation would change the hash
         return tomllib.loads(text), text
     except FileNotFoundError:
         raise ConfigError(f"{what} not found", path) from None

@@ -20,7 +20,7 @@ import rasterio
 from pyproj import CRS
 
 from .config import LoadedConfig
-from .evidence import EVIDENCE, RASTERS, Bundled, evidence_plan, write_evidence
+from .evidence import EVIDENCE, RASTERS, Bundled, csv_points, evidence_plan, write_evidence
 from .formulas import SUSTAINABLE
 from .grid import Grid
 from .history import CATALOG
@@ -83,7 +83,12 @@ def evidence_layers(cfg: LoadedConfig, layers: dict, out_dir: Path, grid: Grid,
             source = out_dir / plan[path].name if path in plan else path
             out.append(ProjectLayer(title, source, "raster", crs, gray_style(0, hi), visible=False))
             continue
-        info = pyogrio.read_info(path)
+        if path.suffix.lower() == ".csv":  # records from a CSV are geometries only in evidence.gpkg
+            if path not in plan:
+                continue
+            info = {"geometry_type": "Point", "crs": grid.crs.to_wkt()}
+        else:
+            info = pyogrio.read_info(path)
         if not info.get("geometry_type") or not info["crs"]:
             continue  # a class table, not a map layer
         geometry = _geometry(info["geometry_type"])
@@ -282,8 +287,8 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
     users = input_users(layers)
     kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
              for path, variables in users.items()}
-    records = _geometries([p for p, k in kinds.items() if "density" in k], grid, "Point")
-    cleared = _geometries([p for p, k in kinds.items() if "coverage" in k], grid, "Polygon")
+    records = _geometries([p for p, k in kinds.items() if "density" in k], grid, "Point", cfg)
+    cleared = _geometries([p for p, k in kinds.items() if "coverage" in k], grid, "Polygon", cfg)
     brief = Briefing(title=f"minemap — {grid.name}", region=grid.name, created=created, version=version,
                      label=cfg.spec.label or "", inputs={str(p): v for p, v in users.items()},
                      raster=sources[name], raster_title=titles[name], unit=units[name], legend=legends[name],
@@ -294,13 +299,14 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
     return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)
 
 
-def _geometries(paths: list[Path], grid: Grid, kind: str) -> np.ndarray:
-    """The `kind` geometries ("Point", "Polygon") of vector `paths`, in the grid's CRS."""
+def _geometries(paths: list[Path], grid: Grid, kind: str, cfg: LoadedConfig) -> np.ndarray:
+    """The `kind` geometries ("Point", "Polygon") of vector `paths` (records CSVs too), in the grid's CRS."""
     out = []
     for path in paths:
-        if path.suffix.lower() in (".csv", ".tif", ".tiff"):
+        points = csv_points(cfg, path)
+        if path.suffix.lower() in (".tif", ".tiff") or path.suffix.lower() == ".csv" and points is None:
             continue
-        frame = read_vector(path)
+        frame = read_vector(path, points=points)
         if frame.crs is None:
             continue
         geoms = frame.to_crs(grid.crs.to_wkt()).geometry.values

@@ -16,11 +16,11 @@ import geopandas as gpd
 import pyogrio
 
 from . import __version__
-from .config import LoadedConfig
+from .config import DensitySource, LoadedConfig
 from .grid import Grid
 from .outdir import Kept
 from .sources.loaders import file_sha256
-from .vector import read_vector, repair_geometries, to_crs
+from .vector import PointColumns, read_vector, repair_geometries, to_crs
 
 EVIDENCE = "evidence.gpkg"
 RASTERS = "evidence"  # folder of the bundled rasters
@@ -47,7 +47,10 @@ def evidence_plan(cfg: LoadedConfig, users: dict[Path, list[str]], bundle_raster
                 plan[path] = Bundled(f"{RASTERS}/{_unique(path.stem, taken)}{path.suffix}")
             continue
         layer, _ = _read_as(cfg, path)
-        if path.suffix.lower() == ".csv" or not pyogrio.read_info(path, layer=layer).get("geometry_type"):
+        if path.suffix.lower() == ".csv":
+            if csv_points(cfg, path) is None:  # a class table
+                continue
+        elif not pyogrio.read_info(path, layer=layer).get("geometry_type"):
             continue
         plan[path] = Bundled(EVIDENCE, _unique(path.stem, taken))
     return plan
@@ -77,11 +80,12 @@ def write_evidence(staging: Path, cfg: LoadedConfig, grid: Grid, plan: dict[Path
             names.append(where.name)
             continue
         layer, condition = _read_as(cfg, path)
-        frame = to_crs(read_vector(path, layer=layer, where=condition), grid.crs.to_wkt(), path)
+        points = csv_points(cfg, path)
+        frame = to_crs(read_vector(path, layer=layer, where=condition, points=points), grid.crs.to_wkt(), path)
         frame, _ = repair_geometries(frame, path)  # as the loaders did: they refused what cannot be repaired
         frame = frame[~frame.geometry.is_empty & frame.geometry.notna()]
         frame = gpd.clip(frame, grid.region.geom, keep_geom_type=True)
-        kind = _declared(pyogrio.read_info(path, layer=layer)["geometry_type"])
+        kind = "Point" if points else _declared(pyogrio.read_info(path, layer=layer)["geometry_type"])
         pyogrio.write_dataframe(frame, target, layer=where.layer, driver="GPKG", geometry_type=kind,
                                 promote_to_multi=kind.startswith("Multi") and kind != "MultiPoint",
                                 dataset_options={"VERSION": "1.2"}, append=target.exists())
@@ -98,8 +102,19 @@ def evidence_key(cfg: LoadedConfig, grid: Grid, vectors: dict[Path, Bundled], ha
         h.update(repr(part).encode() + b"\0")
     for path, where in sorted(vectors.items()):
         sha = hashes.get(str(path)) or file_sha256(path)
-        h.update(repr((str(path), sha, where.name, where.layer, _read_as(cfg, path))).encode() + b"\0")
+        h.update(repr((str(path), sha, where.name, where.layer, _read_as(cfg, path), csv_points(cfg, path))).encode()
+                 + b"\0")
     return h.hexdigest()[:32]
+
+
+def csv_points(cfg: LoadedConfig, path: Path) -> PointColumns | None:
+    """How a CSV of point records holds its points (None: not a records CSV, e.g. a class table)."""
+    if path.suffix.lower() != ".csv":
+        return None
+    for spec in cfg.spec.inputs.values():
+        if isinstance(spec, DensitySource) and path in {cfg.resolve(p) for p in spec.paths}:
+            return PointColumns(spec.x_field, spec.y_field, spec.crs)
+    return None
 
 
 def _read_as(cfg: LoadedConfig, path: Path) -> tuple[str | None, str | None]:

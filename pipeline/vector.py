@@ -4,24 +4,50 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
 from pyogrio.errors import CRSError, DataLayerError, DataSourceError, FieldError
+from pyproj import CRS
 from pyproj.exceptions import ProjError
 
 from .errors import InputError
 
 
+@dataclass(frozen=True)
+class PointColumns:
+    """Where a CSV holds its points: the x/y column names (None: found by their usual names)
+    and the CRS of their values (None: EPSG:4326 for lon/lat columns, else refused)."""
+
+    x: str | None = None
+    y: str | None = None
+    crs: str | None = None
+
+
+# usual coordinate column pairs (matched ignoring case), lon/lat first: IMSMA, Excel, ArcGIS "Add XY"
+LONLAT_PAIRS = (("lon", "lat"), ("longitude", "latitude"), ("long", "lat"), ("lng", "lat"))
+XY_PAIRS = (("x", "y"), ("easting", "northing"), ("point_x", "point_y"), ("east", "north"))
+LONLAT_CRS = "EPSG:4326"
+
+
 def read_vector(path: str | Path, layer: str | None = None, where: str | None = None,
-                columns: list[str] | None = None) -> gpd.GeoDataFrame:
-    """Read a vector layer; missing, corrupt or unreadable files raise InputError naming the file."""
+                columns: list[str] | None = None, points: PointColumns | None = None) -> gpd.GeoDataFrame:
+    """Read a vector layer; missing, corrupt or unreadable files raise InputError naming the file.
+    A CSV without a WKT column is read as points from its coordinate columns (`points`)."""
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", path)
+    if path.suffix.lower() == ".csv":
+        return read_csv_points(path, where, columns, points or PointColumns())
+    return _read_layer(path, layer, where, columns)
+
+
+def _read_layer(path: Path, layer: str | None, where: str | None, columns: list[str] | None) -> gpd.GeoDataFrame:
     try:
         frame = pyogrio.read_dataframe(path, layer=layer, where=where, columns=columns)
     except CRSError as e:  # before DataSourceError, its base class
@@ -35,6 +61,83 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry is None:
         raise InputError("has no geometry column", path)
     return frame
+
+
+def field_names(path: Path, layer: str | None = None) -> list[str]:
+    """The attribute fields of a layer as the file declares them ([] when it cannot be read)."""
+    try:
+        return [str(f) for f in pyogrio.read_info(path, layer=layer)["fields"]]
+    except (DataSourceError, DataLayerError, OSError):
+        return []
+
+
+def coordinate_columns(path: Path, fields: list[str], points: PointColumns) -> tuple[str, str, str]:
+    """The x and y columns of a CSV of points and the CRS of their values."""
+    if (points.x is None) != (points.y is None):
+        raise InputError("give both x_field and y_field (or neither: lon/lat, x/y… columns are found by name)",
+                         path)
+    if points.x is not None:
+        gone = [c for c in (points.x, points.y) if c not in fields]
+        if gone:
+            raise InputError(f"has no column {', '.join(map(repr, gone))} (columns: {', '.join(fields)})", path)
+        x, y, lonlat = points.x, points.y, False
+    else:
+        lower = {f.lower(): f for f in fields}
+        found = [(lower[a], lower[b], pair in LONLAT_PAIRS) for pair in LONLAT_PAIRS + XY_PAIRS
+                 for a, b in [pair] if a in lower and b in lower]
+        if not found:
+            raise InputError("a CSV of points needs coordinate columns: lon/lat, longitude/latitude, x/y or "
+                             "easting/northing (any case), or set x_field and y_field on the source; "
+                             f"its columns: {', '.join(fields) or 'none'}", path)
+        x, y, lonlat = found[0]
+    crs = points.crs or (LONLAT_CRS if lonlat else None)
+    if crs is None:
+        raise InputError(f"its coordinates ({x}, {y}) have no CRS: set crs = \"EPSG:…\" on the source "
+                         f"(minemap init: --records-crs EPSG:…; EPSG:4326 is taken only for lon/lat columns)", path)
+    return x, y, crs
+
+
+def read_csv_points(path: Path, where: str | None, columns: list[str] | None,
+                    points: PointColumns) -> gpd.GeoDataFrame:
+    """A CSV's rows as points. Rows whose coordinates are empty, not numbers, or beyond lon/lat's
+    range are refused (with their count and first line), never dropped."""
+    try:
+        info = pyogrio.read_info(path)
+    except (DataSourceError, DataLayerError) as e:
+        raise InputError(f"cannot read the CSV: {_first_line(e)}", path) from None
+    fields = [str(f) for f in info["fields"]]
+    if info.get("geometry_type"):  # a WKT column GDAL made geometry of: an ordinary layer
+        frame = _read_layer(path, None, where, columns)
+        return frame if frame.crs or not points.crs else frame.set_crs(points.crs)
+    x, y, crs = coordinate_columns(path, fields, points)
+    wanted = None if columns is None else list(dict.fromkeys([*columns, x, y]))
+    try:  # AUTODETECT_TYPE: numbers as numbers (else every CSV field is text, also in `where`)
+        table = pyogrio.read_dataframe(path, where=where, columns=wanted, fid_as_index=True,
+                                       AUTODETECT_TYPE="YES")
+    except (DataSourceError, DataLayerError, FieldError) as e:
+        raise InputError(f"cannot read the CSV: {_first_line(e)}", path) from None
+    try:
+        geographic = CRS.from_user_input(crs).is_geographic
+    except ProjError as e:
+        raise InputError(f"crs {crs!r} is not a CRS PROJ knows: {_first_line(e)}", path) from None
+    xs = pd.to_numeric(table[x], errors="coerce").to_numpy(dtype="float64")
+    ys = pd.to_numeric(table[y], errors="coerce").to_numpy(dtype="float64")
+    bad = ~(np.isfinite(xs) & np.isfinite(ys))
+    if geographic:
+        bad |= (np.abs(xs) > 180) | (np.abs(ys) > 90)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise InputError(f"{int(bad.sum())} of {len(bad)} rows have no usable coordinates in columns {x}, {y} "
+                         f"(first: line {int(table.index[first]) + 1}, {x} = {_cell(table[x].iloc[first])}, "
+                         f"{y} = {_cell(table[y].iloc[first])}; {crs} values expected)", path)
+    keep = [c for c in table.columns if columns is None or c in columns]
+    return gpd.GeoDataFrame(table[keep].reset_index(drop=True), geometry=gpd.points_from_xy(xs, ys), crs=crs)
+
+
+def _cell(value) -> str:
+    """A CSV value as a message shows it (empty cells as "empty")."""
+    return "empty" if value is None or (isinstance(value, float) and math.isnan(value)) or value == "" \
+        else repr(value)
 
 
 def repair_geometries(frame: gpd.GeoDataFrame, path: Path) -> tuple[gpd.GeoDataFrame, list[str]]:

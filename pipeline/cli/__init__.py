@@ -239,6 +239,36 @@ def validate(config: Path, grid_path: Path | None, as_json: bool, max_cells: flo
               f"({g.shape[1]} × {g.shape[0]} cells, {g.resolution:g} m, {g.crs})", markup=False)
 
 
+@main.command()
+@click.argument("region", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="The region's name, as maps and the briefing show it.")
+@click.option("--cell", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True,
+              help="Cell size in metres.")
+@click.option("--layer", help="Layer of REGION (default: its first).")
+@click.option("--records", type=click.Path(dir_okay=False, path_type=Path),
+              help="Mine records: a CSV with lon/lat (or x/y) columns, or a point/polygon vector file.")
+@click.option("--records-crs", help="CRS of the records CSV's x/y columns, e.g. EPSG:32638 (lon/lat: EPSG:4326).")
+@click.option("--soil", type=click.Path(dir_okay=False, path_type=Path), help="Soil map: polygons with a class field.")
+@click.option("--soil-field", help="The soil map's class field (default: the one text field that looks like one).")
+@click.option("--drones", help="Drone anomaly rasters: a file or a quoted glob ('flights/*.tif').")
+@click.option("--label", help="Caveat shown on every map and page (default: the region and the evidence used).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to write grid.toml, minemap.toml (and soil_classes.csv) into.")
+@click.option("--force", is_flag=True, help="Replace files that exist.")
+@user_errors
+def init(region: Path, name: str, cell: float, layer: str | None, records: Path | None, records_crs: str | None,
+         soil: Path | None, soil_field: str | None, drones: str | None, label: str | None, out_dir: Path,
+         force: bool) -> None:
+    """Start a new region: a grid definition (UTM zone of REGION's centroid) and a commented config
+    for the evidence given (records; + soil; + drones) that `validate` accepts and `run` completes."""
+    from ..region_init import plan, summary, write
+
+    recipe = plan(region, name, cell, layer, records, soil, soil_field, drones, label, records_crs)
+    files = write(recipe, out_dir, force)
+    for line in summary(recipe, files):
+        err.print(line, markup=False)
+
+
 def _numbers(ctx, param, value: str | None) -> list[float] | None:
     """A comma-separated list of positive numbers (`500,1000,2000`)."""
     if value is None:

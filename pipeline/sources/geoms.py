@@ -15,8 +15,8 @@ from odc.geo.geobox import GeoBox
 from ..errors import InputError, Problem
 from ..grid import Grid
 from ..variables import Variable
-from ..vector import (POLYGONS, empty_layer_problem, geometry_type_problem, read_vector, repair_geometries,
-                      to_crs)
+from ..vector import (POLYGONS, PointColumns, empty_layer_problem, field_names, geometry_type_problem,
+                      read_vector, repair_geometries, to_crs)
 
 
 @dataclass(frozen=True)
@@ -45,22 +45,22 @@ class Features:
 
 def load_frame(path: Path, grid: Grid, layer: str | None, where: str | None,
                columns: list[str] | None, problems: list[Problem], allowed: tuple[str, ...] = POLYGONS,
-               source: str = "polygons source", allow_empty: bool = False) -> gpd.GeoDataFrame | None:
+               source: str = "polygons source", allow_empty: bool = False,
+               points: PointColumns | None = None) -> gpd.GeoDataFrame | None:
     """Read, check CRS, features and geometry types, repair geometries, check overlap; return
-    the frame in the grid CRS.
+    the frame in the grid CRS. `points`: how a CSV holds its points.
 
     An empty layer is refused unless `allow_empty` (an empty soil layer would read as "no
     contamination"). Problems are appended (naming the file); None when the file is unusable.
     """
     try:
-        frame = read_vector(path, layer=layer, where=where, columns=columns)
+        frame = read_vector(path, layer=layer, where=where, columns=columns, points=points)
     except InputError as e:
         problems.extend(e.problems)
         return None
     missing = [c for c in columns or [] if c not in frame.columns]
-    if missing:
-        problems.append(Problem(str(path), f"has no field {', '.join(map(repr, missing))} "
-                                           f"(fields: {', '.join(c for c in frame.columns if c != 'geometry')})"))
+    if missing:  # the frame holds only the columns asked for: list the file's own
+        problems.append(Problem(str(path), missing_field_problem(missing, field_names(path, layer))))
         return None
     if frame.crs is None:
         problems.append(Problem(str(path), "has no CRS (add a .prj or write it with a CRS)"))
@@ -85,6 +85,14 @@ def load_frame(path: Path, grid: Grid, layer: str | None, where: str | None,
         problems.append(Problem(str(path), f"no feature overlaps the region of grid {grid.name!r}"))
         return None
     return frame
+
+
+def missing_field_problem(missing: list[str], fields: list[str]) -> str:
+    """"has no field 'count' (fields: …)", naming a field that differs only in case."""
+    lower = {f.lower(): f for f in fields}
+    near = [lower[m.lower()] for m in missing if m.lower() in lower]
+    hint = f"; did you mean {', '.join(map(repr, near))}? (field names are case-sensitive)" if near else ""
+    return f"has no field {', '.join(map(repr, missing))} (fields: {', '.join(fields) or 'none'}){hint}"
 
 
 def numeric_values(frame: gpd.GeoDataFrame, column: str, path: Path, var: Variable,

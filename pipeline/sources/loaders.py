@@ -29,7 +29,7 @@ from ..errors import InputError, Problem
 from ..grid import Grid
 from ..tiles import Index, TileJob, job_fingerprint, tiled_array
 from ..variables import VARIABLES, Variable
-from ..vector import POINTS, POLYGONS, crs_text, read_table, table_column
+from ..vector import POINTS, POLYGONS, PointColumns, crs_text, read_table, table_column
 from .coverage import CoverageJob, site_area_km2
 from .density import DensityJob
 from .geoms import Features, load_frame, numeric_values
@@ -345,11 +345,17 @@ def _density(var: str, variable: Variable, spec: DensitySource, cfg: LoadedConfi
     for p in spec.paths:
         path = cfg.resolve(p)
         paths.append(path)
-        frame = load_frame(path, grid, spec.layer, spec.where, [spec.count_field], problems,
-                           POINTS + POLYGONS, "density source", spec.allow_empty)
+        if (spec.x_field or spec.crs) and path.suffix.lower() != ".csv":
+            problems.append(Problem(str(path), f"x_field, y_field and crs (inputs.{var}) are for CSV files; "
+                                               "this file's own geometries and CRS are used"))
+            continue
+        columns = [] if spec.count is not None else [spec.count_field]
+        frame = load_frame(path, grid, spec.layer, spec.where, columns, problems, POINTS + POLYGONS,
+                           "density source", spec.allow_empty, PointColumns(spec.x_field, spec.y_field, spec.crs))
         if frame is None:
             continue
-        counts = numeric_values(frame, spec.count_field, path, counts_var, problems)
+        counts = np.full(len(frame), spec.count) if spec.count is not None else \
+            numeric_values(frame, spec.count_field, path, counts_var, problems)
         if counts is None:
             continue
         geoms = frame.geometry.values
