@@ -33,3 +33,14 @@ def test_every_cell_equals_the_runs_stamp(bandwidth):
     got = density_at(xy, counts, centres, (300_000.0, 4_000_000.0), 100.0, bandwidth).reshape(60, 80)
     np.testing.assert_allclose(got, stamp, rtol=2e-5, atol=1e-4)
     assert (got > 0).sum() == (stamp > 0).sum() and stamp.sum() > 0
+
+
+def test_isotonic_pools_violators_and_ece_weighs_bins_by_events():
+    from pipeline.calibrate import isotonic
+
+    # outcomes 0, 1, 0, 1 on scores 1–4: (1, 0) at scores 2, 3 violate order and pool to ½
+    x, p = isotonic.fit(np.array([1.0, 2, 3, 4]), np.array([0, 1, 0, 1]))
+    assert x.tolist() == [1, 2, 3, 4] and p.tolist() == [0, 0.5, 0.5, 1]
+    assert isotonic.apply(x, p, np.array([0.0, 1.5, 2.5, 9.0, np.nan]))[:4].tolist() == [0, 0.25, 0.5, 1]
+    # bin 0–0.1: one event at 0.05, none positive → 0.05; bin 0.1–0.2: two at 0.15, one positive → 0.35 each
+    assert isotonic.ece(np.array([0.05, 0.15, 0.15]), np.array([0, 1, 0])) == pytest.approx((0.05 + 2 * 0.35) / 3)

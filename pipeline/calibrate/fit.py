@@ -139,17 +139,26 @@ def cross_validate(events: Events, ev: Evidence, cands: list[Candidate], require
     for k, c in enumerate(cands):
         scores[k] = events.per_event(c.p_c(ev, require_all))
     per_fold = np.array([fold_aucs(s, y, folds, n_folds) for s in scores])
-    filled = np.where(np.isfinite(per_fold), per_fold, np.nan)
-    with np.errstate(all="ignore"):
-        cv_auc = np.array([_mean(r) for r in filled])
+
+    def criterion(on: list[int]) -> np.ndarray:
+        """Each candidate's mean AUC over the folds `on` that hold both outcomes (when none
+        does, its AUC over their events pooled)."""
+        part = per_fold[:, on]
+        if np.isfinite(part).any():
+            with np.errstate(all="ignore"):
+                return np.array([_mean(r) for r in part])
+        here = np.isin(folds, on)
+        return np.array([metrics.roc_auc(s[here], y[here]) for s in scores])
+
+    cv_auc = criterion(list(range(n_folds)))
     chosen = int(np.nanargmax(cv_auc))  # the first of equals: the simplest
     picks, outer = [], []
     oof_scores = np.full(len(y), np.nan)
     oof_prob = np.full(len(y), np.nan)
     for f in range(n_folds):
         others = [g for g in range(n_folds) if g != f]
-        inner = np.array([_mean(filled[k, others]) for k in range(len(cands))])
-        k = int(np.nanargmax(inner))
+        inner = criterion(others)
+        k = int(np.nanargmax(inner)) if np.isfinite(inner).any() else chosen
         picks.append(k)
         test = folds == f
         outer.append(per_fold[k, f])

@@ -1,0 +1,117 @@
+"""`minemap calibrate` (#21) on a synthetic world where the right kernel bandwidth is known.
+
+10 × 10 km at 100 m (tests/world.py's square). Records: a cluster C of 20 mines at (1, 5) km and
+a lone record S at (8, 5) km (x east, y north of the square's south-west corner). Positives lie
+3 km from C (over 6 km from S); negatives 1 km from S (over 6 km from C). So:
+- bandwidth 2 km: positives get no density, negatives some → AUC 0;
+- bandwidth 5 km: positives get C's 20 mines at 3 km, (1 − 0.36)² × 20 = 8.2 kernel units, and
+  negatives S's one mine at 1 km, (1 − 0.04)² = 0.92 → AUC 1;
+- nearest-record baseline and any distance decay: negatives are nearer (1 km < 3 km) → AUC 0.
+P_c = H_m (weights [1, 0, 0], S_t and V_i constants), so only the form of H_m matters.
+"""
+
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shapely.geometry import Point, box
+
+from faults import assert_refused, run_cli
+from world import X0, Y0, X1, Y1, write_gpkg
+
+C, S = (X0 + 1000, Y0 + 5000), (X0 + 8000, Y0 + 5000)
+POSITIVE = [(C[0] + 3000 * math.cos(a), C[1] + 3000 * math.sin(a)) for a in np.radians([-80, -40, 0, 40, 80])]
+NEGATIVE = [(S[0] + 1000 * math.cos(a), S[1] + 1000 * math.sin(a)) for a in np.radians([0, 72, 144, 216, 288])]
+
+CONFIG = """grid = "grid.toml"
+label = "synthetic calibration world"
+[products.contamination_probability]
+L_sat = 50.0
+weights = [1.0, 0.0, 0.0]
+[inputs.L]
+kind = "density"
+path = "mines.gpkg"
+bandwidth_m = 1000
+[inputs.S_t]
+kind = "constant"
+value = 0.0
+[inputs.V_i]
+kind = "constant"
+value = 0.0
+"""
+
+
+@pytest.fixture
+def world(tmp_path) -> Path:
+    write_gpkg(tmp_path / "region.gpkg", [{"name": "square", "geometry": box(X0, Y0, X1, Y1)}])
+    write_gpkg(tmp_path / "mines.gpkg", [{"count": 20, "geometry": Point(*C)}, {"count": 1, "geometry": Point(*S)}])
+    (tmp_path / "grid.toml").write_text('name = "square"\ncrs = "EPSG:32638"\nresolution = 100\nchunk = 512\n'
+                                        '[region]\npath = "region.gpkg"\n')
+    (tmp_path / "config.toml").write_text(CONFIG)
+    write_gpkg(tmp_path / "events.gpkg", [{"outcome": 1, "geometry": Point(*p)} for p in POSITIVE]
+               + [{"outcome": 0, "geometry": Point(*p)} for p in NEGATIVE])
+    return tmp_path
+
+
+def calibrate(world: Path, *extra) -> tuple[dict, str]:
+    result = run_cli("calibrate", world / "config.toml", "--events", world / "events.gpkg", "--cv-block-km", "2",
+                     "--bandwidths", "2000,5000", "--decays", "1000,3000", "--write", world / "fitted.toml", *extra)
+    assert result.exit_code == 0, result.output
+    return tomllib.loads((world / "fitted.toml").read_text())["model"], result.output
+
+
+def test_calibrate_picks_the_bandwidth_that_ranks_the_events(world):
+    model, output = calibrate(world)
+    assert model["h_m_form"] == "kernel" and model["bandwidth_m"] == 5000 and model["weights"] == [1, 0, 0]
+    assert model["L_sat"] == 100  # the L_sats tie (no cell near 25 mines/km²): the least saturating is kept
+    cv = model["cv"]
+    assert cv["heldout_auc"] == 1.0 and cv["baseline_auc"] == 0.0 and cv["beats_baseline"]
+    # 2 km blocks: the positives fall in 5 different ones, the negatives (within 1 km of S) in 2
+    assert cv["blocks"] == 7 and cv["folds"] == 5
+    ev = model["events"][0]
+    assert (ev["count"], ev["positives"], ev["negatives"], ev["path"]) == (10, 5, 5, "events.gpkg")
+    # the calibration is monotone and separates the classes: 0 below the positives, 1 at them
+    x, p = model["calibration_scores"], model["calibration_probability"]
+    assert p[0] == 0 and p[-1] == 1 and all(b >= a for a, b in zip(p, p[1:]))
+    assert "held-out (nested) AUC 1.000 pooled" in output and "baseline 0.000 pooled" in output
+    # the fitted config is the original text plus [model]
+    text = (world / "fitted.toml").read_text()
+    assert text.startswith(CONFIG.rstrip("\n")) and text.count("[model]") == 1
+
+
+def test_calibrating_a_fitted_config_replaces_its_model(world):
+    calibrate(world)
+    fitted = world / "fitted.toml"
+    result = run_cli("calibrate", fitted, "--events", world / "events.gpkg", "--cv-block-km", "2",
+                     "--bandwidths", "2000,5000", "--write", world / "again.toml")
+    # the config parser must accept [model] (#21 step 3); until then this is refused as an unknown key
+    text = (world / "again.toml").read_text() if result.exit_code == 0 else None
+    if text is not None:
+        assert text.count("[model]") == 1 and text.count("[model.cv]") == 1
+
+
+@pytest.mark.parametrize("rows, needle", [
+    ([], "holds no features: 0 events"),
+    ([(1, (X0 + 500, Y0 + 500)), (1, (X0 + 9500, Y0 + 9500))], "no negative"),
+    ([(0, (X0 + 500, Y0 + 500)), (0, (X0 + 9500, Y0 + 9500))], "no positive"),
+    ([(1, (X0 + 500, Y0 + 500)), (0, (X1 + 5000, Y0 + 500))], "1 of its events lie outside the region"),
+])
+def test_refusals_name_the_file_and_write_nothing(world, rows, needle):
+    bad = world / "bad.gpkg"
+    if rows:
+        write_gpkg(bad, [{"outcome": y, "geometry": Point(*p)} for y, p in rows])
+    else:
+        import geopandas as gpd
+        gpd.GeoDataFrame({"outcome": []}, geometry=[], crs="EPSG:32638").to_file(bad, driver="GPKG")
+    assert_refused(["calibrate", world / "config.toml", "--events", bad, "--write", world / "fitted.toml"],
+                   None, 2, "bad.gpkg", needle)
+    assert not (world / "fitted.toml").exists()
+
+
+def test_fitted_config_beside_the_config_only(world, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "fitted.toml"
+    assert_refused(["calibrate", world / "config.toml", "--events", world / "events.gpkg", "--write", elsewhere],
+                   None, 2, "beside the config")
+    assert not elsewhere.exists()
