@@ -287,6 +287,12 @@ def evaluate(config: Path, events_path: Path, outcome_field: str, layer: str | N
             f"{k} {v:.0%}" for k, v in p["capture"].items() if v == v), soft_wrap=True)
     if r["classes"]:
         err.print(f"  {r['classes']['statement']}", soft_wrap=True)
+    skill = r.get("skill")
+    if skill:
+        err.print(f"  nearest-record baseline: AUC {skill['baseline_auc']:.3f}, capture 10% "
+                  f"{skill['baseline_capture_10']:.0%}", soft_wrap=True)
+        if skill["banner"]:
+            err.print(f"[bold yellow]note[/]: {escape(skill['banner'])}", soft_wrap=True)
     best = r["cross_validation"].get("best")
     if best:
         err.print(f"  cross-validation: best held-out AUC {best['heldout_auc']:.3f} "
