@@ -14,6 +14,7 @@ from typing import Annotated, Literal, TypeVar, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, Problem
+from .model import ModelSettings, apply_model
 from .variables import VARIABLES
 
 M = TypeVar("M", bound=BaseModel)
@@ -301,6 +302,7 @@ class RunConfig(_Spec):
     release: ReleaseSettings | None = None
     hazards: HazardSettings | None = None
     output: Output = Output()
+    model: ModelSettings | None = Field(None, description="fitted by `minemap calibrate` (issue #21): applied by run")
 
 
 class LoadedConfig(BaseModel):
@@ -384,6 +386,8 @@ def check_config(path: str | Path) -> tuple[LoadedConfig | None, list[Problem], 
             rest = {k: v for k, v in rest.items() if k not in faulty}
             refused |= faulty
             continue
+        if spec.model is not None:  # the fitted values replace the config's (issue #21)
+            spec = apply_model(spec)
         return LoadedConfig(path=path, spec=spec, text=text), list(dict.fromkeys(problems)), refused
     return None, list(dict.fromkeys(problems)), refused
 

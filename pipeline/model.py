@@ -51,6 +51,15 @@ class ModelCV(_Strict):
     beats_baseline: bool
 
 
+class ReliabilityBin(_Strict):
+    """One bin of the reliability diagram (held-out, cross-fitted probabilities)."""
+
+    bin: str
+    events: int
+    mean_predicted: float
+    share_positive: float
+
+
 class ModelSettings(_Strict):
     """`[model]`: the fitted settings of P_c and the calibration of `calibrated_probability`."""
 
@@ -65,6 +74,7 @@ class ModelSettings(_Strict):
     calibration_probability: list[float] = Field(description="the probability at each knot")
     cv: ModelCV
     events: list[ModelEvents] = Field(min_length=1)
+    reliability: list[ReliabilityBin] = []
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -79,16 +89,41 @@ class ModelSettings(_Strict):
             raise ValueError("weights must be 3 non-negative numbers summing to 1")
         return self
 
+    def short(self) -> str:
+        """A few words for a cover's table: the form and the held-out AUC beside the baseline's."""
+        form = {"kernel": "kernel", "distance": "distance decay", "layer": "H_m as bound"}[self.h_m_form]
+        scale = self.bandwidth_m if self.h_m_form == "kernel" else self.decay_m
+        base = f" (baseline {self.cv.baseline_auc:.3f})" if self.cv.baseline_auc is not None else ""
+        return (f"{form}{f' {scale / 1000:g} km' if scale else ''}; held-out AUC {self.cv.heldout_auc:.3f}{base}")
+
     def describe(self) -> str:
         """One line for logs and covers: what the run applies."""
-        form = {"kernel": f"H_m kernel {self.bandwidth_m / 1000:g} km, L_sat {self.L_sat:g}",
-                "distance": f"H_m = exp(−d/{self.decay_m / 1000:g} km) of the nearest record",
-                "layer": "H_m as bound" + (f", L_sat {self.L_sat:g}" if self.L_sat else "")}[self.h_m_form]
+        if self.h_m_form == "kernel":
+            form = f"H_m kernel {self.bandwidth_m / 1000:g} km, L_sat {self.L_sat:g}"
+        elif self.h_m_form == "distance":
+            form = f"H_m = exp(−d/{self.decay_m / 1000:g} km) of the nearest record"
+        else:
+            form = "H_m as bound" + (f", L_sat {self.L_sat:g}" if self.L_sat else "")
         w = ", ".join(f"{x:g}" for x in self.weights)
         return (f"fitted model ({self.fitted_utc[:10]}, {sum(e.count for e in self.events)} events): {form}, "
                 f"weights [{w}]; held-out AUC {self.cv.heldout_auc:.3f}"
                 + (f" vs nearest-record baseline {self.cv.baseline_auc:.3f}" if self.cv.baseline_auc is not None
                    else ""))
+
+
+def apply_model(spec):
+    """The run's settings with the model's fitted values in place of the config's: L's kernel
+    bandwidth (a kernel model), L_sat and the weights. (`spec` is a `config.RunConfig`.)"""
+    m = spec.model
+    pc_update = {"weights": tuple(m.weights)}
+    if m.L_sat is not None:
+        pc_update["L_sat"] = m.L_sat
+    products = spec.products.model_copy(update={
+        "contamination_probability": spec.products.contamination_probability.model_copy(update=pc_update)})
+    inputs = dict(spec.inputs)
+    if m.h_m_form == "kernel" and getattr(inputs.get("L"), "kind", None) == "density":
+        inputs["L"] = inputs["L"].model_copy(update={"bandwidth_m": m.bandwidth_m})
+    return spec.model_copy(update={"inputs": inputs, "products": products})
 
 
 def sha256_of(path: Path) -> str:
@@ -134,12 +169,29 @@ def _value(v) -> str:
 def to_toml(model: ModelSettings) -> str:
     """`[model]` with `[model.cv]` and `[[model.events]]`, None values left out."""
     data = model.model_dump()
+    tables = ("cv", "events", "reliability")
     lines = ["[model]"]
-    lines += [f"{k} = {_value(v)}" for k, v in data.items() if k not in ("cv", "events") and v is not None]
+    lines += [f"{k} = {_value(v)}" for k, v in data.items() if k not in tables and v is not None]
     lines += ["", "[model.cv]"] + [f"{k} = {_value(v)}" for k, v in data["cv"].items() if v is not None]
-    for e in data["events"]:
-        lines += ["", "[[model.events]]"] + [f"{k} = {_value(v)}" for k, v in e.items()]
+    for name in ("events", "reliability"):
+        for e in data[name]:
+            lines += ["", f"[[model.{name}]]"] + [f"{k} = {_value(v)}" for k, v in e.items()]
     return "\n".join(lines) + "\n"
+
+
+def banner(model: ModelSettings) -> str | None:
+    """The words a cover and a report show when the fitted model does not beat the baseline."""
+    cv = model.cv
+    if cv.beats_baseline or cv.baseline_auc is None:
+        return None
+    return (f"The fitted model does not beat the nearest-record baseline: held-out AUC {cv.heldout_auc:.3f} against "
+            f"{cv.baseline_auc:.3f} for ranking land by its distance to the nearest known record (it should add at "
+            "least 0.03). Searching near known records first ranks these events as well.")
+
+
+def record(model: ModelSettings) -> dict:
+    """run.json's "model": what was applied and its held-out figures."""
+    return {"applied": model.describe(), "banner": banner(model), **model.model_dump(mode="json")}
 
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(#.*)?$")

@@ -27,11 +27,6 @@ FOLDS = 5
 WEIGHT_STEP = 0.1
 
 
-def distance_decay(d: np.ndarray, decay_m: float) -> np.ndarray:
-    """H_m = exp(−d / λ): 1 on a record, 1/e at λ metres from the nearest one."""
-    return np.exp(-np.asarray(d, np.float64) / decay_m).astype(np.float32)
-
-
 @dataclass(frozen=True)
 class Candidate:
     """One setting of P_c: the form of H_m, its scale (bandwidth or λ, m), L_sat and the weights."""
@@ -45,7 +40,7 @@ class Candidate:
         if ev.H_m is not None:
             return ev.H_m
         if self.form == "distance":
-            return distance_decay(ev.distance, self.scale_m)
+            return formulas.distance_decay(ev.distance, self.scale_m)
         return formulas.mine_density_coefficient(ev.L[self.scale_m or 0.0], self.L_sat)
 
     def p_c(self, ev: Evidence, require_all: bool) -> np.ndarray:

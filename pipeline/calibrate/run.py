@@ -81,7 +81,8 @@ def calibrate(config: str | Path, write: str | Path, *, events: str | Path | Non
                    chosen_cv_auc=float(result.cv_auc[result.chosen]), baseline_auc=_finite(result.baseline_auc),
                    baseline_auc_fold_mean=_finite(result.baseline_auc_fold_mean), capture_10=_finite(capture),
                    baseline_capture_10=_finite(base_capture), ece=ece, beats_baseline=beats),
-        events=_event_records(sources, labels, sizes, write.parent))
+        events=_event_records(sources, labels, sizes, write.parent),
+        reliability=isotonic.reliability(result.oof_prob, labels.outcome))
     text = without_model(cfg.text) + "\n# Fitted by `minemap calibrate` (issue #21): see README \"Calibration\".\n" \
         + to_toml(model)
     _write(write, text)

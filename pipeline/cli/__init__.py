@@ -146,8 +146,10 @@ def first_line(command: str, config: Path, grid_path: Path | None, out_dir: Path
         return grid_path
     if not quiet:
         (rows, cols), chunks = grid.shape, grid.tiles.shape[0] * grid.tiles.shape[1]
+        model = f"; applying the {cfg.spec.model.describe()}" if cfg.spec.model is not None else ""
         err.print(f"{command} {escape(str(config))}: grid {escape(grid.name)}, {cols} × {rows} = {rows * cols:,} "
-                  f"cells of {grid.resolution:g} m in {chunks} chunk{'s' * (chunks != 1)} → {escape(str(out_dir))}")
+                  f"cells of {grid.resolution:g} m in {chunks} chunk{'s' * (chunks != 1)} → {escape(str(out_dir))}"
+                  + escape(model))
     return grid
 
 
