@@ -92,6 +92,7 @@ class Fit:
 
     candidates: list[Candidate]
     cv_auc: np.ndarray  # mean held-out AUC of each candidate
+    pooled_auc: np.ndarray  # each candidate's AUC over all events pooled (no fitting: held out from the records)
     per_fold: np.ndarray  # (candidates, folds)
     chosen: int
     nested_picks: list[int]  # per outer fold: the candidate picked on the other folds
@@ -163,7 +164,8 @@ def cross_validate(events: Events, ev: Evidence, cands: list[Candidate], require
     knots = isotonic.fit(oof_scores, y)
     base = -nearest_record(events, ev) if ev.distance is not None else None
     base_folds = fold_aucs(base, y, folds, n_folds) if base is not None else np.full(n_folds, np.nan)
-    return Fit(cands, cv_auc, per_fold, chosen, picks, np.array(outer), oof_scores, oof_prob, knots, base_folds,
+    pooled = np.array([metrics.roc_auc(s, y) for s in scores])
+    return Fit(cands, cv_auc, pooled, per_fold, chosen, picks, np.array(outer), oof_scores, oof_prob, knots, base_folds,
                base, folds, y, weights_fitted)
 
 

@@ -172,8 +172,8 @@ def _capture(cfg, grid, labels, result: fit.Fit, records, area) -> tuple[float, 
 
 
 def _table(result: fit.Fit) -> list[dict]:
-    return [{**c.describe(), "cv_auc": _finite(a), "fold_aucs": [_finite(x) for x in f]}
-            for c, a, f in zip(result.candidates, result.cv_auc, result.per_fold)]
+    return [{**c.describe(), "cv_auc": _finite(a), "auc_all_events": _finite(p), "fold_aucs": [_finite(x) for x in f]}
+            for c, a, p, f in zip(result.candidates, result.cv_auc, result.pooled_auc, result.per_fold)]
 
 
 def _write(path: Path, text: str) -> None:
