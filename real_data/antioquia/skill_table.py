@@ -52,6 +52,12 @@ def main() -> None:
             raise SystemExit("README.md has no antioquia-table markers")
         readme.write_text(new)
         print("README.md: table written")
+    print()
+    print("per fold (nested): the setting picked on the other folds, its AUC on this fold, the baseline's")
+    for f, (pick, auc, base) in enumerate(zip(r["nested_picks"], r["nested_fold_aucs"], r["baseline_fold_aucs"])):
+        form = (f"kernel {pick['bandwidth_m'] / 1000:g} km, L_sat {pick['L_sat']:g}" if pick["h_m_form"] == "kernel"
+                else f"distance decay {pick['decay_m'] / 1000:g} km")
+        print(f"  fold {f + 1}: {form}: AUC {auc:.3f} vs baseline {base:.3f} ({auc - base:+.3f})")
     failed = [t for t in r["targets"] if not t["met"]]
     print("targets: " + ("all met" if not failed else f"{len(failed)} of {len(r['targets'])} NOT met (see above)"))
 
