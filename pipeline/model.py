@@ -60,6 +60,18 @@ class ReliabilityBin(_Strict):
     share_positive: float
 
 
+class CaptureClass(_Strict):
+    """One class by capture: the riskiest share of the assessed area it starts at, and the share
+    of the events (out-of-fold scores) it held."""
+
+    riskiest_share: float | None = Field(None, description="the class is P_c ≥ the threshold of this riskiest share "
+                                                           "of the assessed area (absent: the rest)")
+    threshold: float | None = None
+    area_share: float
+    positives_share: float
+    negatives_share: float
+
+
 class ModelSettings(_Strict):
     """`[model]`: the fitted settings of P_c and the calibration of `calibrated_probability`."""
 
@@ -75,6 +87,9 @@ class ModelSettings(_Strict):
     cv: ModelCV
     events: list[ModelEvents] = Field(min_length=1)
     reliability: list[ReliabilityBin] = []
+    capture_shares: list[float] = Field([], description="riskiest shares of the assessed area, widest first")
+    capture_thresholds: list[float] = Field([], description="P_c at which each share starts (increasing)")
+    capture_classes: list[CaptureClass] = []
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -120,6 +135,15 @@ def apply_model(spec):
         pc_update["L_sat"] = m.L_sat
     products = spec.products.model_copy(update={
         "contamination_probability": spec.products.contamination_probability.model_copy(update=pc_update)})
+    rc = spec.products.risk_class
+    if rc.by == "capture":
+        if not m.capture_thresholds:
+            raise ValueError("products.risk_class.by = \"capture\": the [model] has no capture_thresholds")
+        if len(rc.names) != len(m.capture_thresholds) + 1:
+            raise ValueError(f"products.risk_class.by = \"capture\" makes {len(m.capture_thresholds) + 1} classes: "
+                             f"give as many names, not {len(rc.names)}")
+        products = products.model_copy(update={"risk_class": rc.model_copy(update={
+            "thresholds": [float(t) for t in m.capture_thresholds]})})
     inputs = dict(spec.inputs)
     if m.h_m_form == "kernel" and getattr(inputs.get("L"), "kind", None) == "density":
         inputs["L"] = inputs["L"].model_copy(update={"bandwidth_m": m.bandwidth_m})
@@ -169,13 +193,13 @@ def _value(v) -> str:
 def to_toml(model: ModelSettings) -> str:
     """`[model]` with `[model.cv]` and `[[model.events]]`, None values left out."""
     data = model.model_dump()
-    tables = ("cv", "events", "reliability")
+    tables = ("cv", "events", "reliability", "capture_classes")
     lines = ["[model]"]
     lines += [f"{k} = {_value(v)}" for k, v in data.items() if k not in tables and v is not None]
     lines += ["", "[model.cv]"] + [f"{k} = {_value(v)}" for k, v in data["cv"].items() if v is not None]
-    for name in ("events", "reliability"):
+    for name in ("events", "reliability", "capture_classes"):
         for e in data[name]:
-            lines += ["", f"[[model.{name}]]"] + [f"{k} = {_value(v)}" for k, v in e.items()]
+            lines += ["", f"[[model.{name}]]"] + [f"{k} = {_value(v)}" for k, v in e.items() if v is not None]
     return "\n".join(lines) + "\n"
 
 

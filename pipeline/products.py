@@ -163,6 +163,8 @@ def _evidence(b: Bound) -> da.Array:
 def _risk_class(b: Bound) -> da.Array:
     rc = b.cfg.spec.products.risk_class
     p = b.product("residual_probability" if "residual_probability" in b.want else "contamination_probability")
+    if rc.by == "calibrated":  # thresholds on calibrated_probability (issue #21)
+        p = b.product("calibrated_probability")
     direct = b.direct_cells()
     extra = () if direct is None else (direct,)
     return da.map_blocks(_classes, p, b.product("evidence_count"), *extra, thresholds=rc.thresholds,
@@ -172,8 +174,9 @@ def _risk_class(b: Bound) -> da.Array:
 
 def _risk_legend(cfg: LoadedConfig) -> Legend:
     rc = cfg.spec.products.risk_class
+    symbol = {"calibrated": "P_cal"}.get(rc.by, "P_res" if cfg.spec.release else "P_c")
     return risk_class_legend(rc.names, rc.thresholds, too_little_words(cfg) if min_evidence(cfg) else "",
-                             "P_res" if cfg.spec.release else "P_c", rc.direct_evidence_class)
+                             symbol, rc.direct_evidence_class)
 
 
 def _recovery(b: Bound) -> da.Array:

@@ -184,3 +184,33 @@ def test_distance_decay_h_m_by_hand():
     h = job()
     assert h[0, 0] == 1.0 and h[0, 10] == pytest.approx(math.exp(-1), rel=1e-6)  # 1 km east
     assert h[2, 0] == pytest.approx(math.exp(-0.2), rel=1e-6)  # 200 m south
+
+
+def test_classes_by_capture_hold_the_riskiest_shares_of_the_area(world):
+    """by = "capture": the thresholds are P_c at the riskiest 20 / 10 / 5 % of the 10 000 cells,
+    so the classes hold 8 000, 1 000, 500 and 500 cells (the lone record's cell, lifted to "high"
+    as direct evidence, may move one); without a [model] the setting is refused."""
+    import rasterio
+
+    model, _ = calibrate(world)
+    assert model["capture_shares"] == [0.2, 0.1, 0.05] and len(model["capture_thresholds"]) == 3
+    shares = [c["area_share"] for c in model["capture_classes"]]
+    assert shares == pytest.approx([0.8, 0.1, 0.05, 0.05], abs=1e-3)
+    # the negatives (S's one mine) are all in "the rest"; the positives, 3 km from C's 20 mines, at the edge
+    # of the riskiest 20 % (C's side of the square within ~3 km of it is about a fifth of its area)
+    assert model["capture_classes"][0]["negatives_share"] == 1.0
+    assert sum(c["positives_share"] for c in model["capture_classes"][:2]) == pytest.approx(1.0)
+    text = (world / "fitted.toml").read_text().replace("[inputs.L]", '[products.risk_class]\nby = "capture"\n\n[inputs.L]', 1)
+    (world / "capture.toml").write_text(text)
+    out = world / "out"
+    result = run_cli("run", world / "capture.toml", "--out", out, "--workers", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out / "risk_class.tif") as ds:
+        codes, counts = np.unique(ds.read(1), return_counts=True)
+    got = dict(zip(codes.tolist(), counts.tolist()))
+    # within 10 cells: the run sums the kernel in float32, calibrate in float64, so cells within a
+    # rounding of a threshold may fall either side
+    assert [abs(got[k] - n) <= 10 for k, n in ((1, 8000), (2, 1000), (3, 500), (4, 500))] == [True] * 4
+    (world / "nomodel.toml").write_text(CONFIG.replace("[inputs.L]", '[products.risk_class]\nby = "capture"\n\n[inputs.L]', 1))
+    assert_refused(["run", world / "nomodel.toml", "--out", world / "out2"], None, 2, "products.risk_class.by",
+                   "needs a [model]")

@@ -88,6 +88,18 @@ def model_section(cfg) -> list[tuple[str, str]]:
                  "Reliability diagram</strong> — calibrated_probability against the share of held-out events with "
                  f"a device, 10 bins; expected calibration error (ECE) {cv.ece:.3f}. Each fold was calibrated by a "
                  "map fitted on the other folds only.</figcaption></figure>")
+    if m.capture_classes:
+        names = ["the rest"] + [f"riskiest {100 * c.riskiest_share:g} %" for c in m.capture_classes[1:]]
+        parts.append("<h3>Classes by capture</h3><div class='wide'><table><thead><tr><th>P_c class</th>"
+                     "<th>from P_c</th><th>share of the assessed area</th><th>share of positive events (held out)"
+                     "</th><th>share of negative events</th></tr></thead><tbody>" + "".join(
+                         f"<tr><td>{escape(n)}</td><td class='num'>{f(c.threshold)}</td><td class='num'>"
+                         f"{c.area_share:.1%}</td><td class='num'>{c.positives_share:.1%}</td><td class='num'>"
+                         f"{c.negatives_share:.1%}</td></tr>" for n, c in zip(names, m.capture_classes))
+                     + "</tbody></table></div><p class='note'>Each class is cut where P_c starts the riskiest share "
+                     "of the region's assessed area (the top 20 % holds the top 10 % and 5 %: each row is the band "
+                     "between). Events are counted by their out-of-fold scores. `[products.risk_class] by = "
+                     "\"capture\"` classes the map this way.</p>")
     parts.append("<p class='note'>calibrated_probability: the probability that land like the events' (searched "
                  "land, as the team chose it) holds at least one device, given the cell's P_c; P_c itself is the "
                  "paper's eq. (2) with the fitted settings.</p>")

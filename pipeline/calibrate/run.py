@@ -27,6 +27,7 @@ from .labels import LabelFile, read_labels
 BANDWIDTHS = [2000.0, 5000.0, 10000.0, 20000.0]  # metres: minefield scale to district scale
 DECAYS = [1000.0, 3000.0, 10000.0]  # λ of exp(−d/λ), metres
 L_SAT_FACTORS = [0.5, 1.0, 2.0]  # × the config's L_sat (a number; "auto" uses the records' own 90th percentile)
+CAPTURE_SHARES = [0.20, 0.10, 0.05]  # classes by capture: the riskiest 20 / 10 / 5 % of the assessed area
 AREA_CELLS = 200_000  # lattice cells the capture is estimated on
 MARGIN = 0.03  # "beats the baseline": held-out AUC at least this much above it
 TARGET_ECE = 0.05
@@ -67,6 +68,7 @@ def calibrate(config: str | Path, write: str | Path, *, events: str | Path | Non
     result = fit.cross_validate(labels, ev, cands, pc.require_all, folds, weights_fitted)
     capture, base_capture, lattice_info = _capture(cfg, grid, labels, result, records, area)
     chosen = cands[result.chosen]
+    thresholds, classes = capture_classes(cfg, grid, chosen, records, result, labels.outcome)
     ece = isotonic.ece(result.oof_prob, labels.outcome)
     beats = bool(np.isfinite(result.baseline_auc) and result.nested_auc >= result.baseline_auc + MARGIN) \
         if np.isfinite(result.baseline_auc) else True
@@ -82,7 +84,8 @@ def calibrate(config: str | Path, write: str | Path, *, events: str | Path | Non
                    baseline_auc_fold_mean=_finite(result.baseline_auc_fold_mean), capture_10=_finite(capture),
                    baseline_capture_10=_finite(base_capture), ece=ece, beats_baseline=beats),
         events=_event_records(sources, labels, sizes, write.parent),
-        reliability=isotonic.reliability(result.oof_prob, labels.outcome))
+        reliability=isotonic.reliability(result.oof_prob, labels.outcome),
+        capture_shares=CAPTURE_SHARES if thresholds else [], capture_thresholds=thresholds, capture_classes=classes)
     text = without_model(cfg.text) + "\n# Fitted by `minemap calibrate` (issue #21): see README \"Calibration\".\n" \
         + to_toml(model)
     _write(write, text)
@@ -169,6 +172,34 @@ def _capture(cfg, grid, labels, result: fit.Fit, records, area) -> tuple[float, 
         above, at_least = metrics.area_ranks(-ev.distance, result.baseline_scores[y == 1])
         base = float(metrics.capture_curve(above, at_least, len(rows))[share])
     return caught / max(n_pos, 1), base, info
+
+
+def capture_classes(cfg, grid, chosen: fit.Candidate, records, result: fit.Fit, y: np.ndarray) -> tuple[list, list]:
+    """P_c thresholds at which the riskiest 20, 10 and 5 % of the region's assessed area start
+    (the chosen setting, a lattice of its cells), and per class the share of the area and of the
+    events (out-of-fold scores) it holds. Thresholds equal to the one below are nudged up by the
+    least float32 step (a class then holds no cell: said by its area share)."""
+    rows, cols, _ = lattice(grid, None, AREA_CELLS)
+    ev = evidence_at(cfg, grid, rows, cols, [chosen.scale_m] if chosen.form == "kernel" else [], records)
+    values = chosen.p_c(ev, cfg.spec.products.contamination_probability.require_all)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return [], []
+    thresholds = []
+    for share in CAPTURE_SHARES:  # widest first: increasing thresholds
+        t = float(np.quantile(values, 1 - share, method="higher"))
+        if thresholds and t <= thresholds[-1]:
+            t = float(np.nextafter(np.float32(thresholds[-1]), np.float32(np.inf)))
+        thresholds.append(min(t, 1.0))
+    bounds = [-np.inf, *thresholds, np.inf]
+    out = []
+    for k in range(len(bounds) - 1):
+        area = (values >= bounds[k]) & (values < bounds[k + 1])
+        held = (result.oof_scores >= bounds[k]) & (result.oof_scores < bounds[k + 1])
+        out.append({"riskiest_share": CAPTURE_SHARES[k - 1] if k else None, "threshold": thresholds[k - 1] if k else None,
+                    "area_share": float(area.mean()), "positives_share": float(held[y == 1].mean()),
+                    "negatives_share": float(held[y == 0].mean())})
+    return thresholds, out
 
 
 def _table(result: fit.Fit) -> list[dict]:
