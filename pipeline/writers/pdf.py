@@ -248,12 +248,17 @@ def _cover(b: Briefing, total: int) -> Figure:
              ("Map", f"{b.raster_title} [{b.unit}]")]
     if b.model is not None:
         facts.append(("Fitted model", b.model[0]))
+    skill = (b.evaluation or {}).get("skill") or {}
+    if skill.get("baseline_auc") is not None and skill.get("auc") is not None:  # minemap evaluate's (#21 §5)
+        facts.append(("Skill (evaluate)", f"AUC {skill['auc']:.3f} vs {skill['baseline_auc']:.3f} nearest record; "
+                                          f"capture 10 % {skill['capture_10']:.0%} vs {skill['baseline_capture_10']:.0%}"))
     if b.districts is not None:
         facts.append(("Districts", f"{len(b.districts)} (one page each)"))
     if b.zones is not None:
         facts.append(("Priority zones", f"{len(b.zones)} ({fmt(b.zones['area_km2'].sum(), 2)} km²)"))
-    if b.model is not None and b.model[1]:  # the fitted model does not beat the baseline: said first (#21)
-        text = _wrap(b.model[1], 82)
+    banner = (b.model[1] if b.model is not None else None) or skill.get("banner")
+    if banner:  # the fitted model or the evaluated map does not beat the baseline: said first (#21)
+        text = _wrap(banner, 74)
         fig.text(0.4 / w, y, text, fontsize=8.5, fontweight="bold", color="#b2182b", va="top",
                  bbox={"facecolor": "#fde0dd", "edgecolor": "#b2182b", "boxstyle": "square,pad=0.4"})
         y -= (0.35 + 0.16 * len(text.splitlines())) / h
