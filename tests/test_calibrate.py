@@ -214,3 +214,34 @@ def test_classes_by_capture_hold_the_riskiest_shares_of_the_area(world):
     (world / "nomodel.toml").write_text(CONFIG.replace("[inputs.L]", '[products.risk_class]\nby = "capture"\n\n[inputs.L]', 1))
     assert_refused(["run", world / "nomodel.toml", "--out", world / "out2"], None, 2, "products.risk_class.by",
                    "needs a [model]")
+
+
+def test_labels_from_release_finds_and_accidents(world):
+    """IMAS land release: cleared with finds → 1, cleared with none → 0, cancelled → 0, 'planned'
+    left out; accidents → 1. Counted per file in [[model.events]]."""
+    from shapely.geometry import box as square
+
+    def near(p, r=150):
+        return square(p[0] - r, p[1] - r, p[0] + r, p[1] + r)
+
+    write_gpkg(world / "release.gpkg", [
+        {"status": "cleared", "finds": 3, "geometry": near(POSITIVE[0])},
+        {"status": "cleared", "finds": 0, "geometry": near(NEGATIVE[0])},
+        {"status": "cancelled", "finds": 0, "geometry": near(NEGATIVE[1])},
+        {"status": "planned", "finds": 0, "geometry": near(NEGATIVE[2])},
+    ])
+    write_gpkg(world / "accidents.gpkg", [{"geometry": Point(*POSITIVE[1])}, {"geometry": Point(*POSITIVE[2])}])
+    config = world / "config.toml"
+    config.write_text(CONFIG + '[release]\npath = "release.gpkg"\nignore = ["planned"]\n')
+    result = run_cli("calibrate", config, "--events", world / "events.gpkg", "--finds-field", "finds",
+                     "--accidents", world / "accidents.gpkg", "--cv-block-km", "2", "--bandwidths", "2000,5000",
+                     "--write", world / "fitted.toml")
+    assert result.exit_code == 0, result.output
+    files = {e["role"]: e for e in tomllib.loads((world / "fitted.toml").read_text())["model"]["events"]}
+    assert (files["release"]["count"], files["release"]["positives"], files["release"]["negatives"]) == (3, 1, 2)
+    assert (files["accidents"]["count"], files["accidents"]["positives"]) == (2, 2)
+    assert files["events"]["count"] == 10
+    # finds that are not counts on cleared land are refused, naming the file
+    write_gpkg(world / "release.gpkg", [{"status": "cleared", "finds": -1, "geometry": near(POSITIVE[0])}])
+    assert_refused(["calibrate", config, "--events", world / "events.gpkg", "--finds-field", "finds",
+                    "--write", world / "fitted.toml"], None, 2, "release.gpkg", "must be a count")
