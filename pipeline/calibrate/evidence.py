@@ -22,6 +22,14 @@ class Records:
 
     xy: np.ndarray
     polygons: np.ndarray
+    counts: np.ndarray  # of the points
+    polygon_density: np.ndarray  # items per km² of the polygons
+
+    def auto_l_sat(self, bandwidth: float) -> float:
+        """L_sat = "auto" for this bandwidth: the run's rule (`assessment.auto_l_sat`)."""
+        from ..assessment import auto_l_sat, density_at_records
+
+        return auto_l_sat(density_at_records(self.xy, self.counts, bandwidth, self.polygon_density))
 
     def distance(self, cells_xy: np.ndarray) -> np.ndarray:
         """Metres from each cell centre to the nearest record (0 inside a minefield polygon)."""
@@ -43,15 +51,16 @@ def records_of(cfg: LoadedConfig, grid: Grid) -> Records:
     reach = 2 * ((b.right - b.left) + (b.top - b.bottom))  # every record near enough to matter is in every chunk's job
     jobs = load_layer("L", spec.model_copy(update={"bandwidth_m": reach}), cfg, grid).jobs
     first = next(iter(jobs.values()))
-    xy = first.xy[first.counts > 0]
-    seen, polys = set(), []
+    kept = first.counts > 0
+    seen, polys, dens = set(), [], []
     for job in jobs.values():
-        for g, dens in zip(job.polygons, job.polygon_density):
+        for g, d in zip(job.polygons, job.polygon_density):
             key = shapely.to_wkb(g)
-            if dens > 0 and key not in seen:
+            if d > 0 and key not in seen:
                 seen.add(key)
                 polys.append(g)
-    return Records(xy, np.array(polys, dtype=object))
+                dens.append(d)
+    return Records(first.xy[kept], np.array(polys, dtype=object), first.counts[kept], np.array(dens, dtype=float))
 
 
 @dataclass

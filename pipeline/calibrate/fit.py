@@ -28,6 +28,37 @@ WEIGHT_STEP = 0.1
 
 
 @dataclass(frozen=True)
+class Rules:
+    """How the run assesses a cell (issue #20), so a candidate's P_c is nodata where the run's
+    would be: the evidence layers are those of weight > 0 that are not filler constants, and a cell
+    needs `min_evidence` of them (at most as many as there are)."""
+
+    require_all: bool = False
+    not_evidence: frozenset[str] = frozenset()  # unbound, or a constant without `evidence = true`
+    min_evidence: int = 0
+
+    @classmethod
+    def of(cls, cfg) -> Rules:
+        from ..assessment import EVIDENCE
+        from ..config import ConstantSource
+
+        inputs = cfg.spec.inputs
+        out = set()
+        for var in EVIDENCE:
+            spec = inputs.get(var) or (inputs.get("L") if var == "H_m" else None)
+            if spec is None or (isinstance(spec, ConstantSource) and not spec.evidence):
+                out.add(var)
+        return cls(cfg.spec.products.contamination_probability.require_all, frozenset(out),
+                   cfg.spec.products.risk_class.min_evidence)
+
+    def needed(self, weights: tuple[float, float, float]) -> tuple[list[int], int]:
+        """The evidence layers (indices of H_m, S_t, V_i) under `weights`, and how many a cell needs."""
+        names = ("H_m", "S_t", "V_i")
+        layers = [i for i, w in enumerate(weights) if w > 0 and names[i] not in self.not_evidence]
+        return layers, (0 if self.min_evidence == 0 else max(1, min(self.min_evidence, len(layers))))
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One setting of P_c: the form of H_m, its scale (bandwidth or λ, m), L_sat and the weights."""
 
@@ -43,11 +74,17 @@ class Candidate:
             return formulas.distance_decay(ev.distance, self.scale_m)
         return formulas.mine_density_coefficient(ev.L[self.scale_m or 0.0], self.L_sat)
 
-    def p_c(self, ev: Evidence, require_all: bool) -> np.ndarray:
-        """P_c at the cells (eq. 2, or its weighted variant), as the run computes it."""
+    def p_c(self, ev: Evidence, rules: Rules) -> np.ndarray:
+        """P_c at the cells (eq. 2, or its weighted variant) as the run computes it: nodata where
+        the cell has too few evidence layers."""
         w = None if max(self.weights) - min(self.weights) < 1e-9 else self.weights
-        return formulas.contamination_probability(self.h_m(ev), ev.S_t, ev.V_i, require_all=require_all,
-                                                  weights=w).astype(np.float64)
+        layers = (self.h_m(ev), ev.S_t, ev.V_i)
+        p = formulas.contamination_probability(*layers, require_all=rules.require_all, weights=w).astype(np.float64)
+        used, needed = rules.needed(self.weights)
+        if needed:
+            count = sum(np.isfinite(layers[i]).astype(int) for i in used) if used else np.zeros(len(p), int)
+            p[count < needed] = np.nan
+        return p
 
     def describe(self) -> dict:
         return {"h_m_form": self.form, "bandwidth_m": self.scale_m if self.form == "kernel" else None,
@@ -55,10 +92,11 @@ class Candidate:
                 "weights": [round(w, 4) for w in self.weights]}
 
 
-def candidates(ev: Evidence, bandwidths: list[float], l_sats: list[float], decays: list[float],
+def candidates(ev: Evidence, bandwidths: list[float], l_sats: dict[float, list[float]], decays: list[float],
                config_weights: tuple[float, float, float]) -> tuple[list[Candidate], bool]:
     """Every candidate, simplest first within ties (larger L_sat: fewer cells saturated; weights
-    nearest the config's), and whether weights are fitted (S_t or V_i vary among the cells)."""
+    nearest the config's), and whether weights are fitted (S_t or V_i vary among the cells).
+    `l_sats`: the L_sat values to try for each bandwidth (key 0.0 when L is not a density)."""
     varies = any(np.nanstd(x) > 0 for x in (ev.S_t, ev.V_i) if np.isfinite(x).any())
     if varies:
         grid = metrics.simplex(WEIGHT_STEP)
@@ -70,15 +108,25 @@ def candidates(ev: Evidence, bandwidths: list[float], l_sats: list[float], decay
     if ev.H_m is not None:
         forms = [("layer", None, None)]
     elif ev.distance is not None or ev.L.keys() - {0.0}:
-        forms = [("kernel", b, s) for b in sorted(bandwidths) for s in sorted(l_sats, reverse=True)]
+        forms = [("kernel", b, s) for b in sorted(bandwidths) for s in sorted(l_sats[b], reverse=True)]
         forms += [("distance", lam, None) for lam in sorted(decays)] if ev.distance is not None else []
     else:
-        forms = [("layer", None, s) for s in sorted(l_sats, reverse=True)]
+        forms = [("layer", None, s) for s in sorted(l_sats[0.0], reverse=True)]
     return [Candidate(f, scale, s, w) for w in weight_set for f, scale, s in forms], varies
 
 
+def ranked(scores: np.ndarray) -> np.ndarray:
+    """Scores for ranking: an event the map says nothing of (NaN: not assessed) ranks below every
+    assessed one, tied with the others (a candidate cannot win by leaving hard events out)."""
+    return np.where(np.isnan(scores), -1.0, scores)
+
+
+def auc(scores: np.ndarray, outcome: np.ndarray) -> float:
+    return metrics.roc_auc(ranked(scores), outcome)
+
+
 def fold_aucs(scores: np.ndarray, outcome: np.ndarray, folds: np.ndarray, n_folds: int) -> np.ndarray:
-    return np.array([metrics.roc_auc(scores[folds == f], outcome[folds == f]) for f in range(n_folds)])
+    return np.array([auc(scores[folds == f], outcome[folds == f]) for f in range(n_folds)])
 
 
 def _mean(x: np.ndarray) -> float:
@@ -109,7 +157,7 @@ class Fit:
     @property
     def nested_auc(self) -> float:
         """AUC of the out-of-fold scores of every event, pooled (as `evaluate` scores a map)."""
-        return metrics.roc_auc(self.oof_scores, self.outcome)
+        return auc(self.oof_scores, self.outcome)
 
     @property
     def nested_auc_fold_mean(self) -> float:
@@ -126,14 +174,14 @@ class Fit:
         return _mean(self.baseline_fold_aucs)
 
 
-def cross_validate(events: Events, ev: Evidence, cands: list[Candidate], require_all: bool, folds: np.ndarray,
+def cross_validate(events: Events, ev: Evidence, cands: list[Candidate], rules: Rules, folds: np.ndarray,
                    weights_fitted: bool) -> Fit:
     """Score every candidate on every fold; choose, nest, calibrate (see the module's docstring)."""
     y = events.outcome
     n_folds = int(folds.max()) + 1
     scores = np.empty((len(cands), len(y)))
     for k, c in enumerate(cands):
-        scores[k] = events.per_event(c.p_c(ev, require_all))
+        scores[k] = events.per_event(c.p_c(ev, rules))
     per_fold = np.array([fold_aucs(s, y, folds, n_folds) for s in scores])
 
     def criterion(on: list[int]) -> np.ndarray:
@@ -144,7 +192,7 @@ def cross_validate(events: Events, ev: Evidence, cands: list[Candidate], require
             with np.errstate(all="ignore"):
                 return np.array([_mean(r) for r in part])
         here = np.isin(folds, on)
-        return np.array([metrics.roc_auc(s[here], y[here]) for s in scores])
+        return np.array([auc(s[here], y[here]) for s in scores])
 
     cv_auc = criterion(list(range(n_folds)))
     chosen = int(np.nanargmax(cv_auc))  # the first of equals: the simplest
@@ -164,7 +212,7 @@ def cross_validate(events: Events, ev: Evidence, cands: list[Candidate], require
     knots = isotonic.fit(oof_scores, y)
     base = -nearest_record(events, ev) if ev.distance is not None else None
     base_folds = fold_aucs(base, y, folds, n_folds) if base is not None else np.full(n_folds, np.nan)
-    pooled = np.array([metrics.roc_auc(s, y) for s in scores])
+    pooled = np.array([auc(s, y) for s in scores])
     return Fit(cands, cv_auc, pooled, per_fold, chosen, picks, np.array(outer), oof_scores, oof_prob, knots, base_folds,
                base, folds, y, weights_fitted)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..assessment import DEFAULT_L_SAT
 from ..config import load_config
 from ..errors import InputError
 from ..evaluate import metrics
@@ -26,7 +27,7 @@ from .labels import LabelFile, read_labels
 
 BANDWIDTHS = [2000.0, 5000.0, 10000.0, 20000.0]  # metres: minefield scale to district scale
 DECAYS = [1000.0, 3000.0, 10000.0]  # λ of exp(−d/λ), metres
-L_SAT_FACTORS = [0.5, 1.0, 2.0]  # × the config's L_sat (a number; "auto" uses the records' own 90th percentile)
+L_SAT_FACTORS = [0.5, 1.0, 2.0]  # × the config's L_sat (a number, or what "auto" makes of it per bandwidth)
 CAPTURE_SHARES = [0.20, 0.10, 0.05]  # classes by capture: the riskiest 20 / 10 / 5 % of the assessed area
 AREA_CELLS = 200_000  # lattice cells the capture is estimated on
 MARGIN = 0.03  # "beats the baseline": held-out AUC at least this much above it
@@ -55,20 +56,20 @@ def calibrate(config: str | Path, write: str | Path, *, events: str | Path | Non
                          "needs at least 3 (use a smaller --cv-block-km)", labels.path)
     pc = cfg.spec.products.contamination_probability
     density = density_config(cfg)
-    base_L_sat = pc.L_sat if isinstance(pc.L_sat, (int, float)) else None
     bandwidths = sorted(set(bandwidths or BANDWIDTHS)) if density else []
-    l_sats = sorted(set(l_sats or ([base_L_sat * f for f in L_SAT_FACTORS] if base_L_sat else [0.25, 0.5, 1.0])))
     decays = sorted(set(decays or DECAYS)) if density else []
     records = records_of(cfg, grid) if density else None
+    l_sat_sets = _l_sats(pc.L_sat, l_sats, bandwidths if density else [0.0], records)
     cells = np.unique(np.c_[labels.rows, labels.cols], axis=0)
     index = {(r, c): i for i, (r, c) in enumerate(cells.tolist())}
     cell_of = np.array([index[(r, c)] for r, c in zip(labels.rows.tolist(), labels.cols.tolist())])
     ev = evidence_at(cfg, grid, cells[:, 0], cells[:, 1], bandwidths, records).take(cell_of)
-    cands, weights_fitted = fit.candidates(ev, bandwidths, l_sats, decays, tuple(pc.weights))
-    result = fit.cross_validate(labels, ev, cands, pc.require_all, folds, weights_fitted)
-    capture, base_capture, lattice_info = _capture(cfg, grid, labels, result, records, area)
+    cands, weights_fitted = fit.candidates(ev, bandwidths, l_sat_sets, decays, tuple(pc.weights))
+    rules = fit.Rules.of(cfg)
+    result = fit.cross_validate(labels, ev, cands, rules, folds, weights_fitted)
+    capture, base_capture, lattice_info = _capture(cfg, grid, labels, result, records, area, rules)
     chosen = cands[result.chosen]
-    thresholds, classes = capture_classes(cfg, grid, chosen, records, result, labels.outcome)
+    thresholds, classes = capture_classes(cfg, grid, chosen, records, result, labels.outcome, rules)
     ece = isotonic.ece(result.oof_prob, labels.outcome)
     beats = bool(np.isfinite(result.baseline_auc) and result.nested_auc >= result.baseline_auc + MARGIN) \
         if np.isfinite(result.baseline_auc) else True
@@ -112,6 +113,20 @@ def targets(model: ModelSettings) -> list[dict]:
     return rows
 
 
+def _l_sats(setting, given: list[float] | None, bandwidths: list[float], records) -> dict[float, list[float]]:
+    """L_sat values per bandwidth: those given; else ½, 1 and 2 × the config's number, or × the
+    "auto" rule's value for that bandwidth (the 90th percentile of L at the records)."""
+    out = {}
+    for b in bandwidths:
+        if given:
+            out[b] = sorted(set(given))
+            continue
+        base = float(setting) if setting != "auto" else (records.auto_l_sat(b) if records is not None and b
+                                                          else DEFAULT_L_SAT)
+        out[b] = sorted({base * f for f in L_SAT_FACTORS})
+    return out
+
+
 def _finite(x) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
 
@@ -144,7 +159,7 @@ def _event_records(sources: list[LabelFile], labels, sizes: list[int], base: Pat
     return out
 
 
-def _capture(cfg, grid, labels, result: fit.Fit, records, area) -> tuple[float, float, dict]:
+def _capture(cfg, grid, labels, result: fit.Fit, records, area, rules: fit.Rules) -> tuple[float, float, dict]:
     """Nested capture at 10 % of the area for the model and the baseline, on a lattice sample."""
     rows, cols, stride = lattice(grid, area, AREA_CELLS)
     info = {"lattice_cells": int(len(rows)), "stride": stride,
@@ -163,7 +178,7 @@ def _capture(cfg, grid, labels, result: fit.Fit, records, area) -> tuple[float, 
         pos = (result.folds == f) & (y == 1)
         if not pos.any():
             continue
-        area_scores = result.candidates[k].p_c(ev, pc.require_all)
+        area_scores = result.candidates[k].p_c(ev, rules)
         above, at_least = metrics.area_ranks(area_scores, result.oof_scores[pos])
         caught += metrics.capture_curve(above, at_least, len(rows))[share] * pos.sum()
         n_pos += int(pos.sum())
@@ -174,14 +189,15 @@ def _capture(cfg, grid, labels, result: fit.Fit, records, area) -> tuple[float, 
     return caught / max(n_pos, 1), base, info
 
 
-def capture_classes(cfg, grid, chosen: fit.Candidate, records, result: fit.Fit, y: np.ndarray) -> tuple[list, list]:
+def capture_classes(cfg, grid, chosen: fit.Candidate, records, result: fit.Fit, y: np.ndarray,
+                    rules: fit.Rules) -> tuple[list, list]:
     """P_c thresholds at which the riskiest 20, 10 and 5 % of the region's assessed area start
     (the chosen setting, a lattice of its cells), and per class the share of the area and of the
     events (out-of-fold scores) it holds. Thresholds equal to the one below are nudged up by the
     least float32 step (a class then holds no cell: said by its area share)."""
     rows, cols, _ = lattice(grid, None, AREA_CELLS)
     ev = evidence_at(cfg, grid, rows, cols, [chosen.scale_m] if chosen.form == "kernel" else [], records)
-    values = chosen.p_c(ev, cfg.spec.products.contamination_probability.require_all)
+    values = chosen.p_c(ev, rules)
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return [], []

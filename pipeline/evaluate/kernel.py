@@ -16,6 +16,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 
+BATCH = 4096  # cells whose (cell, record) pairs are held at once
+
+
 def _offsets(coord: np.ndarray, cell: float, r: int) -> np.ndarray:
     """Distances (m) from each record to the centres of the 2r+1 cells around its own, along one
     axis, measured as `point_density` does (from the record's offset within its cell)."""
@@ -52,16 +55,18 @@ def density_at(xy: np.ndarray, counts: np.ndarray, cells_xy: np.ndarray, origin:
     total = normalisation(east, south, cell, bandwidth)
     cell_km2 = cell * cell / 1e6
     tree = cKDTree(xy)
-    pairs = tree.query_ball_point(cells_xy, r=bandwidth)
-    lens = np.fromiter((len(p) for p in pairs), dtype=np.int64, count=len(pairs))
-    if lens.sum():
-        who = np.repeat(np.arange(len(cells_xy)), lens)
+    scale = counts / np.where(total > 0, total * cell_km2, np.inf)  # 0 for a record reaching no centre
+    for start in range(0, len(cells_xy), BATCH):  # bounded memory: pairs of a batch of cells at a time
+        part = cells_xy[start:start + BATCH]
+        pairs = tree.query_ball_point(part, r=bandwidth)
+        lens = np.fromiter((len(p) for p in pairs), dtype=np.int64, count=len(pairs))
+        if not lens.sum():
+            continue
+        who = np.repeat(np.arange(len(part)), lens)
         rec = np.concatenate([np.asarray(p, dtype=np.int64) for p in pairs if len(p)])
-        ok = total[rec] > 0
-        who, rec = who[ok], rec[ok]
-        d2 = ((cells_xy[who] - xy[rec]) ** 2).sum(axis=1) / bandwidth ** 2
-        w = np.maximum(1.0 - d2, 0.0) ** 2
-        np.add.at(out, who, counts[rec] * w / (total[rec] * cell_km2))
+        d2 = ((part[who] - xy[rec]) ** 2).sum(axis=1) / bandwidth ** 2
+        out[start:start + len(part)] += np.bincount(who, weights=scale[rec] * np.maximum(1.0 - d2, 0.0) ** 2,
+                                                    minlength=len(part))
     # a record whose kernel reaches no cell centre keeps its count in the cell holding it
     lonely = np.flatnonzero(total == 0)
     if len(lonely):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.calibrate.evidence import evidence_at, lattice, records_of
-from pipeline.calibrate.fit import Candidate
+from pipeline.calibrate.fit import Candidate, Rules
 from pipeline.calibrate.labels import LabelFile, read_labels
 from pipeline.calibrate.run import AREA_CELLS, calibrate
 from pipeline.cli import calibration_lines
@@ -75,6 +75,7 @@ def skill_table(r: dict) -> str:
     at_area = evidence_at(cfg, grid, rows, cols, BANDWIDTHS, records)
     at_events = evidence_at(cfg, grid, labels.rows, labels.cols, BANDWIDTHS, records)
     positive = labels.outcome == 1
+    rules = Rules.of(cfg)
     share = metrics.CAPTURE_AT.index(0.10)
 
     def capture(area_scores, event_scores) -> float:
@@ -87,10 +88,10 @@ def skill_table(r: dict) -> str:
         cand = Candidate("kernel", b, l_sat, tuple(m["weights"]))
         row = next(c for c in r["candidates"] if c["h_m_form"] == "kernel" and c["bandwidth_m"] == b
                    and abs(c["L_sat"] - l_sat) < 1e-12)
-        scores = labels.per_event(cand.p_c(at_events, False))
+        scores = labels.per_event(cand.p_c(at_events, rules))
         note = " (the config)" if b == cfg.spec.inputs["L"].bandwidth_m else ""
         lines.append(f"| P_c, bandwidth {b / 1000:g} km{note} | {row['cv_auc']:.3f} | {row['auc_all_events']:.3f} | "
-                     f"{capture(cand.p_c(at_area, False), scores):.1%} |")
+                     f"{capture(cand.p_c(at_area, rules), scores):.1%} |")
     base = -labels.per_event(-at_events.distance)
     lines.append(f"| baseline: nearest record | {cv['baseline_auc_fold_mean']:.3f} | {cv['baseline_auc']:.3f} | "
                  f"{capture(-at_area.distance, -base):.1%} |")
