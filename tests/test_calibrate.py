@@ -245,3 +245,23 @@ def test_labels_from_release_finds_and_accidents(world):
     write_gpkg(world / "release.gpkg", [{"status": "cleared", "finds": -1, "geometry": near(POSITIVE[0])}])
     assert_refused(["calibrate", config, "--events", world / "events.gpkg", "--finds-field", "finds",
                     "--write", world / "fitted.toml"], None, 2, "release.gpkg", "must be a count")
+
+
+def test_density_outside_its_extent_is_unknown_where_no_record_reaches(world):
+    """#20: beyond the records' extent, L is the records' own density where one reaches, else
+    unknown; calibrate reads L the same way (the 2 km kernel reaches the negatives from S)."""
+    import numpy as np
+
+    from pipeline.calibrate.evidence import evidence_at, records_of
+    from pipeline.config import load_config
+    from pipeline.grid import load_grid
+
+    write_gpkg(world / "extent.gpkg", [{"geometry": box(X0, Y0, X0 + 5000, Y1)}])  # the west half only
+    (world / "config.toml").write_text(CONFIG.replace('bandwidth_m = 1000', 'bandwidth_m = 1000\nextent = "extent.gpkg"'))
+    cfg = load_config(world / "config.toml")
+    grid = load_grid(cfg.resolve(cfg.spec.grid))
+    # cells: near S (east, outside, reached at 2 km), far east corner (outside, not reached), 5.7 km from C
+    # (inside the extent, not reached: a known 0)
+    rows, cols = np.array([50, 5, 5]), np.array([85, 95, 45])
+    L = evidence_at(cfg, grid, rows, cols, [2000.0], records_of(cfg, grid)).L[2000.0]
+    assert L[0] > 0 and np.isnan(L[1]) and L[2] == 0

@@ -101,6 +101,10 @@ def evidence_at(cfg: LoadedConfig, grid: Grid, rows: np.ndarray, cols: np.ndarra
     distance = None
     if density_config(cfg):
         L = density_at(cfg, grid, rows, cols, bandwidths) if bandwidths else {}
+        if inputs["L"].extent is not None and L:  # as the run: unknown outside the extent unless a record reaches
+            known = load_layer("L", inputs["L"], cfg, grid).known
+            outside = np.asarray(known.vindex[rows, cols].compute()) == 0
+            L = {b: np.where(outside & (v <= 0), np.nan, v) for b, v in L.items()}
         if records is not None:
             xs, ys = grid.geobox.affine @ (cols + 0.5, rows + 0.5)
             distance = records.distance(np.c_[xs, ys])
