@@ -170,7 +170,6 @@ def _capture(cfg, grid, labels, result: fit.Fit, records, area, rules: fit.Rules
     used = sorted(set(result.nested_picks))
     bws = sorted({result.candidates[k].scale_m for k in used if result.candidates[k].form == "kernel"})
     ev = evidence_at(cfg, grid, rows, cols, bws, records)
-    pc = cfg.spec.products.contamination_probability
     y = labels.outcome
     share = metrics.CAPTURE_AT.index(0.10)
     caught, n_pos = 0.0, 0

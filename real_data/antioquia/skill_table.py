@@ -12,7 +12,6 @@ import re
 import time
 from pathlib import Path
 
-import numpy as np
 
 from pipeline.calibrate.evidence import evidence_at, lattice, records_of
 from pipeline.calibrate.fit import Candidate, Rules
