@@ -148,6 +148,10 @@ def test_run_applies_the_fitted_model_and_warns_when_the_events_change(world):
     assert record["model"]["bandwidth_m"] == 5000 and record["model"]["banner"] is None
     assert record["config"]["settings"]["inputs"]["L"]["bandwidth_m"] == 5000  # the config said 1000
     assert "Fitted model: skill beside the nearest-record baseline" in (out / "report.html").read_text()
+    # evaluating the fitted run on the events it was fitted on says that AUC is not held out
+    result = run_cli("evaluate", world / "fitted.toml", "--events", world / "events.gpkg", "--out", out,
+                     "--cv-block-km", "2")
+    assert result.exit_code == 0 and "fitted on these events: the AUC above is not held out" in result.output
     # the events change: the next run still runs, and says its model describes other events
     write_gpkg(world / "events.gpkg", [{"outcome": 1, "geometry": Point(*POSITIVE[0])},
                                        {"outcome": 0, "geometry": Point(*NEGATIVE[0])}])

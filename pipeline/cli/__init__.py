@@ -289,6 +289,8 @@ def evaluate(config: Path, events_path: Path, outcome_field: str, layer: str | N
             f"{k} {v:.0%}" for k, v in p["capture"].items() if v == v), soft_wrap=True)
     if r["classes"]:
         err.print(f"  {r['classes']['statement']}", soft_wrap=True)
+    if r.get("fitted_on_these_events"):
+        err.print(f"[bold yellow]note[/]: {escape(r['fitted_on_these_events'])}", soft_wrap=True)
     skill = r.get("skill")
     if skill:
         err.print(f"  nearest-record baseline: AUC {skill['baseline_auc']:.3f}, capture 10% "

@@ -26,6 +26,7 @@ from ..outdir import output_lock
 from ..writers.curves import capture_chart, roc_chart
 from ..writers.report import evaluation_section, insert_banner, insert_section
 from . import metrics
+from ..model import sha256_of
 from .baseline import MARGIN, nearest_record_baseline, verdict
 from .cv import cross_validate
 from .events import Events, read_events, read_extent
@@ -80,6 +81,7 @@ def evaluate(config: str | Path, events_path: str | Path, out_dir: str | Path, *
     result["classes"] = _class_table(out_dir, cfg, grid, events, area)
     result["cross_validation"] = cross_validate(cfg, grid, events, bandwidths, l_sats, cv_block_km, fit_weights,
                                                 _run_l_sat(out_dir))
+    result["fitted_on_these_events"] = _fitted_on(cfg, Path(events_path))
     base = nearest_record_baseline(cfg, grid, events, _folds(events, grid, result["cross_validation"]), area)
     result["baseline"] = base
     if base is not None:
@@ -106,6 +108,19 @@ def _run_l_sat(out_dir: Path) -> float | None:
         return json.loads((out_dir / "run.json").read_text()).get("assessment", {}).get("L_sat")
     except (OSError, ValueError):
         return None
+
+
+def _fitted_on(cfg, events_path: Path) -> str | None:
+    """Words when the run's [model] was fitted on these very events: its AUC here is not held out."""
+    model = cfg.spec.model
+    if model is None:
+        return None
+    digest = sha256_of(events_path)
+    if any(e.sha256 == digest for e in model.events):
+        base = "" if model.cv.baseline_auc is None else f" (nearest-record baseline {model.cv.baseline_auc:.3f})"
+        return (f"The run's [model] was fitted on these events: the AUC above is not held out. The held-out "
+                f"figure is the [model]'s nested AUC, {model.cv.heldout_auc:.3f}{base}.")
+    return None
 
 
 def _folds(events: Events, grid: Grid, cv: dict) -> np.ndarray | None:

@@ -144,6 +144,8 @@ def evaluation_section(result: dict, roc_png: str, capture_png: str) -> str:
                   _table(pandas.DataFrame(classes["rows"])[["class", "area_km2", "positives", "negatives",
                                                             "positives_per_km2", "share_positive"]]),
                   f"<p class='note'>{e(classes['statement'])}</p>"]
+    if result.get("fitted_on_these_events"):
+        parts.append(f"<p class='banner'>{e(result['fitted_on_these_events'])}</p>")
     skill = result.get("skill")
     if skill:
         if skill.get("banner"):
