@@ -89,7 +89,9 @@ def model_section(cfg) -> list[tuple[str, str]]:
                  f"a device, 10 bins; expected calibration error (ECE) {cv.ece:.3f}. Each fold was calibrated by a "
                  "map fitted on the other folds only.</figcaption></figure>")
     if m.capture_classes:
-        names = ["the rest"] + [f"riskiest {100 * c.riskiest_share:g} %" for c in m.capture_classes[1:]]
+        shares = [c.riskiest_share for c in m.capture_classes[1:]]
+        names = ["the rest"] + [f"riskiest {100 * a:g}–{100 * b:g} %" for a, b in zip(shares, shares[1:])] \
+            + [f"riskiest {100 * shares[-1]:g} %"]
         parts.append("<h3>Classes by capture</h3><div class='wide'><table><thead><tr><th>P_c class</th>"
                      "<th>from P_c</th><th>share of the assessed area</th><th>share of positive events (held out)"
                      "</th><th>share of negative events</th></tr></thead><tbody>" + "".join(
@@ -97,9 +99,8 @@ def model_section(cfg) -> list[tuple[str, str]]:
                          f"{c.area_share:.1%}</td><td class='num'>{c.positives_share:.1%}</td><td class='num'>"
                          f"{c.negatives_share:.1%}</td></tr>" for n, c in zip(names, m.capture_classes))
                      + "</tbody></table></div><p class='note'>Each class is cut where P_c starts the riskiest share "
-                     "of the region's assessed area (the top 20 % holds the top 10 % and 5 %: each row is the band "
-                     "between). Events are counted by their out-of-fold scores. `[products.risk_class] by = "
-                     "\"capture\"` classes the map this way.</p>")
+                     "of the region's assessed area. Events are counted by their out-of-fold scores. <code>[products.risk_class] by = "
+                     "\"capture\"</code> classes the map this way.</p>")
     parts.append("<p class='note'>calibrated_probability: the probability that land like the events' (searched "
                  "land, as the team chose it) holds at least one device, given the cell's P_c; P_c itself is the "
                  "paper's eq. (2) with the fitted settings.</p>")
