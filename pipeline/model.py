@@ -42,6 +42,8 @@ class ModelCV(_Strict):
     heldout_auc: float = Field(description="nested: each event scored with the setting picked on the other folds, "
                                "AUC over all events pooled")
     heldout_auc_fold_mean: float = Field(description="the same, mean of the per-fold AUCs")
+    heldout_auc_calibrated: float | None = Field(None, description="AUC of the cross-fitted calibrated probabilities "
+                                                 "pooled (each fold's own isotonic map: ties and scales differ)")
     chosen_cv_auc: float = Field(description="the chosen setting's own mean fold AUC (used to choose: optimistic)")
     baseline_auc: float | None = Field(description="minus the distance to the nearest record, pooled AUC")
     baseline_auc_fold_mean: float | None = None

@@ -81,6 +81,7 @@ def calibrate(config: str | Path, write: str | Path, *, events: str | Path | Non
         calibration_probability=[float(p) for p in result.knots[1]],
         cv=ModelCV(block_km=cv_block_km, blocks=n_blocks, folds=int(folds.max()) + 1,
                    heldout_auc=result.nested_auc, heldout_auc_fold_mean=result.nested_auc_fold_mean,
+                   heldout_auc_calibrated=_finite(fit.auc(result.oof_prob, labels.outcome)),
                    chosen_cv_auc=float(result.cv_auc[result.chosen]), baseline_auc=_finite(result.baseline_auc),
                    baseline_auc_fold_mean=_finite(result.baseline_auc_fold_mean), capture_10=_finite(capture),
                    baseline_capture_10=_finite(base_capture), ece=ece, beats_baseline=beats),

@@ -354,7 +354,8 @@ def calibration_lines(r: dict) -> list[str]:
              f"nearest-record baseline {f(cv['baseline_auc'])} pooled, {f(cv['baseline_auc_fold_mean'])} fold mean",
              f"capture at 10 % of the area: {f(cv['capture_10'], 3)} (baseline {f(cv['baseline_capture_10'], 3)}); "
              f"{r['area']['note']}",
-             f"calibrated_probability: held-out ECE {cv['ece']:.3f} (cross-fitted, 10 bins)"]
+             f"calibrated_probability: held-out ECE {cv['ece']:.3f} (cross-fitted, 10 bins), held-out AUC "
+             f"{f(cv.get('heldout_auc_calibrated'))} pooled (each fold's own calibration map: ties)"]
     if not cv["beats_baseline"]:
         lines.append("NOTE: the fitted model does not beat the nearest-record baseline by 0.03 held-out AUC: "
                      "searching near known records first ranks these events as well")
