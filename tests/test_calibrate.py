@@ -269,3 +269,26 @@ def test_density_outside_its_extent_is_unknown_where_no_record_reaches(world):
     rows, cols = np.array([50, 5, 5]), np.array([85, 95, 45])
     L = evidence_at(cfg, grid, rows, cols, [2000.0], records_of(cfg, grid)).L[2000.0]
     assert L[0] > 0 and np.isnan(L[1]) and L[2] == 0
+
+
+def test_distance_decay_is_fitted_and_run_when_nearness_ranks_best(world):
+    """Swapped classes and only a 5 km kernel on offer: the kernel ranks the events backwards (C's
+    20 mines reach the negatives), nearness to a record ranks them all: the distance form wins
+    (λ 1 km, the first of equals), and the run's P_c is exp(−d/1 km). At the cell of the positive
+    1 km east of S, (90, 50): its centre lies 1 050 m east and 50 m south of S, d = 1 051.2 m."""
+    import rasterio
+
+    write_gpkg(world / "events.gpkg", [{"outcome": 0, "geometry": Point(*p)} for p in POSITIVE]
+               + [{"outcome": 1, "geometry": Point(*p)} for p in NEGATIVE])
+    result = run_cli("calibrate", world / "config.toml", "--events", world / "events.gpkg", "--cv-block-km", "2",
+                     "--bandwidths", "5000", "--decays", "1000,3000", "--write", world / "fitted.toml")
+    assert result.exit_code == 0, result.output
+    model = tomllib.loads((world / "fitted.toml").read_text())["model"]
+    assert model["h_m_form"] == "distance" and model["decay_m"] == 1000 and "bandwidth_m" not in model
+    out = world / "out"
+    result = run_cli("run", world / "fitted.toml", "--out", out, "--workers", "1")
+    assert result.exit_code == 0 and "exp(−d/1 km)" in result.output.splitlines()[0]
+    with rasterio.open(out / "contamination_probability.tif") as ds:
+        pc = ds.read(1)
+    assert pc[50, 90] == pytest.approx(math.exp(-math.hypot(1050, 50) / 1000), rel=1e-5)
+    assert pc[49, 80] == pytest.approx(math.exp(-math.hypot(50, 50) / 1000), rel=1e-5)  # a cell S is a corner of
