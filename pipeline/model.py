@@ -106,6 +106,13 @@ class ModelSettings(_Strict):
             raise ValueError("weights must be 3 non-negative numbers summing to 1")
         return self
 
+    def cells_key(self) -> dict:
+        """What of the model decides the products' cells (not its date, figures or events): an
+        update after a new fit recomputes every chunk when any of it changed."""
+        return self.model_dump(mode="json", include={"h_m_form", "bandwidth_m", "decay_m", "L_sat", "weights",
+                                                     "calibration_scores", "calibration_probability",
+                                                     "capture_thresholds"})
+
     def short(self) -> str:
         """A few words for a cover's table: the form and the held-out AUC beside the baseline's."""
         form = {"kernel": "kernel", "distance": "distance decay", "layer": "H_m as bound"}[self.h_m_form]

@@ -292,3 +292,23 @@ def test_distance_decay_is_fitted_and_run_when_nearness_ranks_best(world):
         pc = ds.read(1)
     assert pc[50, 90] == pytest.approx(math.exp(-math.hypot(1050, 50) / 1000), rel=1e-5)
     assert pc[49, 80] == pytest.approx(math.exp(-math.hypot(50, 50) / 1000), rel=1e-5)  # a cell S is a corner of
+
+
+def test_update_after_a_new_fit_recomputes_the_calibrated_probability(world):
+    """The [model]'s calibration decides calibrated_probability's cells: a new fit with the same
+    bandwidth, L_sat and weights but other knots is not 'up to date'."""
+    import json
+
+    calibrate(world)
+    out = world / "out"
+    assert run_cli("update", world / "fitted.toml", "--out", out, "--workers", "1", "--quiet").exit_code == 0
+    text = (world / "fitted.toml").read_text()
+    model = tomllib.loads(text)["model"]
+    knots = model["calibration_probability"]
+    halved = "calibration_probability = [" + ", ".join(repr(p / 2) for p in knots) + "]"
+    (world / "fitted.toml").write_text(text.replace("calibration_probability = [" + ", ".join(repr(float(p)) for p in knots)
+                                                    + "]", halved))
+    assert halved in (world / "fitted.toml").read_text()
+    result = run_cli("update", world / "fitted.toml", "--out", out, "--workers", "1", "--json", "--quiet")
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["status"] != "up to date" and summary["chunks_recomputed"] == summary["chunks_total"] == 1
