@@ -7,7 +7,7 @@ OUT    ?= out/sample
 DIST   ?= dist
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench sample plugin system-deps clean
+.PHONY: run test bench sample plugin system-deps clean calibrate-antioquia
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -33,6 +33,12 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/bench_evidence.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/bench_start.py --command minemap
 	$(BIN)/python bench/targets.py
+	$(BIN)/python bench/bench_calibrate.py
+
+## calibrate-antioquia: `minemap calibrate` on the real Antioquia split; prints issue #21's targets with
+## verdicts and the README's real-data table (CALIBRATE_ARGS=--readme writes it into README.md)
+calibrate-antioquia: $(STAMP)
+	$(BIN)/python real_data/antioquia/skill_table.py $(CALIBRATE_ARGS)
 
 ## sample: regenerate the synthetic sample data (committed; deterministic)
 sample: $(STAMP)

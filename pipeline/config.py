@@ -14,6 +14,7 @@ from typing import Annotated, Literal, TypeVar, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, Problem
+from .model import ModelSettings, apply_model
 from .variables import VARIABLES
 
 M = TypeVar("M", bound=BaseModel)
@@ -209,6 +210,9 @@ class RiskClassSettings(_Spec):
                               "with a weight > 0) are class 'insufficient evidence' (code 0)")
     direct_evidence_class: str = Field("high", description="the least class of a cell holding a mine record or "
                                        "inside a minefield or hazard polygon (minemap's rule, not the paper's)")
+    by: Literal["p_c", "calibrated", "capture"] = Field(
+        "p_c", description="what the thresholds cut: P_c (or P_res); calibrated_probability; or \"capture\": the "
+                           "riskiest 20 / 10 / 5 % of the assessed area, thresholds from [model] (issue #21)")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -216,7 +220,7 @@ class RiskClassSettings(_Spec):
             raise ValueError("thresholds must increase")
         if not all(0 <= t <= 1 for t in self.thresholds):
             raise ValueError("thresholds are P_c values, in [0, 1]")
-        if len(self.names) != len(self.thresholds) + 1:
+        if len(self.names) != len(self.thresholds) + 1 and self.by != "capture":
             raise ValueError(f"give {len(self.thresholds) + 1} names for {len(self.thresholds)} thresholds")
         if self.direct_evidence_class not in self.names:
             raise ValueError(f"direct_evidence_class {self.direct_evidence_class!r} is not one of names {self.names}")
@@ -327,6 +331,7 @@ class RunConfig(_Spec):
     release: ReleaseSettings | None = None
     hazards: HazardSettings | None = None
     output: Output = Output()
+    model: ModelSettings | None = Field(None, description="fitted by `minemap calibrate` (issue #21): applied by run")
 
 
 class LoadedConfig(BaseModel):
@@ -411,6 +416,16 @@ def check_config(path: str | Path) -> tuple[LoadedConfig | None, list[Problem], 
             rest = {k: v for k, v in rest.items() if k not in faulty}
             refused |= faulty
             continue
+        if spec.model is not None:  # the fitted values replace the config's (issue #21)
+            try:
+                spec = apply_model(spec)
+            except ValueError as e:
+                problems.append(Problem(f"{path}: products.risk_class.by", str(e)))
+                return None, list(dict.fromkeys(problems)), refused
+        elif spec.products.risk_class.by != "p_c":
+            problems.append(Problem(f"{path}: products.risk_class.by", f"{spec.products.risk_class.by!r} needs a "
+                                    "[model] section: run `minemap calibrate` and use the config it writes"))
+            return None, list(dict.fromkeys(problems)), refused
         return LoadedConfig(path=path, spec=spec, text=text), list(dict.fromkeys(problems)), refused
     return None, list(dict.fromkeys(problems)), refused
 

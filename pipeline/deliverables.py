@@ -19,6 +19,7 @@ import pyogrio
 import rasterio
 from pyproj import CRS
 
+from .model import banner as model_banner
 from .config import LoadedConfig
 from .evidence import EVIDENCE, RASTERS, Bundled, csv_points, evidence_plan, write_evidence
 from .formulas import SUSTAINABLE
@@ -295,7 +296,8 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      districts=tables.get("districts"), zones=tables.get("priority_zones"), records=records,
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change,
-                     redone=redone, looks=dict(looks or {}))
+                     redone=redone, looks=dict(looks or {}),
+                     model=(cfg.spec.model.short(), model_banner(cfg.spec.model)) if cfg.spec.model else None)
     return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)
 
 

@@ -22,6 +22,12 @@ def mine_density_coefficient(L: np.ndarray, L_sat: float) -> np.ndarray:
     return np.minimum(L / np.float32(L_sat), np.float32(1.0)).astype(np.float32, copy=False)
 
 
+def distance_decay(d: np.ndarray, decay_m: float) -> np.ndarray:
+    """H_m = exp(−d / λ), d the distance (m) to the nearest mine record: 1 on a record, 1/e at λ.
+    Not the paper's: a form of H_m `minemap calibrate` may fit instead of min(L / L_sat, 1) (#21)."""
+    return np.exp(-np.asarray(d, np.float64) / decay_m).astype(np.float32)
+
+
 def evidence_count(*layers: np.ndarray) -> np.ndarray:
     """How many of the evidence layers (those of H_m, S_t, V_i that count, see README) have data
     in each cell, as uint8."""

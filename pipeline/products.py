@@ -14,6 +14,7 @@ import dask.array as da
 import numpy as np
 
 from . import formulas
+from .calibrate.apply import calibrated, distance_h_m
 from .assessment import EVIDENCE, evidence_layers, min_evidence, resolved_l_sat, too_little_words
 from .config import LoadedConfig, ProductSource
 from .errors import ConfigError, Problem
@@ -111,6 +112,9 @@ class Bound:
             return self.a["H_m"]
         if "L" not in self.a:  # weight 0: need not be bound
             return self._unknown()
+        model = self.cfg.spec.model
+        if model is not None and model.h_m_form == "distance":  # fitted by `minemap calibrate` (#21)
+            return distance_h_m(self.layers["L"].records, self.grid, model.decay_m)
         return da.map_blocks(formulas.mine_density_coefficient, self.a["L"],
                              L_sat=resolved_l_sat(self.cfg, self.layers), dtype="float32")
 
@@ -159,6 +163,8 @@ def _evidence(b: Bound) -> da.Array:
 def _risk_class(b: Bound) -> da.Array:
     rc = b.cfg.spec.products.risk_class
     p = b.product("residual_probability" if "residual_probability" in b.want else "contamination_probability")
+    if rc.by == "calibrated":  # thresholds on calibrated_probability (issue #21)
+        p = b.product("calibrated_probability")
     direct = b.direct_cells()
     extra = () if direct is None else (direct,)
     return da.map_blocks(_classes, p, b.product("evidence_count"), *extra, thresholds=rc.thresholds,
@@ -168,8 +174,9 @@ def _risk_class(b: Bound) -> da.Array:
 
 def _risk_legend(cfg: LoadedConfig) -> Legend:
     rc = cfg.spec.products.risk_class
+    symbol = {"calibrated": "P_cal"}.get(rc.by, "P_res" if cfg.spec.release else "P_c")
     return risk_class_legend(rc.names, rc.thresholds, too_little_words(cfg) if min_evidence(cfg) else "",
-                             "P_res" if cfg.spec.release else "P_c", rc.direct_evidence_class)
+                             symbol, rc.direct_evidence_class)
 
 
 def _recovery(b: Bound) -> da.Array:
@@ -189,6 +196,14 @@ PRODUCTS: dict[str, ProductDef] = {p.name: p for p in [
                "Eq. (2) P_c = (H_m + S_t + V_i) / 3", "probability (0–1)", ("H_m", "S_t", "V_i"),
                compute=_contamination, enabled=_pc_on, settings_key="contamination_probability",
                legend_title="Contamination probability P_c (0–1)", summary_field="P_c"),
+    ProductDef("calibrated_probability", "Calibrated probability of a device", "P_cal",
+               "P_cal = g(P_c), g monotone (isotonic), fitted by `minemap calibrate` on held-out events ([model])",
+               "probability (0–1)", ("H_m", "S_t", "V_i"),
+               compute=lambda b: b.apply(calibrated, b.product("contamination_probability"),
+                                         knots_x=b.cfg.spec.model.calibration_scores,
+                                         knots_p=b.cfg.spec.model.calibration_probability),
+               enabled=lambda cfg: _pc_on(cfg) and cfg.spec.model is not None,
+               legend_title="Calibrated probability that the cell's land holds a device (0–1)"),
     ProductDef("evidence_count", "Evidence layers behind P_c", "n",
                "number of H_m, S_t, V_i with data (0–3)", "layers", ("H_m", "S_t", "V_i"), "uint8",
                compute=_evidence,

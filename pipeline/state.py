@@ -26,7 +26,8 @@ def chunk_fingerprints(inputs, products: list[str]) -> dict[str, str]:
                          "summary_columns": part_columns(len(cfg.spec.products.risk_class.names)),  # parts' layout
                          "inputs": {v: s.model_dump(mode="json") for v, s in cfg.spec.inputs.items()},
                          "districts": [cfg.spec.districts.model_dump(mode="json"), inputs.districts.sha256]
-                         if inputs.districts else None},
+                         if inputs.districts else None,
+                         "model": cfg.spec.model.cells_key() if cfg.spec.model is not None else None},  # #21
                         sort_keys=True)
     out = {}
     for idx in grid.tile_ids():

@@ -178,3 +178,22 @@ def test_bad_lists_are_refused_by_the_command_line(ran, tmp_path):
     assert_refused(["evaluate", config, "--events", ev, "--out", out, "--bandwidths", "500,abc"], out, 2,
                    "comma-separated list")
     assert_refused(["evaluate", config, "--events", ev, "--out", out, "--l-sat", "0,50"], out, 2, "positive numbers")
+
+
+def test_nearest_record_baseline_beside_the_map(ran, tmp_path):
+    """#21 §5: the baseline ranks by distance to the record at cell (50, 50): the positives lie 0,
+    63.6 and 42.4 cells away, the negatives 36.1, 28.3 and 56.6; only (50, 50) beats every
+    negative, (20, 80) beats (90, 90): 4 of 9 pairs. P_c's 7/9 beats it by more than 0.03."""
+    from pipeline.evaluate.baseline import verdict
+
+    config, out = ran
+    ev = point_events(tmp_path / "events.gpkg")
+    assert run_cli("evaluate", config, "--events", ev, "--out", out, "--cv-block-km", "2").exit_code == 0
+    r = json.loads((out / "evaluation.json").read_text())
+    assert r["baseline"]["auc"] == pytest.approx(4 / 9)
+    assert r["skill"]["beats_baseline"] is True and r["skill"]["banner"] is None
+    assert "Beside the nearest-record baseline" in (out / "report.html").read_text()
+    assert "class='banner'" not in (out / "report.html").read_text()
+    # a map 0.02 above the baseline does not beat it: the banner says so, with both figures
+    v = verdict(0.64, 0.62)
+    assert v["beats_baseline"] is False and "0.640 against 0.620" in v["banner"]

@@ -146,8 +146,10 @@ def first_line(command: str, config: Path, grid_path: Path | None, out_dir: Path
         return grid_path
     if not quiet:
         (rows, cols), chunks = grid.shape, grid.tiles.shape[0] * grid.tiles.shape[1]
+        model = f"; applying the {cfg.spec.model.describe()}" if cfg.spec.model is not None else ""
         err.print(f"{command} {escape(str(config))}: grid {escape(grid.name)}, {cols} × {rows} = {rows * cols:,} "
-                  f"cells of {grid.resolution:g} m in {chunks} chunk{'s' * (chunks != 1)} → {escape(str(out_dir))}")
+                  f"cells of {grid.resolution:g} m in {chunks} chunk{'s' * (chunks != 1)} → {escape(str(out_dir))}"
+                  + escape(model))
     return grid
 
 
@@ -317,11 +319,81 @@ def evaluate(config: Path, events_path: Path, outcome_field: str, layer: str | N
             f"{k} {v:.0%}" for k, v in p["capture"].items() if v == v), soft_wrap=True)
     if r["classes"]:
         err.print(f"  {r['classes']['statement']}", soft_wrap=True)
+    if r.get("fitted_on_these_events"):
+        err.print(f"[bold yellow]note[/]: {escape(r['fitted_on_these_events'])}", soft_wrap=True)
+    skill = r.get("skill")
+    if skill:
+        err.print(f"  nearest-record baseline: AUC {skill['baseline_auc']:.3f}, capture 10% "
+                  f"{skill['baseline_capture_10']:.0%}", soft_wrap=True)
+        if skill["banner"]:
+            err.print(f"[bold yellow]note[/]: {escape(skill['banner'])}", soft_wrap=True)
     best = r["cross_validation"].get("best")
     if best:
         err.print(f"  cross-validation: best held-out AUC {best['heldout_auc']:.3f} "
                   f"(bandwidth_m {best['bandwidth_m']}, L_sat {best['L_sat']})")
     err.print(f"results: {out_dir / 'evaluation.json'}")
+
+
+@main.command()
+@config_arg
+@click.option("--events", "events_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Known events: points or polygons with an outcome field (1 mine/accident/find, 0 searched clear).")
+@click.option("--outcome-field", default="outcome", show_default=True, help="Field of --events holding 1 or 0.")
+@click.option("--layer", help="Layer of the events file (default: its first).")
+@click.option("--finds-field", help="Also label the config's [release] polygons by this field (devices found): "
+                                    "cleared/reduced with finds 1, with none or cancelled 0.")
+@click.option("--accidents", type=click.Path(dir_okay=False, path_type=Path), help="Accident points: positives.")
+@click.option("--extent", type=click.Path(dir_okay=False, path_type=Path),
+              help="Polygons of the area the events were surveyed in: the capture counts only its cells.")
+@click.option("--cv-block-km", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
+              help="Edge of the square blocks folds are made of.")
+@click.option("--bandwidths", callback=_numbers, help="Kernel bandwidths (m) to try (default 2000,5000,10000,20000).")
+@click.option("--l-sat", "l_sats", callback=_numbers, help="L_sat values to try (default: ½, 1 and 2 × the config's).")
+@click.option("--decays", callback=_numbers, help="λ (m) of the distance-decay H_m = exp(−d/λ) (default 1000,3000,10000).")
+@click.option("--write", "write", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="FITTED.toml to write (beside CONFIG): CONFIG's text plus a [model] section.")
+@grid_opt
+@user_errors
+def calibrate(config: Path, events_path: Path | None, outcome_field: str, layer: str | None, finds_field: str | None,
+              accidents: Path | None, extent: Path | None, cv_block_km: float, bandwidths: list[float] | None,
+              l_sats: list[float] | None, decays: list[float] | None, write: Path, grid_path: Path | None) -> None:
+    """Fit P_c's H_m form, bandwidth, L_sat and weights to known events by spatial block
+    cross-validation, and a calibrated probability; report nested held-out skill beside the
+    nearest-record baseline; write FITTED.toml (run it like any config)."""
+    from ..calibrate import calibrate as calibrate_config
+
+    err.print(f"calibrate {escape(str(config))} → {escape(str(write))}", soft_wrap=True)
+    r = calibrate_config(config, write, events=events_path, outcome_field=outcome_field, layer=layer,
+                         finds_field=finds_field, accidents=accidents, extent=extent, cv_block_km=cv_block_km,
+                         bandwidths=bandwidths, l_sats=l_sats, decays=decays, grid_path=grid_path)
+    for line in calibration_lines(r):
+        err.print(escape(line), soft_wrap=True)
+
+
+def calibration_lines(r: dict) -> list[str]:
+    """What `calibrate` prints: the labels, the choice, held-out skill beside the baseline, targets."""
+    m, cv, c = r["model"], r["model"]["cv"], r["counts"]
+    f = (lambda x, d=3: "–" if x is None else f"{x:.{d}f}")
+    lines = [f"{c['events']} events ({c['positives']} positive, {c['negatives']} negative); "
+             f"{len(r['candidates'])} candidates, {cv['folds']} folds of {cv['blocks']} blocks of {cv['block_km']:g} km",
+             "chosen: " + (f"kernel density, bandwidth {m['bandwidth_m']:g} m, L_sat {m['L_sat']:g}"
+                           if m["h_m_form"] == "kernel" else f"distance decay exp(-d/{m['decay_m']:g} m)"
+                           if m["h_m_form"] == "distance" else "H_m as bound")
+             + f", weights {m['weights']} (its own CV AUC {cv['chosen_cv_auc']:.3f}: used to choose)",
+             f"held-out (nested) AUC {f(cv['heldout_auc'])} pooled, {f(cv['heldout_auc_fold_mean'])} fold mean; "
+             f"nearest-record baseline {f(cv['baseline_auc'])} pooled, {f(cv['baseline_auc_fold_mean'])} fold mean",
+             f"capture at 10 % of the area: {f(cv['capture_10'], 3)} (baseline {f(cv['baseline_capture_10'], 3)}); "
+             f"{r['area']['note']}",
+             f"calibrated_probability: held-out ECE {cv['ece']:.3f} (cross-fitted, 10 bins), held-out AUC "
+             f"{f(cv.get('heldout_auc_calibrated'))} pooled (each fold's own calibration map: ties)"]
+    if not cv["beats_baseline"]:
+        lines.append("NOTE: the fitted model does not beat the nearest-record baseline by 0.03 held-out AUC: "
+                     "searching near known records first ranks these events as well")
+    for t in r["targets"]:
+        lines.append(f"target {t['target']}: {f(t['value'])} (needs {f(t['needed'])}) "
+                     + ("MET" if t["met"] else "NOT MET"))
+    lines.append(f"written: {r['written']}")
+    return lines
 
 
 def entry() -> None:

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
+from ..calibrate.apply import model_section
+from ..model import banner as model_banner, record as model_record
+from ..writers.report import insert_banner
 from ..assessment import assessment_record
 from ..change import CHANGE, change_lines, change_section, compared_product, stage_change
 from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
@@ -127,9 +130,11 @@ class Delivery:
                 about = " · ".join(x for x in (f"grid {grid.name}", f"minemap {__version__}", cfg.spec.label) if x)
                 self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions,
                                                         map_units, tables, about, dpi=cfg.spec.output.dpi,
-                                                        sections=change_section(self.changes),
+                                                        sections=change_section(self.changes) + model_section(cfg),
                                                         pool=self._pool(), stamp=f"Drawn {when}", kept=kept,
                                                         made_from=self.made_from, run=f"Run {when}"))
+                if cfg.spec.model is not None:  # under the title, where a reader looks first (#21)
+                    insert_banner(staging / "report.html", "model-banner", model_banner(cfg.spec.model))
                 name, self.pages = pack.result()
                 self.looks = self.pages.pop("looks", {})
                 self.names.append(name)
@@ -213,6 +218,7 @@ def run_record(inputs: Inputs, targets: list[RasterTarget], created: str, timing
         "rejected": [str(p) for p in inputs.rejected],
         "warnings": [str(p) for p in inputs.warnings],
         "assessment": assessment_record(inputs.cfg, inputs.layers),
+        "model": model_record(inputs.cfg.spec.model) if inputs.cfg.spec.model is not None else None,
         "products": {t.name: {**_where(t.name, inputs.cfg.spec.output.format),
                               "equation": product_equation(t.name, inputs.cfg),
                               "unit": PRODUCTS[t.name].unit, **t.stats.as_dict()} for t in targets},

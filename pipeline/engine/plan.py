@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
+from ..model import changed_events
 from ..assessment import records_alone_warning, resolved_l_sat
 from ..config import LoadedConfig, check_config
 from ..errors import ConfigError, InputError, MinemapError, Problem
@@ -79,6 +80,8 @@ def load_inputs(config: str | Path, grid_path: str | Path | Grid | None = None, 
         layers.update(load_direct(cfg, grid, layers))
     except InputError as e:
         problems.extend(e.problems)
+    if cfg.spec.model is not None:  # a fitted config whose events changed since (issue #21)
+        opts.warnings.extend(changed_events(cfg.spec.model, cfg.base))
     if "products" not in refused and (words := records_alone_warning(cfg, layers)):
         opts.warnings.append(Problem(f"{cfg.path}: products.contamination_probability.L_sat", words))
     districts = None

@@ -11,15 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from odc.geo.geobox import GeoBox
 
 from .. import formulas
 from ..assessment import DEFAULT_L_SAT
 from ..config import DensitySource, LoadedConfig
 from ..grid import Grid
 from ..sources import load_layer
-from ..sources.density import DensityJob
-from . import metrics
+from ..sources.coverage import weighted_coverage
+from . import kernel, metrics
 from .events import Events
 
 FOLDS = 5
@@ -55,17 +54,28 @@ def layers_at(cfg: LoadedConfig, grid: Grid, rows: np.ndarray, cols: np.ndarray,
 
 def density_at(cfg: LoadedConfig, grid: Grid, rows: np.ndarray, cols: np.ndarray,
                bandwidths: list[float]) -> dict[float, np.ndarray]:
-    """L (items/km²) at each cell for each bandwidth: the density source's own per-chunk job,
-    run on a one-cell box, so each value equals that cell of a run with that bandwidth."""
+    """L (items/km²) at each cell for each bandwidth, equal to that cell of a run with that
+    bandwidth: per chunk holding cells, its density job's records (those within the widest
+    bandwidth) through `kernel.density_at` (only the cells asked for, not a window per cell),
+    plus its minefield polygons' spread (independent of the bandwidth) once per chunk."""
     spec = cfg.spec.inputs["L"]
     widest = spec.model_copy(update={"bandwidth_m": max(bandwidths)})  # chunk jobs hold every record in reach
     jobs = load_layer("L", widest, cfg, grid).jobs
     out = {b: np.zeros(len(rows)) for b in bandwidths}
-    for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist())):
-        job = jobs[(r // grid.chunk, c // grid.chunk)]
-        cell: GeoBox = grid.geobox[r:r + 1, c:c + 1]
+    a = grid.geobox.affine
+    xs, ys = a @ (cols + 0.5, rows + 0.5)
+    chunk_of = (rows // grid.chunk) * (1 << 32) + cols // grid.chunk
+    for key in np.unique(chunk_of):
+        here = np.flatnonzero(chunk_of == key)
+        job = jobs[(int(rows[here[0]] // grid.chunk), int(cols[here[0]] // grid.chunk))]
+        cells_xy = np.c_[xs[here], ys[here]]
         for b in bandwidths:
-            out[b][k] = float(DensityJob(job.xy, job.counts, job.polygons, job.polygon_density, cell, b)()[0, 0])
+            out[b][here] = kernel.density_at(job.xy, job.counts, cells_xy, (a.c, a.f), grid.resolution, b)
+        if len(job.polygons):
+            spread = weighted_coverage(job.polygons, job.polygon_density, job.gbox)
+            r0, c0 = (int(rows[here[0]] // grid.chunk) * grid.chunk, int(cols[here[0]] // grid.chunk) * grid.chunk)
+            for b in bandwidths:
+                out[b][here] += spread[rows[here] - r0, cols[here] - c0]
     return out
 
 

@@ -24,8 +24,10 @@ from ..grid import Grid, load_grid
 from ..products import product_equation
 from ..outdir import output_lock
 from ..writers.curves import capture_chart, roc_chart
-from ..writers.report import evaluation_section, insert_section
+from ..writers.report import evaluation_section, insert_banner, insert_section
 from . import metrics
+from ..model import sha256_of
+from .baseline import MARGIN, nearest_record_baseline, verdict
 from .cv import cross_validate
 from .events import Events, read_events, read_extent
 
@@ -79,6 +81,15 @@ def evaluate(config: str | Path, events_path: str | Path, out_dir: str | Path, *
     result["classes"] = _class_table(out_dir, cfg, grid, events, area)
     result["cross_validation"] = cross_validate(cfg, grid, events, bandwidths, l_sats, cv_block_km, fit_weights,
                                                 _run_l_sat(out_dir))
+    result["fitted_on_these_events"] = _fitted_on(cfg, Path(events_path))
+    base = nearest_record_baseline(cfg, grid, events, _folds(events, grid, result["cross_validation"]), area)
+    result["baseline"] = base
+    if base is not None:
+        curves_capture["baseline: nearest record"] = list(base["capture"].values())
+        pc = result["products"]["contamination_probability"]
+        result["skill"] = {"auc": pc["auc"], "capture_10": pc["capture"]["10%"], "baseline_auc": base["auc"],
+                           "baseline_capture_10": base["capture"]["10%"], "margin": MARGIN,
+                           **verdict(pc["auc"], base["auc"])}
     with output_lock(out_dir, wait):
         roc_chart(out_dir / ROC_PNG, curves_roc, f"ROC against {len(events)} known events")
         capture_chart(out_dir / CAPTURE_PNG, list(metrics.CAPTURE_AT), curves_capture,
@@ -87,6 +98,7 @@ def evaluate(config: str | Path, events_path: str | Path, out_dir: str | Path, *
         _write_json(out_dir / RESULT, result)
         if (out_dir / "report.html").exists():
             insert_section(out_dir / "report.html", "evaluation", evaluation_section(result, ROC_PNG, CAPTURE_PNG))
+            insert_banner(out_dir / "report.html", "evaluation-banner", (result.get("skill") or {}).get("banner"))
     return result
 
 
@@ -96,6 +108,28 @@ def _run_l_sat(out_dir: Path) -> float | None:
         return json.loads((out_dir / "run.json").read_text()).get("assessment", {}).get("L_sat")
     except (OSError, ValueError):
         return None
+
+
+def _fitted_on(cfg, events_path: Path) -> str | None:
+    """Words when the run's [model] was fitted on these very events: its AUC here is not held out."""
+    model = cfg.spec.model
+    if model is None:
+        return None
+    digest = sha256_of(events_path)
+    if any(e.sha256 == digest for e in model.events):
+        base = "" if model.cv.baseline_auc is None else f" (nearest-record baseline {model.cv.baseline_auc:.3f})"
+        return (f"The run's [model] was fitted on these events: the AUC above is not held out. The held-out "
+                f"figure is the [model]'s nested AUC, {model.cv.heldout_auc:.3f}{base}.")
+    return None
+
+
+def _folds(events: Events, grid: Grid, cv: dict) -> np.ndarray | None:
+    """Each event's fold, as the cross-validation dealt them (None when it did not run)."""
+    if not cv.get("settings"):
+        return None
+    first = np.unique(events.owner, return_index=True)[1]
+    cells_per_block = max(1, int(round(cv["block_km"] * 1000 / grid.resolution)))
+    return metrics.block_folds(metrics.block_ids(events.rows[first], events.cols[first], cells_per_block), cv["folds"])
 
 
 def _check_on_grid(tif: Path, grid: Grid) -> None:

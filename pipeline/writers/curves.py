@@ -52,3 +52,30 @@ def capture_chart(png: Path, shares: list[float], curves: dict[str, list[float]]
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     _save(fig, png)
+
+
+def reliability_png(bins: list[dict], title: str) -> bytes:
+    """A reliability diagram as PNG bytes: per probability bin, the share of positive events
+    against the mean predicted probability (on the diagonal = calibrated), marker area by events."""
+    import io
+
+    fig = Figure(figsize=(4.6, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    if bins:
+        x = [b["mean_predicted"] for b in bins]
+        y = [b["share_positive"] for b in bins]
+        n = [b["events"] for b in bins]
+        top = max(n)
+        ax.plot(x, y, color="#b2182b", linewidth=1)
+        ax.scatter(x, y, s=[20 + 180 * k / top for k in n], color="#b2182b", zorder=3, label="held-out events (area: count)")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted probability (calibrated_probability)",
+           ylabel="share of events with a device", title=title)
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()

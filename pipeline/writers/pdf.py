@@ -81,6 +81,7 @@ class Briefing:
     change: tuple[Path, Legend] | None = None  # change_since_previous.tif and its colours
     redone: list[tuple[float, float, float, float]] | None = None  # an update's redone chunks (None: all new)
     looks: dict[str, str] = field(default_factory=dict)  # the last run's page cells: window → digest
+    model: tuple[str, str | None] | None = None  # a fitted [model]: what was applied, and its banner (#21)
 
 
 def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, staged: Path | None = None,
@@ -245,10 +246,22 @@ def _cover(b: Briefing, total: int) -> Figure:
         y -= (0.25 + 0.2 * len(label.splitlines())) / h
     facts = [("Region (grid)", b.region), ("Run date", _when(b.created)), ("minemap version", b.version),
              ("Map", f"{b.raster_title} [{b.unit}]")]
+    if b.model is not None:
+        facts.append(("Fitted model", b.model[0]))
+    skill = (b.evaluation or {}).get("skill") or {}
+    if skill.get("baseline_auc") is not None and skill.get("auc") is not None:  # minemap evaluate's (#21 §5)
+        facts.append(("Skill (evaluate)", f"AUC {skill['auc']:.3f} vs {skill['baseline_auc']:.3f} nearest record; "
+                                          f"capture 10 % {skill['capture_10']:.0%} vs {skill['baseline_capture_10']:.0%}"))
     if b.districts is not None:
         facts.append(("Districts", f"{len(b.districts)} (one page each)"))
     if b.zones is not None:
         facts.append(("Priority zones", f"{len(b.zones)} ({fmt(b.zones['area_km2'].sum(), 2)} km²)"))
+    banner = (b.model[1] if b.model is not None else None) or skill.get("banner")
+    if banner:  # the fitted model or the evaluated map does not beat the baseline: said first (#21)
+        text = _wrap(banner, 74)
+        fig.text(0.4 / w, y, text, fontsize=8.5, fontweight="bold", color="#b2182b", va="top",
+                 bbox={"facecolor": "#fde0dd", "edgecolor": "#b2182b", "boxstyle": "square,pad=0.4"})
+        y -= (0.35 + 0.16 * len(text.splitlines())) / h
     y = _text_table(fig, 0.4, y * h, [1.6, 3.2], None, [[k, v] for k, v in facts], fontsize=9)
     fig.text(0.4 / w, (y - 0.15) / h, "Caveat", fontsize=10, fontweight="bold", va="top")
     fig.text(0.4 / w, (y - 0.4) / h, _wrap(b.caveat, 80), fontsize=8.5, va="top", linespacing=1.4)

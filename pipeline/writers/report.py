@@ -20,6 +20,7 @@ h1{margin-bottom:0}.sub{color:#555;margin-top:.3em}figure{margin:1.5em 0}
 figure img{max-width:100%;height:auto;border:1px solid #ddd}figcaption{color:#444;font-size:.9em}
 table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left}
 th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}.note{color:#555;font-size:.9em}
+.banner{border:2px solid #b2182b;background:#fde0dd;padding:.6em 1em;font-weight:bold}
 .wide{overflow-x:auto}th{vertical-align:bottom}td.num{white-space:nowrap}ul.files{columns:2;font-size:.9em}
 @page{size:A4 landscape;margin:12mm}
 @media print{body{max-width:none;margin:0;padding:0;font-size:10pt}.wide{overflow:visible}
@@ -78,6 +79,27 @@ def _table(frame: pandas.DataFrame) -> str:
     return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
+def insert_banner(html: Path, key: str, text: str | None) -> None:
+    """Put a banner under the page's title (replacing an earlier one of the same `key`; None
+    removes it), where a reader looks first."""
+    html = Path(html)
+    page = html.read_text(encoding="utf-8")
+    start, end = f"<!-- minemap:{key} -->", f"<!-- /minemap:{key} -->"
+    if start in page and end in page:
+        page = page[:page.index(start)] + page[page.index(end) + len(end):].lstrip("\n")
+    if text:
+        block = f"{start}<p class='banner'>{escape(text)}</p>{end}\n"
+        at = page.find("</p>", page.find("<p class='sub'>"))
+        at = at + len("</p>") if at >= 0 and "<p class='sub'>" in page else page.find("<body>") + len("<body>")
+        page = page[:at] + "\n" + block + page[at:]
+    tmp = html.with_name(f".{html.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, html)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def insert_section(html: Path, key: str, section: str) -> None:
     """Put `section` into an existing page before </body>, replacing an earlier one of the same
     `key` (so evaluating again does not stack sections); atomically, like the page itself."""
@@ -122,6 +144,19 @@ def evaluation_section(result: dict, roc_png: str, capture_png: str) -> str:
                   _table(pandas.DataFrame(classes["rows"])[["class", "area_km2", "positives", "negatives",
                                                             "positives_per_km2", "share_positive"]]),
                   f"<p class='note'>{e(classes['statement'])}</p>"]
+    if result.get("fitted_on_these_events"):
+        parts.append(f"<p class='banner'>{e(result['fitted_on_these_events'])}</p>")
+    skill = result.get("skill")
+    if skill:
+        if skill.get("banner"):
+            parts.append(f"<p class='banner'>{e(skill['banner'])}</p>")
+        base = result["baseline"]
+        parts += ["<h3>Beside the nearest-record baseline</h3>", _table(pandas.DataFrame([
+            {"ranking": "P_c (this map)", "ROC AUC": skill["auc"], "capture 10%": skill["capture_10"]},
+            {"ranking": "baseline: nearest record", "ROC AUC": skill["baseline_auc"],
+             "capture 10%": skill["baseline_capture_10"]}])),
+            f"<p class='note'>The baseline ranks land by {e(base['ranking'])}: no model at all. A map should "
+            f"beat it by at least {skill['margin']:g} AUC. Baseline capture {e(base['capture_note'])}.</p>"]
     calibration = result["products"]["contamination_probability"]["calibration"]
     if calibration:
         parts += ["<h3>Calibration by P_c decile</h3>", _table(pandas.DataFrame(calibration))]
