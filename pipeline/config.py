@@ -275,6 +275,14 @@ class HazardSettings(_Spec):
     id_field: str | None = Field(None, description="the hazards' own IDs (e.g. IMSMA hazard IDs), carried on")
 
 
+class TaskSettings(_Spec):
+    """tasks.gpkg (and .csv, .geojson, .kml, .gpx): priority zones cut along a fixed tasking grid."""
+
+    enabled: bool = True
+    max_km2: float = Field(1.0, gt=0, description="the largest task: squares of √max_km2 km (rounded down to whole "
+                           "cells), aligned to the grid CRS origin (1 km² on a UTM grid: the MGRS 1 km squares)")
+
+
 RELEASE_OUTCOMES = ("cancelled", "reduced", "cleared")  # IMAS land release
 
 
@@ -330,6 +338,7 @@ class RunConfig(_Spec):
     districts: DistrictSettings | None = None
     release: ReleaseSettings | None = None
     hazards: HazardSettings | None = None
+    tasks: TaskSettings = TaskSettings()
     output: Output = Output()
     model: ModelSettings | None = Field(None, description="fitted by `minemap calibrate` (issue #21): applied by run")
 

@@ -34,6 +34,7 @@ from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.report import write_report
 from .writers.styles import Legend
 from .writers.stac import ITEM, AssetInfo, write_stac_item
+from .writers.tasks import TASK_FILES
 
 PROJECT = "minemap.qgz"
 REPORT = "report.html"
@@ -178,6 +179,7 @@ DESCRIPTIONS = {
     BRIEFING: ("Briefing pack (PDF)", ["overview"], "cover with inputs and caveat, one A4 page per district "
                "(map, figures, priority zones), evaluation when run"),
     "run.json": ("Run record", ["metadata"], "inputs with hashes, settings, statistics, timings"),
+    **TASK_FILES,
 }
 
 

@@ -16,24 +16,29 @@ import shapely
 
 CHUNK = re.compile(r"\d+,\d+")
 ZONE_STATS = {"cells", "pc_n", "pc_sum", "pc_max", "by_class", "districts", "n_sum", "n_min"}
+TASK_STATS = {"cells", "pc_n", "pc_sum", "by_class", "districts", "n_sum", "n_min", "direct", "square", "first"}
+STATS = {"zones": ZONE_STATS, "tasks": TASK_STATS}  # the pieces of a part, and the sums each holds
+NEEDED = {"zones": {"cells", "pc_sum", "pc_max", "by_class", "districts"},
+          "tasks": {"cells", "pc_sum", "by_class", "districts", "square", "first"}}
 EDGES = ("top", "bottom", "left", "right")
 
 
 def encode_parts(parts: dict[str, dict]) -> bytes:
-    """The parts ({"i,j": {"districts": array, "zones": None | dict}}) as .npz bytes."""
+    """The parts ({"i,j": {"districts": array, "zones": None | dict, "tasks": None | dict}}) as .npz bytes."""
     arrays: dict[str, np.ndarray] = {}
     for key, part in sorted(parts.items()):
         arrays[f"{key}.districts"] = np.asarray(part["districts"])
-        zones = part["zones"]
-        if zones is None:
-            continue
-        arrays[f"{key}.zones.n"] = np.asarray(zones["n"], dtype=np.int64)
-        for name, values in zones["stats"].items():
-            arrays[f"{key}.zones.stats.{name}"] = np.asarray(values)
-        for side, labels in zones["edges"].items():
-            arrays[f"{key}.zones.edges.{side}"] = np.asarray(labels)
-        arrays[f"{key}.zones.wkb"] = np.frombuffer(b"".join(zones["wkb"]), dtype=np.uint8)
-        arrays[f"{key}.zones.wkb_sizes"] = np.array([len(w) for w in zones["wkb"]], dtype=np.int64)
+        for kind in STATS:
+            pieces = part.get(kind)
+            if pieces is None:
+                continue
+            arrays[f"{key}.{kind}.n"] = np.asarray(pieces["n"], dtype=np.int64)
+            for name, values in pieces["stats"].items():
+                arrays[f"{key}.{kind}.stats.{name}"] = np.asarray(values)
+            for side, labels in pieces["edges"].items():
+                arrays[f"{key}.{kind}.edges.{side}"] = np.asarray(labels)
+            arrays[f"{key}.{kind}.wkb"] = np.frombuffer(b"".join(pieces["wkb"]), dtype=np.uint8)
+            arrays[f"{key}.{kind}.wkb_sizes"] = np.array([len(w) for w in pieces["wkb"]], dtype=np.int64)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
@@ -51,16 +56,16 @@ def decode_parts(data: bytes) -> dict[str, dict]:
         key, _, field = name.partition(".")
         if not CHUNK.fullmatch(key) or values.dtype.kind not in "biuf":
             raise ValueError(f"unexpected entry {name!r}")
-        part = parts.setdefault(key, {"districts": None, "zones": None})
+        part = parts.setdefault(key, {"districts": None, "zones": None, "tasks": None})
         if field == "districts":
             _expect(values.ndim == 2 and values.dtype == np.float64, name)
             part["districts"] = values
             continue
         head, _, rest = field.partition(".")
-        _expect(head == "zones", name)
-        zones = part["zones"] = part["zones"] or {"stats": {}, "edges": {}}
+        _expect(head in STATS, name)
+        zones = part[head] = part[head] or {"stats": {}, "edges": {}}
         kind, _, sub = rest.partition(".")
-        if kind == "stats" and sub in ZONE_STATS:
+        if kind == "stats" and sub in STATS[head]:
             zones["stats"][sub] = values
         elif kind == "edges" and sub in EDGES:
             _expect(values.ndim == 1 and values.dtype.kind in "iu", name)
@@ -71,27 +76,28 @@ def decode_parts(data: bytes) -> dict[str, dict]:
             raise ValueError(f"unexpected entry {name!r}")
     for key, part in parts.items():
         _expect(part["districts"] is not None, f"{key}.districts")
-        if part["zones"] is not None:
-            part["zones"] = _zones(key, part["zones"])
+        for kind in STATS:
+            if part[kind] is not None:
+                part[kind] = _pieces(key, kind, part[kind])
     return parts
 
 
-def _zones(key: str, z: dict) -> dict:
-    """Check one chunk's zone pieces fit together and split the WKB back into outlines."""
-    _expect(all(k in z for k in ("n", "wkb", "wkb_sizes")) and set(z["edges"]) == set(EDGES), f"{key}.zones")
+def _pieces(key: str, kind: str, z: dict) -> dict:
+    """Check one chunk's zone or task pieces fit together and split the WKB back into outlines."""
+    _expect(all(k in z for k in ("n", "wkb", "wkb_sizes")) and set(z["edges"]) == set(EDGES), f"{key}.{kind}")
     n = int(z["n"]) if z["n"].ndim == 0 else -1
     sizes = z["wkb_sizes"]
     _expect(n > 0 and sizes.shape == (n,) and (sizes > 0).all() and int(sizes.sum()) == z["wkb"].size
-            and z["wkb"].dtype == np.uint8, f"{key}.zones.wkb")
-    _expect(all(len(v) == n for v in z["stats"].values()) and {"cells", "pc_n", "pc_sum", "pc_max",
-                                                                 "by_class", "districts"} <= set(z["stats"]), f"{key}.zones.stats")
+            and z["wkb"].dtype == np.uint8, f"{key}.{kind}.wkb")
+    _expect(all(len(v) == n for v in z["stats"].values()) and NEEDED[kind] <= set(z["stats"]),
+            f"{key}.{kind}.stats")
     blob = z["wkb"].tobytes()
     ends = np.cumsum(sizes).tolist()
     wkb = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends)]
     try:
         shapely.from_wkb(wkb)
     except shapely.errors.GEOSException as e:
-        raise ValueError(f"{key}.zones.wkb: not WKB ({e})") from None
+        raise ValueError(f"{key}.{kind}.wkb: not WKB ({e})") from None
     return {"n": n, "stats": z["stats"], "wkb": wkb, "edges": z["edges"]}
 
 

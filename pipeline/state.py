@@ -23,6 +23,7 @@ def chunk_fingerprints(inputs, products: list[str]) -> dict[str, str]:
     common = json.dumps({"version": __version__, "grid": grid.fingerprint(), "products": sorted(products),
                          "settings": cfg.spec.products.model_dump(mode="json"),
                          "output": cfg.spec.output.model_dump(mode="json"),
+                         "tasks": cfg.spec.tasks.model_dump(mode="json"),  # the parts' task pieces
                          "summary_columns": part_columns(len(cfg.spec.products.risk_class.names)),  # parts' layout
                          "inputs": {v: s.model_dump(mode="json") for v, s in cfg.spec.inputs.items()},
                          "districts": [cfg.spec.districts.model_dump(mode="json"), inputs.districts.sha256]

@@ -29,6 +29,7 @@ from .grid import Grid
 from .formulas import SUSTAINABLE
 from .products import INSUFFICIENT, PRODUCTS, UINT8_NODATA
 from .sources.polygons import BurnJob
+from .tasks import Tasking, task_pieces, tasking_for
 from .tiles import Index, chunk_key, tiled_array
 from .vector import POLYGONS, empty_layer_problem, geometry_type_problem, read_vector, repair_geometries, to_crs
 
@@ -86,13 +87,13 @@ def district_codes(grid: Grid, districts: Districts | None) -> da.Array:
 
 
 def summary_array(grid: Grid, codes: da.Array, fields: dict[str, da.Array], n_districts: int, n_classes: int,
-                  zone_class: int | None) -> da.Array:
-    """One part per chunk (a 1×1 object block): district sums and zone pieces."""
+                  zone_class: int | None, tasking: Tasking | None = None) -> da.Array:
+    """One part per chunk (a 1×1 object block): district sums, zone pieces and task pieces."""
     names = [f for f in FIELDS if f in fields]
     ny, nx = len(grid.chunks[0]), len(grid.chunks[1])
     return da.map_blocks(chunk_part, codes, *[fields[f] for f in names], names=names, n_districts=n_districts,
                          n_classes=n_classes, zone_class=zone_class, cell_km2=grid.cell_area_km2,
-                         chunk=grid.chunk, dtype=object, chunks=((1,) * ny, (1,) * nx),
+                         chunk=grid.chunk, tasking=tasking, dtype=object, chunks=((1,) * ny, (1,) * nx),
                          meta=np.empty((0, 0), dtype=object))
 
 
@@ -108,7 +109,8 @@ MAX_COLUMNS = ("pc_max", "res_max")  # merged by maximum (NaN: no value yet); th
 
 
 def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_districts: int, n_classes: int,
-               zone_class: int | None, cell_km2: float, chunk: int, block_id: tuple[int, int] = (0, 0)) -> np.ndarray:
+               zone_class: int | None, cell_km2: float, chunk: int, block_id: tuple[int, int] = (0, 0),
+               tasking: Tasking | None = None) -> np.ndarray:
     """Sums per district and zone pieces of one chunk (pure: arrays in, numbers and shapes out)."""
     a = dict(zip(names, arrays))
     n = n_districts + 1
@@ -178,13 +180,17 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
         ok = ~np.isnan(a["CSC"]) & (cleared > 0)
         add("cleared_km2", cleared * np.float32(cell_km2), ok)
         add("sustainable_km2", cleared * np.float32(cell_km2), ok & (a["CSC"] > SUSTAINABLE))
-    zones = None
+    zones = tasks = None
     if zone_class is not None and "class" in a:
         offset = (block_id[0] * chunk, block_id[1] * chunk)
         zones = _zone_pieces(a["class"], a.get("P_res", a["P_c"]), a.get("n"), codes, n, zone_class, offset,
                              a.get("direct"), n_classes)
+        if zones is not None and tasking is not None:  # the same cells cut along the tasking grid
+            tasks = task_pieces(zone_mask(a["class"], zone_class, a.get("direct")), a["class"],
+                                a.get("P_res", a["P_c"]), a.get("n"), codes, n, n_classes, a.get("direct"), offset,
+                                tasking)
     out = np.empty((1, 1), dtype=object)
-    out[0, 0] = {"districts": sums, "zones": zones}
+    out[0, 0] = {"districts": sums, "zones": zones, "tasks": tasks}
     return out
 
 
@@ -202,9 +208,7 @@ def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, cod
                  n_classes: int = 0) -> dict | None:
     """Connected cells of class ≥ zone_class, or of direct evidence, in one chunk: outlines (pixel
     coordinates), sums (with the cells of each class, for the zone's class by area), edges."""
-    mask = (cls >= zone_class) & (cls != UINT8_NODATA)
-    if direct is not None:
-        mask |= (direct == 1) & (cls != UINT8_NODATA)
+    mask = zone_mask(cls, zone_class, direct)
     labels, n = ndimage.label(mask)  # 4-connected, as the outlines below
     if n == 0:
         return None
@@ -233,6 +237,14 @@ def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, cod
     edges = {"top": labels[0, :].copy(), "bottom": labels[-1, :].copy(),
              "left": labels[:, 0].copy(), "right": labels[:, -1].copy()}
     return {"n": n, "stats": stats, "wkb": wkb, "edges": edges}
+
+
+def zone_mask(cls: np.ndarray, zone_class: int, direct: np.ndarray | None) -> np.ndarray:
+    """Cells of priority zones: class ≥ zone_class, or of direct evidence."""
+    mask = (cls >= zone_class) & (cls != UINT8_NODATA)
+    if direct is not None:
+        mask |= (direct == 1) & (cls != UINT8_NODATA)
+    return mask
 
 
 def _polygon(rings: list) -> shapely.Polygon:
@@ -481,7 +493,8 @@ def build_summary(cfg: LoadedConfig, grid: Grid, layers: dict, products: dict[st
     elif "A_c" in layers:  # cleared share from cleared area
         fields["C"] = layers["A_c"].array * (100.0 / grid.cell_area_km2)
     return summary_array(grid, district_codes(grid, districts), fields, len(districts.names) if districts else 0,
-                         len(cfg.spec.products.risk_class.names), zones), set(fields)
+                         len(cfg.spec.products.risk_class.names), zones,
+                         tasking_for(cfg, grid) if zones is not None else None), set(fields)
 
 
 def _beyond_extent(values: np.ndarray, known: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from ..tiles import chunk_key
 from ..writers.chunks import WorkerProcesses
 from ..writers.geotiff import ChunkParts, RasterTarget
 from ..writers.styles import qml
+from ..writers.tasks import stage_tasks
 from ..writers.zarr import STORE
 from .plan import Inputs, input_files
 
@@ -57,6 +58,7 @@ class Delivery:
     made_from: dict[str, str] = field(default_factory=dict)  # kept deliverables' keys, for the state
     hashing: Future | None = None  # the product files' SHA-256, taken while the rest is drawn
     looks: dict[str, str] = field(default_factory=dict)  # the briefing pages' cells, for the state
+    tasking: dict | None = None  # the field tasks' grid and counts, for run.json
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files
@@ -83,6 +85,10 @@ class Delivery:
         tables = write_summaries(staging, extra.parts, cfg, grid, districts, self.fields) if extra else {}
         self.names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg")
                           if (staging / f).exists())
+        if extra:  # field tasks: the zones cut along the tasking grid (tables gets them as "tasks")
+            names, self.tasking = stage_tasks(staging, extra.parts, cfg, grid, districts and districts.names,
+                                              self.fields, tables)
+            self.names.extend(names)
         if zarr:
             self.changes.update(note=ZARR_SKIPS)
             if cfg.spec.output.deliverables:
@@ -193,6 +199,8 @@ class Delivery:
         if changed is not None:
             record["chunks_recomputed"] = len(changed)
         record["changes"] = self.changes
+        if self.tasking is not None:
+            record["tasking"] = self.tasking
         if self.pages:
             record["briefing_pages"] = self.pages
         known = self.hashing.result() if self.hashing is not None else {}

@@ -22,7 +22,9 @@ from ..grid import Grid
 ITEM = "item.json"
 MEDIA = {".tif": pystac.MediaType.COG, ".qml": "application/xml", ".gpkg": pystac.MediaType.GEOPACKAGE,
          ".csv": "text/csv", ".png": pystac.MediaType.PNG, ".html": pystac.MediaType.HTML,
-         ".json": pystac.MediaType.JSON, ".qgz": "application/x-qgis-project", ".zarr": "application/vnd+zarr"}
+         ".json": pystac.MediaType.JSON, ".qgz": "application/x-qgis-project", ".zarr": "application/vnd+zarr",
+         ".geojson": pystac.MediaType.GEOJSON, ".kml": "application/vnd.google-earth.kml+xml",
+         ".gpx": "application/gpx+xml"}
 
 
 @dataclass
