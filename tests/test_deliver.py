@@ -21,8 +21,9 @@ def test_no_deliverables_writes_products_styles_and_record_only(world):
     # the catalogue stays: the STAC item, and its copy in history/ linked from catalog.json
     history = [f"history/{p.name}" for p in (out / "history").iterdir()]
     assert len(history) == 1
+    tasks = {f"tasks.{e}" for e in ("gpkg", "csv", "geojson", "kml", "gpx")}
     expected = {f"{n}.{ext}" for n in PRODUCTS for ext in ("tif", "qml")} | {"item.json", "priority_zones.gpkg",
-                                                                           "catalog.json", *history}
+                                                                           "catalog.json", *history, *tasks}
     assert set(record["files"]) == expected
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
         sorted({name.split("/")[0] for name in expected} | {"run.json"})
