@@ -55,6 +55,7 @@ def _world_10m():
     classes[10:20, 495:525] = 3
     p_c[10:20, 495:525] = 0.5
     classes[10:20, 510:525], p_c[10:20, 510:525] = 4, 0.8
+    classes[10, 495], p_c[10, 495] = 4, 0.8  # one very high cell in the west part: high by most of its area
     # B: a U across the square line y = Y1 − 2000 (row 200): two bars north of it (columns 205 and
     # 207, rows 190–199), joined south of it (rows 200–205, and row 205 from column 205 to 207)
     classes[190:206, 205] = classes[190:206, 207] = classes[205, 205:208] = 3
@@ -79,7 +80,8 @@ def test_a_zone_is_cut_along_the_square_lines_and_joined_across_chunk_borders():
     # east: 100 cells high (P 0.5), 150 very high (P 0.8): very high by most of its area
     assert east["risk_class"] == "very high" and east["km2_high"] == pytest.approx(0.01)
     assert east["km2_very_high"] == pytest.approx(0.015) and east["mean_pc"] == pytest.approx((100 * .5 + 150 * .8) / 250)
-    assert west["risk_class"] == "high" and west["mean_pc"] == pytest.approx(0.5)
+    assert west["risk_class"] == "high" and west["km2_very_high"] == pytest.approx(1e-4)
+    assert west["mean_pc"] == pytest.approx((49 * 0.5 + 0.8) / 50)
     assert west["zone"] == east["zone"] == 1  # very high: ranked first
     # B: the U's two bars north of y = Y1 − 2000 are two tasks in square (502, 4408), numbered from
     # the west; its bottom, south of the line, one task in (502, 4407)
@@ -88,6 +90,11 @@ def test_a_zone_is_cut_along_the_square_lines_and_joined_across_chunk_borders():
     bottom = tasks.loc["38SNK0207-1"]
     assert bottom["area_km2"] == pytest.approx(13 * 1e-4) and bottom.geometry.bounds == (X0 + 2050, Y1 - 2060,
                                                                                         X0 + 2080, Y1 - 2000)
+    # the U's centroid lies in its gap (column 206, north of row 205): its point is one inside it
+    assert not bottom.geometry.contains(bottom.geometry.centroid) and bottom["point"] == "inside point"
+    assert bottom.geometry.contains(Point(bottom["x"], bottom["y"]))
+    assert tasks.loc["38SNK0208-1", "point"] == "centroid"
+    assert tasks.loc["38SNK0208-1", ["x", "y"]].tolist() == [X0 + 2055, Y1 - 1950]
     assert set(tasks.index) == {"38SNK0409-1", "38SNK0509-1", "38SNK0208-1", "38SNK0208-2", "38SNK0207-1"}
     assert (tasks.loc[["38SNK0208-1", "38SNK0208-2", "38SNK0207-1"], "zone"] == 2).all()
     # the tasks tile the zones exactly
@@ -99,6 +106,21 @@ def test_a_zone_is_cut_along_the_square_lines_and_joined_across_chunk_borders():
     assert again.geometry.geom_equals(tasks.geometry).all()
     top = top_tasks(tasks.reset_index(), NAMES, 2)
     assert list(top["task_id"]) == ["38SNK0509-1", "38SNK0409-1"]  # very high first, then the highest P
+
+
+def test_a_chunk_border_on_a_square_line_joins_nothing_across_it():
+    """160 m squares (16 cells): x = X0 + 5120 (column 512, the chunk border) is a square line too
+    (505 120 = 3 157 × 160), so zone A is cut there, and at columns 496 and 528, not joined."""
+    grid, classes, p_c = _world_10m()
+    tasking = Tasking(side=160.0, left=X0, top=Y1, cell=10.0, max_km2=0.0256)
+    parts = _parts(grid, classes, p_c, tasking)
+    zones = merge_zones(parts, grid, None, NAMES, 0.0)
+    tasks = merge_tasks(parts, grid, tasking, zones, NAMES, None, False)
+    a = tasks[tasks["zone"] == 1].sort_values("xmin")
+    assert [g.bounds for g in a.geometry] == [(X0 + 4950, Y1 - 200, X0 + 4960, Y1 - 100),
+                                              (X0 + 4960, Y1 - 200, X0 + 5120, Y1 - 100),
+                                              (X0 + 5120, Y1 - 200, X0 + 5250, Y1 - 100)]
+    assert tasking.reference_m == 10 and (tasks["area_km2"] <= 0.0256 + 1e-12).all()
 
 
 def test_squares_hold_whole_cells_and_never_more_than_max_km2():
