@@ -214,7 +214,7 @@ def report_files(staging: Path, products: dict, titles: dict[str, str], units: d
     files = []
     for n in products:
         files += [(f"{n}.tif", f"{titles[n]} [{units[n]}], GeoTIFF"), (f"{n}.qml", f"QGIS style of {titles[n]}")]
-    described = [n for n in ("districts.gpkg", "districts.csv", "priority_zones.gpkg", EVIDENCE)
+    described = [n for n in ("districts.gpkg", "districts.csv", "priority_zones.gpkg", *TASK_FILES, EVIDENCE)
                  if (staging / n).exists()]
     files += [(n, f"{DESCRIPTIONS[n][0]}: {DESCRIPTIONS[n][2]}") for n in [*described, PROJECT, BRIEFING, "run.json"]]
     return files + [(ITEM, "STAC item: every file with its role, footprint and statistics, for catalogues"),
