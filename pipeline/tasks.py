@@ -120,8 +120,8 @@ def task_pieces(mask: np.ndarray, cls: np.ndarray, p: np.ndarray, count: np.ndar
                                 minlength=n * (n_classes + 1)).reshape(n, n_classes + 1),
         "districts": np.bincount(inside * n_codes + code[win][sub].astype(np.intp),
                                  minlength=n * n_codes).reshape(n, n_codes),
-        "direct": np.bincount(inside, weights=(direct[win][sub] == 1) if direct is not None else None,
-                              minlength=n) if direct is not None else np.zeros(n),
+        "direct": np.bincount(inside, weights=direct[win][sub] == 1, minlength=n) if direct is not None
+        else np.zeros(n),
         "square": np.column_stack([sq_r[rr[at]], sq_c[cc[at]]]),
         "first": order,
     }
@@ -201,7 +201,7 @@ def join_pieces(parts: dict[str, dict], grid: Grid) -> Merged | None:
         if any(key not in t["stats"] for t in pieces.values()):
             continue
         values = np.concatenate([np.asarray(t["stats"][key]) for t in pieces.values()])
-        if key in ("square",):
+        if key == "square":  # one square per group: pieces join only within one
             out = np.zeros((g, 2), dtype=np.int64)
             out[group_of] = values
         elif key in ("first", "n_min"):

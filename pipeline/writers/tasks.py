@@ -66,15 +66,21 @@ def _hazards(cfg, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(frame.geometry.values), np.asarray(frame[spec.id_field].values, dtype=object)
 
 
-def describe(row: pd.Series, prob: str) -> str:
-    """A waypoint's description: what a team lead reads on the GPS unit."""
-    p = "" if pd.isna(row[prob]) else f", P {row[prob]:.2f}"
-    where = f", {row['district']}" if row["district"] else ""
-    return f"{row['risk_class']}, {row['area_km2']:.2f} km²{p}, MGRS {row['mgrs']}, zone {row['zone']}{where}"
+def descriptions(frame: pd.DataFrame, prob: str) -> list[str]:
+    """Each waypoint's description: what a team lead reads on the GPS unit."""
+    out = []
+    for cls, km2, p, ref, zone, district in zip(frame["risk_class"], frame["area_km2"], frame[prob], frame["mgrs"],
+                                                 frame["zone"], frame["district"]):
+        chance = "" if pd.isna(p) else f", P {p:.2f}"
+        where = f", {district}" if district else ""
+        out.append(f"{cls}, {km2:.2f} km²{chance}, MGRS {ref}, zone {zone}{where}")
+    return out
 
 
 def write_tasks(staging: Path, tasks: gpd.GeoDataFrame, crs) -> None:
     """tasks.gpkg, .csv, .geojson, .kml, .gpx (see the module's docstring)."""
+    for name in TASK_FILES:  # GDAL's CSV, KML and GPX drivers do not overwrite a file
+        (staging / name).unlink(missing_ok=True)
     frame = tasks.set_crs(crs.to_wkt(), allow_override=True)
     write_dataframe(frame, staging / "tasks.gpkg", layer="tasks", driver="GPKG", promote_to_multi=True,
                     geometry_type="MultiPolygon", dataset_options={"VERSION": GPKG_VERSION})
@@ -84,7 +90,7 @@ def write_tasks(staging: Path, tasks: gpd.GeoDataFrame, crs) -> None:
                     layer_options={"RFC7946": "YES", "WRITE_BBOX": "YES"})
     prob = "mean_residual" if "mean_residual" in frame else "mean_pc"
     points = gpd.GeoDataFrame({"name": frame["task_id"].astype(str),
-                               "desc": [describe(r, prob) for _, r in frame.iterrows()]},
+                               "desc": descriptions(frame, prob)},
                               geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=LONLAT)
     write_dataframe(points, staging / "tasks.gpx", layer="waypoints", driver="GPX", geometry_type="Point")
     write_dataframe(points.rename(columns={"desc": "description"}), staging / "tasks.kml", layer="tasks",
