@@ -73,14 +73,14 @@ def test_a_zone_is_cut_along_the_square_lines_and_joined_across_chunk_borders():
     # A: 50 cells west of x = X0 + 5000 in square (504, 4409) km, 250 east of it in (505, 4409): one
     # polygon across the chunk border at x = X0 + 5120
     west, east = tasks.loc["38SNK0409-1"], tasks.loc["38SNK0509-1"]
-    assert west.geometry.equals(box(X0 + 4950, Y1 - 200, X0 + 5000, Y1 - 100)) and west["area_km2"] == pytest.approx(
-        0.005)
-    assert east.geometry.equals(box(X0 + 5000, Y1 - 200, X0 + 5250, Y1 - 100)) and east["area_km2"] == pytest.approx(
-        0.025)
+    assert west.geometry.equals(box(X0 + 4950, Y1 - 200, X0 + 5000, Y1 - 100))
+    assert east.geometry.equals(box(X0 + 5000, Y1 - 200, X0 + 5250, Y1 - 100))
+    assert west["area_km2"] == pytest.approx(0.005) and east["area_km2"] == pytest.approx(0.025)
     assert len(getattr(east.geometry, "geoms", [east.geometry])) == 1
     # east: 100 cells high (P 0.5), 150 very high (P 0.8): very high by most of its area
     assert east["risk_class"] == "very high" and east["km2_high"] == pytest.approx(0.01)
-    assert east["km2_very_high"] == pytest.approx(0.015) and east["mean_pc"] == pytest.approx((100 * .5 + 150 * .8) / 250)
+    assert east["km2_very_high"] == pytest.approx(0.015)
+    assert east["mean_pc"] == pytest.approx((100 * 0.5 + 150 * 0.8) / 250)
     assert west["risk_class"] == "high" and west["km2_very_high"] == pytest.approx(1e-4)
     assert west["mean_pc"] == pytest.approx((49 * 0.5 + 0.8) / 50)
     assert west["zone"] == east["zone"] == 1  # very high: ranked first
@@ -165,10 +165,10 @@ def test_hazard_ids_land_on_the_tasks_they_overlap(world_with_hazards, tmp_path)
     record = run(world_with_hazards, out)
     tasks = gpd.read_file(out / "tasks.gpkg", layer="tasks").set_index("task_id")
     # CHA-7's 10 cells: 4 west of x = X0 + 7000 (square 506 E), 6 east (507 E), both in 4406 N
-    assert tasks.loc["38SNK0606-1", "hazard_ids"] == "CHA-7" and tasks.loc["38SNK0606-1", "area_km2"] == pytest.approx(
-        0.04)
-    assert tasks.loc["38SNK0706-1", "hazard_ids"] == "CHA-7" and tasks.loc["38SNK0706-1", "area_km2"] == pytest.approx(
-        0.06)
+    assert tasks.loc["38SNK0606-1", "hazard_ids"] == "CHA-7"
+    assert tasks.loc["38SNK0606-1", "area_km2"] == pytest.approx(0.04)
+    assert tasks.loc["38SNK0706-1", "hazard_ids"] == "CHA-7"
+    assert tasks.loc["38SNK0706-1", "area_km2"] == pytest.approx(0.06)
     # cells (90, 59) and (90, 60) are one zone, but column 60 starts square 506 E: two tasks, one hazard each
     # (CHA-8 and CHA-9 share an edge, the square line: neither overlaps the other's task)
     assert tasks.loc["38SNK0600-1", "hazard_ids"] == "CHA-8" and tasks.loc["38SNK0500-1", "hazard_ids"] == "CHA-9"
@@ -186,7 +186,8 @@ def test_hazard_ids_land_on_the_tasks_they_overlap(world_with_hazards, tmp_path)
                                  "squares": 6, "zones_tasked": 4, "zones": 4, "largest_task_km2": 1.0}
     assert {f"tasks.{e}" for e in ("gpkg", "csv", "geojson", "kml", "gpx")} <= set(record["files"])
     item = json.loads((out / "item.json").read_text())
-    assert item["assets"]["tasks_gpx"]["type"] == "application/gpx+xml" and item["assets"]["tasks_gpx"]["href"] == "./tasks.gpx"
+    gpx = item["assets"]["tasks_gpx"]
+    assert gpx["type"] == "application/gpx+xml" and gpx["href"] == "./tasks.gpx"
 
 
 def test_kml_and_gpx_points_are_the_geopackages_by_gdal_and_by_gpxpy(world_with_hazards, tmp_path):
@@ -205,7 +206,8 @@ def test_kml_and_gpx_points_are_the_geopackages_by_gdal_and_by_gpxpy(world_with_
     gpx = gpxpy.parse((out / "tasks.gpx").read_text())
     assert sorted(w.name for w in gpx.waypoints) == sorted(tasks.index)
     for w in gpx.waypoints:
-        assert abs(w.longitude - lonlat.loc[w.name, "lon"]) < 1e-6 and abs(w.latitude - lonlat.loc[w.name, "lat"]) < 1e-6
+        assert abs(w.longitude - lonlat.loc[w.name, "lon"]) < 1e-6
+        assert abs(w.latitude - lonlat.loc[w.name, "lat"]) < 1e-6
         assert tasks.loc[w.name, "mgrs"] in w.description and "high" in w.description
     # the point is in the task, and its lon/lat is its x/y
     x, y = Transformer.from_crs("EPSG:4326", CRS, always_xy=True).transform(lonlat["lon"], lonlat["lat"])
@@ -216,7 +218,8 @@ def test_kml_and_gpx_points_are_the_geopackages_by_gdal_and_by_gpxpy(world_with_
     assert tasks.loc["38SNK0504-1", "mgrs"] == "38SNK05050495"
     # GeoJSON: RFC 7946 lon/lat, the same IDs; CSV: the same rows without geometry
     geojson = json.loads((out / "tasks.geojson").read_text())
-    assert "crs" not in geojson and sorted(f["properties"]["task_id"] for f in geojson["features"]) == sorted(tasks.index)
+    assert "crs" not in geojson
+    assert sorted(f["properties"]["task_id"] for f in geojson["features"]) == sorted(tasks.index)
     bounds = gpd.read_file(out / "tasks.geojson").total_bounds
     assert bounds == pytest.approx(tasks.geometry.to_crs("EPSG:4326").total_bounds, abs=1e-6)
     csv = pyogrio.read_dataframe(out / "tasks.csv")
@@ -287,3 +290,20 @@ def test_task_ids_are_unchanged_by_an_update_that_does_not_touch_them(engine_sam
     again = gpd.read_file(fresh / "tasks.gpkg", layer="tasks")
     assert after.drop(columns="geometry").equals(again.drop(columns="geometry"))
     assert after.geometry.geom_equals(again.geometry).all()
+
+
+def test_no_zones_write_empty_task_files_gdal_opens(tmp_path):
+    """A run whose zones are none (nothing high) still publishes the five files, with no rows."""
+    from pipeline.writers.tasks import TASK_FILES, write_tasks
+
+    grid = make_grid("t", CRS, 100.0, Geometry(box(X0, Y0, X1, Y1), crs=CRS), chunk=512)
+    zones = gpd.GeoDataFrame({"rank": []}, geometry=[])
+    tasks = merge_tasks({}, grid, KM, zones, NAMES, None, True)
+    assert len(tasks) == 0 and "mean_residual" in tasks and "hazard_ids" not in tasks
+    write_tasks(tmp_path, tasks, grid.crs)
+    for name in TASK_FILES:
+        layers = pyogrio.list_layers(tmp_path / name)
+        counts = [pyogrio.read_info(tmp_path / name, layer=layer, force_feature_count=True)["features"]
+                  for layer, _ in layers]
+        assert sum(counts) == 0, name
+    assert len(gpxpy.parse((tmp_path / "tasks.gpx").read_text()).waypoints) == 0
