@@ -307,3 +307,17 @@ def test_no_zones_write_empty_task_files_gdal_opens(tmp_path):
                   for layer, _ in layers]
         assert sum(counts) == 0, name
     assert len(gpxpy.parse((tmp_path / "tasks.gpx").read_text()).waypoints) == 0
+
+
+def test_a_part_of_a_zone_left_out_keeps_its_number():
+    """Square 503 E 4406 N holds a one-cell zone (cell 305, 305: below min_area_km2, left out) north-west
+    of a 10 × 10-cell zone: the kept part is -2, whether or not the small zone makes the cut."""
+    grid = make_grid("t", CRS, 10.0, Geometry(box(X0, Y0, X1, Y1), crs=CRS), chunk=512)
+    classes = np.ones(grid.shape, np.uint8)
+    classes[305, 305] = 3
+    classes[350:360, 350:360] = 3
+    p_c = np.where(classes == 3, 0.5, 0.1).astype(np.float32)
+    parts = _parts(grid, classes, p_c, KM)
+    for min_area, ids in ((2e-4, ["38SNK0306-2"]), (0.0, ["38SNK0306-2", "38SNK0306-1"])):
+        zones = merge_zones(parts, grid, None, NAMES, min_area)
+        assert list(merge_tasks(parts, grid, KM, zones, NAMES, None, False)["task_id"]) == ids
