@@ -27,6 +27,7 @@ from .grid import Grid
 from .history import CATALOG
 from .outdir import Kept, staged_pages
 from .vector import read_vector
+from .writers.assessed import NotAssessed
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
 from .writers.pdf import Briefing, write_briefing
@@ -225,12 +226,15 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
                           titles: dict[str, str], captions: dict[str, str], units: dict[str, str], tables: dict,
                           subtitle: str, dpi: int = 200, sections: list[tuple[str, str]] = (),
                           pool: Executor | None = None, stamp: str = "", kept: dict[str, Kept] | None = None,
-                          made_from: dict[str, str] | None = None, run: str = "") -> list[str]:
+                          made_from: dict[str, str] | None = None, run: str = "",
+                          hidden: dict[str, NotAssessed] | None = None) -> list[str]:
     """A PNG map per product (drawn from `sources`: the product's cells, with overviews) and
     report.html in `staging`; returns the file names. `pool` draws the maps (the run's worker
     processes); without one, threads here do (figures share no state). A map whose key (see
     `maps.map_key`) is its `kept` one's is copied, not drawn; each map's key goes in `made_from`.
-    The maps are dated `stamp` before `subtitle`; the report `run`."""
+    The maps are dated `stamp` before `subtitle`; the report `run`. `hidden`: the maps that hatch
+    land not assessed, and where it is (see `writers.assessed`)."""
+    hidden = hidden or {}
     districts = tables.get("districts")
     outlines = districts[["district", "geometry"]] if districts is not None else None  # all a map shows of them
     draw = partial(render_map, subtitle=subtitle, districts=outlines, name_field="district", dpi=dpi, stamp=stamp)
@@ -239,7 +243,8 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
         if pool is None:
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)))
         drawn = {f"{n}.png": pool.submit(draw, sources[n], staging / f"{n}.png", title=titles[n], unit=units[n],
-                                         legend=legends[n], kept=kept.get(f"{n}.png")) for n in legends}
+                                         legend=legends[n], kept=kept.get(f"{n}.png"), hidden=hidden.get(n))
+                 for n in legends}
         done = {name: future.result() for name, future in drawn.items()}
     if made_from is not None:
         made_from.update({name: key for name, (key, _) in done.items()})
@@ -277,7 +282,8 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                         then: Callable[[], dict] | None = None,
                         kept: dict[Path, str] | None = None,
                         pool: Executor | None = None, redone: list | None = None,
-                        looks: dict[str, str] | None = None) -> tuple[str, dict]:
+                        looks: dict[str, str] | None = None,
+                        hidden: NotAssessed | None = None) -> tuple[str, dict]:
     """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
     district, with the mine records (density points) and cleared areas (coverage polygons).
     Returns its name and the districts whose page drawing was "drawn" or "reused" (see `write_briefing`);
@@ -285,7 +291,8 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
     `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`); `pool`:
     where the district drawings are drawn (the run's worker processes: beside the words); `redone`
     (an update's redone chunks' bounds) and `looks` (the last run's) spare reading cells a page
-    showed last time (see `writers.pdf._district_look`)."""
+    showed last time (see `writers.pdf._district_look`); `hidden`: land not assessed on the map
+    (see `writers.assessed`)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
     users = input_users(layers)
     kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
@@ -299,7 +306,8 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change,
                      redone=redone, looks=dict(looks or {}),
-                     model=(cfg.spec.model.short(), model_banner(cfg.spec.model)) if cfg.spec.model else None)
+                     model=(cfg.spec.model.short(), model_banner(cfg.spec.model)) if cfg.spec.model else None,
+                     hidden=hidden)
     return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)
 
 

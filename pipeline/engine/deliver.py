@@ -23,6 +23,7 @@ from ..outdir import file_hashes, kept_files, kept_pages
 from ..products import PRODUCTS, product_equation, product_title
 from ..summaries import write_summaries
 from ..tiles import chunk_key
+from ..writers.assessed import hidden_maps
 from ..writers.chunks import WorkerProcesses
 from ..writers.geotiff import ChunkParts, RasterTarget
 from ..writers.styles import qml
@@ -106,7 +107,8 @@ class Delivery:
                                legends, titles, units, tables, self.created, __version__,
                                then=known.result, kept=kept_pages(self.out_dir, self.previous),
                                pool=self._pool(), redone=self._redone(),
-                               looks=(self.previous or {}).get("looks")) if deliver else None
+                               looks=(self.previous or {}).get("looks"),
+                               hidden=hidden_maps(sources, cfg).get(_briefed(sources))) if deliver else None
             try:
                 t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
                 change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends),
@@ -114,8 +116,10 @@ class Delivery:
                                              targets[0].tags, grid.chunk, *self._left_alone(list(legends)))
                 self.changes.update(found)
                 self.timing["change_s"] = round(time.perf_counter() - t_change, 3)
+                changed = staging / f"{CHANGE}.tif" if change is not None else None
                 known.set_result({"changes": change_lines(self.changes) if self.changes.get("compared") else None,
-                                  "change": (staging / f"{CHANGE}.tif", change) if change is not None else None})
+                                  "change": (changed, change) if change is not None else None,
+                                  "change_hidden": hidden_maps(sources, cfg, changed).get(CHANGE)})
             except BaseException as e:
                 known.set_exception(e)  # the pack stops too
                 raise
@@ -138,7 +142,8 @@ class Delivery:
                                                         map_units, tables, about, dpi=cfg.spec.output.dpi,
                                                         sections=change_section(self.changes) + model_section(cfg),
                                                         pool=self._pool(), stamp=f"Drawn {when}", kept=kept,
-                                                        made_from=self.made_from, run=f"Run {when}"))
+                                                        made_from=self.made_from, run=f"Run {when}",
+                                                        hidden=hidden_maps(sources, cfg, maps.get(CHANGE))))
                 if cfg.spec.model is not None:  # under the title, where a reader looks first (#21)
                     insert_banner(staging / "report.html", "model-banner", model_banner(cfg.spec.model))
                 name, self.pages = pack.result()
@@ -208,6 +213,11 @@ class Delivery:
         record["files"] = {n: known.get(n) or rest[n] for n in self.names}  # a reader can check the set is this run's
         (self.staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
         return record
+
+
+def _briefed(sources: dict[str, Path]) -> str:
+    """The product the briefing pack maps (as `write_briefing_pack` picks it)."""
+    return "residual_probability" if "residual_probability" in sources else "contamination_probability"
 
 
 def run_record(inputs: Inputs, targets: list[RasterTarget], created: str, timings: dict) -> dict:

@@ -36,6 +36,7 @@ from matplotlib.patches import Patch
 from matplotlib.path import Path as MplPath
 from rasterio.windows import Window
 
+from . import assessed
 from .columns import column, fmt, readable
 from .maps import OUTLINE, _colours, _scale_bar, cells_digest, coloured, legend_title, north_arrow
 from .styles import Legend
@@ -48,7 +49,7 @@ DPI = 200  # print resolution: rasters are read at most this fine for their size
 # fills and record points are drawn as images at it too (thousands of vector zone paths made one page take seconds)
 ZONE, CLEARED, RECORD = "#000000", "#1f78b4", "#111111"
 MAX_LABELS = 60  # zone ranks written on one page's map
-PAGE_STYLE = "3"  # in every stored district page's key: raise it when the page's drawing changes
+PAGE_STYLE = "4"  # in every stored district page's key: raise it when the page's drawing changes
 HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
 CAVEAT = ("A model of the evidence listed, not a survey result. P_c is the estimated probability of "
           "contamination from mine records, soil and drone data; where evidence is thin (see "
@@ -82,6 +83,8 @@ class Briefing:
     redone: list[tuple[float, float, float, float]] | None = None  # an update's redone chunks (None: all new)
     looks: dict[str, str] = field(default_factory=dict)  # the last run's page cells: window → digest
     model: tuple[str, str | None] | None = None  # a fitted [model]: what was applied, and its banner (#21)
+    hidden: assessed.NotAssessed | None = None  # land not assessed on `raster` (a grey hatch)
+    change_hidden: assessed.NotAssessed | None = None  # and on the change map
 
 
 def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, staged: Path | None = None,
@@ -121,7 +124,7 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
                 drawing = pool.submit(_drawing, sent, row, look) if pool is not None else _drawing(sent, row, look)
             maps.append(drawing)
             keys.append(key)
-            texts.append((row, list(zip(headers, rows[k])), replace(look, data=None)))  # the words need no cells
+            texts.append((row, list(zip(headers, rows[k])), replace(look, data=None, hidden=None)))  # the words need no cells
     if then is not None:
         b = replace(b, **then())
     n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
@@ -203,7 +206,8 @@ def _map_key(b: Briefing, row, look: "Look") -> str:
     drawing. Ranks, figures and the run are in its words, drawn each run."""
     h = hashlib.sha256()
     for part in (PAGE_STYLE, DPI, b.version, b.raster_title, b.unit, repr(b.legend), repr(look.view),
-                 repr(look.extent), look.window, look.digest, len(look.cleared), len(look.records)):
+                 repr(look.extent), look.window, look.digest, len(look.cleared), len(look.records),
+                 b.hidden.label if b.hidden is not None else None):
         h.update(repr(part).encode() + b"\0")
     h.update(shapely.to_wkb(row.geometry))
     near = look.near.geometry.values if look.near is not None else []
@@ -233,6 +237,20 @@ def _page(b: Briefing, number: int, total: int, heading: str, subheading: str) -
 
 def _when(created: str) -> str:
     return f"{created[:16].replace('T', ' ')} UTC"
+
+
+COVER_BOX = (5.75, 1.0, 5.55, 6.0)  # the cover's (and changes page's) map: x, y, width, height in inches
+
+
+def _hatch(ax: Axes, hidden: assessed.NotAssessed | None, where: "_Window", data: np.ma.MaskedArray,
+           mask: np.ndarray | None = None) -> None:
+    """Land not assessed in `where` (the cells of `data`) as the grey hatch, drawn as an image at
+    DPI like the outlines; `mask` when it was read already."""
+    if hidden is None:
+        return
+    if mask is None:
+        mask = hidden.mask(data, assessed.read_window(hidden.source, where.level, where.window, where.shape))
+    assessed.draw(ax, mask, where.extent, zorder=2, rasterized=True)
 
 
 def _cover(b: Briefing, total: int) -> Figure:
@@ -273,10 +291,12 @@ def _cover(b: Briefing, total: int) -> Figure:
         rows = rows[:limit - 1] + [[f"… and {len(rows) - limit + 1} more", "(listed in run.json)"]]
     _text_table(fig, 0.4, y - 0.25, [2.9, 1.9], ["file", "variables"], rows, fontsize=7.5)
     # the overview map on the right: the whole region from the file's coarse overviews
-    data, extent = _read(b.raster, None, 900)
-    box = (5.75, 1.0, 5.55, 6.0)  # x, y, width, height in inches
+    where = _Window.of(b.raster, None, 900)
+    data, extent = where.read(b.raster), where.extent
+    box = COVER_BOX
     ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
     image = _raster(ax, data, extent, b.legend)
+    _hatch(ax, b.hidden, where, data)
     _fit(ax, extent, box[2] / box[3])
     if b.zones is not None and len(b.zones):
         _outlines(ax, b.zones.geometry.values, ZONE, 0.5)
@@ -288,6 +308,9 @@ def _cover(b: Briefing, total: int) -> Figure:
                         path_effects=HALO, zorder=5)
     _finish_map(ax)
     _ramp_legend(fig, image, b, (box[0] + 0.3, 0.62, 2.6, 0.12))
+    if b.hidden is not None:
+        fig.legend(handles=[assessed.legend_patch(_wrap(b.hidden.label, 40))], loc="upper left",
+                   bbox_to_anchor=((box[0] + 3.05) / w, 0.88 / h), fontsize=7, frameon=False, borderaxespad=0)
     return fig
 
 
@@ -306,6 +329,7 @@ class Look:
     window: str = ""  # which cells of which file: overview level, window, shape (see `_Window`)
     digest: str = ""  # of the cells and their mask
     where: "_Window | None" = None  # those cells, to read them when the page is drawn
+    hidden: np.ndarray | None = None  # which of them were not assessed (drawn as a hatch)
 
 
 MAP_BOX = (0.4, 0.65, 6.9, 6.55)  # a district page's map: x, y, width, height in inches
@@ -324,10 +348,10 @@ def _district_look(b: Briefing, row) -> Look:
     untouched = b.redone is not None and not any(  # the window shares no cell with a redone chunk
         c[0] < right and left < c[2] and c[1] < top and bottom < c[3] for c in b.redone)  # c: l, b, r, t
     if untouched and window in b.looks:
-        data, digest = None, b.looks[window]
+        data, digest, hidden = None, b.looks[window], None
     else:
-        data = where.read(b.raster)
-        digest = cells_digest(data)
+        data, hidden = _cells(b, where)
+        digest = _digest(data, hidden)
     seen = shapely.box(*view)
     cleared = list(b.cleared[_meeting(b.cleared, seen)]) if len(b.cleared) else []
     zones, near, listed = b.zones, None, None
@@ -336,12 +360,30 @@ def _district_look(b: Briefing, row) -> Look:
         listed = zones[zones["district"] == str(row["district"])]
     shown = b.records[_meeting(b.records, seen)] if len(b.records) else b.records
     pts = shapely.get_coordinates(shown).reshape(-1, 2)
-    return Look(view, data, extent, near, listed, cleared, pts, window, digest, where)
+    return Look(view, data, extent, near, listed, cleared, pts, window, digest, where, hidden)
+
+
+def _cells(b: Briefing, where: "_Window") -> tuple[np.ma.MaskedArray, np.ndarray | None]:
+    """The raster's cells in `where` and which of them were not assessed (None: no such rule)."""
+    data = where.read(b.raster)
+    if b.hidden is None:
+        return data, None
+    return data, b.hidden.mask(data, assessed.read_window(b.hidden.source, where.level, where.window, where.shape))
+
+
+def _digest(data: np.ma.MaskedArray, hidden: np.ndarray | None) -> str:
+    """Of the cells a page draws: their values and mask, and the not-assessed ones."""
+    digest = cells_digest(data)
+    return digest if hidden is None else hashlib.sha256(f"{digest}/{cells_digest(np.ma.MaskedArray(hidden))}"
+                                                        .encode()).hexdigest()[:32]
 
 
 def _with_cells(b: Briefing, look: Look) -> Look:
     """`look` with its cells read, to draw it."""
-    return look if look.data is not None else replace(look, data=look.where.read(b.raster))
+    if look.data is not None:
+        return look
+    data, hidden = _cells(b, look.where)
+    return replace(look, data=data, hidden=hidden)
 
 
 def _meeting(geoms: np.ndarray, seen) -> np.ndarray:
@@ -358,6 +400,8 @@ def _district_map(b: Briefing, row, look: Look) -> Figure:
     view, data, extent = look.view, look.data, look.extent
     ax = _map_axes(fig, view)
     image = _raster(ax, data, extent, b.legend, _repeat(data.shape[1], extent[1] - extent[0], view[2] - view[0], box[2]))
+    if look.hidden is not None:
+        assessed.draw(ax, look.hidden, extent, zorder=2, rasterized=True)
     if look.cleared:
         _fill(ax, look.cleared, CLEARED)
     if b.districts is not None:
@@ -378,6 +422,8 @@ def _district_map(b: Briefing, row, look: Look) -> Figure:
                Line2D([], [], color=OUTLINE, lw=1.6, label="district"),
                Patch(facecolor=CLEARED, alpha=0.45, edgecolor=CLEARED, label="cleared area"),
                Line2D([], [], marker="o", ls="", color=RECORD, markersize=3, label="mine record")]
+    if b.hidden is not None:
+        handles.append(assessed.legend_patch(_wrap(b.hidden.label, 40)))
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x / w, 6.55 / h), ncols=2, fontsize=7.5,
                frameon=False, handlelength=1.5, borderaxespad=0)
     return fig
@@ -489,16 +535,21 @@ def _changes_page(b: Briefing, number: int, total: int) -> Figure:
     fig.text(0.4 / w, 7.2 / h, "\n".join(_short(x, 90) for x in shown), fontsize=8, va="top", linespacing=1.5)
     if b.change is not None:  # the ΔP map on the right, with this run's zones
         path, legend = b.change
-        data, extent = _read(path, None, 900)
-        box = (5.75, 1.0, 5.55, 6.0)  # x, y, width, height in inches, as the cover's map
+        where = _Window.of(path, None, 900)
+        data, extent = where.read(path), where.extent
+        box = COVER_BOX
         ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
         image = _raster(ax, data, extent, legend)
+        _hatch(ax, b.change_hidden, where, data)
         _fit(ax, extent, box[2] / box[3])
         if b.zones is not None and len(b.zones):
             _outlines(ax, b.zones.geometry.values, ZONE, 0.5)
         _finish_map(ax)
         _ramp_legend(fig, image, replace(b, legend=legend, raster_title=legend.title, unit="ΔP"),
                      (box[0] + 0.3, 0.62, 2.6, 0.12))
+        if b.change_hidden is not None:
+            fig.legend(handles=[assessed.legend_patch(_wrap(b.change_hidden.label, 40))], loc="upper left",
+                       bbox_to_anchor=((box[0] + 3.05) / w, 0.88 / h), fontsize=7, frameon=False, borderaxespad=0)
     return fig
 
 
