@@ -27,7 +27,7 @@ from .grid import Grid
 from .history import CATALOG
 from .outdir import Kept, staged_pages
 from .vector import read_vector
-from .writers.assessed import NotAssessed
+from .writers.assessed import OUTLINES, NotAssessed, write_outlines
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
 from .writers.pdf import Briefing, write_briefing
@@ -59,12 +59,20 @@ def project_groups(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, 
     if (staging / "districts.gpkg").exists():
         top.append(ProjectLayer("Districts", out_dir / "districts.gpkg", "vector", crs, "outline",
                                 label_field="district", layer="districts"))
+    if (staging / OUTLINES).exists():  # above the products: P_c / P_res are nodata there (transparent)
+        top.append(ProjectLayer(not_assessed_title(staging / OUTLINES), out_dir / OUTLINES, "vector", crs,
+                                "not_assessed", layer="not_assessed"))
     products = [ProjectLayer(titles[name], out_dir / f"{name}.tif", "raster", crs, style, visible=name == visible)
                 for name, style in styles.items()]
     # drawn bottom up: evidence vectors (points, outlines) above the opaque product rasters
     evidence = evidence_layers(cfg, layers, out_dir, grid, plan or {})
     return [(name, group) for name, group in [("Briefing", top), ("Evidence", evidence),
                                               ("Products", products)] if group]
+
+
+def not_assessed_title(path: Path) -> str:
+    """The not-assessed layer's title: its rule in words (the legend entry of the maps)."""
+    return str(pyogrio.read_dataframe(path, columns=["rule"], read_geometry=False, max_features=1)["rule"].iloc[0])
 
 
 def evidence_layers(cfg: LoadedConfig, layers: dict, out_dir: Path, grid: Grid,
@@ -135,13 +143,17 @@ def _geometry(ogr_type: str | None) -> str:
 def write_qgis_project(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, layers: dict,
                        styles: dict[str, str], titles: dict[str, str], created: str = "", version: str = "",
                        bundle_rasters: bool = False, hashes: dict[str, str] | None = None,
-                       kept: dict[str, Kept] | None = None, made_from: dict[str, str] | None = None) -> list[str]:
+                       kept: dict[str, Kept] | None = None, made_from: dict[str, str] | None = None,
+                       hidden: NotAssessed | None = None) -> list[str]:
     """minemap.qgz in `staging`, with the evidence it shows (evidence.gpkg; evidence/ if
     `bundle_rasters`) so OUT stands alone; the risk classes (or P_c) shown, the other products
-    listed, and the print layouts (see `print_layouts`). Returns the staged names."""
+    listed, and the print layouts (see `print_layouts`); with `hidden`, the land not assessed as
+    not_assessed.gpkg, a grey hatch over the products. Returns the staged names."""
     visible = "risk_class" if "risk_class" in styles else next(iter(styles), "")
     plan = evidence_plan(cfg, input_users(layers), bundle_rasters)
     names = write_evidence(staging, cfg, grid, plan, hashes, (kept or {}).get(EVIDENCE), made_from)
+    if hidden is not None and write_outlines(hidden, staging / OUTLINES):
+        names.append(OUTLINES)
     groups = project_groups(staging, out_dir, cfg, grid, layers, styles, titles, visible, plan)
     title = f"minemap — {grid.name}"
     layouts = print_layouts(out_dir, cfg, grid, groups, title, created, version)
@@ -159,7 +171,8 @@ def print_layouts(out_dir: Path, cfg: LoadedConfig, grid: Grid, groups: list[tup
     if raster is None or raster.source.parent != out_dir:
         return None
     top = {layer.title: layer for _, members in groups[:1] for layer in members}
-    shown = [top[t] for t in ("Priority zones", "Districts") if t in top] + [raster]
+    hatch = [layer for layer in top.values() if layer.style == "not_assessed"]  # over the raster
+    shown = [top[t] for t in ("Priority zones", "Districts") if t in top] + hatch + [raster]
     run_date = created[:16].replace("T", " ") + " UTC" if created else ""
     return Layouts(out_dir=out_dir, title=title, subtitle=raster.title, layers=shown, coverage=top.get("Districts"),
                    extent=tuple(grid.geobox.extent.boundingbox), caveat=cfg.spec.label or "", run_date=run_date,
@@ -176,6 +189,8 @@ DESCRIPTIONS = {
               "print layouts: a briefing page and an atlas of the districts"),
     EVIDENCE: ("Evidence used", ["data"], "the vector inputs as read, one layer per input file, in the grid CRS, "
                "clipped to the region"),
+    OUTLINES: ("Land not assessed", ["data"], "where P_c and P_res are not given: fewer evidence layers than "
+               "the run's minimum (risk class code 0), as polygons with the rule in words"),
     REPORT: ("Report", ["overview"], "the maps and the district table on one page"),
     BRIEFING: ("Briefing pack (PDF)", ["overview"], "cover with inputs and caveat, one A4 page per district "
                "(map, figures, priority zones), evaluation when run"),

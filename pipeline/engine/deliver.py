@@ -135,7 +135,8 @@ class Delivery:
                 self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
                                                      self.created, __version__,
                                                      self.bundle_rasters or cfg.spec.output.bundle_rasters,
-                                                     input_files(self.inputs), kept, self.made_from))
+                                                     input_files(self.inputs), kept, self.made_from,
+                                                     hidden_maps(sources, cfg).get(_briefed(sources))))
                 when = f"{self.created[:16].replace('T', ' ')} UTC"
                 about = " · ".join(x for x in (f"grid {grid.name}", f"minemap {__version__}", cfg.spec.label) if x)
                 self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions,

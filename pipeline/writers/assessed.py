@@ -168,3 +168,27 @@ def overview_read(source: Path, max_cells: int) -> tuple[np.ndarray, Affine, obj
         cells = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
         transform = ds.transform * Affine.scale(ds.width / shape[1], ds.height / shape[0])
         return cells, transform, ds.crs
+
+
+OUTLINES = "not_assessed.gpkg"
+OUTLINE_CELLS = 4096  # polygons from at most this many cells across (the overviews beyond: a 10 m grid
+# of 110 km gives 2.7 cells of 10 m per polygon step; the GeoTIFFs stay exact, this is the drawing)
+
+
+def write_outlines(hidden: NotAssessed, path: Path) -> bool:
+    """`path`: the not-assessed land as polygons (GeoPackage 1.2, layer "not_assessed", one
+    feature per connected patch, with the rule in words); False (nothing written) when none."""
+    import geopandas as gpd
+
+    from ..summaries import write_vector
+
+    cells, transform, crs = overview_read(hidden.source, OUTLINE_CELLS)
+    mask = hidden.mask(np.ma.MaskedArray(np.zeros(cells.shape, np.float32)), cells)
+    polys = outlines(mask, transform)
+    if not polys:
+        return False
+    frame = gpd.GeoDataFrame({"status": ["not assessed"] * len(polys), "rule": [hidden.label] * len(polys)},
+                             geometry=polys, crs=crs.to_wkt())
+    frame["area_km2"] = frame.geometry.area / 1e6
+    write_vector(frame, path, "not_assessed", crs)
+    return True
