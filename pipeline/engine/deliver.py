@@ -14,7 +14,7 @@ from .. import __version__
 from ..calibrate.apply import model_section
 from ..model import banner as model_banner, record as model_record
 from ..writers.report import insert_banner
-from ..assessment import assessment_record
+from ..assessment import EVIDENCE, WORDS, assessment_record, min_evidence
 from ..change import CHANGE, change_lines, change_section, compared_product, stage_change
 from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
 from ..errors import Problem
@@ -23,10 +23,10 @@ from ..outdir import file_hashes, kept_files, kept_pages
 from ..products import PRODUCTS, product_equation, product_title
 from ..summaries import write_summaries
 from ..tiles import chunk_key
-from ..writers.assessed import hidden_maps
+from ..writers.assessed import hidden_maps, not_assessed_words
 from ..writers.chunks import WorkerProcesses
 from ..writers.geotiff import ChunkParts, RasterTarget
-from ..writers.styles import qml
+from ..writers.styles import E_UNITS, in_field_words, qml
 from ..writers.tasks import stage_tasks
 from ..writers.zarr import STORE
 from .plan import Inputs, input_files
@@ -74,7 +74,11 @@ class Delivery:
         if cfg.spec.output.deliverables and self.processes is not None:
             self.processes.ready_to_draw()  # beside the summaries, change and project
         titles = {t.name: product_title(t.name, cfg) for t in targets}  # on maps, project, report
-        styles, legends = {}, {t.name: PRODUCTS[t.name].style(cfg) for t in targets}
+        residual = "residual_probability" in (t.name for t in targets)
+        words = not_assessed_words(cfg) if min_evidence(cfg) > 0 else ""
+        layers = ", ".join(WORDS[v] for v in EVIDENCE)
+        styles, legends = {}, {t.name: in_field_words(t.name, PRODUCTS[t.name].style(cfg), words, layers)
+                               for t in targets}
         zarr = cfg.spec.output.format == "zarr"  # issue #12: one store, and nothing drawn from GeoTIFFs
         for t in [] if zarr else targets:
             styles[t.name] = qml(legends[t.name])
@@ -96,7 +100,7 @@ class Delivery:
                 self.inputs.warnings.append(Problem("[output] format", ZARR_SKIPS))
             self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
             return
-        units = {t.name: t.unit for t in targets}
+        units = {t.name: E_UNITS if t.name == "environmental_impact" else t.unit for t in targets}
         deliver = cfg.spec.output.deliverables
         # the pack beside the change, project, maps and report: its district drawings need no change,
         # its words wait for it (`then`); both sides wait on GDAL and zlib much of the time, which
@@ -125,6 +129,8 @@ class Delivery:
                 raise
             maps, map_legends, map_titles = dict(sources), dict(legends), dict(titles)  # the products' maps,
             captions, map_units = {t.name: product_equation(t.name, cfg) for t in targets}, dict(units)
+            if residual and "risk_class" in captions:  # the classes come from P_res
+                captions["risk_class"] = captions["risk_class"].replace("P_c", "P_res")
             if change is not None:  # and the change's
                 self.names.extend([f"{CHANGE}.tif", f"{CHANGE}.qml"])
                 maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title

@@ -25,25 +25,25 @@ from matplotlib.patches import Patch
 from matplotlib.path import Path as MplPath
 from rasterio.enums import Resampling
 
+from ..assessment import min_evidence, too_little_words
+
 FACE = "#e0e0e0"  # light grey: distinct from white "no data" and from every ramp (all saturated)
 LINE = "#6e6e6e"  # dark grey hatch lines: the no-data hatch is light grey (#c8c8c8) on white
 HATCH = "\\\\\\\\"  # backslashes, dense: the no-data hatch runs the other way ("////")
-# field words for the evidence layers of P_c (symbols stay in the technical sections)
-WORDS = {"H_m": "mine records", "S_t": "soil map", "V_i": "drone survey"}
 RISK_INSUFFICIENT, RISK_NODATA, COUNT_NODATA = 0, 255, 255
 
 
-def not_assessed_words(min_evidence: int, layers: tuple[str, ...] = ("H_m", "S_t", "V_i"), when: str = "") -> str:
+def not_assessed_words(cfg, when: str = "") -> str:
     """The legend entry in words, e.g. "Not assessed: fewer than 2 of: mine records, soil map,
-    drone survey" (`layers`: the run's evidence layers, as symbols; `when` e.g. " in either run")."""
-    return f"Not assessed{when}: fewer than {min_evidence} of: {', '.join(WORDS.get(v, v) for v in layers)}"
+    drone survey" (the run's effective minimum and evidence layers; `when` e.g. " in either run")."""
+    return f"Not assessed{when}: {too_little_words(cfg)}"
 
 
 def hidden_maps(sources: dict[str, Path], cfg, change: Path | None = None) -> dict[str, "NotAssessed"]:
     """Which maps hide not-assessed land, and how: P_c and P_res from the run's risk classes
     (code 0; evidence_count.tif below the effective minimum when no classes are made), the change
     map (`change`) also where it is nodata inside the region (either run had no P there)."""
-    minimum, layers = evidence_rule(cfg)
+    minimum = min_evidence(cfg)
     if minimum <= 0:
         return {}
     if "risk_class" in sources:
@@ -52,30 +52,13 @@ def hidden_maps(sources: dict[str, Path], cfg, change: Path | None = None) -> di
         source, below = sources["evidence_count"], minimum
     else:
         return {}
-    label = not_assessed_words(minimum, layers)
+    label = not_assessed_words(cfg)
     out = {n: NotAssessed(Path(source), label, below)
            for n in ("contamination_probability", "residual_probability") if n in sources}
     if change is not None:
         out["change_since_previous"] = NotAssessed(Path(source), not_assessed_words(
-            minimum, layers, " in this run or the previous one"), below, in_region_nodata=True)
+            cfg, " in this run or the previous one"), below, in_region_nodata=True)
     return out
-
-
-def evidence_rule(cfg) -> tuple[int, tuple[str, ...]]:
-    """(min_evidence_effective, evidence layers) of a run (contract §1): H_m, S_t, V_i bound with a
-    weight above 0 and not a `constant` unless it says `evidence = true`; the minimum is
-    [products.risk_class] min_evidence, at most the number of evidence layers."""
-    pc = cfg.spec.products.contamination_probability
-    inputs = cfg.spec.inputs
-    layers = []
-    for var, weight in zip(("H_m", "S_t", "V_i"), pc.weights):
-        source = inputs.get(var) or (inputs.get("L") if var == "H_m" else None)
-        if source is None or weight <= 0:
-            continue
-        if getattr(source, "kind", "") == "constant" and not getattr(source, "evidence", False):
-            continue
-        layers.append(var)
-    return min(cfg.spec.products.risk_class.min_evidence, len(layers)), tuple(layers)
 
 
 @dataclass(frozen=True)

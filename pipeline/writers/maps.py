@@ -45,6 +45,7 @@ MAP_MAX_W_IN, MAP_MAX_H_IN = 7.0, 7.5  # the map's box; a tall or wide raster is
 MAP_MIN_W_IN, MAP_MIN_H_IN = 3.5, 3.0
 LEGEND_W_IN = 3.2  # room right of the map (trimmed away on save when the legend is narrower)
 TITLE_IN, MARGIN_IN = 0.95, 0.3  # title lines above the map, margin below it
+TITLE_CHAR_IN, TITLE_LINE_IN = 0.135, 0.27  # a 14 pt bold title: inches per character (DejaVu, wide), per line
 OUTLINE = "#333333"
 NODATA_HATCH = "#c8c8c8"  # light grey diagonal lines on white: "no data" on the PNG maps
 MAP_STYLE = "2"  # in every map's key: raise it when the drawing changes (kept maps are drawn again)
@@ -84,7 +85,10 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
     # a thin strip still gets a box big enough for the legend, scale bar and arrow: white around it
     map_w_in, map_h_in = max(width_m * fit, MAP_MIN_W_IN), max(height_m * fit, MAP_MIN_H_IN)
     cx, cy, half_w, half_h = (b.left + b.right) / 2, (b.bottom + b.top) / 2, map_w_in / fit / 2, map_h_in / fit / 2
-    fig_w_in, fig_h_in = map_w_in + LEGEND_W_IN + 0.3, map_h_in + TITLE_IN + MARGIN_IN
+    # a long title (a change map naming its runs) wraps to the map's and legend's width, never cut
+    lines = textwrap.wrap(title, max(20, int((map_w_in + LEGEND_W_IN - 0.3) / TITLE_CHAR_IN))) or [""]
+    extra_in = TITLE_LINE_IN * (len(lines) - 1)
+    fig_w_in, fig_h_in = map_w_in + LEGEND_W_IN + 0.3, map_h_in + TITLE_IN + extra_in + MARGIN_IN
     fig = Figure(figsize=(fig_w_in, fig_h_in), dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
     left = 0.3 / fig_w_in
@@ -110,8 +114,8 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
     if metres:
         _scale_bar(ax, 2 * half_w, 2 * half_h)
     north_arrow(ax)
-    fig.text(left, 1 - 0.15 / fig_h_in, title, fontsize=14, fontweight="bold", va="top")
-    fig.text(left, 1 - 0.55 / fig_h_in, subtitle, fontsize=8.5, color="#444444", va="top")
+    fig.text(left, 1 - 0.15 / fig_h_in, "\n".join(lines), fontsize=14, fontweight="bold", va="top", linespacing=1.2)
+    fig.text(left, 1 - (0.55 + extra_in) / fig_h_in, subtitle, fontsize=8.5, color="#444444", va="top")
     legend_x = (0.3 + map_w_in + 0.3) / fig_w_in
     mid = (MARGIN_IN + map_h_in / 2) / fig_h_in
     no_data = Patch(facecolor="white", edgecolor=NODATA_HATCH, hatch="////", label="no data")
