@@ -6,6 +6,7 @@ summaries) plus the inputs' paths; nothing here recomputes a product.
 from __future__ import annotations
 
 import json
+import math
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -30,7 +31,7 @@ from .vector import read_vector
 from .writers.assessed import OUTLINES, NotAssessed, write_outlines
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
-from .writers.pdf import Briefing, write_briefing
+from .writers.pdf import Briefing, in_priority_order, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.report import write_report
 from .writers.styles import Legend
@@ -265,11 +266,20 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
         made_from.update({name: key for name, (key, _) in done.items()})
     reused = [titles[n] for n in legends if done[f"{n}.png"][1]]
     names = [f"{n}.png" for n in legends]
-    table = districts.drop(columns="geometry") if districts is not None else None
+    table = in_priority_order(districts.drop(columns="geometry")) if districts is not None else None
     notes = [f"{titles[n]}: {captions[n]} [{units[n]}]" for n in legends]
-    if "risk_class" in legends and districts is not None and "km2_insufficient_evidence" in districts:
-        notes.append(f"{districts['km2_insufficient_evidence'].sum():,.2f} km² have insufficient evidence (grey in the "
-                     "risk classes): too few evidence layers to rank them; unknown, not safe.")
+    rule = next(iter(hidden.values())).label if hidden else ""
+    if districts is not None and "km2_insufficient_evidence" in districts:
+        notes.append(f"{districts['km2_insufficient_evidence'].sum():,.2f} km² are not assessed (grey hatch on the "
+                     f"probability maps, grey in the risk classes){': ' + rule.split(': ', 1)[1] if rule else ''}; "
+                     "unknown, not safe.")
+    if table is not None and "assessment" in table:
+        mostly = table[table["assessment"] == "mostly not assessed"]
+        if len(mostly):
+            notes.append("Mostly not assessed, so listed after every assessed district and never ranked by their "
+                         "P_c: " + ", ".join(f"{d} ({100 * a:.0f} % assessed)" for d, a in
+                                             zip(mostly["district"], mostly.get("assessed_share", [math.nan] * len(mostly))))
+                         + ".")
     released = [c for c in (districts.columns if districts is not None else []) if c.startswith("released_km2_")]
     if released:
         notes.append("Released land (km²): " + ", ".join(f"{c.removeprefix('released_km2_')} "

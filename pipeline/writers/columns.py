@@ -36,6 +36,13 @@ COLUMNS: dict[str, tuple[str, int | None]] = {
     "min_evidence": ("Min evidence layers", COUNT),
     "cells": ("Cells", COUNT),
     "roc_auc": ("ROC AUC", PROB),
+    # issue #20: what the figures rest on (district table)
+    "priority": ("Priority (1 = brief first)", COUNT),
+    "assessment": ("Assessment", TEXT),
+    "assessed_share": ("Assessed (share of area)", KM2),
+    "mean_pc_all_cells": ("Mean P_c, all cells (not assessed too)", PROB),
+    "remaining_mines_lower_bound": ("Remaining mines a lower bound (1 = yes)", COUNT),
+    "km2_insufficient_evidence": ("Not assessed (km²)", KM2),
 }
 
 

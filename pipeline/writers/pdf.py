@@ -84,6 +84,7 @@ class Briefing:
     looks: dict[str, str] = field(default_factory=dict)  # the last run's page cells: window → digest
     model: tuple[str, str | None] | None = None  # a fitted [model]: what was applied, and its banner (#21)
     hidden: assessed.NotAssessed | None = None  # land not assessed on `raster` (a grey hatch)
+    paged: np.ndarray | None = None  # which districts have a page (the others lie outside the region)
     change_hidden: assessed.NotAssessed | None = None  # and on the change map
 
 
@@ -103,7 +104,9 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
     `pool` (e.g. the run's worker processes) draws the drawings to make while the words are drawn
     here; without one they are drawn here first."""
     pdf = Path(pdf)
-    districts = b.districts
+    b = replace(b, districts=in_priority_order(b.districts))
+    paged = _on_grid(b)  # districts with cells in the grid's region get a page; the rest are listed on the cover
+    districts = b.districts[paged] if b.districts is not None else None
     tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     done: dict = {"drawn": [], "reused": []}
     looks: dict[str, str] = {}
@@ -128,6 +131,7 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
     if then is not None:
         b = replace(b, **then())
     n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
+    b = replace(b, paged=paged)
     rest = io.BytesIO()  # the cover, each district page's words, the changes and evaluation pages
     with PdfPages(rest) as pages:
         pages.savefig(_cover(b, n_pages), dpi=DPI)
@@ -163,6 +167,27 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
         for source in sources:
             source.close()
     return done
+
+
+def in_priority_order(districts: "geopandas.GeoDataFrame | None") -> "geopandas.GeoDataFrame | None":
+    """The districts in the order to brief them: by `priority` (1 first; mostly-not-assessed
+    districts come after all assessed ones) when the table has it, else as they are."""
+    if districts is None or "priority" not in districts:
+        return districts
+    return districts.sort_values("priority", kind="stable", na_position="last")
+
+
+def _on_grid(b: Briefing) -> np.ndarray:
+    """Which districts hold cells of the grid's region (a districts layer may reach beyond it:
+    those have no cells to map, and no page)."""
+    if b.districts is None:
+        return np.zeros(0, bool)
+    with rasterio.open(b.raster) as ds:
+        grid = shapely.box(*ds.bounds)
+    inside = shapely.intersects(np.asarray(b.districts.geometry.values, dtype=object), grid)
+    if "area_km2" in b.districts:
+        inside &= b.districts["area_km2"].fillna(0).to_numpy() > 0
+    return inside
 
 
 def _drawing(b: Briefing, row, look: Look) -> bytes:
@@ -226,13 +251,28 @@ def _page(b: Briefing, number: int, total: int, heading: str, subheading: str) -
     """An A4 landscape page with its heading and the footer every page carries (label, run, page)."""
     fig = Figure(figsize=PAGE, dpi=72, facecolor="white")  # rasters go in unresampled: dpi is for points only
     w, h = PAGE
-    fig.text(0.4 / w, 1 - 0.3 / h, heading, fontsize=16, fontweight="bold", va="top")
-    fig.text(0.4 / w, 1 - 0.68 / h, subheading, fontsize=9, color="#444444", va="top")
+    size, lines = heading_lines(heading)
+    fig.text(0.4 / w, 1 - 0.3 / h, "\n".join(lines), fontsize=size, fontweight="bold", va="top", linespacing=1.15)
+    below = max(0.68, 0.3 + len(lines) * size * 1.2 / 72 + 0.06)
+    fig.text(0.4 / w, 1 - below / h, subheading, fontsize=9, color="#444444", va="top")
     if b.label:
         fig.text(0.4 / w, 0.22 / h, b.label, fontsize=8.5, fontweight="bold", color="#b2182b", va="bottom")
     fig.text(1 - 0.4 / w, 0.22 / h, f"minemap {b.version} · run {_when(b.created)} · page {number} of {total}",
              fontsize=8, color="#444444", va="bottom", ha="right")
     return fig
+
+
+HEADING_IN = 0.55  # room for a page's heading above its subheading (the map starts 1.07 in from the top)
+
+
+def heading_lines(heading: str, width_in: float = PAGE[0] - 0.8) -> tuple[float, list[str]]:
+    """A heading's font size and lines: 16 pt on one line when it fits, else smaller and wrapped
+    (a district's name can be longer than the page: shown whole, never cut)."""
+    for size in (16, 13, 11, 9, 8):
+        lines = textwrap.wrap(heading, max(10, int(width_in * 72 / (size * 0.68)))) or [""]  # bold DejaVu ≤ 0.68 em
+        if len(lines) == 1 or len(lines) * size * 1.2 / 72 <= HEADING_IN:
+            return size, lines
+    return size, lines
 
 
 def _when(created: str) -> str:
@@ -253,6 +293,39 @@ def _hatch(ax: Axes, hidden: assessed.NotAssessed | None, where: "_Window", data
     assessed.draw(ax, mask, where.extent, zorder=2, rasterized=True)
 
 
+def district_notes(b: Briefing) -> list[list[str]]:
+    """The cover's district rows, in the pages' order: priority, name, assessed share, and what
+    a reader must know (mostly not assessed: never ranked by its soil-only mean; outside the region)."""
+    d = b.districts
+    paged = b.paged if b.paged is not None else np.ones(len(d), bool)
+    rows = []
+    pages = np.cumsum(paged) + 1  # the cover is page 1
+    for k in range(len(d)):
+        row = d.iloc[k]
+        rank = fmt(row["priority"], 0) if "priority" in d else str(pages[k]) if paged[k] else ""
+        share = f"{100 * row['assessed_share']:.0f} %" if "assessed_share" in d and row["assessed_share"] == \
+            row["assessed_share"] else "–"
+        note = "outside the region: no page" if not paged[k] else (
+            "mostly not assessed" if str(row.get("assessment", "")) == "mostly not assessed" else "")
+        rows.append([rank, _short(str(row["district"]), 40), share, note])
+    return rows
+
+
+def _district_list(fig: Figure, b: Briefing, y: float) -> float:
+    """Districts in the order of their pages (by priority when known), with their assessed share;
+    returns the y below (inches). Long lists end with "… and N more"."""
+    w, h = PAGE
+    title = "Districts in order of priority" if "priority" in b.districts else "Districts"
+    fig.text(0.4 / w, y / h, title, fontsize=10, fontweight="bold", va="top")
+    rows = district_notes(b)
+    limit = 12
+    if len(rows) > limit:
+        rows = rows[:limit - 1] + [["", f"… and {len(rows) - limit + 1} more", "", "(districts.csv)"]]
+    return _text_table(fig, 0.4, y - 0.25, [0.55, 2.35, 0.75, 1.75], ["priority" if "priority" in b.districts
+                                                                         else "page", "district", "assessed", ""],
+                       rows, fontsize=7.5, right=[True, False, True, False]) - 0.2
+
+
 def _cover(b: Briefing, total: int) -> Figure:
     """Region, run, label, caveat, the inputs used and an overview map."""
     fig = _page(b, 1, total, b.title, f"Briefing pack · region {b.region} · run {_when(b.created)}")
@@ -271,7 +344,9 @@ def _cover(b: Briefing, total: int) -> Figure:
         facts.append(("Skill (evaluate)", f"AUC {skill['auc']:.3f} vs {skill['baseline_auc']:.3f} nearest record; "
                                           f"capture 10 % {skill['capture_10']:.0%} vs {skill['baseline_capture_10']:.0%}"))
     if b.districts is not None:
-        facts.append(("Districts", f"{len(b.districts)} (one page each)"))
+        outside = len(b.districts) - int(b.paged.sum()) if b.paged is not None else 0
+        facts.append(("Districts", f"{len(b.districts)} (one page each)" if not outside else
+                      f"{len(b.districts)}: {len(b.districts) - outside} with a page, {outside} outside the region"))
     if b.zones is not None:
         facts.append(("Priority zones", f"{len(b.zones)} ({fmt(b.zones['area_km2'].sum(), 2)} km²)"))
     banner = (b.model[1] if b.model is not None else None) or skill.get("banner")
@@ -284,6 +359,8 @@ def _cover(b: Briefing, total: int) -> Figure:
     fig.text(0.4 / w, (y - 0.15) / h, "Caveat", fontsize=10, fontweight="bold", va="top")
     fig.text(0.4 / w, (y - 0.4) / h, _wrap(b.caveat, 80), fontsize=8.5, va="top", linespacing=1.4)
     y -= 0.55 + 0.2 * len(_wrap(b.caveat, 80).splitlines())
+    if b.districts is not None and len(b.districts):
+        y = _district_list(fig, b, y)
     fig.text(0.4 / w, y / h, "Inputs used", fontsize=10, fontweight="bold", va="top")
     rows = [[_short(Path(f).name, 48), ", ".join(v)] for f, v in b.inputs.items()]
     limit = max(1, int((y - 0.9) / 0.17))
@@ -304,7 +381,7 @@ def _cover(b: Briefing, total: int) -> Figure:
         _outlines(ax, b.districts.geometry.values, OUTLINE, 0.8)
         for name, geom in zip(b.districts["district"], b.districts.geometry.values):
             p = geom.representative_point()
-            ax.annotate(str(name), (p.x, p.y), ha="center", va="center", fontsize=7, fontweight="bold",
+            ax.annotate(textwrap.fill(str(name), 24), (p.x, p.y), ha="center", va="center", fontsize=7, fontweight="bold",
                         path_effects=HALO, zorder=5)
     _finish_map(ax)
     _ramp_legend(fig, image, b, (box[0] + 0.3, 0.62, 2.6, 0.12))
@@ -459,7 +536,14 @@ def _district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look,
                         path_effects=HALO, zorder=6, annotation_clip=True)
     x = MAP_BOX[0] + MAP_BOX[2] + 0.35
     fig.text(x / w, 5.95 / h, "District figures", fontsize=10, fontweight="bold", va="top")
-    y = _text_table(fig, x, 5.72, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8, right=[False, True])
+    top = 5.72
+    if str(row.get("assessment", "")) == "mostly not assessed":  # said before any figure is read
+        share = row.get("assessed_share", math.nan)
+        note = _wrap(f"Mostly not assessed ({100 * share:.0f} % of its area has enough evidence): its figures "
+                     "are not a ranking, and it is briefed after every assessed district.", 58)
+        fig.text(x / w, top / h, note, fontsize=8, fontweight="bold", color="#b2182b", va="top", linespacing=1.3)
+        top -= 0.2 + 0.16 * len(note.splitlines())
+    y = _text_table(fig, x, top, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8, right=[False, True])
     fig.text(x / w, (y - 0.12) / h, "Priority zones in this district", fontsize=10, fontweight="bold", va="top")
     _zone_list(fig, x, y - 0.35, look.listed)
     return fig
