@@ -149,7 +149,7 @@ def overview_read(source: Path, max_cells: int) -> tuple[np.ndarray, Affine, obj
         scale = max(1.0, max(ds.width, ds.height) / max_cells)
         shape = (max(1, math.ceil(ds.height / scale)), max(1, math.ceil(ds.width / scale)))
         cells = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
-        transform = ds.transform * Affine.scale(ds.width / shape[1], ds.height / shape[0])
+        transform = ds.transform @ Affine.scale(ds.width / shape[1], ds.height / shape[0])
         return cells, transform, ds.crs
 
 

@@ -412,13 +412,19 @@ class Look:
 MAP_BOX = (0.4, 0.65, 6.9, 6.55)  # a district page's map: x, y, width, height in inches
 
 
+def district_view(geometry) -> tuple[float, float, float, float]:
+    """What a district page's map shows (left, bottom, right, top): the district and a margin,
+    widened to the map box's shape."""
+    x0, y0, x1, y1 = geometry.bounds
+    margin = 0.08 * max(x1 - x0, y1 - y0, 1.0)
+    return _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), MAP_BOX[2] / MAP_BOX[3])
+
+
 def _district_look(b: Briefing, row) -> Look:
     """What the page shows. Its cells are not read when an update left them alone: the window
     meets no redone chunk (`b.redone`) and the last run recorded their digest (`b.looks`)."""
     box = MAP_BOX
-    x0, y0, x1, y1 = row.geometry.bounds
-    margin = 0.08 * max(x1 - x0, y1 - y0, 1.0)
-    view = _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), box[2] / box[3])
+    view = district_view(row.geometry)
     where = _Window.of(b.raster, view, round(max(box[2], box[3]) * DPI))  # as fine as the box at DPI needs
     extent, window = where.extent, where.key(b.raster_title)
     left, right, bottom, top = extent

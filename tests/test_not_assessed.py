@@ -1,0 +1,180 @@
+"""Land not assessed (issue #20 §1): no ramp colour on the sample's risk-class-0 cells (most of
+Kalbajar and Lachin) in the PNG maps and the briefing pages, read back as pixels; a grey hatch
+there, apart from "no data". The QGIS layouts are checked in test_qgis_layouts.py with
+`layout_pixels_not_assessed` below (one QGIS export for both)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+from scipy import ndimage
+
+from pipeline.writers import assessed, pdf
+from pipeline.writers.styles import not_assessed_words
+
+FACE = 0xE0  # the hatch's face grey (assessed.FACE), #e0e0e0
+WORDS = "Not assessed: fewer than 2 of: mine records, soil map, drone survey"
+
+
+def cells(out: Path, erode: int = 3, stride: int = 4, code: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Map coordinates (x, y) of the centres of risk_class == `code` cells at least `erode` cells
+    inside their patch (clear of outlines' antialiasing), every `stride`-th row and column."""
+    with rasterio.open(out / "risk_class.tif") as ds:
+        classes, t = ds.read(1), ds.transform
+    inside = ndimage.binary_erosion(classes == code, iterations=erode) if code == 0 else \
+        ndimage.binary_erosion((classes >= 1) & (classes != 255), iterations=erode)
+    keep = np.zeros_like(inside)
+    keep[::stride, ::stride] = True
+    rows, cols = np.nonzero(inside & keep)
+    xs, ys = rasterio.transform.xy(t, rows, cols)
+    return np.asarray(xs), np.asarray(ys)
+
+
+def grey_report(rgb: np.ndarray) -> dict:
+    """Of sampled pixels (n, 3 uint8): how many carry colour (a ramp's colours all do: YlOrRd's
+    palest is #ffffb2, 77 between channels), how many are the hatch's face and its dark lines."""
+    rgb = rgb.astype(int)
+    spread = rgb.max(axis=1) - rgb.min(axis=1)
+    grey = rgb.mean(axis=1)
+    return {"n": len(rgb), "coloured": float((spread > 20).mean()), "face": float((abs(grey - FACE) <= 10).mean()),
+            "lines": float((grey < 170).mean())}
+
+
+def assert_hatched(report: dict, where: str) -> None:
+    assert report["n"] > 200, where
+    assert report["coloured"] == 0, f"{where}: ramp colours on not-assessed land: {report}"
+    # the hatch, not white or the light "no data" lines: its face and its dark lines
+    assert report["face"] > 0.3 and report["lines"] > 0.03, f"{where}: no grey hatch: {report}"
+
+
+def png_pixels(png: Path, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """The PNG map's pixels at map coordinates, from where the map lies in it ("minemap:map")."""
+    image = Image.open(png)
+    where = json.loads(image.text["minemap:map"])
+    (px0, py0, px1, py1), (x0, x1, y0, y1) = where["box_px"], where["view"]
+    cols = (px0 + (xs - x0) / (x1 - x0) * (px1 - px0)).astype(int)
+    rows = (py0 + (y1 - ys) / (y1 - y0) * (py1 - py0)).astype(int)
+    return np.asarray(image.convert("RGB"))[rows, cols]
+
+
+@pytest.mark.parametrize("name", ["contamination_probability", "residual_probability"])
+def test_png_maps_hatch_not_assessed_land_and_colour_the_rest(sample_out, name):
+    png = sample_out / f"{name}.png"
+    assert_hatched(grey_report(png_pixels(png, *cells(sample_out))), png.name)
+    # the same reading on assessed land finds the ramp: the pixels read are the right ones
+    assessed_land = grey_report(png_pixels(png, *cells(sample_out, code=1)))
+    assert assessed_land["coloured"] > 0.95, assessed_land
+
+
+def page_pixels(pdf_file: Path, page: int, box: tuple, view: tuple, xs, ys, tmp: Path, dpi: int = 100) -> np.ndarray:
+    """Pixels of briefing page `page` (pdftoppm at `dpi`) at map coordinates, for a map drawn in
+    `box` (x, y from the bottom, width, height; inches) showing `view` (left, bottom, right, top)."""
+    stem = tmp / f"page{page}"
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-singlefile", "-f", str(page), "-l", str(page),
+                    str(pdf_file), str(stem)], check=True)
+    rgb = np.asarray(Image.open(f"{stem}.png").convert("RGB"))
+    bx, by, bw, bh = box
+    x = bx + (xs - view[0]) / (view[2] - view[0]) * bw
+    y = by + (ys - view[1]) / (view[3] - view[1]) * bh
+    inside = (x > bx) & (x < bx + bw) & (y > by) & (y < by + bh)
+    return rgb[((pdf.PAGE[1] - y[inside]) * dpi).astype(int), (x[inside] * dpi).astype(int)]
+
+
+def page_of(pdf_file: Path, heading: str) -> int:
+    """The page number whose text holds `heading`."""
+    text = subprocess.run(["pdftotext", "-layout", str(pdf_file), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    return next(k + 1 for k, page in enumerate(text.split("\f")) if heading in page)
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
+def test_briefing_cover_and_district_pages_hatch_not_assessed_land(sample_out, tmp_path):
+    import geopandas as gpd
+
+    brief = sample_out / "briefing.pdf"
+    raster = sample_out / "residual_probability.tif"
+    xs, ys = cells(sample_out)
+    extent = pdf._Window.of(raster, None, 900).extent
+    box = pdf.COVER_BOX
+    cover_view = pdf._view((extent[0], extent[2], extent[1], extent[3]), box[2] / box[3])
+    assert_hatched(grey_report(page_pixels(brief, 1, box, cover_view, xs, ys, tmp_path)), "cover")
+    control = grey_report(page_pixels(brief, 1, box, cover_view, *cells(sample_out, code=1), tmp_path))
+    assert control["coloured"] > 0.9, control
+    districts = gpd.read_file(sample_out / "districts.gpkg").set_index("district")
+    for name in ("Kalbajar", "Lachin"):
+        view = pdf.district_view(districts.geometry[name])
+        page = page_of(brief, f"District: {name}")
+        assert_hatched(grey_report(page_pixels(brief, page, pdf.MAP_BOX, view, xs, ys, tmp_path)), name)
+    text = subprocess.run(["pdftotext", "-layout", "-f", "1", "-l", "1", str(brief), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert " ".join(text.split()).count("Not assessed: fewer than 2 of: mine records, soil map, drone survey") == 1
+
+
+def layout_pixels_not_assessed(sample_out: Path, png: Path, dpi: float = 60) -> None:
+    """The QGIS briefing layout's export (`png`, at `dpi`): the hatch on not-assessed land, the
+    ramp elsewhere (map item and extent as writers/layouts.py places them)."""
+    from pipeline.writers import layouts
+
+    with rasterio.open(sample_out / "risk_class.tif") as ds:
+        b = ds.bounds
+    x, y, w, h = layouts.MAP_BOX
+    extent = layouts._fit((b.left, b.bottom, b.right, b.top), w / h)
+    at = _layout_reader(png, extent, dpi)
+    assert_hatched(grey_report(at(*cells(sample_out, erode=6))), "QGIS briefing layout")
+    control = grey_report(at(*cells(sample_out, erode=6, code=1)))
+    assert control["coloured"] > 0.85, control
+
+
+def atlas_pixels_not_assessed(sample_out: Path, png: Path, extent: list, dpi: float = 60) -> None:
+    """An atlas page's export of a mostly-not-assessed district: the hatch, no ramp colour, on
+    the not-assessed cells its map shows (`extent`: the map item's, as QGIS reported it)."""
+    at = _layout_reader(png, tuple(extent), dpi)
+    assert_hatched(grey_report(at(*cells(sample_out, erode=3))), png.name)
+
+
+def _layout_reader(png: Path, extent: tuple, dpi: float):
+    """Pixels of a layout export at map coordinates inside the map item (writers/layouts.MAP_BOX)."""
+    from pipeline.writers import layouts
+
+    x, y, w, h = layouts.MAP_BOX
+    xmin, ymin, xmax, ymax = extent
+    rgb = np.asarray(Image.open(png).convert("RGB"))
+    mm = dpi / 25.4
+
+    def at(xs, ys):
+        cols = x + (xs - xmin) / (xmax - xmin) * w
+        rows = y + (ymax - ys) / (ymax - ymin) * h
+        inside = (cols > x + 1) & (cols < x + w - 1) & (rows > y + 1) & (rows < y + h - 1)  # clear of the frame
+        return rgb[(rows[inside] * mm).astype(int), (cols[inside] * mm).astype(int)]
+
+    return at
+
+
+def test_the_legend_words_follow_the_evidence_layers():
+    assert not_assessed_words(2) == WORDS
+    assert not_assessed_words(1, ("H_m",)) == "Not assessed: fewer than 1 of: mine records"
+
+
+def test_records_only_configuration_reads_one_layer(world):
+    """Weights [1, 0, 0]: H_m is the only evidence layer, so the rule is "fewer than 1 of: mine
+    records" (min_evidence 2 capped at the one layer, contract §1)."""
+    from pipeline.config import load_config
+
+    world.write_text(world.read_text().replace("L_sat = 50.0", "L_sat = 50.0\nweights = [1, 0, 0]"))
+    minimum, layers = assessed.evidence_rule(load_config(world))
+    assert (minimum, layers) == (1, ("H_m",))
+
+
+def test_change_map_hatches_land_either_run_left_unassessed(tmp_path):
+    """In the region (risk class valid) but ΔP nodata: not assessed in one run; outside: no data."""
+    hidden = assessed.NotAssessed(tmp_path / "risk_class.tif", "x", in_region_nodata=True)
+    data = np.ma.MaskedArray([[0.1, 0.0, 0.0, 0.2]], mask=[[False, True, True, False]])
+    classes = np.array([[2, 1, 255, 0]], np.uint8)
+    assert hidden.mask(data, classes).tolist() == [[False, True, False, True]]
