@@ -364,9 +364,15 @@ def _cover(b: Briefing, total: int) -> Figure:
     fig.text(0.4 / w, y / h, "Inputs used", fontsize=10, fontweight="bold", va="top")
     rows = [[_short(Path(f).name, 48), ", ".join(v)] for f, v in b.inputs.items()]
     limit = max(1, int((y - 0.9) / 0.17))
-    if len(rows) > limit:
-        rows = rows[:limit - 1] + [[f"… and {len(rows) - limit + 1} more", "(listed in run.json)"]]
-    _text_table(fig, 0.4, y - 0.25, [2.9, 1.9], ["file", "variables"], rows, fontsize=7.5)
+    if len(rows) > limit:  # two columns of shorter names before leaving any out
+        rows = [[_short(Path(f).name, 30), ", ".join(v)] for f, v in b.inputs.items()]
+        if len(rows) > 2 * limit:
+            rows = rows[:2 * limit - 1] + [[f"… and {len(rows) - 2 * limit + 1} more", "(run.json)"]]
+        half = math.ceil(len(rows) / 2)
+        _text_table(fig, 0.4, y - 0.25, [1.75, 0.9], ["file", "variables"], rows[:half], fontsize=7.5)
+        _text_table(fig, 3.1, y - 0.25, [1.75, 0.9], ["file", "variables"], rows[half:], fontsize=7.5)
+    else:
+        _text_table(fig, 0.4, y - 0.25, [2.9, 1.9], ["file", "variables"], rows, fontsize=7.5)
     # the overview map on the right: the whole region from the file's coarse overviews
     where = _Window.of(b.raster, None, 900)
     data, extent = where.read(b.raster), where.extent
