@@ -173,3 +173,53 @@ def test_change_map_hatches_land_either_run_left_unassessed(tmp_path):
     data = np.ma.MaskedArray([[0.1, 0.0, 0.0, 0.2]], mask=[[False, True, True, False]])
     classes = np.array([[2, 1, 255, 0]], np.uint8)
     assert hidden.mask(data, classes).tolist() == [[False, True, False, True]]
+
+
+QGIS_ALONE = """
+import json, sys
+from qgis.core import QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsRasterLayer
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
+app = QgsApplication([], False); app.initQgis()
+path, points = sys.argv[1], json.loads(sys.stdin.read())
+layer = QgsRasterLayer(path, "p"); layer.loadDefaultStyle()
+s = QgsMapSettings(); s.setLayers([layer]); s.setDestinationCrs(layer.crs()); s.setExtent(layer.extent())
+s.setOutputSize(QSize(800, 800)); s.setBackgroundColor(QColor(0, 0, 0, 0))
+job = QgsMapRendererSequentialJob(s); job.start(); job.waitForFinished()
+image, m2p = job.renderedImage(), s.mapToPixel()
+out = []
+for x, y in points:
+    p = m2p.transform(x, y)
+    c = QColor(image.pixelColor(int(p.x()), int(p.y())))
+    out.append([c.red(), c.green(), c.blue(), c.alpha()])
+print(json.dumps({"renderer": layer.renderer().type(), "pixels": out}), flush=True)
+import os; os._exit(0)  # exitQgis with the layer and job alive can crash: the answer is out
+"""
+
+
+@pytest.mark.qgis
+@pytest.mark.skipif(shutil.which("/usr/bin/python3") is None, reason="QGIS not installed")
+def test_pc_geotiff_opened_alone_in_qgis_paints_nothing_where_not_assessed(sample_out):
+    """A QGIS user opening only contamination_probability.tif (its .qml applied) sees no ramp
+    colour on not-assessed land: P_c is nodata there (issue #20 contract §2), drawn transparent."""
+    import os
+
+    from test_qgis import QGIS_PYTHON, qgis_available
+
+    if not qgis_available():
+        pytest.skip("QGIS not installed")
+    for name in ("contamination_probability", "residual_probability"):
+        hidden, shown = cells(sample_out, erode=4, stride=8), cells(sample_out, erode=4, stride=8, code=1)
+        points = [[float(x), float(y)] for x, y in zip(*hidden)] + [[float(x), float(y)] for x, y in zip(*shown)]
+        proc = subprocess.run([QGIS_PYTHON, "-c", QGIS_ALONE, str(sample_out / f"{name}.tif")], input=json.dumps(points),
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert report["renderer"] == "singlebandpseudocolor"
+        pixels = np.asarray(report["pixels"])
+        n = len(hidden[0])
+        assert n > 100 and (pixels[:n, 3] == 0).all(), f"{name}: painted where not assessed"
+        assert (pixels[n:, 3] == 255).mean() > 0.99  # and painted where assessed: the points are the right ones
+    for aux in sample_out.glob("*.aux.xml"):  # QGIS's statistics, not the run's
+        aux.unlink()
