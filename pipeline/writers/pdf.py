@@ -621,8 +621,9 @@ def _evaluation_page(b: Briefing, total: int) -> Figure:
 
 def _changes_page(b: Briefing, number: int, total: int) -> Figure:
     """The priority zones that appeared, grew, shrank or vanished since the previous run."""
-    fig = _page(b, number, total, "Changes since the previous run",
-                "Priority zones compared by overlap with the previous run's (change_since_previous.tif maps ΔP)")
+    mapped = f"; the map: {b.change[1].title}" if b.change is not None else ""
+    fig = _page(b, number, total, "Changes since the previous run", "Priority zones compared by overlap with the "
+                f"previous run's{mapped or ' (change_since_previous.tif maps ΔP)'}")
     w, h = PAGE
     lines = b.changes or []
     limit = 34
@@ -641,7 +642,8 @@ def _changes_page(b: Briefing, number: int, total: int) -> Figure:
         if b.zones is not None and len(b.zones):
             _outlines(ax, b.zones.geometry.values, ZONE, 0.5)
         _finish_map(ax)
-        _ramp_legend(fig, image, replace(b, legend=legend, raster_title=legend.title, unit="ΔP"),
+        short = replace(legend, title="ΔP (new − previous): the map's title above")  # the long one heads the page
+        _ramp_legend(fig, image, replace(b, legend=short, raster_title=legend.title, unit="ΔP"),
                      (box[0] + 0.3, 0.62, 2.6, 0.12))
         if b.change_hidden is not None:
             fig.legend(handles=[assessed.legend_patch(_wrap(b.change_hidden.label, 40))], loc="upper left",
