@@ -112,9 +112,16 @@ def test_briefing_cover_and_district_pages_hatch_not_assessed_land(sample_out, t
         view = pdf.district_view(districts.geometry[name])
         page = page_of(brief, f"District: {name}")
         assert_hatched(grey_report(page_pixels(brief, page, pdf.MAP_BOX, view, xs, ys, tmp_path)), name)
-    text = subprocess.run(["pdftotext", "-layout", "-f", "1", "-l", "1", str(brief), "-"], capture_output=True,
-                          text=True, check=True).stdout
-    assert " ".join(text.split()).count("Not assessed: fewer than 2 of: mine records, soil map, drone survey") == 1
+    text = subprocess.run(["pdftotext", "-layout", str(brief), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    pages = [" ".join(page.split()) for page in text.split("\f")]
+    assert pages[0].count(WORDS) == 1  # the cover map's legend
+    # the mostly-not-assessed districts are briefed last, and say so on the cover and on their page
+    headings = [p.split("District: ")[1].split(" Residual")[0] for p in pages if p.startswith("District: ")]
+    assert headings[-2:] == ["Kalbajar", "Lachin"] and len(headings) == 9
+    assert "8 Kalbajar 7 % mostly not assessed" in pages[0] and "9 Lachin 11 % mostly not assessed" in pages[0]
+    assert all("Mostly not assessed (" in p for p in pages[8:10]) and not any("Mostly not assessed (" in p
+                                                                              for p in pages[1:8])
 
 
 def layout_pixels_not_assessed(sample_out: Path, png: Path, dpi: float = 60) -> None:
@@ -165,6 +172,20 @@ def test_the_legend_words_follow_the_evidence_layers(world):
     assert assessed.not_assessed_words(load_config(world)) == WORDS
     world.write_text(world.read_text().replace("L_sat = 50.0", "L_sat = 50.0\nweights = [1, 0, 0]"))
     assert assessed.not_assessed_words(load_config(world)) == "Not assessed: fewer than 1 of: mine records"
+
+
+def test_without_risk_classes_the_evidence_count_is_the_mask(world, tmp_path):
+    """[products.risk_class] disabled: evidence_count.tif below the effective minimum (2) marks
+    the land not assessed (255: outside the region)."""
+    from pipeline.config import load_config
+
+    world.write_text(world.read_text() + "\n[products.risk_class]\nenabled = false\n")
+    hidden = assessed.hidden_maps({"contamination_probability": tmp_path / "p.tif",
+                                   "evidence_count": tmp_path / "n.tif"}, load_config(world))
+    rule = hidden["contamination_probability"]
+    assert (rule.source.name, rule.below, rule.label) == ("n.tif", 2, WORDS)
+    data = np.ma.MaskedArray(np.zeros((1, 5)), mask=[[True, True, False, False, True]])
+    assert rule.mask(data, np.array([[0, 1, 2, 3, 255]], np.uint8)).tolist() == [[True, True, False, False, False]]
 
 
 def test_change_map_hatches_land_either_run_left_unassessed(tmp_path):
