@@ -352,9 +352,14 @@ def test_districts_reaching_beyond_the_region_are_listed_not_paged(world, tmp_pa
     world.write_text(world.read_text() + '[districts]\npath = "districts.gpkg"\nname_field = "name"\n')
     out = tmp_path / "out"
     for command in ("run", "update"):
+        if command == "update":  # a new record: the update redoes its chunk and draws the pack again
+            write_gpkg(world.parent / "mines.gpkg", [{"count": 100, "geometry": Point(X0 + 5050, Y1 - 5050)},
+                                                     {"count": 5, "geometry": Point(X0 + 1050, Y1 - 1050)}])
         result = run_cli(command, world, "--out", out, "--quiet")
         assert result.exit_code == 0, result.output
         assert "Traceback" not in result.output and no_leftovers(out)
+        if command == "update":
+            assert json.loads((out / "run.json").read_text())["chunks_recomputed"] >= 1
         text = pdf_text(out / "briefing.pdf")
         pages = text.split("\f")[:-1]
         assert len(pages) == 2 + (command == "update")  # cover, Inside (and the changes page after a run)
