@@ -244,3 +244,15 @@ def test_pc_geotiff_opened_alone_in_qgis_paints_nothing_where_not_assessed(sampl
         assert (pixels[n:, 3] == 255).mean() > 0.99  # and painted where assessed: the points are the right ones
     for aux in sample_out.glob("*.aux.xml"):  # QGIS's statistics, not the run's
         aux.unlink()
+
+
+def test_report_says_what_is_not_assessed_and_lists_those_districts_last(sample_out):
+    import html
+    import re
+
+    page = html.unescape((sample_out / "report.html").read_text())
+    notes = re.findall(r"<li>(.*?)</li>", page.split("class='note'")[-1])
+    assert any(n.endswith("are not assessed (grey hatch on the probability maps, grey in the risk classes): "
+                          "fewer than 2 of: mine records, soil map, drone survey; unknown, not safe.") for n in notes)
+    assert ("Mostly not assessed, so listed after every assessed district and never ranked by their P_c: "
+            "Kalbajar (7 % assessed), Lachin (11 % assessed).") in notes
