@@ -555,7 +555,10 @@ def _district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look,
                      "are not a ranking, and it is briefed after every assessed district.", 58)
         fig.text(x / w, top / h, note, fontsize=8, fontweight="bold", color="#b2182b", va="top", linespacing=1.3)
         top -= 0.2 + 0.16 * len(note.splitlines())
-    y = _text_table(fig, x, top, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8, right=[False, True])
+    # a long table of figures (assessed share, both means, a class per column…) in smaller type, so
+    # the district's riskiest zones still fit below it
+    y = _text_table(fig, x, top, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8 if len(figures) <= 20 else 7,
+                    right=[False, True])
     fig.text(x / w, (y - 0.12) / h, "Priority zones in this district", fontsize=10, fontweight="bold", va="top")
     _zone_list(fig, x, y - 0.35, look.listed)
     return fig
@@ -571,7 +574,7 @@ def _zone_list(fig: Figure, x: float, y: float, zones) -> None:
     cols = ["rank", "risk_class", "area_km2", "mean_residual" if "mean_residual" in zones else "mean_pc"]
     headers, rows, _ = readable(zones[cols])
     limit = max(1, int((y - 0.75) / 0.16))
-    rest = zones.iloc[limit - 1:] if len(rows) > limit else zones.iloc[:0]
+    rest = zones.iloc[max(1, limit - 1):] if len(rows) > limit else zones.iloc[:0]  # the riskiest always listed
     rows = rows[:len(zones) - len(rest)]
     # the last header ("Mean residual P_res", bold) needs ~1.1 in: right-aligned in 1.3, clear of "Area (km²)"
     y = _text_table(fig, x, y, [0.55, 0.85, 0.85, 1.3], headers, rows, fontsize=7.5, right=[True, False, True, True])
