@@ -30,7 +30,9 @@ DEFAULT_RANGE = (-0.3, 0.3)
 NODATA = -9999.0
 # ColorBrewer BrBG-5, reversed: less risk teal, more risk brown, no change near white (colour-vision safe)
 BR_BG = ["#018571", "#80cdc1", "#f5f5f5", "#dfc27d", "#a6611a"]
-TITLE = "Change in P_c since the previous run (new − previous)"
+TITLE = "Change in P_c since the previous run (new − previous)"  # the file's title; maps name the run
+COMPARED_WORDS = {"residual_probability": "residual probability P_res",
+                  "contamination_probability": "contamination probability P_c"}
 
 
 def compared_product(products: list[str]) -> str | None:
@@ -41,13 +43,20 @@ def compared_product(products: list[str]) -> str | None:
     return None
 
 
-def change_legend(lo: float | None = None, hi: float | None = None) -> Legend:
+def change_title(compared: str | None = None, since: str = "") -> str:
+    """What the change map compares, e.g. "Change in residual probability P_res since the run of
+    2026-12-01 09:30 UTC (new − previous)"."""
+    what = COMPARED_WORDS.get(compared or "", "P_c")
+    return f"Change in {what} since the {f'run of {since}' if since else 'previous run'} (new − previous)"
+
+
+def change_legend(lo: float | None = None, hi: float | None = None, title: str = TITLE) -> Legend:
     """A diverging ramp over a fixed symmetric range (values beyond take the end colours)."""
     lo, hi = (DEFAULT_RANGE[0] if lo is None else lo), (DEFAULT_RANGE[1] if hi is None else hi)
     stops = ramp(lo, hi, BR_BG)
     stops[0] = Stop(lo, stops[0].color, f"≤ {stops[0].label} (less likely)")
     stops[-1] = Stop(hi, stops[-1].color, f"≥ {stops[-1].label} (more likely)")
-    return Legend("ramp", stops, TITLE)
+    return Legend("ramp", stops, title)
 
 
 def previous_file(out_dir: Path, name: str, state: dict | None,
@@ -232,7 +241,7 @@ def stage_change(staging: Path, out_dir: Path, sources: dict[str, Path], previou
                                                                      "MINEMAP_COMPARED": name}, chunk, same)
     if why:
         return None, {"note": why}
-    legend = change_legend(*(lo_hi or (None, None)))
+    legend = change_legend(*(lo_hi or (None, None)), title=change_title(name, previous_run_date(out_dir, previous)))
     (staging / f"{CHANGE}.qml").write_text(qml(legend))
     old_zones, why = previous_file(out_dir, "priority_zones.gpkg", previous)
     if not (staging / "priority_zones.gpkg").exists():
@@ -242,6 +251,19 @@ def stage_change(staging: Path, out_dir: Path, sources: dict[str, Path], previou
     else:
         zones = zone_changes(old_zones, staging / "priority_zones.gpkg", cell_km2, tiles)
     return legend, {"compared": name, "file": f"{CHANGE}.tif", "zones": zones}
+
+
+def previous_run_date(out_dir: Path, previous: dict | None) -> str:
+    """When the previous run in OUT was made ("YYYY-MM-DD HH:MM UTC", from its run.json; "" when
+    that is not the file it published or cannot be read)."""
+    import json
+
+    path, _ = previous_file(out_dir, "run.json", previous)
+    try:
+        created = json.loads(path.read_text(encoding="utf-8"))["created_utc"] if path is not None else ""
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f"{created[:16].replace('T', ' ')} UTC" if isinstance(created, str) and created else ""
 
 
 def change_section(changes: dict) -> list[tuple[str, str]]:

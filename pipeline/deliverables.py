@@ -6,6 +6,7 @@ summaries) plus the inputs' paths; nothing here recomputes a product.
 from __future__ import annotations
 
 import json
+import math
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -27,9 +28,10 @@ from .grid import Grid
 from .history import CATALOG
 from .outdir import Kept, staged_pages
 from .vector import read_vector
+from .writers.assessed import OUTLINES, NotAssessed, write_outlines
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
-from .writers.pdf import Briefing, write_briefing
+from .writers.pdf import Briefing, in_priority_order, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.report import write_report
 from .writers.styles import Legend
@@ -58,12 +60,20 @@ def project_groups(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, 
     if (staging / "districts.gpkg").exists():
         top.append(ProjectLayer("Districts", out_dir / "districts.gpkg", "vector", crs, "outline",
                                 label_field="district", layer="districts"))
+    if (staging / OUTLINES).exists():  # above the products: P_c / P_res are nodata there (transparent)
+        top.append(ProjectLayer(not_assessed_title(staging / OUTLINES), out_dir / OUTLINES, "vector", crs,
+                                "not_assessed", layer="not_assessed"))
     products = [ProjectLayer(titles[name], out_dir / f"{name}.tif", "raster", crs, style, visible=name == visible)
                 for name, style in styles.items()]
     # drawn bottom up: evidence vectors (points, outlines) above the opaque product rasters
     evidence = evidence_layers(cfg, layers, out_dir, grid, plan or {})
     return [(name, group) for name, group in [("Briefing", top), ("Evidence", evidence),
                                               ("Products", products)] if group]
+
+
+def not_assessed_title(path: Path) -> str:
+    """The not-assessed layer's title: its rule in words (the legend entry of the maps)."""
+    return str(pyogrio.read_dataframe(path, columns=["rule"], read_geometry=False, max_features=1)["rule"].iloc[0])
 
 
 def evidence_layers(cfg: LoadedConfig, layers: dict, out_dir: Path, grid: Grid,
@@ -134,13 +144,17 @@ def _geometry(ogr_type: str | None) -> str:
 def write_qgis_project(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, layers: dict,
                        styles: dict[str, str], titles: dict[str, str], created: str = "", version: str = "",
                        bundle_rasters: bool = False, hashes: dict[str, str] | None = None,
-                       kept: dict[str, Kept] | None = None, made_from: dict[str, str] | None = None) -> list[str]:
+                       kept: dict[str, Kept] | None = None, made_from: dict[str, str] | None = None,
+                       hidden: NotAssessed | None = None) -> list[str]:
     """minemap.qgz in `staging`, with the evidence it shows (evidence.gpkg; evidence/ if
     `bundle_rasters`) so OUT stands alone; the risk classes (or P_c) shown, the other products
-    listed, and the print layouts (see `print_layouts`). Returns the staged names."""
+    listed, and the print layouts (see `print_layouts`); with `hidden`, the land not assessed as
+    not_assessed.gpkg, a grey hatch over the products. Returns the staged names."""
     visible = "risk_class" if "risk_class" in styles else next(iter(styles), "")
     plan = evidence_plan(cfg, input_users(layers), bundle_rasters)
     names = write_evidence(staging, cfg, grid, plan, hashes, (kept or {}).get(EVIDENCE), made_from)
+    if hidden is not None and write_outlines(hidden, staging / OUTLINES):
+        names.append(OUTLINES)
     groups = project_groups(staging, out_dir, cfg, grid, layers, styles, titles, visible, plan)
     title = f"minemap — {grid.name}"
     layouts = print_layouts(out_dir, cfg, grid, groups, title, created, version)
@@ -158,7 +172,8 @@ def print_layouts(out_dir: Path, cfg: LoadedConfig, grid: Grid, groups: list[tup
     if raster is None or raster.source.parent != out_dir:
         return None
     top = {layer.title: layer for _, members in groups[:1] for layer in members}
-    shown = [top[t] for t in ("Priority zones", "Districts") if t in top] + [raster]
+    hatch = [layer for layer in top.values() if layer.style == "not_assessed"]  # over the raster
+    shown = [top[t] for t in ("Priority zones", "Districts") if t in top] + hatch + [raster]
     run_date = created[:16].replace("T", " ") + " UTC" if created else ""
     return Layouts(out_dir=out_dir, title=title, subtitle=raster.title, layers=shown, coverage=top.get("Districts"),
                    extent=tuple(grid.geobox.extent.boundingbox), caveat=cfg.spec.label or "", run_date=run_date,
@@ -175,6 +190,8 @@ DESCRIPTIONS = {
               "print layouts: a briefing page and an atlas of the districts"),
     EVIDENCE: ("Evidence used", ["data"], "the vector inputs as read, one layer per input file, in the grid CRS, "
                "clipped to the region"),
+    OUTLINES: ("Land not assessed", ["data"], "where P_c and P_res are not given: fewer evidence layers than "
+               "the run's minimum (risk class code 0), as polygons with the rule in words"),
     REPORT: ("Report", ["overview"], "the maps and the district table on one page"),
     BRIEFING: ("Briefing pack (PDF)", ["overview"], "cover with inputs and caveat, one A4 page per district "
                "(map, figures, priority zones), evaluation when run"),
@@ -225,12 +242,15 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
                           titles: dict[str, str], captions: dict[str, str], units: dict[str, str], tables: dict,
                           subtitle: str, dpi: int = 200, sections: list[tuple[str, str]] = (),
                           pool: Executor | None = None, stamp: str = "", kept: dict[str, Kept] | None = None,
-                          made_from: dict[str, str] | None = None, run: str = "") -> list[str]:
+                          made_from: dict[str, str] | None = None, run: str = "",
+                          hidden: dict[str, NotAssessed] | None = None) -> list[str]:
     """A PNG map per product (drawn from `sources`: the product's cells, with overviews) and
     report.html in `staging`; returns the file names. `pool` draws the maps (the run's worker
     processes); without one, threads here do (figures share no state). A map whose key (see
     `maps.map_key`) is its `kept` one's is copied, not drawn; each map's key goes in `made_from`.
-    The maps are dated `stamp` before `subtitle`; the report `run`."""
+    The maps are dated `stamp` before `subtitle`; the report `run`. `hidden`: the maps that hatch
+    land not assessed, and where it is (see `writers.assessed`)."""
+    hidden = hidden or {}
     districts = tables.get("districts")
     outlines = districts[["district", "geometry"]] if districts is not None else None  # all a map shows of them
     draw = partial(render_map, subtitle=subtitle, districts=outlines, name_field="district", dpi=dpi, stamp=stamp)
@@ -239,17 +259,27 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
         if pool is None:
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)))
         drawn = {f"{n}.png": pool.submit(draw, sources[n], staging / f"{n}.png", title=titles[n], unit=units[n],
-                                         legend=legends[n], kept=kept.get(f"{n}.png")) for n in legends}
+                                         legend=legends[n], kept=kept.get(f"{n}.png"), hidden=hidden.get(n))
+                 for n in legends}
         done = {name: future.result() for name, future in drawn.items()}
     if made_from is not None:
         made_from.update({name: key for name, (key, _) in done.items()})
     reused = [titles[n] for n in legends if done[f"{n}.png"][1]]
     names = [f"{n}.png" for n in legends]
-    table = districts.drop(columns="geometry") if districts is not None else None
+    table = in_priority_order(districts.drop(columns="geometry")) if districts is not None else None
     notes = [f"{titles[n]}: {captions[n]} [{units[n]}]" for n in legends]
-    if "risk_class" in legends and districts is not None and "km2_insufficient_evidence" in districts:
-        notes.append(f"{districts['km2_insufficient_evidence'].sum():,.2f} km² have insufficient evidence (grey in the "
-                     "risk classes): too few evidence layers to rank them; unknown, not safe.")
+    rule = next(iter(hidden.values())).label if hidden else ""
+    if districts is not None and "km2_insufficient_evidence" in districts:
+        notes.append(f"{districts['km2_insufficient_evidence'].sum():,.2f} km² are not assessed (grey hatch on the "
+                     f"probability maps, grey in the risk classes){': ' + rule.split(': ', 1)[1] if rule else ''}; "
+                     "unknown, not safe.")
+    if table is not None and "assessment" in table:
+        mostly = table[table["assessment"] == "mostly not assessed"]
+        if len(mostly):
+            notes.append("Mostly not assessed, so listed after every assessed district and never ranked by their "
+                         "P_c: " + ", ".join(f"{d} ({100 * a:.0f} % assessed)" for d, a in
+                                             zip(mostly["district"], mostly.get("assessed_share", [math.nan] * len(mostly))))
+                         + ".")
     released = [c for c in (districts.columns if districts is not None else []) if c.startswith("released_km2_")]
     if released:
         notes.append("Released land (km²): " + ", ".join(f"{c.removeprefix('released_km2_')} "
@@ -277,7 +307,8 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                         then: Callable[[], dict] | None = None,
                         kept: dict[Path, str] | None = None,
                         pool: Executor | None = None, redone: list | None = None,
-                        looks: dict[str, str] | None = None) -> tuple[str, dict]:
+                        looks: dict[str, str] | None = None,
+                        hidden: NotAssessed | None = None) -> tuple[str, dict]:
     """briefing.pdf in `staging`: P_c (or the residual risk when that product is made) per
     district, with the mine records (density points) and cleared areas (coverage polygons).
     Returns its name and the districts whose page drawing was "drawn" or "reused" (see `write_briefing`);
@@ -285,7 +316,8 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
     `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`); `pool`:
     where the district drawings are drawn (the run's worker processes: beside the words); `redone`
     (an update's redone chunks' bounds) and `looks` (the last run's) spare reading cells a page
-    showed last time (see `writers.pdf._district_look`)."""
+    showed last time (see `writers.pdf._district_look`); `hidden`: land not assessed on the map
+    (see `writers.assessed`)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
     users = input_users(layers)
     kinds = {path: {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
@@ -299,7 +331,8 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      cleared=cleared, evaluation=_evaluation(out_dir / EVALUATION),
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change,
                      redone=redone, looks=dict(looks or {}),
-                     model=(cfg.spec.model.short(), model_banner(cfg.spec.model)) if cfg.spec.model else None)
+                     model=(cfg.spec.model.short(), model_banner(cfg.spec.model)) if cfg.spec.model else None,
+                     hidden=hidden)
     return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)
 
 

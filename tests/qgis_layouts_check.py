@@ -1,7 +1,8 @@
 """Export minemap.qgz's print layouts in real QGIS (Debian's python3-qgis, headless).
 
-Run with /usr/bin/python3: `qgis_layouts_check.py FILE.qgz DIR` exports the briefing layout to
-DIR/briefing.pdf and .png and the atlas's first two pages to PNG, and prints one JSON object:
+Run with /usr/bin/python3: `qgis_layouts_check.py FILE.qgz DIR [NAME,…]` exports the briefing layout to
+DIR/briefing.pdf and .png and the atlas's first two pages (and those of the districts NAME,…) to PNG,
+DIR/atlas_<page>.png, and prints one JSON object:
 the layouts found, their items, the atlas's page count and each image's non-white share.
 """
 
@@ -76,11 +77,14 @@ def main() -> None:
         exporter = QgsLayoutExporter(atlas_layout)
         settings = QgsLayoutExporter.ImageExportSettings()
         settings.dpi = 60
-        for i in range(min(2, atlas.count())):
+        wanted = set(sys.argv[3].split(",")) if len(sys.argv) > 3 else set()
+        for i in range(atlas.count()):
             atlas.seekTo(i)
+            if i >= 2 and atlas.layout().reportContext().feature().attribute("district") not in wanted:
+                continue
             png = os.path.join(out, f"atlas_{i}.png")
             ok = exporter.exportToImage(png, settings) == QgsLayoutExporter.Success
-            page = {"ok": ok, "name": atlas.currentFilename(), "ink": ink(png) if ok else 0.0,
+            page = {"ok": ok, "name": atlas.currentFilename(), "ink": ink(png) if ok else 0.0, "png": os.path.basename(png),
                     "district": atlas.layout().reportContext().feature().attribute("district"),
                     "labels": items(atlas_layout)["labels"],
                     "extent": _box(atlas_layout.referenceMap().extent()),

@@ -45,7 +45,7 @@ def test_sample_pack_has_a_cover_and_a_page_per_district(sample_out, tmp_path):
     cover = text(pdf, 1)
     assert "SYNTHETIC" in cover and "Caveat" in cover and "karabakh-100m" in cover
     assert "mine_records.gpkg" in cover and "2025-04-20_fuzuli_north.tif" in cover  # the inputs used
-    for k, name in enumerate(table["district"], start=2):
+    for k, name in enumerate(table.sort_values("priority")["district"], start=2):  # briefed by priority
         page = text(pdf, k)
         assert f"District: {name}" in page
         assert "SYNTHETIC" in page  # the label in every page's footer
@@ -63,7 +63,8 @@ def test_sample_pack_lists_the_zones_of_each_district(sample_out):
     zones = gpd.read_file(sample_out / "priority_zones.gpkg")
     table = pd.read_csv(sample_out / "districts.csv")
     pdf = sample_out / "briefing.pdf"
-    k = 2 + int(table.index[table["district"] == "Aghdam"][0])
+    k = 2 + int(table.sort_values("priority").reset_index().index[table.sort_values("priority")["district"]
+                                                                  == "Aghdam"][0])
     page = text(pdf, k)
     first = zones[zones["district"] == "Aghdam"].iloc[0]
     listed = [line.split()[-5:] for line in page.splitlines() if len(line.split()) >= 5]
@@ -92,7 +93,7 @@ def test_world_district_page_shows_the_district_table(world_with_a_district, tmp
     row = pd.read_csv(out / "districts.csv").iloc[0]
     page = text(pdf, 2)
     lines = {" ".join(line.split()[:-1]): line.split()[-1] for line in page.splitlines() if line.strip()}
-    figures = {k: v for k, v in lines.items() if k.endswith(("(km²)", "P_c", "(est.)"))}
+    figures = {k: v for k, v in lines.items() if k.endswith(("(km²)", "P_c", "(est.)", "cells)"))}
     # by hand: 100 × 100 cells of 0.01 km²; the 100 mines lie in one cell, none of it cleared;
     # P_c is at most (H_m 1 + S_t 0.2) / 2 = 0.6 in the mine's cell (no drone data there)
     assert figures["Area (km²)"] == "100.00" == f"{row['area_km2']:.2f}"
@@ -100,7 +101,7 @@ def test_world_district_page_shows_the_district_table(world_with_a_district, tmp
     assert figures["Remaining mines (est.)"] == "100" == f"{row['remaining_mines']:.0f}"
     # mean P_c: 100 drone cells (0 + 0.8 + 0.6) / 3, 4 900 sand cells 0.8 / 2, 4 999 rock cells
     # 0.2 / 2 and the mine's cell 0.6: 2 507.2 / 10 000
-    assert figures["Mean P_c"] == "0.251" == f"{row['mean_pc']:.3f}"
+    assert figures["Mean P_c (assessed cells)"] == "0.251" == f"{row['mean_pc']:.3f}"
     assert [figures[f"{c} (km²)"] for c in ("Low", "Medium", "High", "Very high")] == ["49.99", "49.00", "1.00", "0.01"]
     # cleared: one whole cell (manual, CSC (0.9 + 0.6) / 2 · 1 = 0.75) and half a cell (mechanical,
     # CSC 0.325): 0.015 km², two thirds of it sustainable
@@ -111,7 +112,7 @@ def test_world_district_page_shows_the_district_table(world_with_a_district, tmp
     # km² per class add up to the district's area
     classes = [v for k, v in figures.items() if k not in ("Area (km²)", "Cleared (km²)") and k.endswith("(km²)")]
     # (H_m and S_t are known everywhere: no cell has insufficient evidence)
-    assert figures["Insufficient evidence (km²)"] == "0.00"
+    assert figures["Not assessed (km²)"] == "0.00"
     assert len(classes) == 5 and abs(sum(float(v) for v in classes) - 100) < 0.02
     assert "TEST WORLD" in page and "District: Square" in page
 

@@ -19,7 +19,7 @@ from rasterio.crs import CRS as RasterCRS
 from shapely.geometry import Point, Polygon, box
 
 from faults import assert_refused, no_leftovers, run_cli
-from world import CRS, X0, Y0, Y1, make_world, write_gpkg, write_raster
+from world import CRS, X0, X1, Y0, Y1, make_world, write_gpkg, write_raster
 
 NODATA = -9999.0
 
@@ -329,6 +329,59 @@ def test_districts_of_points_refused(world, out):
     write_gpkg(world.parent / "districts.gpkg", [{"name": "a", "geometry": Point(X0 + 50, Y1 - 50)}])
     world.write_text(world.read_text() + '[districts]\npath = "districts.gpkg"\n')
     refused(world, out, "districts.gpkg", "has Point geometries; the districts layer needs Polygon/MultiPolygon")
+
+
+def pdf_text(pdf: Path, page: int | None = None) -> str:
+    """The briefing's text (pdftotext -layout), one page or all (pages split by form feeds)."""
+    import subprocess
+
+    pages = ["-f", str(page), "-l", str(page)] if page else []
+    return subprocess.run(["pdftotext", "-layout", *pages, str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_districts_reaching_beyond_the_region_are_listed_not_paged(world, tmp_path):
+    """#20 §5: a districts layer wider than the grid's region (the region holds one of two
+    districts) was an IndexError in writers/pdf.py on run and update. Now: exit 0, a page for
+    the district in the region, the other listed on the cover as outside it."""
+    write_gpkg(world.parent / "districts.gpkg", [
+        {"name": "Inside", "geometry": box(X0, Y0, X0 + 10_000, Y1)},  # the whole region
+        {"name": "Beyond", "geometry": box(X0 + 20_000, Y0, X0 + 30_000, Y1)},  # 10 km east of it
+    ])
+    world.write_text(world.read_text() + '[districts]\npath = "districts.gpkg"\nname_field = "name"\n')
+    out = tmp_path / "out"
+    for command in ("run", "update"):
+        if command == "update":  # a new record: the update redoes its chunk and draws the pack again
+            write_gpkg(world.parent / "mines.gpkg", [{"count": 100, "geometry": Point(X0 + 5050, Y1 - 5050)},
+                                                     {"count": 5, "geometry": Point(X0 + 1050, Y1 - 1050)}])
+        result = run_cli(command, world, "--out", out, "--quiet")
+        assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output and no_leftovers(out)
+        if command == "update":
+            assert json.loads((out / "run.json").read_text())["chunks_recomputed"] >= 1
+        text = pdf_text(out / "briefing.pdf")
+        pages = text.split("\f")[:-1]
+        assert len(pages) == 2 + (command == "update")  # cover, Inside (and the changes page after a run)
+        assert "District: Inside" in pages[1] and "District: Beyond" not in text
+        cover = " ".join(pages[0].split())
+        assert "Districts 2: 1 with a page, 1 outside the region" in cover
+        assert "Beyond – outside the region: no page" in cover
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_district_name_longer_than_the_page_is_shown_whole(world, tmp_path):
+    """#20 §5: a district name longer than the page was cut off in briefing.pdf; it wraps (in
+    smaller type) and every word of it is on its page."""
+    name = ("Autonomous Administrative District of the Upper and Lower Valleys of the Northern Range, "
+            "including the Former Collective Farm Lands East of the River Crossing")  # 157 characters
+    write_gpkg(world.parent / "districts.gpkg", [{"name": name, "geometry": box(X0, Y0, X1, Y1)}])
+    world.write_text(world.read_text() + '[districts]\npath = "districts.gpkg"\nname_field = "name"\n')
+    out = tmp_path / "out"
+    run_ok(world, out)
+    page = pdf_text(out / "briefing.pdf", 2)
+    heading = " ".join(page.split("Residual")[0].split("Contamination probability")[0].split())
+    assert heading == f"District: {name}", page
 
 
 # --- tables ---------------------------------------------------------------------------------

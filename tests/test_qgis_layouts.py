@@ -10,6 +10,7 @@ import pyogrio
 import pytest
 from matplotlib.image import imread
 
+from test_not_assessed import atlas_pixels_not_assessed, layout_pixels_not_assessed
 from test_qgis import QGIS_PYTHON, qgis_available
 
 pytestmark = [pytest.mark.qgis,
@@ -24,9 +25,10 @@ pytestmark = [pytest.mark.qgis,
 DRAWN = 0.15
 
 
-def export(qgz: Path, tmp: Path) -> dict:
+def export(qgz: Path, tmp: Path, *districts: str) -> dict:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([QGIS_PYTHON, str(Path(__file__).with_name("qgis_layouts_check.py")), str(qgz), str(tmp)],
+    proc = subprocess.run([QGIS_PYTHON, str(Path(__file__).with_name("qgis_layouts_check.py")), str(qgz), str(tmp),
+                           *([",".join(districts)] if districts else [])],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -39,26 +41,32 @@ def pdf_ink(pdf: Path, tmp: Path) -> float:
 
 
 def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_path):
-    report = export(sample_out / "minemap.qgz", tmp_path)
+    report = export(sample_out / "minemap.qgz", tmp_path, "Kalbajar", "Lachin")
     assert report["read"] and report["layouts"] == ["minemap briefing", "minemap districts atlas"]
 
-    shown = ["Priority zones", "Districts", "Residual contamination probability (P_res)"]  # land is released
+    # land is released; not-assessed land hatched above the raster (issue #20), its legend entry in words
+    shown = ["Priority zones", "Districts", "Not assessed: fewer than 2 of: mine records, soil map, drone survey",
+             "Residual contamination probability (P_res)"]
     brief = report["briefing"]
     assert brief["map_layers"] == shown and brief["legend"] == shown  # the legend lists only the map's layers
     assert brief["maps"] == 1 and brief["grids"] == 1 and brief["scalebars"] == 1
     assert brief["pictures"] == [":/images/north_arrows/layout_default_north_arrow.svg"]
     record = json.loads((sample_out / "run.json").read_text())
     label = record["config"]["settings"]["label"]
-    assert set(brief["labels"]) == {"minemap — karabakh-100m", shown[2], label,
+    assert set(brief["labels"]) == {"minemap — karabakh-100m", shown[3], label,
                                     f"Run {record['created_utc'][:16].replace('T', ' ')} UTC",
                                     f"minemap {record['minemap_version']}; data: see run.json"}
     assert report["briefing_png"] and report["briefing_ink"] > DRAWN
+    layout_pixels_not_assessed(sample_out, tmp_path / "briefing.png")  # no ramp colour there: the hatch
     assert report["briefing_pdf"] and pdf_ink(tmp_path / "briefing.pdf", tmp_path) > DRAWN
 
     atlas = report["atlas"]
     names = sorted(pyogrio.read_dataframe(sample_out / "districts.gpkg", columns=["district"])["district"])
     assert atlas["enabled"] and atlas["coverage"] == "Districts" and atlas["count"] == len(names) == 9
-    for page, name in zip(atlas["pages"], names[:2], strict=True):  # sorted by name
+    by_name = {page["district"]: page for page in atlas["pages"]}
+    for name in ("Kalbajar", "Lachin"):  # mostly not assessed: the hatch, no ramp colour (issue #20)
+        atlas_pixels_not_assessed(sample_out, tmp_path / by_name[name]["png"], by_name[name]["extent"])
+    for page, name in zip(atlas["pages"][:2], names[:2], strict=True):  # sorted by name
         assert page["ok"] and page["ink"] > DRAWN, page
         assert page["district"] == name and name in page["labels"], page  # the title is the district's name
         assert page["name"] == f"district_{name}"

@@ -100,9 +100,14 @@ def test_report_links_every_file_and_reads_in_words(sample_out):
         "districts.gpkg", "priority_zones.gpkg", "districts.csv", "minemap.qgz", "item.json", "briefing.pdf", "catalog.json"}
     assert want <= set(links)
     heads = re.findall(r"<th[^>]*>([^<]*)</th>", html)
-    assert heads[:3] == ["District", "Area (km²)", "Mean P_c"] and "Remaining mines (est.)" in heads
-    assert not [h for h in heads if "_" in h and h not in ("Mean P_c", "Max P_c", "Mean R_e", "Mean residual P_res",
-                                                         "Max residual P_res")]
+    assert heads[:5] == ["District", "Area (km²)", "Assessed (share of area)", "Assessment", "Priority (1 = brief first)"]
+    assert "Remaining mines (est.)" in heads and "Mean P_c (assessed cells)" in heads  # issue #20
+    assert not [h for h in heads if "_" in h and h not in (
+        "Mean P_c (assessed cells)", "Max P_c", "Mean P_c, all cells (not assessed too)", "Mean R_e",
+        "Mean residual P_res (assessed cells)", "Max residual P_res")]
+    # listed by priority: the mostly-not-assessed districts after every assessed one (issue #20)
+    names = re.findall(r"<tr><td>([^<]*)</td>", re.search(r"<tbody>(.*?)</tbody>", html).group(1))
+    assert names[-2:] == ["Kalbajar", "Lachin"] and names[0] == "Aghdam", names
     # one rounding per column: every area cell has 2 decimals
     table = re.search(r"<tbody>(.*?)</tbody>", html).group(1)
     areas = [re.findall(r"<td[^>]*>([^<]*)</td>", row)[1] for row in re.findall(r"<tr>(.*?)</tr>", table)]
@@ -113,7 +118,8 @@ def test_report_links_every_file_and_reads_in_words(sample_out):
 def test_unknown_columns_get_readable_headers_and_one_rounding():
     from pipeline.writers.columns import column, readable
 
-    assert column("km2_insufficient_evidence") == ("Insufficient evidence (km²)", 2)  # a class added later
+    assert column("km2_very_low") == ("Very low (km²)", 2)  # a class added later
+    assert column("km2_insufficient_evidence") == ("Not assessed (km²)", 2)  # named as the maps' hatch
     assert column("released_km2_cleared") == ("Released cleared (km²)", 2)
     assert column("events_per_km2") == ("Events per km²", 2)
     assert column("mean_evidence_x") == ("Mean evidence x", 3)

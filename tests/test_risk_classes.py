@@ -27,7 +27,9 @@ def test_tiny_world_classes_and_style(world, tmp_path):
     # P_c by hand (see test_placement): (0, 0) = 0.4667 → high; (10, 10) = 0.4 → low; (50, 50) = 0.6 → very high
     assert (rc[0, 0], rc[10, 10], rc[50, 50]) == (2, 1, 3)
     palette = ET.parse(out / "risk_class.qml").getroot().findall(".//paletteEntry")
-    assert [e.get("label") for e in palette] == ["insufficient evidence (fewer than 2 of: mine records, soil map, drone survey)", "low (P_c 0–0.42)", "high (P_c 0.42–0.55)", "very high (P_c 0.55–1)"]
+    assert [e.get("label") for e in palette] == ["Not assessed: fewer than 2 of: mine records, soil map, drone survey", "low (P_c 0–0.42)",
+                                                     "high (P_c 0.42–0.55, or a mine record, minefield or hazard: minemap's rule)",
+                                                     "very high (P_c 0.55–1)"]
 
 
 def test_bad_thresholds_are_a_config_error(world):

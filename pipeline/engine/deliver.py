@@ -14,7 +14,7 @@ from .. import __version__
 from ..calibrate.apply import model_section
 from ..model import banner as model_banner, record as model_record
 from ..writers.report import insert_banner
-from ..assessment import assessment_record
+from ..assessment import EVIDENCE, WORDS, assessment_record, min_evidence
 from ..change import CHANGE, change_lines, change_section, compared_product, stage_change
 from ..deliverables import write_briefing_pack, write_catalogue_item, write_maps_and_report, write_qgis_project
 from ..errors import Problem
@@ -23,9 +23,10 @@ from ..outdir import file_hashes, kept_files, kept_pages
 from ..products import PRODUCTS, product_equation, product_title
 from ..summaries import write_summaries
 from ..tiles import chunk_key
+from ..writers.assessed import hidden_maps, not_assessed_words
 from ..writers.chunks import WorkerProcesses
 from ..writers.geotiff import ChunkParts, RasterTarget
-from ..writers.styles import qml
+from ..writers.styles import E_UNITS, in_field_words, qml
 from ..writers.tasks import stage_tasks
 from ..writers.zarr import STORE
 from .plan import Inputs, input_files
@@ -73,7 +74,11 @@ class Delivery:
         if cfg.spec.output.deliverables and self.processes is not None:
             self.processes.ready_to_draw()  # beside the summaries, change and project
         titles = {t.name: product_title(t.name, cfg) for t in targets}  # on maps, project, report
-        styles, legends = {}, {t.name: PRODUCTS[t.name].style(cfg) for t in targets}
+        residual = "residual_probability" in (t.name for t in targets)
+        words = not_assessed_words(cfg) if min_evidence(cfg) > 0 else ""
+        layers = ", ".join(WORDS[v] for v in EVIDENCE)
+        styles, legends = {}, {t.name: in_field_words(t.name, PRODUCTS[t.name].style(cfg), words, layers)
+                               for t in targets}
         zarr = cfg.spec.output.format == "zarr"  # issue #12: one store, and nothing drawn from GeoTIFFs
         for t in [] if zarr else targets:
             styles[t.name] = qml(legends[t.name])
@@ -95,7 +100,7 @@ class Delivery:
                 self.inputs.warnings.append(Problem("[output] format", ZARR_SKIPS))
             self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
             return
-        units = {t.name: t.unit for t in targets}
+        units = {t.name: E_UNITS if t.name == "environmental_impact" else t.unit for t in targets}
         deliver = cfg.spec.output.deliverables
         # the pack beside the change, project, maps and report: its district drawings need no change,
         # its words wait for it (`then`); both sides wait on GDAL and zlib much of the time, which
@@ -106,7 +111,8 @@ class Delivery:
                                legends, titles, units, tables, self.created, __version__,
                                then=known.result, kept=kept_pages(self.out_dir, self.previous),
                                pool=self._pool(), redone=self._redone(),
-                               looks=(self.previous or {}).get("looks")) if deliver else None
+                               looks=(self.previous or {}).get("looks"),
+                               hidden=hidden_maps(sources, cfg).get(_briefed(sources))) if deliver else None
             try:
                 t_change = time.perf_counter()  # ΔP_c and zone changes since the previous run (see `change`)
                 change, found = stage_change(staging, self.out_dir, sources, self.previous, list(legends),
@@ -114,13 +120,17 @@ class Delivery:
                                              targets[0].tags, grid.chunk, *self._left_alone(list(legends)))
                 self.changes.update(found)
                 self.timing["change_s"] = round(time.perf_counter() - t_change, 3)
+                changed = staging / f"{CHANGE}.tif" if change is not None else None
                 known.set_result({"changes": change_lines(self.changes) if self.changes.get("compared") else None,
-                                  "change": (staging / f"{CHANGE}.tif", change) if change is not None else None})
+                                  "change": (changed, change) if change is not None else None,
+                                  "change_hidden": hidden_maps(sources, cfg, changed).get(CHANGE)})
             except BaseException as e:
                 known.set_exception(e)  # the pack stops too
                 raise
             maps, map_legends, map_titles = dict(sources), dict(legends), dict(titles)  # the products' maps,
             captions, map_units = {t.name: product_equation(t.name, cfg) for t in targets}, dict(units)
+            if residual and "risk_class" in captions:  # the classes come from P_res
+                captions["risk_class"] = captions["risk_class"].replace("P_c", "P_res")
             if change is not None:  # and the change's
                 self.names.extend([f"{CHANGE}.tif", f"{CHANGE}.qml"])
                 maps[CHANGE], map_legends[CHANGE], map_titles[CHANGE] = staging / f"{CHANGE}.tif", change, change.title
@@ -131,14 +141,16 @@ class Delivery:
                 self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
                                                      self.created, __version__,
                                                      self.bundle_rasters or cfg.spec.output.bundle_rasters,
-                                                     input_files(self.inputs), kept, self.made_from))
+                                                     input_files(self.inputs), kept, self.made_from,
+                                                     hidden_maps(sources, cfg).get(_briefed(sources))))
                 when = f"{self.created[:16].replace('T', ' ')} UTC"
                 about = " · ".join(x for x in (f"grid {grid.name}", f"minemap {__version__}", cfg.spec.label) if x)
                 self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions,
                                                         map_units, tables, about, dpi=cfg.spec.output.dpi,
                                                         sections=change_section(self.changes) + model_section(cfg),
                                                         pool=self._pool(), stamp=f"Drawn {when}", kept=kept,
-                                                        made_from=self.made_from, run=f"Run {when}"))
+                                                        made_from=self.made_from, run=f"Run {when}",
+                                                        hidden=hidden_maps(sources, cfg, maps.get(CHANGE))))
                 if cfg.spec.model is not None:  # under the title, where a reader looks first (#21)
                     insert_banner(staging / "report.html", "model-banner", model_banner(cfg.spec.model))
                 name, self.pages = pack.result()
@@ -208,6 +220,11 @@ class Delivery:
         record["files"] = {n: known.get(n) or rest[n] for n in self.names}  # a reader can check the set is this run's
         (self.staging / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str))
         return record
+
+
+def _briefed(sources: dict[str, Path]) -> str:
+    """The product the briefing pack maps (as `write_briefing_pack` picks it)."""
+    return "residual_probability" if "residual_probability" in sources else "contamination_probability"
 
 
 def run_record(inputs: Inputs, targets: list[RasterTarget], created: str, timings: dict) -> dict:

@@ -36,6 +36,13 @@ COLUMNS: dict[str, tuple[str, int | None]] = {
     "min_evidence": ("Min evidence layers", COUNT),
     "cells": ("Cells", COUNT),
     "roc_auc": ("ROC AUC", PROB),
+    # issue #20: what the figures rest on (district table)
+    "priority": ("Priority (1 = brief first)", COUNT),
+    "assessment": ("Assessment", TEXT),
+    "assessed_share": ("Assessed (share of area)", KM2),
+    "mean_pc_all_cells": ("Mean P_c, all cells (not assessed too)", PROB),
+    "remaining_mines_lower_bound": ("Remaining mines a lower bound (1 = yes)", COUNT),
+    "km2_insufficient_evidence": ("Not assessed (km²)", KM2),
 }
 
 
@@ -88,4 +95,9 @@ def readable(frame: pandas.DataFrame) -> tuple[list[str], list[list[str]], list[
     cols = [c for c in frame.columns if c != "geometry"]
     decimals = [decimals_for(c, frame[c]) for c in cols]
     rows = [[fmt(v, d) for v, d in zip(row, decimals)] for row in frame[cols].itertuples(index=False, name=None)]
-    return [column(c)[0] for c in cols], rows, [d is not None for d in decimals]
+    # a district table with an assessed share: its means are over assessed cells (issue #20)
+    over = " (assessed cells)" if "assessed_share" in frame else ""
+    return [column(c)[0] + (over if c in ASSESSED_MEANS else "") for c in cols], rows, [d is not None for d in decimals]
+
+
+ASSESSED_MEANS = ("mean_pc", "mean_residual")

@@ -9,6 +9,7 @@ file's overviews (a decimated read), so a 121 M-cell product maps in about a sec
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import textwrap
@@ -32,6 +33,7 @@ from matplotlib.patches import Patch, Rectangle
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from rasterio.enums import Resampling
 
+from . import assessed
 from .styles import Legend
 
 if TYPE_CHECKING:
@@ -43,21 +45,24 @@ MAP_MAX_W_IN, MAP_MAX_H_IN = 7.0, 7.5  # the map's box; a tall or wide raster is
 MAP_MIN_W_IN, MAP_MIN_H_IN = 3.5, 3.0
 LEGEND_W_IN = 3.2  # room right of the map (trimmed away on save when the legend is narrower)
 TITLE_IN, MARGIN_IN = 0.95, 0.3  # title lines above the map, margin below it
+TITLE_CHAR_IN, TITLE_LINE_IN = 0.135, 0.27  # a 14 pt bold title: inches per character (DejaVu, wide), per line
 OUTLINE = "#333333"
 NODATA_HATCH = "#c8c8c8"  # light grey diagonal lines on white: "no data" on the PNG maps
-MAP_STYLE = "1"  # in every map's key: raise it when the drawing changes (kept maps are drawn again)
+MAP_STYLE = "2"  # in every map's key: raise it when the drawing changes (kept maps are drawn again)
 
 
 def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, legend: Legend,
                districts: geopandas.GeoDataFrame | None = None, name_field: str = "name",
                max_pixels: int | None = None, dpi: int = 200, stamp: str = "",
-               kept: Kept | None = None) -> tuple[str, bool]:
+               kept: Kept | None = None, hidden: assessed.NotAssessed | None = None) -> tuple[str, bool]:
     """Write `png`, a map of band 1 of `tif` coloured exactly as `legend` (so it matches QGIS).
 
     `districts` must already be in the raster's CRS. The file is replaced atomically, so a reader
     never sees half a PNG. The raster is read no finer than the map box at `dpi` needs.
     Returns the map's key (`map_key`: everything it shows but `stamp`, the date written before
     `subtitle`) and whether `kept` (an earlier run's map of that key) was copied instead of drawing.
+    `hidden`: where the cells were not assessed, drawn as a grey hatch over whatever they hold.
+    The PNG's "minemap:map" text says where the map lies in it (pixel box and map extent).
     """
     tif, png = Path(tif), Path(png)
     max_pixels = max_pixels or math.ceil(max(MAP_MAX_W_IN, MAP_MAX_H_IN) * dpi)
@@ -68,7 +73,9 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
         data = ds.read(1, out_shape=shape, masked=True, resampling=Resampling.nearest)
         b = ds.bounds
         metres = ds.crs is None or ds.crs.is_projected
-    key = map_key(data, tuple(b), metres, title, subtitle, unit, legend, districts, name_field, dpi)
+    mask = hidden.read(data) if hidden is not None else None
+    key = map_key(data, tuple(b), metres, title, subtitle, unit, legend, districts, name_field, dpi,
+                  (hidden.label, cells_digest(np.ma.MaskedArray(mask))) if mask is not None else None)
     png.parent.mkdir(parents=True, exist_ok=True)
     if kept is not None and kept.reuse(key, png):
         return key, True
@@ -78,7 +85,10 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
     # a thin strip still gets a box big enough for the legend, scale bar and arrow: white around it
     map_w_in, map_h_in = max(width_m * fit, MAP_MIN_W_IN), max(height_m * fit, MAP_MIN_H_IN)
     cx, cy, half_w, half_h = (b.left + b.right) / 2, (b.bottom + b.top) / 2, map_w_in / fit / 2, map_h_in / fit / 2
-    fig_w_in, fig_h_in = map_w_in + LEGEND_W_IN + 0.3, map_h_in + TITLE_IN + MARGIN_IN
+    # a long title (a change map naming its runs) wraps to the map's and legend's width, never cut
+    lines = textwrap.wrap(title, max(20, int((map_w_in + LEGEND_W_IN - 0.3) / TITLE_CHAR_IN))) or [""]
+    extra_in = TITLE_LINE_IN * (len(lines) - 1)
+    fig_w_in, fig_h_in = map_w_in + LEGEND_W_IN + 0.3, map_h_in + TITLE_IN + extra_in + MARGIN_IN
     fig = Figure(figsize=(fig_w_in, fig_h_in), dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
     left = 0.3 / fig_w_in
@@ -91,6 +101,8 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
     # coloured first (nodata transparent), then resampled to the page by nearest neighbour: only
     # the legend's exact colours appear, class breaks are decided on the file's values
     ax.imshow(coloured(data, legend), extent=(b.left, b.right, b.bottom, b.top), interpolation="nearest")
+    if mask is not None:  # over the cells' colours (if any): never a ramp colour there
+        assessed.draw(ax, mask, (b.left, b.right, b.bottom, b.top), zorder=2)
     image = ScalarMappable(*reversed(_colours(legend)))  # for the colour bar
     if districts is not None and len(districts):
         _districts(ax, districts, name_field)
@@ -102,26 +114,32 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
     if metres:
         _scale_bar(ax, 2 * half_w, 2 * half_h)
     north_arrow(ax)
-    fig.text(left, 1 - 0.15 / fig_h_in, title, fontsize=14, fontweight="bold", va="top")
-    fig.text(left, 1 - 0.55 / fig_h_in, subtitle, fontsize=8.5, color="#444444", va="top")
+    fig.text(left, 1 - 0.15 / fig_h_in, "\n".join(lines), fontsize=14, fontweight="bold", va="top", linespacing=1.2)
+    fig.text(left, 1 - (0.55 + extra_in) / fig_h_in, subtitle, fontsize=8.5, color="#444444", va="top")
     legend_x = (0.3 + map_w_in + 0.3) / fig_w_in
     mid = (MARGIN_IN + map_h_in / 2) / fig_h_in
     no_data = Patch(facecolor="white", edgecolor=NODATA_HATCH, hatch="////", label="no data")
+    extra = [no_data] if mask is None else [assessed.legend_patch(textwrap.fill(hidden.label, 34)), no_data]
     if legend.kind == "ramp":
         half = min(2.2, map_h_in / 2.5) / fig_h_in
         bar = fig.colorbar(image, cax=fig.add_axes((legend_x, mid - half, 0.22 / fig_w_in, 2 * half)))
         bar.set_ticks([s.value for s in legend.stops], labels=[s.label for s in legend.stops])
         bar.ax.set_title(legend_title(legend, unit), fontsize=9, loc="left", pad=8)
-        fig.legend(handles=[no_data], loc="upper left", bbox_to_anchor=(legend_x - 0.1 / fig_w_in, mid - half - 0.1 / fig_h_in),
+        fig.legend(handles=extra, loc="upper left", bbox_to_anchor=(legend_x - 0.1 / fig_w_in, mid - half - 0.1 / fig_h_in),
                    fontsize=8, frameon=False)
     else:
-        handles = [Patch(facecolor=s.color, edgecolor="#555555", label=s.label) for s in legend.stops] + [no_data]
+        handles = [Patch(facecolor=s.color, edgecolor="#555555", label=s.label) for s in legend.stops] + extra
         fig.legend(handles=handles, title=legend_title(legend, unit), loc="center left", bbox_to_anchor=(legend_x - 0.1 / fig_w_in, mid),
                    fontsize=8, title_fontsize=9, frameon=False, alignment="left")
     tmp = png.with_name(f".{png.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer
     try:
-        imsave(tmp, _drawn_and_trimmed(fig, pad_inches=0.15), format="png",
-               metadata={"Title": title, "Description": subtitle}, pil_kwargs={"compress_level": 3})
+        pixels, (x0, y0) = _drawn_and_trimmed(fig, pad_inches=0.15)
+        box = ax.get_window_extent()  # display pixels, origin bottom left
+        h = fig.canvas.get_width_height()[1]
+        where = {"box_px": [round(box.x0 - x0, 2), round(h - box.y1 - y0, 2), round(box.x1 - x0, 2),
+                            round(h - box.y0 - y0, 2)], "view": [*ax.get_xlim(), *ax.get_ylim()]}
+        imsave(tmp, pixels, format="png", metadata={"Title": title, "Description": subtitle,
+                                                    "minemap:map": json.dumps(where)}, pil_kwargs={"compress_level": 3})
         os.replace(tmp, png)
     finally:
         tmp.unlink(missing_ok=True)
@@ -129,12 +147,13 @@ def render_map(tif: Path, png: Path, *, title: str, subtitle: str, unit: str, le
 
 
 def map_key(data: np.ma.MaskedArray, bounds: tuple, metres: bool, title: str, subtitle: str, unit: str,
-            legend: Legend, districts: geopandas.GeoDataFrame | None, name_field: str, dpi: int) -> str:
+            legend: Legend, districts: geopandas.GeoDataFrame | None, name_field: str, dpi: int,
+            hidden: tuple | None = None) -> str:
     """A hash of everything a map shows but its date: same key, same drawing (so an update keeps
     the maps of products whose cells did not change, see `outdir.Kept`)."""
     h = hashlib.sha256()
     for part in (MAP_STYLE, matplotlib.__version__, dpi, bounds, metres, title, subtitle, unit, repr(legend),
-                 cells_digest(data)):
+                 cells_digest(data), hidden):
         h.update(repr(part).encode() + b"\0")
     if districts is not None:
         h.update(repr(len(districts)).encode())
@@ -156,9 +175,10 @@ def legend_title(legend: Legend, fallback: str, width: int = 30) -> str:
     return textwrap.fill(legend.title or fallback, width)
 
 
-def _drawn_and_trimmed(fig: Figure, pad_inches: float) -> np.ndarray:
+def _drawn_and_trimmed(fig: Figure, pad_inches: float) -> tuple[np.ndarray, tuple[int, int]]:
     """The figure drawn once, cut to its artists plus a margin (what savefig's bbox_inches="tight"
-    gives, but that draws everything twice: half of a map's time)."""
+    gives, but that draws everything twice: half of a map's time), and where the cut starts
+    (x, y pixels from the top left)."""
     canvas = fig.canvas
     canvas.draw()
     box = fig.get_tightbbox(canvas.get_renderer()).padded(pad_inches)  # inches, origin bottom left
@@ -167,7 +187,7 @@ def _drawn_and_trimmed(fig: Figure, pad_inches: float) -> np.ndarray:
     dpi = fig.dpi
     x0, x1 = max(0, math.floor(box.x0 * dpi)), min(w, math.ceil(box.x1 * dpi))
     y0, y1 = max(0, h - math.ceil(box.y1 * dpi)), min(h, h - math.floor(box.y0 * dpi))
-    return pixels[y0:y1, x0:x1]
+    return pixels[y0:y1, x0:x1], (x0, y0)
 
 
 def coloured(data: np.ma.MaskedArray, legend: Legend, nodata: str = "none") -> np.ndarray:
@@ -219,7 +239,7 @@ def _districts(ax: Axes, districts: geopandas.GeoDataFrame, name_field: str) -> 
         if geom is None or geom.is_empty or name is None or name != name:  # no place or no name (NaN)
             continue
         p = geom.representative_point()  # inside the polygon, unlike the centroid
-        ax.annotate(str(name), (p.x, p.y), ha="center", va="center", fontsize=8, fontweight="bold",
+        ax.annotate(textwrap.fill(str(name), 24), (p.x, p.y), ha="center", va="center", fontsize=8, fontweight="bold",
                     color="#222222", path_effects=halo, zorder=4)
 
 

@@ -36,6 +36,7 @@ from matplotlib.patches import Patch
 from matplotlib.path import Path as MplPath
 from rasterio.windows import Window
 
+from . import assessed
 from .columns import column, fmt, readable
 from .maps import OUTLINE, _colours, _scale_bar, cells_digest, coloured, legend_title, north_arrow
 from .styles import Legend
@@ -48,7 +49,7 @@ DPI = 200  # print resolution: rasters are read at most this fine for their size
 # fills and record points are drawn as images at it too (thousands of vector zone paths made one page take seconds)
 ZONE, CLEARED, RECORD = "#000000", "#1f78b4", "#111111"
 MAX_LABELS = 60  # zone ranks written on one page's map
-PAGE_STYLE = "3"  # in every stored district page's key: raise it when the page's drawing changes
+PAGE_STYLE = "4"  # in every stored district page's key: raise it when the page's drawing changes
 HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
 CAVEAT = ("A model of the evidence listed, not a survey result. P_c is the estimated probability of "
           "contamination from mine records, soil and drone data; where evidence is thin (see "
@@ -82,6 +83,9 @@ class Briefing:
     redone: list[tuple[float, float, float, float]] | None = None  # an update's redone chunks (None: all new)
     looks: dict[str, str] = field(default_factory=dict)  # the last run's page cells: window → digest
     model: tuple[str, str | None] | None = None  # a fitted [model]: what was applied, and its banner (#21)
+    hidden: assessed.NotAssessed | None = None  # land not assessed on `raster` (a grey hatch)
+    paged: np.ndarray | None = None  # which districts have a page (the others lie outside the region)
+    change_hidden: assessed.NotAssessed | None = None  # and on the change map
 
 
 def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, staged: Path | None = None,
@@ -100,7 +104,9 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
     `pool` (e.g. the run's worker processes) draws the drawings to make while the words are drawn
     here; without one they are drawn here first."""
     pdf = Path(pdf)
-    districts = b.districts
+    b = replace(b, districts=in_priority_order(b.districts))
+    paged = _on_grid(b)  # districts with cells in the grid's region get a page; the rest are listed on the cover
+    districts = b.districts[paged] if b.districts is not None else None
     tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     done: dict = {"drawn": [], "reused": []}
     looks: dict[str, str] = {}
@@ -121,10 +127,11 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
                 drawing = pool.submit(_drawing, sent, row, look) if pool is not None else _drawing(sent, row, look)
             maps.append(drawing)
             keys.append(key)
-            texts.append((row, list(zip(headers, rows[k])), replace(look, data=None)))  # the words need no cells
+            texts.append((row, list(zip(headers, rows[k])), replace(look, data=None, hidden=None)))  # the words need no cells
     if then is not None:
         b = replace(b, **then())
     n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
+    b = replace(b, paged=paged)
     rest = io.BytesIO()  # the cover, each district page's words, the changes and evaluation pages
     with PdfPages(rest) as pages:
         pages.savefig(_cover(b, n_pages), dpi=DPI)
@@ -160,6 +167,27 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
         for source in sources:
             source.close()
     return done
+
+
+def in_priority_order(districts: "geopandas.GeoDataFrame | None") -> "geopandas.GeoDataFrame | None":
+    """The districts in the order to brief them: by `priority` (1 first; mostly-not-assessed
+    districts come after all assessed ones) when the table has it, else as they are."""
+    if districts is None or "priority" not in districts:
+        return districts
+    return districts.sort_values("priority", kind="stable", na_position="last")
+
+
+def _on_grid(b: Briefing) -> np.ndarray:
+    """Which districts hold cells of the grid's region (a districts layer may reach beyond it:
+    those have no cells to map, and no page)."""
+    if b.districts is None:
+        return np.zeros(0, bool)
+    with rasterio.open(b.raster) as ds:
+        grid = shapely.box(*ds.bounds)
+    inside = shapely.intersects(np.asarray(b.districts.geometry.values, dtype=object), grid)
+    if "area_km2" in b.districts:
+        inside &= b.districts["area_km2"].fillna(0).to_numpy() > 0
+    return inside
 
 
 def _drawing(b: Briefing, row, look: Look) -> bytes:
@@ -203,7 +231,8 @@ def _map_key(b: Briefing, row, look: "Look") -> str:
     drawing. Ranks, figures and the run are in its words, drawn each run."""
     h = hashlib.sha256()
     for part in (PAGE_STYLE, DPI, b.version, b.raster_title, b.unit, repr(b.legend), repr(look.view),
-                 repr(look.extent), look.window, look.digest, len(look.cleared), len(look.records)):
+                 repr(look.extent), look.window, look.digest, len(look.cleared), len(look.records),
+                 b.hidden.label if b.hidden is not None else None):
         h.update(repr(part).encode() + b"\0")
     h.update(shapely.to_wkb(row.geometry))
     near = look.near.geometry.values if look.near is not None else []
@@ -222,8 +251,10 @@ def _page(b: Briefing, number: int, total: int, heading: str, subheading: str) -
     """An A4 landscape page with its heading and the footer every page carries (label, run, page)."""
     fig = Figure(figsize=PAGE, dpi=72, facecolor="white")  # rasters go in unresampled: dpi is for points only
     w, h = PAGE
-    fig.text(0.4 / w, 1 - 0.3 / h, heading, fontsize=16, fontweight="bold", va="top")
-    fig.text(0.4 / w, 1 - 0.68 / h, subheading, fontsize=9, color="#444444", va="top")
+    size, lines = heading_lines(heading)
+    fig.text(0.4 / w, 1 - 0.3 / h, "\n".join(lines), fontsize=size, fontweight="bold", va="top", linespacing=1.15)
+    below = max(0.68, 0.3 + len(lines) * size * 1.2 / 72 + 0.06)
+    fig.text(0.4 / w, 1 - below / h, subheading, fontsize=9, color="#444444", va="top")
     if b.label:
         fig.text(0.4 / w, 0.22 / h, b.label, fontsize=8.5, fontweight="bold", color="#b2182b", va="bottom")
     fig.text(1 - 0.4 / w, 0.22 / h, f"minemap {b.version} · run {_when(b.created)} · page {number} of {total}",
@@ -231,8 +262,68 @@ def _page(b: Briefing, number: int, total: int, heading: str, subheading: str) -
     return fig
 
 
+HEADING_IN = 0.55  # room for a page's heading above its subheading (the map starts 1.07 in from the top)
+
+
+def heading_lines(heading: str, width_in: float = PAGE[0] - 0.8) -> tuple[float, list[str]]:
+    """A heading's font size and lines: 16 pt on one line when it fits, else smaller and wrapped
+    (a district's name can be longer than the page: shown whole, never cut)."""
+    for size in (16, 13, 11, 9, 8):
+        lines = textwrap.wrap(heading, max(10, int(width_in * 72 / (size * 0.68)))) or [""]  # bold DejaVu ≤ 0.68 em
+        if len(lines) == 1 or len(lines) * size * 1.2 / 72 <= HEADING_IN:
+            return size, lines
+    return size, lines
+
+
 def _when(created: str) -> str:
     return f"{created[:16].replace('T', ' ')} UTC"
+
+
+COVER_BOX = (5.75, 1.0, 5.55, 6.0)  # the cover's (and changes page's) map: x, y, width, height in inches
+
+
+def _hatch(ax: Axes, hidden: assessed.NotAssessed | None, where: "_Window", data: np.ma.MaskedArray,
+           mask: np.ndarray | None = None) -> None:
+    """Land not assessed in `where` (the cells of `data`) as the grey hatch, drawn as an image at
+    DPI like the outlines; `mask` when it was read already."""
+    if hidden is None:
+        return
+    if mask is None:
+        mask = hidden.mask(data, assessed.read_window(hidden.source, where.level, where.window, where.shape))
+    assessed.draw(ax, mask, where.extent, zorder=2, rasterized=True)
+
+
+def district_notes(b: Briefing) -> list[list[str]]:
+    """The cover's district rows, in the pages' order: priority, name, assessed share, and what
+    a reader must know (mostly not assessed: never ranked by its soil-only mean; outside the region)."""
+    d = b.districts
+    paged = b.paged if b.paged is not None else np.ones(len(d), bool)
+    rows = []
+    pages = np.cumsum(paged) + 1  # the cover is page 1
+    for k in range(len(d)):
+        row = d.iloc[k]
+        rank = fmt(row["priority"], 0) if "priority" in d else str(pages[k]) if paged[k] else ""
+        share = f"{100 * row['assessed_share']:.0f} %" if "assessed_share" in d and row["assessed_share"] == \
+            row["assessed_share"] else "–"
+        note = "outside the region: no page" if not paged[k] else (
+            "mostly not assessed" if str(row.get("assessment", "")) == "mostly not assessed" else "")
+        rows.append([rank, _short(str(row["district"]), 40), share, note])
+    return rows
+
+
+def _district_list(fig: Figure, b: Briefing, y: float) -> float:
+    """Districts in the order of their pages (by priority when known), with their assessed share;
+    returns the y below (inches). Long lists end with "… and N more"."""
+    w, h = PAGE
+    title = "Districts in order of priority" if "priority" in b.districts else "Districts"
+    fig.text(0.4 / w, y / h, title, fontsize=10, fontweight="bold", va="top")
+    rows = district_notes(b)
+    limit = 12
+    if len(rows) > limit:
+        rows = rows[:limit - 1] + [["", f"… and {len(rows) - limit + 1} more", "", "(districts.csv)"]]
+    return _text_table(fig, 0.4, y - 0.25, [0.55, 2.35, 0.75, 1.75], ["priority" if "priority" in b.districts
+                                                                         else "page", "district", "assessed", ""],
+                       rows, fontsize=7.5, right=[True, False, True, False]) - 0.2
 
 
 def _cover(b: Briefing, total: int) -> Figure:
@@ -253,7 +344,9 @@ def _cover(b: Briefing, total: int) -> Figure:
         facts.append(("Skill (evaluate)", f"AUC {skill['auc']:.3f} vs {skill['baseline_auc']:.3f} nearest record; "
                                           f"capture 10 % {skill['capture_10']:.0%} vs {skill['baseline_capture_10']:.0%}"))
     if b.districts is not None:
-        facts.append(("Districts", f"{len(b.districts)} (one page each)"))
+        outside = len(b.districts) - int(b.paged.sum()) if b.paged is not None else 0
+        facts.append(("Districts", f"{len(b.districts)} (one page each)" if not outside else
+                      f"{len(b.districts)}: {len(b.districts) - outside} with a page, {outside} outside the region"))
     if b.zones is not None:
         facts.append(("Priority zones", f"{len(b.zones)} ({fmt(b.zones['area_km2'].sum(), 2)} km²)"))
     banner = (b.model[1] if b.model is not None else None) or skill.get("banner")
@@ -266,17 +359,27 @@ def _cover(b: Briefing, total: int) -> Figure:
     fig.text(0.4 / w, (y - 0.15) / h, "Caveat", fontsize=10, fontweight="bold", va="top")
     fig.text(0.4 / w, (y - 0.4) / h, _wrap(b.caveat, 80), fontsize=8.5, va="top", linespacing=1.4)
     y -= 0.55 + 0.2 * len(_wrap(b.caveat, 80).splitlines())
+    if b.districts is not None and len(b.districts):
+        y = _district_list(fig, b, y)
     fig.text(0.4 / w, y / h, "Inputs used", fontsize=10, fontweight="bold", va="top")
     rows = [[_short(Path(f).name, 48), ", ".join(v)] for f, v in b.inputs.items()]
     limit = max(1, int((y - 0.9) / 0.17))
-    if len(rows) > limit:
-        rows = rows[:limit - 1] + [[f"… and {len(rows) - limit + 1} more", "(listed in run.json)"]]
-    _text_table(fig, 0.4, y - 0.25, [2.9, 1.9], ["file", "variables"], rows, fontsize=7.5)
+    if len(rows) > limit:  # two columns of shorter names before leaving any out
+        rows = [[_short(Path(f).name, 30), ", ".join(v)] for f, v in b.inputs.items()]
+        if len(rows) > 2 * limit:
+            rows = rows[:2 * limit - 1] + [[f"… and {len(rows) - 2 * limit + 1} more", "(run.json)"]]
+        half = math.ceil(len(rows) / 2)
+        _text_table(fig, 0.4, y - 0.25, [1.75, 0.9], ["file", "variables"], rows[:half], fontsize=7.5)
+        _text_table(fig, 3.1, y - 0.25, [1.75, 0.9], ["file", "variables"], rows[half:], fontsize=7.5)
+    else:
+        _text_table(fig, 0.4, y - 0.25, [2.9, 1.9], ["file", "variables"], rows, fontsize=7.5)
     # the overview map on the right: the whole region from the file's coarse overviews
-    data, extent = _read(b.raster, None, 900)
-    box = (5.75, 1.0, 5.55, 6.0)  # x, y, width, height in inches
+    where = _Window.of(b.raster, None, 900)
+    data, extent = where.read(b.raster), where.extent
+    box = COVER_BOX
     ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
     image = _raster(ax, data, extent, b.legend)
+    _hatch(ax, b.hidden, where, data)
     _fit(ax, extent, box[2] / box[3])
     if b.zones is not None and len(b.zones):
         _outlines(ax, b.zones.geometry.values, ZONE, 0.5)
@@ -284,10 +387,13 @@ def _cover(b: Briefing, total: int) -> Figure:
         _outlines(ax, b.districts.geometry.values, OUTLINE, 0.8)
         for name, geom in zip(b.districts["district"], b.districts.geometry.values):
             p = geom.representative_point()
-            ax.annotate(str(name), (p.x, p.y), ha="center", va="center", fontsize=7, fontweight="bold",
+            ax.annotate(textwrap.fill(str(name), 24), (p.x, p.y), ha="center", va="center", fontsize=7, fontweight="bold",
                         path_effects=HALO, zorder=5)
     _finish_map(ax)
     _ramp_legend(fig, image, b, (box[0] + 0.3, 0.62, 2.6, 0.12))
+    if b.hidden is not None:
+        fig.legend(handles=[assessed.legend_patch(_wrap(b.hidden.label, 40))], loc="upper left",
+                   bbox_to_anchor=((box[0] + 3.05) / w, 0.88 / h), fontsize=7, frameon=False, borderaxespad=0)
     return fig
 
 
@@ -306,28 +412,35 @@ class Look:
     window: str = ""  # which cells of which file: overview level, window, shape (see `_Window`)
     digest: str = ""  # of the cells and their mask
     where: "_Window | None" = None  # those cells, to read them when the page is drawn
+    hidden: np.ndarray | None = None  # which of them were not assessed (drawn as a hatch)
 
 
 MAP_BOX = (0.4, 0.65, 6.9, 6.55)  # a district page's map: x, y, width, height in inches
+
+
+def district_view(geometry) -> tuple[float, float, float, float]:
+    """What a district page's map shows (left, bottom, right, top): the district and a margin,
+    widened to the map box's shape."""
+    x0, y0, x1, y1 = geometry.bounds
+    margin = 0.08 * max(x1 - x0, y1 - y0, 1.0)
+    return _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), MAP_BOX[2] / MAP_BOX[3])
 
 
 def _district_look(b: Briefing, row) -> Look:
     """What the page shows. Its cells are not read when an update left them alone: the window
     meets no redone chunk (`b.redone`) and the last run recorded their digest (`b.looks`)."""
     box = MAP_BOX
-    x0, y0, x1, y1 = row.geometry.bounds
-    margin = 0.08 * max(x1 - x0, y1 - y0, 1.0)
-    view = _view((x0 - margin, y0 - margin, x1 + margin, y1 + margin), box[2] / box[3])
+    view = district_view(row.geometry)
     where = _Window.of(b.raster, view, round(max(box[2], box[3]) * DPI))  # as fine as the box at DPI needs
     extent, window = where.extent, where.key(b.raster_title)
     left, right, bottom, top = extent
     untouched = b.redone is not None and not any(  # the window shares no cell with a redone chunk
         c[0] < right and left < c[2] and c[1] < top and bottom < c[3] for c in b.redone)  # c: l, b, r, t
     if untouched and window in b.looks:
-        data, digest = None, b.looks[window]
+        data, digest, hidden = None, b.looks[window], None
     else:
-        data = where.read(b.raster)
-        digest = cells_digest(data)
+        data, hidden = _cells(b, where)
+        digest = _digest(data, hidden)
     seen = shapely.box(*view)
     cleared = list(b.cleared[_meeting(b.cleared, seen)]) if len(b.cleared) else []
     zones, near, listed = b.zones, None, None
@@ -336,12 +449,30 @@ def _district_look(b: Briefing, row) -> Look:
         listed = zones[zones["district"] == str(row["district"])]
     shown = b.records[_meeting(b.records, seen)] if len(b.records) else b.records
     pts = shapely.get_coordinates(shown).reshape(-1, 2)
-    return Look(view, data, extent, near, listed, cleared, pts, window, digest, where)
+    return Look(view, data, extent, near, listed, cleared, pts, window, digest, where, hidden)
+
+
+def _cells(b: Briefing, where: "_Window") -> tuple[np.ma.MaskedArray, np.ndarray | None]:
+    """The raster's cells in `where` and which of them were not assessed (None: no such rule)."""
+    data = where.read(b.raster)
+    if b.hidden is None:
+        return data, None
+    return data, b.hidden.mask(data, assessed.read_window(b.hidden.source, where.level, where.window, where.shape))
+
+
+def _digest(data: np.ma.MaskedArray, hidden: np.ndarray | None) -> str:
+    """Of the cells a page draws: their values and mask, and the not-assessed ones."""
+    digest = cells_digest(data)
+    return digest if hidden is None else hashlib.sha256(f"{digest}/{cells_digest(np.ma.MaskedArray(hidden))}"
+                                                        .encode()).hexdigest()[:32]
 
 
 def _with_cells(b: Briefing, look: Look) -> Look:
     """`look` with its cells read, to draw it."""
-    return look if look.data is not None else replace(look, data=look.where.read(b.raster))
+    if look.data is not None:
+        return look
+    data, hidden = _cells(b, look.where)
+    return replace(look, data=data, hidden=hidden)
 
 
 def _meeting(geoms: np.ndarray, seen) -> np.ndarray:
@@ -358,6 +489,8 @@ def _district_map(b: Briefing, row, look: Look) -> Figure:
     view, data, extent = look.view, look.data, look.extent
     ax = _map_axes(fig, view)
     image = _raster(ax, data, extent, b.legend, _repeat(data.shape[1], extent[1] - extent[0], view[2] - view[0], box[2]))
+    if look.hidden is not None:
+        assessed.draw(ax, look.hidden, extent, zorder=2, rasterized=True)
     if look.cleared:
         _fill(ax, look.cleared, CLEARED)
     if b.districts is not None:
@@ -378,6 +511,8 @@ def _district_map(b: Briefing, row, look: Look) -> Figure:
                Line2D([], [], color=OUTLINE, lw=1.6, label="district"),
                Patch(facecolor=CLEARED, alpha=0.45, edgecolor=CLEARED, label="cleared area"),
                Line2D([], [], marker="o", ls="", color=RECORD, markersize=3, label="mine record")]
+    if b.hidden is not None:
+        handles.append(assessed.legend_patch(_wrap(b.hidden.label, 40)))
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x / w, 6.55 / h), ncols=2, fontsize=7.5,
                frameon=False, handlelength=1.5, borderaxespad=0)
     return fig
@@ -413,7 +548,17 @@ def _district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look,
                         path_effects=HALO, zorder=6, annotation_clip=True)
     x = MAP_BOX[0] + MAP_BOX[2] + 0.35
     fig.text(x / w, 5.95 / h, "District figures", fontsize=10, fontweight="bold", va="top")
-    y = _text_table(fig, x, 5.72, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8, right=[False, True])
+    top = 5.72
+    if str(row.get("assessment", "")) == "mostly not assessed":  # said before any figure is read
+        share = row.get("assessed_share", math.nan)
+        note = _wrap(f"Mostly not assessed ({100 * share:.0f} % of its area has enough evidence): its figures "
+                     "are not a ranking, and it is briefed after every assessed district.", 58)
+        fig.text(x / w, top / h, note, fontsize=8, fontweight="bold", color="#b2182b", va="top", linespacing=1.3)
+        top -= 0.2 + 0.16 * len(note.splitlines())
+    # a long table of figures (assessed share, both means, a class per column…) in smaller type, so
+    # the district's riskiest zones still fit below it
+    y = _text_table(fig, x, top, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8 if len(figures) <= 20 else 7,
+                    right=[False, True])
     fig.text(x / w, (y - 0.12) / h, "Priority zones in this district", fontsize=10, fontweight="bold", va="top")
     _zone_list(fig, x, y - 0.35, look.listed)
     return fig
@@ -429,7 +574,7 @@ def _zone_list(fig: Figure, x: float, y: float, zones) -> None:
     cols = ["rank", "risk_class", "area_km2", "mean_residual" if "mean_residual" in zones else "mean_pc"]
     headers, rows, _ = readable(zones[cols])
     limit = max(1, int((y - 0.75) / 0.16))
-    rest = zones.iloc[limit - 1:] if len(rows) > limit else zones.iloc[:0]
+    rest = zones.iloc[max(1, limit - 1):] if len(rows) > limit else zones.iloc[:0]  # the riskiest always listed
     rows = rows[:len(zones) - len(rest)]
     # the last header ("Mean residual P_res", bold) needs ~1.1 in: right-aligned in 1.3, clear of "Area (km²)"
     y = _text_table(fig, x, y, [0.55, 0.85, 0.85, 1.3], headers, rows, fontsize=7.5, right=[True, False, True, True])
@@ -479,8 +624,9 @@ def _evaluation_page(b: Briefing, total: int) -> Figure:
 
 def _changes_page(b: Briefing, number: int, total: int) -> Figure:
     """The priority zones that appeared, grew, shrank or vanished since the previous run."""
-    fig = _page(b, number, total, "Changes since the previous run",
-                "Priority zones compared by overlap with the previous run's (change_since_previous.tif maps ΔP)")
+    mapped = f"; the map: {b.change[1].title}" if b.change is not None else ""
+    fig = _page(b, number, total, "Changes since the previous run", "Priority zones compared by overlap with the "
+                f"previous run's{mapped or ' (change_since_previous.tif maps ΔP)'}")
     w, h = PAGE
     lines = b.changes or []
     limit = 34
@@ -489,16 +635,22 @@ def _changes_page(b: Briefing, number: int, total: int) -> Figure:
     fig.text(0.4 / w, 7.2 / h, "\n".join(_short(x, 90) for x in shown), fontsize=8, va="top", linespacing=1.5)
     if b.change is not None:  # the ΔP map on the right, with this run's zones
         path, legend = b.change
-        data, extent = _read(path, None, 900)
-        box = (5.75, 1.0, 5.55, 6.0)  # x, y, width, height in inches, as the cover's map
+        where = _Window.of(path, None, 900)
+        data, extent = where.read(path), where.extent
+        box = COVER_BOX
         ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
         image = _raster(ax, data, extent, legend)
+        _hatch(ax, b.change_hidden, where, data)
         _fit(ax, extent, box[2] / box[3])
         if b.zones is not None and len(b.zones):
             _outlines(ax, b.zones.geometry.values, ZONE, 0.5)
         _finish_map(ax)
-        _ramp_legend(fig, image, replace(b, legend=legend, raster_title=legend.title, unit="ΔP"),
+        short = replace(legend, title="ΔP (new − previous): the map's title above")  # the long one heads the page
+        _ramp_legend(fig, image, replace(b, legend=short, raster_title=legend.title, unit="ΔP"),
                      (box[0] + 0.3, 0.62, 2.6, 0.12))
+        if b.change_hidden is not None:
+            fig.legend(handles=[assessed.legend_patch(_wrap(b.change_hidden.label, 40))], loc="upper left",
+                       bbox_to_anchor=((box[0] + 3.05) / w, 0.88 / h), fontsize=7, frameon=False, borderaxespad=0)
     return fig
 
 

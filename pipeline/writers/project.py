@@ -163,7 +163,8 @@ SYMBOLS = {  # symbol type, symbol layer class, properties
 
 def _renderer(style: str) -> ET.Element:
     r = ET.Element("renderer-v2", type="singleSymbol", symbollevels="0", enableorderby="0", forceraster="0")
-    ET.SubElement(r, "symbols").append(symbol(*SYMBOLS[style], name="0"))
+    ET.SubElement(r, "symbols").append(hatch_symbol("0") if style == "not_assessed"
+                                       else symbol(*SYMBOLS[style], name="0"))
     ET.SubElement(r, "rotation")
     ET.SubElement(r, "sizescale")
     return r
@@ -176,6 +177,27 @@ def symbol(kind: str, cls: str, props: dict[str, str], name: str = "") -> ET.Ele
     options = ET.SubElement(sl, "Option", type="Map")
     for k, v in props.items():
         ET.SubElement(options, "Option", type="QString", name=k, value=v)
+    return sym
+
+
+# not assessed (issue #20): the PNG maps' and briefing's grey hatch on a light grey face, as
+# line-pattern lines (scaled for print, unlike Qt's brush patterns), apart from every ramp colour
+HATCH_FACE, HATCH_LINE = "224,224,224,255", "110,110,110,255"
+
+
+def hatch_symbol(name: str = "") -> ET.Element:
+    """A fill symbol: a light grey face, then grey lines 1.2 mm apart at 135° (as "\\" on the maps)."""
+    sym = symbol("fill", "SimpleFill", {"color": HATCH_FACE, "style": "solid", "outline_color": HATCH_LINE,
+                                         "outline_width": "0.2", "outline_style": "solid",
+                                         "outline_width_unit": "MM"}, name=name)
+    pattern = ET.SubElement(sym, "layer", {"class": "LinePatternFill", "enabled": "1", "pass": "0", "locked": "0"})
+    options = ET.SubElement(pattern, "Option", type="Map")
+    for k, v in {"angle": "135", "color": HATCH_LINE, "distance": "1.2", "distance_unit": "MM", "line_width": "0.25",
+                 "line_width_unit": "MM", "offset": "0", "offset_unit": "MM"}.items():
+        ET.SubElement(options, "Option", type="QString", name=k, value=v)
+    pattern.append(symbol("line", "SimpleLine", {"line_color": HATCH_LINE, "line_width": "0.25",
+                                                 "line_width_unit": "MM", "line_style": "solid",
+                                                 "capstyle": "flat"}, name=f"@{name}@1"))
     return sym
 
 

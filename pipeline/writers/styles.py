@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from xml.sax.saxutils import quoteattr
 
 from ..formulas import SUSTAINABLE
@@ -162,3 +162,22 @@ def qml(legend: Legend) -> str:
 
 def _num(v: float) -> str:
     return "inf" if v == float("inf") else repr(float(v))
+
+
+# field-facing words on maps, pages and layouts (issue #20 §9); the symbols stay in the technical
+# sections (equations, run.json, the product files' tags)
+E_UNITS = "mines per km² minus percentage points cleared"
+
+
+def in_field_words(name: str, legend: Legend, not_assessed: str = "", layers: str = "") -> Legend:
+    """`legend` as the field reads it: the risk classes' code 0 named as the maps' hatch
+    (`not_assessed`, the run's rule in words), E's unit in words, the evidence count's `layers`
+    in words."""
+    if name == "risk_class" and not_assessed:
+        return replace(legend, stops=[Stop(s.value, s.color, not_assessed) if s.value == 0 else s
+                                      for s in legend.stops])
+    if name == "environmental_impact":
+        return replace(legend, title=f"Environmental impact E ({E_UNITS})")
+    if name == "evidence_count" and layers:
+        return replace(legend, title=f"Evidence layers behind P_c (of {layers})")
+    return legend
