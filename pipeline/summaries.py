@@ -29,8 +29,9 @@ from .grid import Grid
 from .formulas import SUSTAINABLE
 from .products import INSUFFICIENT, PRODUCTS, UINT8_NODATA
 from .sources.polygons import BurnJob
+from .joins import chunk_pieces, piece_groups
 from .tasks import Tasking, task_pieces, tasking_for
-from .tiles import Index, chunk_key, tiled_array
+from .tiles import chunk_key, tiled_array
 from .vector import POLYGONS, empty_layer_problem, geometry_type_problem, read_vector, repair_geometries, to_crs
 
 # the per-chunk inputs of a part, in this order; products or layers that are not there are skipped
@@ -344,35 +345,9 @@ def _priority(frame: pd.DataFrame, t: pd.DataFrame, class_names: list[str], cell
 def merge_zones(parts: dict[str, dict], grid: Grid, districts: Districts | None, class_names: list[str],
                 min_area_km2: float) -> gpd.GeoDataFrame:
     """Join zone pieces across chunk borders; one row per zone, highest class and largest first."""
-    pieces: dict[Index, dict] = {}
-    for idx in grid.tile_ids():
-        part = parts.get(chunk_key(idx))
-        if part is not None and part["zones"] is not None:
-            pieces[idx] = part["zones"]
-    start, total = {}, 0
-    for idx, z in pieces.items():
-        start[idx] = total
-        total += z["n"]
-    parent = np.arange(total)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for (i, j), z in pieces.items():
-        for nb, mine, theirs in (((i, j + 1), "right", "left"), ((i + 1, j), "bottom", "top")):
-            other = pieces.get(nb)
-            if other is None:
-                continue
-            a, b = z["edges"][mine], other["edges"][theirs]
-            touch = (a > 0) & (b > 0)
-            for la, lb in set(zip(a[touch].tolist(), b[touch].tolist())):
-                ra, rb = find(start[(i, j)] + la - 1), find(start[nb] + lb - 1)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-    roots = np.array([find(k) for k in range(total)], dtype=np.int64)
+    pieces = chunk_pieces(parts, grid, "zones")
+    roots = piece_groups(pieces)
+    total = len(roots)
     class_columns = [f"km2_{_slug(name)}" for name in class_names]
     columns = ["rank", "risk_class", "area_km2", "district", "mean_pc", "max_pc", *class_columns, "mean_evidence",
                "min_evidence", "cells"]

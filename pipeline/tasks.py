@@ -30,7 +30,7 @@ from rasterio.features import shapes
 from scipy import ndimage
 
 from .grid import Grid
-from .tiles import Index, chunk_key
+from .joins import chunk_pieces, piece_groups
 
 TASK_STATS = ("cells", "pc_n", "pc_sum", "by_class", "districts", "n_sum", "n_min", "direct", "square", "first")
 MGRS_DIGITS = {100_000: 0, 10_000: 1, 1000: 2, 100: 3, 10: 4, 1: 5}  # reference precision (m) → digits
@@ -160,40 +160,12 @@ class Merged:
 
 def join_pieces(parts: dict[str, dict], grid: Grid) -> Merged | None:
     """Join the chunks' task pieces that touch across a chunk border within one square."""
-    pieces: dict[Index, dict] = {}
-    for idx in grid.tile_ids():
-        part = parts.get(chunk_key(idx))
-        if part is not None and part.get("tasks") is not None:
-            pieces[idx] = part["tasks"]
+    pieces = chunk_pieces(parts, grid, "tasks")
     if not pieces:
         return None
-    start, total = {}, 0
-    for idx, t in pieces.items():
-        start[idx] = total
-        total += t["n"]
-    parent = np.arange(total)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for (i, j), t in pieces.items():
-        for nb, mine, theirs in (((i, j + 1), "right", "left"), ((i + 1, j), "bottom", "top")):
-            other = pieces.get(nb)
-            if other is None:
-                continue
-            a, b = t["edges"][mine], other["edges"][theirs]
-            touch = (a > 0) & (b > 0)
-            for la, lb in set(zip(a[touch].tolist(), b[touch].tolist())):
-                ka, kb = start[(i, j)] + la - 1, start[nb] + lb - 1
-                if not np.array_equal(t["stats"]["square"][la - 1], other["stats"]["square"][lb - 1]):
-                    continue  # the chunk border is a square line there
-                ra, rb = find(ka), find(kb)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-    roots = np.array([find(k) for k in range(total)], dtype=np.int64)
+    # pieces join across a chunk border only within one square (the border may be a square line)
+    roots = piece_groups(pieces, lambda t, la, o, lb: np.array_equal(t["stats"]["square"][la - 1],
+                                                                     o["stats"]["square"][lb - 1]))
     groups, group_of = np.unique(roots, return_inverse=True)
     g = len(groups)
     stats: dict[str, np.ndarray] = {}
