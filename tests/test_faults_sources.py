@@ -101,6 +101,10 @@ def test_zero_padded_raster_warns_and_nodata_option_masks_it(world, out):
     pc = band(out, "contamination_probability")
     assert pc[5, 5] == pytest.approx(1.4 / 3, abs=1e-6)  # surveyed: (0 + 0.8 + 0.6) / 3
     assert pc[10, 10] == pytest.approx(0.8 / 3, abs=1e-6)  # padding read as V_i 0
+    state = json.loads((out / ".minemap" / "state.json").read_text())
+    assert state["raster_checks"][str(world.parent / "drone" / "pad.tif")]["zero_border"] is True
+    result = run_cli("update", world, "--out", out, "--quiet")  # the remembered check warns again
+    assert result.exit_code == 0 and "pad.tif: has no nodata value" in result.output, result.output
 
     edit(world, 'path = "drone/*.tif"', 'path = "drone/*.tif"\nnodata = 0')
     result = run_cli("run", world, "--out", out, "--quiet")

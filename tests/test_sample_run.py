@@ -72,12 +72,12 @@ def by_hand(sample_out) -> dict[str, np.ndarray]:
     eq. (2) worked by hand from them: the mean of the layers with data (weights 1/3 each)."""
     from pipeline.engine.plan import load_inputs
 
-    settings = json.loads((sample_out / "run.json").read_text())["config"]["settings"]
-    pc = settings["products"]["contamination_probability"]
+    record = json.loads((sample_out / "run.json").read_text())
+    pc = record["config"]["settings"]["products"]["contamination_probability"]
     assert pc["weights"] == pytest.approx([1 / 3] * 3) and not pc["require_all"]
     layers = load_inputs(CONFIG).layers
     L, S, V = (layers[v].array.compute().astype(np.float64) for v in ("L", "S_t", "V_i"))
-    H = np.minimum(L / pc["L_sat"], 1.0)
+    H = np.minimum(L / record["assessment"]["L_sat"], 1.0)  # the L_sat the run used ("auto" resolved)
     stack = np.stack([H, S, V])
     n = np.isfinite(stack).sum(axis=0)
     with np.errstate(invalid="ignore"):
