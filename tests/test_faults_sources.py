@@ -18,7 +18,7 @@ from shapely.geometry import Point, box
 
 from faults import assert_refused, run_cli
 from test_faults_inputs import band, edit, first_run, out, refused, run_ok  # noqa: F401 (fixtures)
-from world import CRS, X0, X1, Y0, Y1, write_gpkg, write_raster
+from world import CRS, X0, X1, Y0, Y1, cell_box, write_gpkg, write_raster
 
 VI_RASTER = '[inputs.V_i]\nkind = "raster"\npath = "drone/*.tif"'
 SOIL_CLASSES = 'kind = "polygons"\npath = "soil.gpkg"\nclass_field = "soil_class"\ntable = "soil.csv"'
@@ -138,6 +138,14 @@ def test_blank_class_refused(world, out):
     write_gpkg(world.parent / "soil.gpkg", [{"soil_class": "sand", "geometry": box(X0, Y0, X0 + 5000, Y1)},
                                             {"soil_class": "  ", "geometry": box(X0 + 5000, Y0, X1, Y1)}])
     refused(world, out, "soil.gpkg", "1 feature has no soil_class")
+
+
+def test_null_release_status_refused(world, out):
+    """A release polygon without a status was silently left out of the released land."""
+    write_gpkg(world.parent / "release.gpkg", [{"status": "cancelled", "geometry": cell_box(20, 20)},
+                                               {"status": None, "geometry": cell_box(30, 30)}])
+    world.write_text(world.read_text() + '[release]\npath = "release.gpkg"\n')
+    refused(world, out, "release.gpkg", "1 feature has no status (NULL or blank)", "cancelled, reduced, cleared")
 
 
 # --- evaluate ----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from ..variables import VARIABLES, Variable
 from ..vector import POINTS, POLYGONS, PointColumns, crs_text, read_table, table_column
 from .coverage import CoverageJob, site_area_km2
 from .density import DensityJob
-from .geoms import Features, load_frame, numeric_values
+from .geoms import Features, load_frame, no_class, numeric_values
 from .polygons import BurnJob, lookup
 from .raster import MosaicJob, RasterFile, acquisition_time
 
@@ -380,7 +380,9 @@ def _class_values(classes, spec: PolygonSource, var: str, variable: Variable, cf
     for cls, v in bad.items():
         problems.append(Problem(str(table_path), f"class {cls!r}: {column} = {v:g} outside the valid "
                                                  f"range of {var} {variable.range_text}"))
-    if missing := no_class(classes, spec.class_field, path, spec.table):
+    fix = (f"give each a class from {Path(spec.table).name}, or leave them out with "
+           f"where = \"{spec.class_field} IS NOT NULL\"")
+    if missing := no_class(classes, spec.class_field, path, fix):
         problems.append(missing)
         return None
     keys = classes.astype(str).str.strip()
@@ -391,17 +393,6 @@ def _class_values(classes, spec: PolygonSource, var: str, variable: Variable, cf
     if bad or len(unknown):
         return None
     return keys.map(lookup).to_numpy(dtype="float64")
-
-
-def no_class(classes, class_field: str, path: Path, table: str | None) -> Problem | None:
-    """A problem when features have no class (NULL or blank): a class lookup cannot place them,
-    and guessing a class for them would invent evidence."""
-    blank = classes.isna() | (classes.astype(str).str.strip() == "")
-    if not (n := int(blank.sum())):
-        return None
-    return Problem(str(path), f"{n} feature{'s' * (n > 1)} {'have' if n > 1 else 'has'} no {class_field} "
-                              f"(NULL or blank): give each a class from {Path(table or '').name or 'the table'}, "
-                              f"or leave them out with where = \"{class_field} IS NOT NULL\"")
 
 
 # --- density ------------------------------------------------------------------------------
