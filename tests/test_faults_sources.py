@@ -21,7 +21,6 @@ from test_faults_inputs import band, edit, first_run, out, refused, run_ok  # no
 from world import CRS, X0, X1, Y0, Y1, cell_box, write_gpkg, write_raster
 
 VI_RASTER = '[inputs.V_i]\nkind = "raster"\npath = "drone/*.tif"'
-SOIL_CLASSES = 'kind = "polygons"\npath = "soil.gpkg"\nclass_field = "soil_class"\ntable = "soil.csv"'
 
 
 # --- every source kind's output against its variable's unit and range -------------------------

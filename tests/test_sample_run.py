@@ -10,6 +10,7 @@ import pytest
 import rasterio
 
 from conftest import REPO, run_sample
+from made import made_products
 
 CONFIG = REPO / "sample_data" / "minemap.toml"
 PRODUCTS = {  # name: (dtype, nodata, renderer, valid range)
@@ -149,7 +150,9 @@ def test_run_record(sample_out, by_hand):
 def test_one_thread_and_two_give_identical_outputs(sample_out, tmp_path):
     single = tmp_path / "single"
     run_sample(single, "--workers", "1")
-    for name in PRODUCTS:
+    names = made_products(single)  # every product the run makes, from the registry
+    assert sorted(names) == sorted(PRODUCTS)
+    for name in names:
         with rasterio.open(sample_out / f"{name}.tif") as a, rasterio.open(single / f"{name}.tif") as b:
             assert np.array_equal(a.read(1), b.read(1)), name
 
