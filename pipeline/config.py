@@ -43,6 +43,8 @@ class RasterSource(_Spec):
     scale: Literal["auto", "none"] | tuple[float, float] = Field(
         "auto", description="auto: integer files divided by their type's maximum (0–255 → 0–1); [lo, hi]: linear to [0, 1]")
     time_tag: str = Field("TIFFTAG_DATETIME", description="tag with the acquisition time; the file's mtime if absent")
+    nodata: float | None = Field(None, allow_inf_nan=False, description="the value marking pixels without data, "
+                                 "used instead of the files' own (e.g. 0 for zero padding around a survey)")
 
     @field_validator("scale")
     @classmethod

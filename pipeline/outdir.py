@@ -53,6 +53,8 @@ class RasterCheck(BaseModel):
     sha256: str
     min: float
     max: float
+    nodata: float | None = None  # the source's `nodata` option the range was read with
+    zero_border: bool | None = None  # no nodata and every edge pixel exactly 0 (None: not known)
 
 
 class GridKey(BaseModel):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from click.testing import CliRunner
 from shapely.geometry import Polygon, box
 
@@ -69,10 +70,26 @@ def test_corrupt_drone_file(world, published):
 
 
 def test_self_intersecting_polygon_is_repaired(world, published):
-    # a bow-tie is invalid; make_valid turns it into two triangles and the run goes on
+    """A bow-tie over cells rows 0–4, cols 0–4 is invalid; make_valid keeps both triangles
+    (buffer(0) would keep one: 9 cleared cells, not 17). Their edges run along cell diagonals,
+    so C is 100 % on cells inside and 50 % on the diagonal cells (the crossing cell (2, 2) too):
+    E = −C·R = −80 and −40 (manual, R 0.8; L 0 there), CSC (defined where cleared) on 17 cells."""
     bowtie = Polygon([(X0, Y1), (X0 + 500, Y1 - 500), (X0 + 500, Y1), (X0, Y1 - 500)])
     write_gpkg(world.parent / "cleared.gpkg", [{"method": "manual", "geometry": bowtie}])
     assert run_cli("run", str(world), "--out", str(published), "--quiet").exit_code == 0
+    with rasterio.open(published / "environmental_impact.tif") as e, \
+            rasterio.open(published / "clearance_sustainability.tif") as csc:
+        impact, sustainability, nodata = e.read(1), csc.read(1), csc.nodata
+    expected = -np.array([[40, 0, 0, 0, 40],
+                          [80, 40, 0, 40, 80],
+                          [80, 80, 40, 80, 80],
+                          [80, 40, 0, 40, 80],
+                          [40, 0, 0, 0, 40]], np.float32)
+    assert np.array_equal(impact[:5, :5], expected)
+    assert np.count_nonzero(impact) == 17 + 1  # and L·D on the mines' cell (50, 50)
+    cleared = sustainability != nodata
+    assert cleared.sum() == 17 and np.array_equal(cleared[:5, :5], expected < 0)
+    assert (sustainability[cleared] == np.float32(0.75)).all()  # (E_f 0.9 + B_r 0.6) / 2 · D_i 1.0
 
 
 def test_table_value_out_of_range_and_missing_file_listed_together(world, published):

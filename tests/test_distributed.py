@@ -8,11 +8,9 @@ import rasterio
 from PIL import Image
 
 from conftest import REPO
+from made import made_products, worker_tasks
 
 from pipeline.runner import run
-
-PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
-            "clearance_sustainability"]
 
 
 def test_local_cluster_with_two_worker_processes_matches_threads(tmp_path, engine_sample):
@@ -21,10 +19,16 @@ def test_local_cluster_with_two_worker_processes_matches_threads(tmp_path, engin
     run(config, tmp_path / "threads", workers=2)
     # worker processes, not threads: anything unpicklable in the graph (an open dataset, a lock) fails here
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=None) as cluster, worker_tasks(cluster.scheduler_address) as tasks:
         record = run(config, tmp_path / "cluster", scheduler_address=cluster.scheduler_address)
     assert record["grid"]["shape"] == [1461, 1212]
-    for name in PRODUCTS:
+    # the cluster computed it: every chunk of L (3 × 3 chunks of 512) on one of its two workers
+    ran = tasks.chunks("density-L")
+    assert sorted(ran) == [(i, j) for i in range(3) for j in range(3)] and set(ran.values()) <= tasks.workers
+    assert len(tasks.workers) == 2
+    names = made_products(tmp_path / "threads")
+    assert "released_share" in names and "residual_probability" in names  # the sample releases land
+    for name in names:
         with rasterio.open(tmp_path / "threads" / f"{name}.tif") as a, \
                 rasterio.open(tmp_path / "cluster" / f"{name}.tif") as b:
             assert np.array_equal(a.read(1), b.read(1)), name
@@ -45,7 +49,7 @@ def test_worker_processes_match_threads(tmp_path, monkeypatch, engine_sample):
     monkeypatch.setattr(chunks, "_spawn", lambda n: spawned.append(n) or real_spawn(n))
     run(config, tmp_path / "processes", workers=2)
     assert spawned == [2]  # started once, early, and used for the chunks
-    for name in PRODUCTS:
+    for name in made_products(tmp_path / "threads"):
         with rasterio.open(tmp_path / "threads" / f"{name}.tif") as a, \
                 rasterio.open(tmp_path / "processes" / f"{name}.tif") as b:
             assert np.array_equal(a.read(1), b.read(1)), name

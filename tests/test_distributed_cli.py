@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 import rasterio
 
+from made import made_products, worker_tasks
 from pipeline.runner import run
-
-PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
-            "clearance_sustainability"]
 
 
 @pytest.fixture
@@ -50,8 +48,15 @@ def cluster(tmp_path):
 def test_command_line_cluster_matches_local_run(tmp_path, cluster, engine_sample):
     config = engine_sample
     run(config, tmp_path / "local", workers=2)
-    run(config, tmp_path / "cluster", scheduler_address=cluster)
-    for name in PRODUCTS:
+    with worker_tasks(cluster) as tasks:
+        run(config, tmp_path / "cluster", scheduler_address=cluster)
+    # the `dask worker` processes computed it: every chunk of L (3 × 3 chunks of 512) on one of them
+    ran = tasks.chunks("density-L")
+    assert sorted(ran) == [(i, j) for i in range(3) for j in range(3)] and set(ran.values()) <= tasks.workers
+    assert len(tasks.workers) == 2
+    names = made_products(tmp_path / "local")
+    assert "released_share" in names and "residual_probability" in names  # the sample releases land
+    for name in names:
         with rasterio.open(tmp_path / "local" / f"{name}.tif") as a, \
                 rasterio.open(tmp_path / "cluster" / f"{name}.tif") as b:
             assert np.array_equal(a.read(1), b.read(1)), name

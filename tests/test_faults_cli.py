@@ -22,10 +22,8 @@ from shapely.geometry import box
 
 from conftest import REPO
 from faults import assert_refused, no_leftovers, run_cli, snapshot
+from made import made_products
 from world import CRS, X0, X1, Y0, Y1, cell_box, make_world, write_gpkg, write_raster
-
-PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
-            "clearance_sustainability"]
 
 
 @pytest.fixture
@@ -143,7 +141,7 @@ def test_uniform_products_are_drawn(tmp_path, one_cell):
     record = json.loads((out / "run.json").read_text())
     assert record["products"]["recovery_rate"]["min"] == record["products"]["recovery_rate"]["max"]
     assert record["grid"]["shape"] == ([1, 1] if one_cell else [100, 100])
-    for name in PRODUCTS:
+    for name in made_products(out):
         assert (out / f"{name}.png").stat().st_size > 0, name
     # R_e = A_c·B_r / (T_s·P_c) = 0.002 · 0.5 / (1 · 0.4) = 0.0025 everywhere, drawn on R_e's fixed 0–5 range
     assert record["products"]["recovery_rate"]["min"] == pytest.approx(0.0025)
@@ -160,7 +158,7 @@ def test_product_with_no_valid_cell_is_drawn(tmp_path):
     record = json.loads((out / "run.json").read_text())
     assert record["products"]["recovery_rate"]["valid_cells"] == 0
     assert record["products"]["clearance_sustainability"]["valid_cells"] == 0
-    for name in PRODUCTS:
+    for name in made_products(out):
         assert (out / f"{name}.png").stat().st_size > 0, name
 
 

@@ -25,14 +25,13 @@ from shapely.geometry import Polygon, box
 
 from conftest import REPO
 from faults import assert_refused, no_leftovers, run_cli, snapshot
+from made import made_products
 from pipeline.outdir import JOURNAL, KILL_HOOK, output_lock
 from pipeline.partsfile import decode_parts, encode_parts
 from pipeline.sources.loaders import file_sha256
 from pipeline.summaries import chunk_part
 from world import CRS, X0, X1, Y0, Y1, write_gpkg, write_raster
 
-PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
-            "clearance_sustainability"]
 STATE = Path(".minemap") / "state.json"
 
 
@@ -57,8 +56,11 @@ def update_json(config: Path, out: Path, *extra) -> tuple[dict, str]:
 
 
 def assert_same_products(out: Path, fresh: Path) -> None:
-    """Cell for cell, georeferencing and statistics: the products of `out` are those of `fresh`."""
-    for name in PRODUCTS:
+    """Cell for cell, georeferencing and statistics: the products of `out` are those of `fresh`
+    (every product the run makes, from the registry)."""
+    names = made_products(fresh)
+    assert names == made_products(out)
+    for name in names:
         with rasterio.open(out / f"{name}.tif") as a, rasterio.open(fresh / f"{name}.tif") as b:
             assert (a.shape, a.transform, a.crs) == (b.shape, b.transform, b.crs), name
             assert np.array_equal(a.read(1), b.read(1)), name
@@ -89,10 +91,11 @@ def fresh_run(config: Path, folder: Path, *extra) -> Path:
 def assert_consistent_set(out: Path) -> None:
     """Every file run.json lists has the SHA-256 it lists, and all products carry its run's time."""
     record = json.loads((out / "run.json").read_text())
-    assert set(record["files"]) >= {f"{n}.tif" for n in PRODUCTS} | {"item.json", "priority_zones.gpkg"}
+    names = made_products(out)
+    assert set(record["files"]) >= {f"{n}.tif" for n in names} | {"item.json", "priority_zones.gpkg"}
     for name, sha in record["files"].items():
         assert file_sha256(out / name) == sha, name
-    for name in PRODUCTS:
+    for name in names:
         with rasterio.open(out / f"{name}.tif") as ds:
             assert ds.tags()["MINEMAP_CREATED_UTC"] == record["created_utc"], name
     assert not (out / ".minemap" / JOURNAL).exists() and no_leftovers(out)

@@ -10,6 +10,7 @@ import pytest
 import rasterio
 
 from conftest import REPO, run_sample
+from made import made_products
 
 CONFIG = REPO / "sample_data" / "minemap.toml"
 PRODUCTS = {  # name: (dtype, nodata, renderer, valid range)
@@ -25,7 +26,7 @@ PRODUCTS = {  # name: (dtype, nodata, renderer, valid range)
 
 
 @pytest.mark.parametrize("name", PRODUCTS)
-def test_product_file_is_what_qgis_users_need(sample_out, name):
+def test_product_file_is_what_qgis_users_need(sample_out, name, by_hand):
     dtype, nodata, renderer, (lo, hi) = PRODUCTS[name]
     with rasterio.open(sample_out / f"{name}.tif") as ds:
         assert ds.crs.to_epsg() == 32638
@@ -47,6 +48,13 @@ def test_product_file_is_what_qgis_users_need(sample_out, name):
     assert lo <= data.min() and data.max() <= hi
     assert data.count() > 0
     assert data.mask[0, 0] and data.mask[-1, -1]  # bounding-box corners lie outside the region
+    if name in ("contamination_probability", "residual_probability"):  # the values are eq. (2)'s, by hand
+        expected = by_hand["P_c"][~data.mask]
+        if name == "residual_probability":
+            with rasterio.open(sample_out / "released_share.tif") as ds:
+                expected = expected * (1 - ds.read(1, masked=True)[~data.mask])
+        np.testing.assert_allclose(data.compressed(), expected, atol=1e-6)
+        assert float(stats["STATISTICS_MEAN"]) == pytest.approx(float(expected.mean()), rel=1e-5)
     style = ET.parse(sample_out / f"{name}.qml").getroot()
     assert style.find("pipe/rasterrenderer").get("type") == renderer
 
@@ -59,14 +67,60 @@ def test_tags_name_every_variable_source(sample_out):
     assert "cleared_areas.gpkg" in inputs["A_c"] and inputs["P_c"] == "kind=product, product=contamination_probability"
 
 
-def test_pc_matches_its_inputs_in_a_drone_covered_cell(sample_out):
-    """Recompute P_c by hand for one cell from evidence_count and the formula's parts."""
+@pytest.fixture(scope="module")
+def by_hand(sample_out) -> dict[str, np.ndarray]:
+    """H_m, S_t, V_i on every cell as the sources give them (the loaders, not the products), and
+    eq. (2) worked by hand from them: the mean of the layers with data (weights 1/3 each)."""
+    from pipeline.engine.plan import load_inputs
+
+    record = json.loads((sample_out / "run.json").read_text())
+    pc = record["config"]["settings"]["products"]["contamination_probability"]
+    assert pc["weights"] == pytest.approx([1 / 3] * 3) and not pc["require_all"]
+    layers = load_inputs(CONFIG).layers
+    L, S, V = (layers[v].array.compute().astype(np.float64) for v in ("L", "S_t", "V_i"))
+    H = np.minimum(L / record["assessment"]["L_sat"], 1.0)  # the L_sat the run used ("auto" resolved)
+    stack = np.stack([H, S, V])
+    n = np.isfinite(stack).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        p = np.nansum(stack, axis=0) / n
+    return {"H_m": H, "S_t": S, "V_i": V, "n": n, "P_c": p}
+
+
+def soil_st_at(x: float, y: float) -> float:
+    """S_t of the soil polygon holding a point (grid CRS), from soil_classes.csv: by hand."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from pipeline.vector import read_table
+
+    soil = gpd.read_file(CONFIG.parent / "soil.gpkg").to_crs("EPSG:32638")
+    classes = soil[soil.contains(Point(x, y))]["soil_class"].tolist()
+    assert len(classes) == 1, classes
+    return float(read_table(CONFIG.parent / "soil_classes.csv", "soil_class")[classes[0]]["S_t"])
+
+
+def test_pc_matches_its_inputs_in_a_drone_covered_cell(sample_out, by_hand):
+    """P_c read from the file equals eq. (2) worked by hand from H_m, S_t, V_i: on a drone-covered
+    cell with mines nearby (all three layers), on a cell no drone flew (mean of two: dividing by 3
+    there would be wrong), and on every other cell the file has a value."""
     with rasterio.open(sample_out / "contamination_probability.tif") as pc, \
             rasterio.open(sample_out / "evidence_count.tif") as n:
-        p, c = pc.read(1, masked=True), n.read(1, masked=True)
-    assert set(np.unique(c.compressed())) <= {1, 2, 3}
+        p, c, transform = pc.read(1, masked=True), n.read(1, masked=True), pc.transform
+    H, S, V = by_hand["H_m"], by_hand["S_t"], by_hand["V_i"]
     assert (c == 3).sum() > 100  # drone flights cover some cells
-    assert (p.mask == c.mask).all()
+    assert np.array_equal(c.compressed(), by_hand["n"][~c.mask])  # evidence_count: the layers with data
+    # a drone-covered cell holding the most mines, and the same for a cell outside every flight
+    three = np.where((by_hand["n"] == 3) & ~p.mask, H, -1.0)
+    r3, c3 = np.unravel_index(np.argmax(three), H.shape)
+    two = np.where((by_hand["n"] == 2) & np.isnan(V) & ~p.mask, H, -1.0)
+    r2, c2 = np.unravel_index(np.argmax(two), H.shape)
+    assert 0 < H[r3, c3] and 0 < H[r2, c2]  # records reach both: all of eq. (2) is exercised
+    for r, col in ((r3, c3), (r2, c2)):
+        assert S[r, col] == pytest.approx(soil_st_at(*(transform * (col + 0.5, r + 0.5))))  # the table's S_t
+    assert p[r3, c3] == pytest.approx((H[r3, c3] + S[r3, c3] + V[r3, c3]) / 3, abs=1e-6)
+    assert p[r2, c2] == pytest.approx((H[r2, c2] + S[r2, c2]) / 2, abs=1e-6)
+    assert p[r2, c2] != pytest.approx((H[r2, c2] + S[r2, c2]) / 3, abs=1e-3)
+    np.testing.assert_allclose(p.compressed(), by_hand["P_c"][~p.mask], atol=1e-6)
 
 
 def test_csc_only_where_cleared_and_sustainability_shows(sample_out):
@@ -76,12 +130,17 @@ def test_csc_only_where_cleared_and_sustainability_shows(sample_out):
     assert (csc > 0.7).any() and (csc <= 0.7).any()
 
 
-def test_run_record(sample_out):
+def test_run_record(sample_out, by_hand):
     record = json.loads((sample_out / "run.json").read_text())
     assert record["grid"]["crs"] == "EPSG:32638" and record["grid"]["resolution_m"] == 100
     assert set(record["products"]) == set(PRODUCTS)
     for p in record["products"].values():
         assert p["min"] <= p["mean"] <= p["max"]
+    with rasterio.open(sample_out / "contamination_probability.tif") as ds:
+        assessed = ~ds.read(1, masked=True).mask
+    hand = by_hand["P_c"][assessed]  # eq. (2) by hand on the cells the file has a value
+    assert record["products"]["contamination_probability"]["mean"] == pytest.approx(float(hand.mean()), rel=1e-5)
+    assert record["products"]["contamination_probability"]["max"] == pytest.approx(float(hand.max()), abs=1e-6)
     files = record["inputs"]
     assert any(f.endswith("districts.gpkg") is False and f.endswith(".tif") for f in files)
     assert all(len(v["sha256"]) == 64 for v in files.values())
@@ -91,7 +150,9 @@ def test_run_record(sample_out):
 def test_one_thread_and_two_give_identical_outputs(sample_out, tmp_path):
     single = tmp_path / "single"
     run_sample(single, "--workers", "1")
-    for name in PRODUCTS:
+    names = made_products(single)  # every product the run makes, from the registry
+    assert sorted(names) == sorted(PRODUCTS)
+    for name in names:
         with rasterio.open(sample_out / f"{name}.tif") as a, rasterio.open(single / f"{name}.tif") as b:
             assert np.array_equal(a.read(1), b.read(1)), name
 

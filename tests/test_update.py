@@ -19,14 +19,13 @@ from PIL import Image
 from pyproj import Transformer
 
 from conftest import REPO
+from made import made_products
 from pipeline.change import zone_changes
 from pipeline.cli import main
 from pipeline.runner import run, update
 from pipeline.outdir import output_lock
 from world import write_raster
 
-PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
-            "clearance_sustainability"]
 
 
 @pytest.fixture
@@ -46,7 +45,9 @@ def drone_near(config: Path, name: str, lon: float, lat: float, value: float) ->
 def assert_same_as_fresh_run(config: Path, out: Path, fresh: Path) -> None:
     shutil.rmtree(fresh, ignore_errors=True)
     run(config, fresh, workers=2)
-    for name in PRODUCTS:
+    names = made_products(fresh)
+    assert names == made_products(out)
+    for name in names:
         with rasterio.open(out / f"{name}.tif") as a, rasterio.open(fresh / f"{name}.tif") as b:
             assert np.array_equal(a.read(1), b.read(1)), name
             assert a.overviews(1) == b.overviews(1)

@@ -19,14 +19,11 @@ import xarray as xr
 import pipeline
 from conftest import REPO, engine_only
 from faults import no_leftovers, run_cli, snapshot
+from made import made_products, worker_tasks
 from pipeline.grid import load_grid
 from pipeline.outdir import JOURNAL, KILL_HOOK, output_lock, path_sha256
 from pipeline.writers.zarr import ZarrSink
 from world import CELL, CRS, X0, Y1, write_raster
-
-PRODUCTS = ["contamination_probability", "evidence_count", "risk_class", "environmental_impact", "recovery_rate",
-            "clearance_sustainability"]
-
 
 def as_zarr(config: Path, *extra: str) -> Path:
     """`config` writing a Zarr store (and `extra` [output] lines)."""
@@ -41,6 +38,11 @@ def cog_values(tif: Path) -> np.ndarray:
         if a.dtype.kind == "f":
             a[a == ds.nodata] = np.nan
         return a
+
+
+def grids_in(store: xr.Dataset) -> list[str]:
+    """The store's product arrays (not its 0-d grid-mapping variable)."""
+    return sorted(name for name, v in store.data_vars.items() if v.ndim == 2)
 
 
 def ok(result):
@@ -63,7 +65,9 @@ def test_zarr_equals_the_cogs_cell_for_cell(zarr_out, tmp_path):
     cog = tmp_path / "cog-out"
     pipeline.run(config, cog, workers=1)
     ds = xr.open_zarr(zarr_out / "products.zarr")  # plain xarray: NaN where nodata
-    for name in PRODUCTS:
+    names = made_products(zarr_out)
+    assert sorted(names) == grids_in(ds)
+    for name in names:
         stored, expected = ds[name].values, cog_values(cog / f"{name}.tif")
         if expected.dtype.kind == "f":
             assert stored.dtype == np.float32 and np.array_equal(stored, expected, equal_nan=True), name
@@ -73,7 +77,7 @@ def test_zarr_equals_the_cogs_cell_for_cell(zarr_out, tmp_path):
             assert np.array_equal(np.isnan(stored), expected == 255), name
     assert np.isnan(ds["clearance_sustainability"].values).sum() == 100 * 100 - 2  # CSC: 2 cleared cells only
     cog_record, zarr_record = (json.loads((d / "run.json").read_text()) for d in (cog, zarr_out))
-    for name in PRODUCTS:  # the same statistics, from the same chunk parts
+    for name in names:  # the same statistics, from the same chunk parts
         assert zarr_record["products"][name]["mean"] == cog_record["products"][name]["mean"], name
         assert zarr_record["products"][name]["variable"] == name
     assert zarr_record["products"]["risk_class"]["file"] == "products.zarr"
@@ -161,7 +165,9 @@ def test_update_of_a_few_chunks_of_the_sample(engine_sample, tmp_path):
 def assert_same_store(out: Path, fresh: Path) -> None:
     """Cell for cell (NaN where NaN) and statistics: the store in `out` is the one in `fresh`."""
     a, b = (xr.open_zarr(d / "products.zarr", mask_and_scale=False) for d in (out, fresh))
-    for name in PRODUCTS:
+    names = made_products(fresh)
+    assert sorted(names) == grids_in(a) == grids_in(b)
+    for name in names:
         assert np.array_equal(a[name].values, b[name].values, equal_nan=a[name].dtype.kind == "f"), name
         stats = [k for k in b[name].attrs if k.startswith("STATISTICS_")]
         assert stats and all(a[name].attrs[k] == b[name].attrs[k] for k in stats), name
@@ -248,6 +254,11 @@ def test_a_cluster_run_writes_the_same_store(engine_sample, tmp_path):
     engine_sample.write_text(engine_sample.read_text() + 'format = "zarr"\n')  # into its [output]
     pipeline.run(engine_sample, tmp_path / "threads", workers=2)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=None) as cluster, worker_tasks(cluster.scheduler_address) as tasks:
         pipeline.run(engine_sample, tmp_path / "cluster", scheduler=cluster.scheduler_address)
+    # the cluster computed it: every chunk of L (3 × 3 chunks of 512) on one of its two workers
+    ran = tasks.chunks("density-L")
+    assert sorted(ran) == [(i, j) for i in range(3) for j in range(3)] and set(ran.values()) <= tasks.workers
+    assert len(tasks.workers) == 2
+    assert "residual_probability" in made_products(tmp_path / "threads")  # the sample releases land
     assert_same_store(tmp_path / "cluster", tmp_path / "threads")

@@ -15,7 +15,7 @@ import shapely
 
 from ..errors import InputError, Problem
 from ..grid import Grid
-from ..vector import read_vector
+from ..vector import empty_layer_problem, read_vector
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,15 @@ class Events:
 
 
 def read_events(path: Path, outcome_field: str, grid: Grid, layer: str | None = None) -> Events:
-    """Read the events; refuse (InputError naming the file) a missing or non-0/1 outcome field,
-    geometries that are neither points nor polygons, events outside the region, and a set
-    without positives or without negatives."""
+    """Read the events; refuse (InputError naming the file) an empty layer, a missing or non-0/1
+    outcome field, geometries that are neither points nor polygons, events outside the region,
+    and a set without positives or without negatives."""
     path = Path(path)
     frame = read_vector(path, layer=layer)
     where = str(path)
+    if len(frame) == 0:  # no events: nothing to score a ranking against
+        raise InputError(f"{empty_layer_problem(path, layer, None)}: evaluate needs known events, both positive "
+                         "(1: mine, accident, find) and negative (0: searched and found clear)", path)
     if frame.crs is None:
         raise InputError("has no CRS: set one (e.g. in QGIS, Layer ▸ Set CRS) and save again", path)
     if outcome_field not in frame.columns:

@@ -110,3 +110,13 @@ def numeric_values(frame: gpd.GeoDataFrame, column: str, path: Path, var: Variab
         problems.append(Problem(str(path), f"field {column!r}: {msg}"))
         return None
     return values
+
+
+def no_class(classes, field: str, path: Path, fix: str) -> Problem | None:
+    """A problem when features have no class in `field` (NULL or blank): a lookup cannot place
+    them (NumPy cannot even sort them among the names), and guessing one would invent evidence."""
+    blank = classes.isna() | (classes.astype(str).str.strip() == "")
+    if not (n := int(blank.sum())):
+        return None
+    return Problem(str(path), f"{n} feature{'s' * (n > 1)} {'have' if n > 1 else 'has'} no {field} (NULL or "
+                              f"blank): {fix}")

@@ -32,7 +32,7 @@ from ..variables import VARIABLES, Variable
 from ..vector import POINTS, POLYGONS, PointColumns, crs_text, read_table, table_column
 from .coverage import CoverageJob, site_area_km2
 from .density import DensityJob
-from .geoms import Features, load_frame, numeric_values
+from .geoms import Features, load_frame, no_class, numeric_values
 from .polygons import BurnJob, lookup
 from .raster import MosaicJob, RasterFile, acquisition_time
 
@@ -93,6 +93,8 @@ def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, opts: LoadOptions 
     variable = VARIABLES[var]
     if isinstance(spec, ProductSource):
         return None
+    if unit := unit_problem(var, variable, spec, cfg):
+        raise InputError([unit])
     if isinstance(spec, ConstantSource):
         if msg := variable.out_of_range(spec.value, spec.value):
             raise InputError(msg, f"{cfg.path}: inputs.{var}")
@@ -119,6 +121,38 @@ def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, opts: LoadOptions 
         outside = outside_unless_recorded if isinstance(spec, DensitySource) else outside_nan
         layer.array = da.map_blocks(outside, layer.array, layer.known, dtype=np.float32)
     return layer
+
+
+# --- units: what a source kind yields must be what the variable means -------------------
+
+COVERAGE_UNITS = {"fraction": "1", "percent": "%", "km2": "km²", "site_km2": "km²"}  # `units` → unit yielded
+
+
+def unit_problem(var: str, variable: Variable, spec, cfg: LoadedConfig) -> Problem | None:
+    """A problem when a density or coverage source cannot give `var`'s unit, checked before any
+    file is read: a density yields items per km² (unbounded), so bound to a coefficient such as
+    V_i it would lift P_c far above 1; a coverage share read as a percentage is 100 times too small."""
+    key = f"{cfg.path}: inputs.{var}"
+    what = f"{var} ({variable.meaning}) is {_unit_text(variable)}"
+    if isinstance(spec, DensitySource) and not variable.unit.endswith("/km²"):
+        return Problem(key, f"a density source yields items per km² (0 and up), but {what}: bind the "
+                            f"records to L (mines/km², from which H_m is derived), and give {var} a raster, "
+                            f"polygons or constant source")
+    if isinstance(spec, CoverageSource) and COVERAGE_UNITS[spec.units] != variable.unit:
+        fits = " or ".join(f'units = "{u}"' for u, unit in COVERAGE_UNITS.items() if unit == variable.unit)
+        other = "density" if variable.unit.endswith("/km²") else "raster, polygons or constant"
+        fix = f"set {fits}" if fits else f"a coverage source cannot give {var}: use a {other} source"
+        return Problem(key, f"units = \"{spec.units}\" yields {_unit_words(COVERAGE_UNITS[spec.units])}, "
+                            f"but {what}: {fix}")
+    return None
+
+
+def _unit_words(unit: str) -> str:
+    return {"1": "a share (0–1)", "%": "a percentage (0–100)", "km²": "km²"}.get(unit, unit)
+
+
+def _unit_text(variable: Variable) -> str:
+    return f"a coefficient in {variable.range_text}" if variable.unit == "1" else f"in {variable.unit}"
 
 
 # --- extent: where a vector source has information ---------------------------------------
@@ -161,7 +195,7 @@ def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig,
     files, rejected = [], []
     for path in paths:
         problems: list[Problem] = []
-        f = inspect_raster(path, spec, variable, grid, problems, opts.raster_checks)
+        f = inspect_raster(path, spec, variable, grid, problems, opts.raster_checks, opts.warnings)
         if f is not None:
             files.append(f)
         rejected.extend(problems)
@@ -179,8 +213,10 @@ def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig,
 
 
 def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Grid,
-                   problems: list[Problem], checks: dict[str, dict] | None = None) -> RasterFile | None:
-    """Check one raster (readable, CRS, overlap, value range) and describe it for chunk jobs.
+                   problems: list[Problem], checks: dict[str, dict] | None = None,
+                   warnings: list[Problem] | None = None) -> RasterFile | None:
+    """Check one raster (readable, CRS, overlap, value range, zero padding) and describe it for
+    chunk jobs.
 
     `checks` remembers each file's hash and value range by size, modification and change time
     and inode, so an unchanged file is not read in full again; new results are added to it. The
@@ -190,7 +226,8 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
     checks = {} if checks is None else checks
     st = path.stat()
     known = checks.get(where)
-    if known and [known.get(k) for k in STAT_KEYS] != [*stat_values(st), spec.band]:
+    if known and ([known.get(k) for k in STAT_KEYS] != [*stat_values(st), spec.band]
+                  or known.get("nodata") != spec.nodata):
         known = None
     try:
         with rasterio.open(path) as ds:
@@ -210,8 +247,11 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
                 problems.append(Problem(where, f"does not overlap the region of grid {grid.name!r}"))
                 return None
             offset, span = _scaling(spec.scale, ds.dtypes[spec.band - 1])
-            nodata = ds.nodata
+            nodata = ds.nodata if spec.nodata is None else spec.nodata
             vmin, vmax = (known["min"], known["max"]) if known else _valid_range(ds, spec.band, nodata)
+            padded = None if nodata is not None else known.get("zero_border") if known else None
+            if padded is None and nodata is None:
+                padded = _zero_border(ds, spec.band)
             acquired = acquisition_time(ds.tags(), spec.time_tag, path)
     except RasterioError as e:
         problems.append(Problem(where, f"corrupt or unreadable raster: {str(e).splitlines()[0]}"))
@@ -226,8 +266,15 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
             if spec.scale == "auto" else f" after scaling by {spec.scale}")
         problems.append(Problem(where, msg + scaled))
         return None
+    if padded and vmax > 0 and warnings is not None:
+        warnings.append(Problem(where, f"has no nodata value and every pixel of its border is exactly 0: if that is "
+                                       f"padding around the survey, it is read as {variable.name} = 0 (surveyed, "
+                                       f"nothing found) and counts as evidence there. Set nodata = 0 in "
+                                       f"[inputs.{variable.name}], or mark the file: gdal_edit.py -a_nodata 0 "
+                                       f"{path.name}"))
     sha = known["sha256"] if known else file_sha256(path)
-    checks[where] = {**dict(zip(STAT_KEYS, [*stat_values(st), spec.band])), "sha256": sha, "min": vmin, "max": vmax}
+    checks[where] = {**dict(zip(STAT_KEYS, [*stat_values(st), spec.band])), "sha256": sha, "min": vmin, "max": vmax,
+                     "nodata": spec.nodata, "zero_border": padded}
     return RasterFile(str(path), spec.band, nodata, offset, span, acquired, footprint, sha)
 
 
@@ -261,6 +308,14 @@ def _valid_range(ds, band: int, nodata) -> tuple[float | None, float | None]:
         if ok.any():
             vmin, vmax = min(vmin, float(a[ok].min())), max(vmax, float(a[ok].max()))
     return (None, None) if vmin == np.inf else (float(vmin), float(vmax))
+
+
+def _zero_border(ds, band: int) -> bool:
+    """Whether every pixel of the outer rows and columns is exactly 0: the padding a raster
+    without a nodata value gets when cropped or reprojected (four edge reads, not the file)."""
+    h, w = ds.height, ds.width
+    edges = (((0, 1), (0, w)), ((h - 1, h), (0, w)), ((0, h), (0, 1)), ((0, h), (w - 1, w)))
+    return all(not ds.read(band, window=edge).any() for edge in edges)
 
 
 # --- polygons -----------------------------------------------------------------------------
@@ -325,6 +380,11 @@ def _class_values(classes, spec: PolygonSource, var: str, variable: Variable, cf
     for cls, v in bad.items():
         problems.append(Problem(str(table_path), f"class {cls!r}: {column} = {v:g} outside the valid "
                                                  f"range of {var} {variable.range_text}"))
+    fix = (f"give each a class from {Path(spec.table).name}, or leave them out with "
+           f"where = \"{spec.class_field} IS NOT NULL\"")
+    if missing := no_class(classes, spec.class_field, path, fix):
+        problems.append(missing)
+        return None
     keys = classes.astype(str).str.strip()
     unknown = keys[~keys.isin(list(lookup))].value_counts()
     if len(unknown):
@@ -402,10 +462,12 @@ def _coverage(var: str, variable: Variable, spec: CoverageSource, cfg: LoadedCon
                        allow_empty=spec.allow_empty)
     if problems:
         raise InputError(problems)
-    if spec.units == "site_km2":
+    area = site_area_km2(frame) if spec.units == "site_km2" else None
+    if msg := variable.out_of_range(*coverage_range(spec.units, grid, area)):
+        raise InputError(f"units = \"{spec.units}\" yields {msg}", f"{cfg.path}: inputs.{var}")
+    if area is not None:
         # each cell takes its site's whole area, so values do not depend on the cell size;
         # the largest site burns last (on top) where sites overlap
-        area = site_area_km2(frame)
         order = np.argsort(area, kind="stable")
         sites = Features(frame.geometry.values[order], area[order])
         token = tokenize(var, "site_km2", str(path), spec.layer, spec.where, sites.digest(), grid.fingerprint())
@@ -424,3 +486,11 @@ def _coverage(var: str, variable: Variable, spec: CoverageSource, cfg: LoadedCon
         layer.array = layer.array * np.float32(factor)
         layer.salt = f"x{factor!r}"
     return layer
+
+
+def coverage_range(units: str, grid: Grid, site_km2: np.ndarray | None = None) -> tuple[float, float]:
+    """The values a coverage source can take, known before computing: 0 (uncovered) to a whole
+    cell, or to the largest site's km² for site_km2."""
+    if units == "site_km2":
+        return 0.0, float(np.max(site_km2, initial=0.0))
+    return 0.0, {"fraction": 1.0, "percent": 100.0, "km2": grid.cell_area_km2}[units]

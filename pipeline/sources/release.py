@@ -16,7 +16,7 @@ from ..config import RELEASE_OUTCOMES, LoadedConfig
 from ..errors import InputError, Problem
 from ..grid import Grid
 from .coverage import CoverageJob
-from .geoms import Features, load_frame
+from .geoms import Features, load_frame, no_class
 from .loaders import Layer, tiled_layer
 
 RELEASED = "released_share"  # the layer (and product): share of each cell released, any outcome
@@ -43,6 +43,10 @@ def load_release(cfg: LoadedConfig, grid: Grid) -> dict[str, Layer]:
     frame = load_frame(path, grid, spec.layer, None, columns, problems, source="the release layer", allow_empty=True)
     if frame is None:
         raise InputError(problems)
+    if missing := no_class(frame[spec.status_field], spec.status_field, path,
+                           f"give each a status ({', '.join(RELEASE_OUTCOMES)}, or one mapped under "
+                           "[release.values] or listed in release.ignore)"):
+        raise InputError([*problems, missing])
     statuses = frame[spec.status_field].astype(str).str.strip()
     outcome_of = spec.outcome_of()
     unknown = statuses[~statuses.isin(list(outcome_of) + spec.ignore)].value_counts()
