@@ -12,7 +12,8 @@ import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import QgsApplication, QgsLayoutExporter, QgsProject  # noqa: E402
+from qgis.core import QgsApplication, QgsLayoutExporter, QgsProject, QgsUnitTypes  # noqa: E402
+from qgis.PyQt.QtCore import Qt  # noqa: E402
 from qgis.PyQt.QtGui import QColor, QImage  # noqa: E402
 
 BRIEFING, ATLAS = "minemap briefing", "minemap districts atlas"
@@ -27,13 +28,21 @@ def ink(png: str) -> float:
 
 def items(layout) -> dict:
     """Item kinds on the page, with the labels' evaluated texts and the legend's entries."""
-    found = {"labels": [], "legend": [], "maps": 0, "pictures": [], "scalebars": 0, "grids": 0}
+    found = {"labels": [], "legend": [], "legend_text": [], "maps": 0, "pictures": [], "scalebars": 0, "grids": 0,
+             "scale": []}
     for item in layout.items():
         kind = type(item).__name__
         if kind == "QgsLayoutItemLabel":
             found["labels"].append(item.currentText())
         elif kind == "QgsLayoutItemLegend":
-            found["legend"] = [n.name() for n in item.model().rootGroup().findLayers()]
+            model = item.model()
+            found["legend"] = [n.name() for n in model.rootGroup().findLayers()]
+            for n in model.rootGroup().findLayers():  # every line the legend prints, ramps' end labels too
+                for node in model.layerLegendNodes(n):
+                    found["legend_text"].append(str(node.data(Qt.DisplayRole) or ""))
+                    if type(node).__name__ == "QgsColorRampLegendNode":
+                        found["legend_text"] += [node.settings().minimumLabel(),
+                                                 node.settings().maximumLabel()]
         elif kind == "QgsLayoutItemMap":
             found["maps"] += 1
             found["grids"] += item.grids().size()
@@ -42,6 +51,9 @@ def items(layout) -> dict:
             found["pictures"].append(item.picturePath())
         elif kind == "QgsLayoutItemScaleBar":
             found["scalebars"] += 1
+            found["scale"].append({"units": QgsUnitTypes.toAbbreviatedString(item.units()),
+                                   "per_segment": item.unitsPerSegment(), "segments": item.numberOfSegments(),
+                                   "label": item.unitLabel()})
     return found
 
 

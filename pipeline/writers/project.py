@@ -163,11 +163,27 @@ SYMBOLS = {  # symbol type, symbol layer class, properties
 
 def _renderer(style: str) -> ET.Element:
     r = ET.Element("renderer-v2", type="singleSymbol", symbollevels="0", enableorderby="0", forceraster="0")
-    ET.SubElement(r, "symbols").append(hatch_symbol("0") if style == "not_assessed"
-                                       else symbol(*SYMBOLS[style], name="0"))
+    sym = hatch_symbol("0") if style == "not_assessed" else symbol(*SYMBOLS[style], name="0")
+    if style == "outline":  # districts: the atlas page's own district drawn with a thick dark red outline
+        _define(sym.find("layer"), {"outlineWidth": "if($id = @atlas_featureid, 1.4, 0.5)",
+                                    "outlineColor": "if($id = @atlas_featureid, '165,0,38,255', '40,40,40,255')"})
+    ET.SubElement(r, "symbols").append(sym)
     ET.SubElement(r, "rotation")
     ET.SubElement(r, "sizescale")
     return r
+
+
+def _define(layer: ET.Element, expressions: dict[str, str]) -> None:
+    """Data-defined properties (QGIS expressions) on a symbol layer, e.g. {"outlineWidth": "…"}."""
+    props = ET.SubElement(ET.SubElement(layer, "data_defined_properties"), "Option", type="Map")
+    ET.SubElement(props, "Option", type="QString", name="name", value="")
+    defined = ET.SubElement(props, "Option", type="Map", name="properties")
+    for key, expression in expressions.items():
+        prop = ET.SubElement(defined, "Option", type="Map", name=key)
+        ET.SubElement(prop, "Option", type="bool", name="active", value="true")
+        ET.SubElement(prop, "Option", type="QString", name="expression", value=expression)
+        ET.SubElement(prop, "Option", type="int", name="type", value="3")
+    ET.SubElement(props, "Option", type="QString", name="type", value="collection")
 
 
 def symbol(kind: str, cls: str, props: dict[str, str], name: str = "") -> ET.Element:
