@@ -164,9 +164,9 @@ SYMBOLS = {  # symbol type, symbol layer class, properties
 def _renderer(style: str) -> ET.Element:
     r = ET.Element("renderer-v2", type="singleSymbol", symbollevels="0", enableorderby="0", forceraster="0")
     sym = hatch_symbol("0") if style == "not_assessed" else symbol(*SYMBOLS[style], name="0")
-    if style == "outline":  # districts: the atlas page's own district drawn with a thick dark red outline
-        _define(sym.find("layer"), {"outlineWidth": "if($id = @atlas_featureid, 1.4, 0.5)",
-                                    "outlineColor": "if($id = @atlas_featureid, '165,0,38,255', '40,40,40,255')"})
+    if style == "outline":  # districts: the atlas page's own in a thick black outline (grey: no ramp colour)
+        _define(sym.find("layer"), {"outlineWidth": "if($id = @atlas_featureid, 1.6, 0.5)",
+                                    "outlineColor": "if($id = @atlas_featureid, '0,0,0,255', '40,40,40,255')"})
     ET.SubElement(r, "symbols").append(sym)
     ET.SubElement(r, "rotation")
     ET.SubElement(r, "sizescale")
