@@ -53,7 +53,7 @@ def items(layout) -> dict:
             found["scalebars"] += 1
             found["scale"].append({"units": QgsUnitTypes.toAbbreviatedString(item.units()),
                                    "per_segment": item.unitsPerSegment(), "segments": item.numberOfSegments(),
-                                   "label": item.unitLabel()})
+                                   "label": item.unitLabel(), "map_units_per_unit": item.mapUnitsPerScaleBarUnit()})
     return found
 
 

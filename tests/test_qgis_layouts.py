@@ -53,7 +53,9 @@ def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_pat
     # legends in words: the raster shows its ramp, not QGIS's "Band 1: … (Gray)" line (issue #22)
     assert not any("Band 1" in text or "(Gray)" in text for text in brief["legend_text"]), brief["legend_text"]
     # round kilometres: the sample's map is about 135 km across 170 mm, so 2 segments of 20 km
-    assert brief["scale"] == [{"units": "km", "per_segment": 20.0, "segments": 2, "label": "km"}]
+    # (labelled 0, 20, 40 km: with 1000 map units per scale bar unit QGIS printed 0, 0.02, 0.04 km)
+    assert brief["scale"] == [{"units": "km", "per_segment": 20.0, "segments": 2, "label": "km",
+                               "map_units_per_unit": 1.0}]
     assert brief["pictures"] == [":/images/north_arrows/layout_default_north_arrow.svg"]
     record = json.loads((sample_out / "run.json").read_text())
     label = record["config"]["settings"]["label"]
