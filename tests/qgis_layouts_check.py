@@ -12,7 +12,7 @@ import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import QgsApplication, QgsLayoutExporter, QgsProject, QgsUnitTypes  # noqa: E402
+from qgis.core import QgsApplication, QgsLayoutExporter, QgsProject, QgsSymbolLayer, QgsUnitTypes  # noqa: E402
 from qgis.PyQt.QtCore import Qt  # noqa: E402
 from qgis.PyQt.QtGui import QColor, QImage  # noqa: E402
 
@@ -57,6 +57,18 @@ def items(layout) -> dict:
     return found
 
 
+def outline_widths(layout, project) -> dict:
+    """The Districts outline width (mm) QGIS evaluates on the layout's current atlas page, by district."""
+    layer = project.mapLayersByName("Districts")[0]
+    prop = layer.renderer().symbol().symbolLayer(0).dataDefinedProperties().property(QgsSymbolLayer.PropertyStrokeWidth)
+    context = layout.createExpressionContext()
+    widths = {}
+    for feature in layer.getFeatures():
+        context.setFeature(feature)
+        widths[feature["district"]] = prop.valueAsDouble(context, 0.0)[0]
+    return widths
+
+
 def _box(rect) -> list:
     return [rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()]
 
@@ -70,6 +82,7 @@ def main() -> None:
     briefing = project.layoutManager().layoutByName(BRIEFING)
     if briefing is not None:
         report["briefing"] = items(briefing)
+        report["briefing"]["outlines"] = outline_widths(briefing, project)
         exporter = QgsLayoutExporter(briefing)
         png, pdf = os.path.join(out, "briefing.png"), os.path.join(out, "briefing.pdf")
         settings = QgsLayoutExporter.ImageExportSettings()
@@ -98,7 +111,7 @@ def main() -> None:
             ok = exporter.exportToImage(png, settings) == QgsLayoutExporter.Success
             page = {"ok": ok, "name": atlas.currentFilename(), "ink": ink(png) if ok else 0.0, "png": os.path.basename(png),
                     "district": atlas.layout().reportContext().feature().attribute("district"),
-                    "labels": items(atlas_layout)["labels"],
+                    "labels": items(atlas_layout)["labels"], "outlines": outline_widths(atlas_layout, project),
                     "extent": _box(atlas_layout.referenceMap().extent()),
                     "feature_box": _box(atlas.layout().reportContext().feature().geometry().boundingBox())}
             report["atlas"]["pages"].append(page)

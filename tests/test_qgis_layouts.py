@@ -49,6 +49,7 @@ def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_pat
              "Residual contamination probability (P_res)"]
     brief = report["briefing"]
     assert brief["map_layers"] == shown and brief["legend"] == shown  # the legend lists only the map's layers
+    assert set(brief["outlines"].values()) == {0.5}  # no atlas page: no district highlighted
     assert brief["maps"] == 1 and brief["grids"] == 1 and brief["scalebars"] == 1
     # legends in words: the raster shows its ramp, not QGIS's "Band 1: … (Gray)" line (issue #22)
     assert not any("Band 1" in text or "(Gray)" in text for text in brief["legend_text"]), brief["legend_text"]
@@ -76,6 +77,8 @@ def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_pat
         assert page["ok"] and page["ink"] > DRAWN, page
         assert page["district"] == name and name in page["labels"], page  # the title is the district's name
         assert page["name"] == f"district_{name}"
+        # the page's district outlined thick (1.6 mm), the others as on the briefing (0.5 mm)
+        assert page["outlines"] == {n: 1.6 if n == name else 0.5 for n in names}, page["outlines"]
         figures = next(text for text in page["labels"] if text.startswith("Figures for"))
         assert figures.splitlines()[0] == f"Figures for {name}"
         (x0, y0, x1, y1), (fx0, fy0, fx1, fy1) = page["extent"], page["feature_box"]
