@@ -16,7 +16,6 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
@@ -36,6 +35,7 @@ from .chunks import ChunkJob, WorkerProcesses, run_jobs
 from .cog import ChunkStage, TileCoder, TileFile, TileIndex, assemble, gdal_tags, level_shapes, tiled_levels
 from .overviews import downsample, level_chunks, overview_factors
 from .pieces import chunk_spots
+from ..readback import ReadBack
 from ..targets import BandStats, ChunkParts, RasterTarget  # noqa: F401  (their home before #22)
 
 TEST_DELAY = os.environ.get("MINEMAP_TEST_BATCH_DELAY")
@@ -279,22 +279,6 @@ def _reusing(t: RasterTarget, grid: Grid, previous: Path | None, keep: set[Index
              for idx in grid.tile_ids()}
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[a])
     return da.Array(graph, name, chunks=a.chunks, dtype=a.dtype, meta=a._meta)
-
-
-@dataclass(frozen=True)
-class ReadBack:
-    """A chunk of a previous product file, nodata back to NaN as if just computed."""
-
-    path: str
-    window: tuple[slice, slice]
-    nodata: float
-
-    def __call__(self) -> np.ndarray:
-        with rasterio.open(self.path) as ds:
-            block = ds.read(1, window=Window.from_slices(*self.window))
-        if block.dtype.kind == "f":
-            block[block == block.dtype.type(self.nodata)] = np.nan
-        return block
 
 
 def _chunk_outputs(t: RasterTarget, factors: list[int], a: da.Array) -> dict:
