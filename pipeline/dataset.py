@@ -18,7 +18,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from .errors import InputError, Problem
 from .tiles import run_job
-from .writers.geotiff import ReadBack
+from .readback import ReadBack
 
 RUN_RECORD = "run.json"
 

@@ -12,7 +12,8 @@ import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import QgsApplication, QgsLayoutExporter, QgsProject  # noqa: E402
+from qgis.core import QgsApplication, QgsLayoutExporter, QgsProject, QgsSymbolLayer, QgsUnitTypes  # noqa: E402
+from qgis.PyQt.QtCore import Qt  # noqa: E402
 from qgis.PyQt.QtGui import QColor, QImage  # noqa: E402
 
 BRIEFING, ATLAS = "minemap briefing", "minemap districts atlas"
@@ -27,13 +28,21 @@ def ink(png: str) -> float:
 
 def items(layout) -> dict:
     """Item kinds on the page, with the labels' evaluated texts and the legend's entries."""
-    found = {"labels": [], "legend": [], "maps": 0, "pictures": [], "scalebars": 0, "grids": 0}
+    found = {"labels": [], "legend": [], "legend_text": [], "maps": 0, "pictures": [], "scalebars": 0, "grids": 0,
+             "scale": []}
     for item in layout.items():
         kind = type(item).__name__
         if kind == "QgsLayoutItemLabel":
             found["labels"].append(item.currentText())
         elif kind == "QgsLayoutItemLegend":
-            found["legend"] = [n.name() for n in item.model().rootGroup().findLayers()]
+            model = item.model()
+            found["legend"] = [n.name() for n in model.rootGroup().findLayers()]
+            for n in model.rootGroup().findLayers():  # every line the legend prints, ramps' end labels too
+                for node in model.layerLegendNodes(n):
+                    found["legend_text"].append(str(node.data(Qt.DisplayRole) or ""))
+                    if type(node).__name__ == "QgsColorRampLegendNode":
+                        found["legend_text"] += [node.settings().minimumLabel(),
+                                                 node.settings().maximumLabel()]
         elif kind == "QgsLayoutItemMap":
             found["maps"] += 1
             found["grids"] += item.grids().size()
@@ -42,7 +51,22 @@ def items(layout) -> dict:
             found["pictures"].append(item.picturePath())
         elif kind == "QgsLayoutItemScaleBar":
             found["scalebars"] += 1
+            found["scale"].append({"units": QgsUnitTypes.toAbbreviatedString(item.units()),
+                                   "per_segment": item.unitsPerSegment(), "segments": item.numberOfSegments(),
+                                   "label": item.unitLabel(), "map_units_per_unit": item.mapUnitsPerScaleBarUnit()})
     return found
+
+
+def outline_widths(layout, project) -> dict:
+    """The Districts outline width (mm) QGIS evaluates on the layout's current atlas page, by district."""
+    layer = project.mapLayersByName("Districts")[0]
+    prop = layer.renderer().symbol().symbolLayer(0).dataDefinedProperties().property(QgsSymbolLayer.PropertyStrokeWidth)
+    context = layout.createExpressionContext()
+    widths = {}
+    for feature in layer.getFeatures():
+        context.setFeature(feature)
+        widths[feature["district"]] = prop.valueAsDouble(context, 0.0)[0]
+    return widths
 
 
 def _box(rect) -> list:
@@ -58,6 +82,7 @@ def main() -> None:
     briefing = project.layoutManager().layoutByName(BRIEFING)
     if briefing is not None:
         report["briefing"] = items(briefing)
+        report["briefing"]["outlines"] = outline_widths(briefing, project)
         exporter = QgsLayoutExporter(briefing)
         png, pdf = os.path.join(out, "briefing.png"), os.path.join(out, "briefing.pdf")
         settings = QgsLayoutExporter.ImageExportSettings()
@@ -86,7 +111,7 @@ def main() -> None:
             ok = exporter.exportToImage(png, settings) == QgsLayoutExporter.Success
             page = {"ok": ok, "name": atlas.currentFilename(), "ink": ink(png) if ok else 0.0, "png": os.path.basename(png),
                     "district": atlas.layout().reportContext().feature().attribute("district"),
-                    "labels": items(atlas_layout)["labels"],
+                    "labels": items(atlas_layout)["labels"], "outlines": outline_widths(atlas_layout, project),
                     "extent": _box(atlas_layout.referenceMap().extent()),
                     "feature_box": _box(atlas.layout().reportContext().feature().geometry().boundingBox())}
             report["atlas"]["pages"].append(page)

@@ -49,7 +49,14 @@ def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_pat
              "Residual contamination probability (P_res)"]
     brief = report["briefing"]
     assert brief["map_layers"] == shown and brief["legend"] == shown  # the legend lists only the map's layers
+    assert set(brief["outlines"].values()) == {0.5}  # no atlas page: no district highlighted
     assert brief["maps"] == 1 and brief["grids"] == 1 and brief["scalebars"] == 1
+    # legends in words: the raster shows its ramp, not QGIS's "Band 1: … (Gray)" line (issue #22)
+    assert not any("Band 1" in text or "(Gray)" in text for text in brief["legend_text"]), brief["legend_text"]
+    # round kilometres: the sample's map is about 135 km across 170 mm, so 2 segments of 20 km
+    # (labelled 0, 20, 40 km: with 1000 map units per scale bar unit QGIS printed 0, 0.02, 0.04 km)
+    assert brief["scale"] == [{"units": "km", "per_segment": 20.0, "segments": 2, "label": "km",
+                               "map_units_per_unit": 1.0}]
     assert brief["pictures"] == [":/images/north_arrows/layout_default_north_arrow.svg"]
     record = json.loads((sample_out / "run.json").read_text())
     label = record["config"]["settings"]["label"]
@@ -70,6 +77,21 @@ def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_pat
         assert page["ok"] and page["ink"] > DRAWN, page
         assert page["district"] == name and name in page["labels"], page  # the title is the district's name
         assert page["name"] == f"district_{name}"
+        # the page's district outlined thick (1.6 mm), the others as on the briefing (0.5 mm)
+        assert page["outlines"] == {n: 1.6 if n == name else 0.5 for n in names}, page["outlines"]
+        figures = next(text for text in page["labels"] if text.startswith("Figures for"))
+        assert figures.splitlines()[0] == f"Figures for {name}"
         (x0, y0, x1, y1), (fx0, fy0, fx1, fy1) = page["extent"], page["feature_box"]
         assert x0 < fx0 and y0 < fy0 and x1 > fx1 and y1 > fy1  # the map follows the district, with a margin
         assert (x1 - x0) < 1.6 * max(fx1 - fx0, (fy1 - fy0) * 178 / 172)  # ... and zooms to it
+    # the atlas page: its grid, scale bar in whole km, legend in words, and (hand-checked against
+    # districts.gpkg) Aghdam's figures: assessed_share 1.0 of 2,626 km², mean_residual 0.35,
+    # km2_high + km2_very_high 202.2, remaining_mines 6,243
+    items = atlas["items"]
+    assert items["grids"] == 1 and items["scalebars"] == 1
+    assert not any("Band 1" in text for text in items["legend_text"])
+    scale = items["scale"][0]
+    assert scale["units"] == "km" and scale["per_segment"] >= 1 and scale["per_segment"] == int(scale["per_segment"])
+    aghdam = by_name["Aghdam"]["labels"]
+    assert ("Figures for Aghdam\nAssessed: 100 % of 2,626 km²\nMean P_res: 0.35\nHigh or very high: 202.2 km²\n"
+            "Estimated remaining mines: 6,243") in aghdam

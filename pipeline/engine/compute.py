@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..writers.chunks import WorkerProcesses
-from ..writers.geotiff import ChunkParts, RasterTarget, patch_rasters, write_rasters
+from ..targets import ChunkParts, RasterTarget
+from ..writers.geotiff import patch_rasters, write_rasters
 from .plan import Inputs, chunks_in_flight
 
 

@@ -25,10 +25,10 @@ from ..summaries import write_summaries
 from ..tiles import chunk_key
 from ..writers.assessed import hidden_maps, not_assessed_words
 from ..writers.chunks import WorkerProcesses
-from ..writers.geotiff import ChunkParts, RasterTarget
+from ..targets import ChunkParts, RasterTarget
 from ..writers.styles import E_UNITS, in_field_words, qml
 from ..writers.tasks import stage_tasks
-from ..writers.zarr import STORE
+from ..targets import STORE
 from .plan import Inputs, input_files
 
 RUN_RECORD = "run.json"

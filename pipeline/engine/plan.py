@@ -25,8 +25,7 @@ from ..sources.direct import load_direct
 from ..sources.release import load_release
 from ..state import grid_change, grid_key
 from ..summaries import Districts, load_districts, summaries_wanted
-from ..writers.geotiff import RasterTarget
-from ..writers.zarr import STORE
+from ..targets import STORE, RasterTarget
 
 
 @dataclass

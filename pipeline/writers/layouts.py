@@ -21,6 +21,17 @@ SIDE_W = 98.0  # its width, mm
 NORTH_ARROW = ":/images/north_arrows/layout_default_north_arrow.svg"  # QGIS's own, always there
 
 
+# the atlas page's figures, from the district's row of districts.gpkg (evaluated by QGIS per page);
+# attribute() is NULL, not an error, for a column a run did not write (P_res without released land)
+FIGURES = "\n".join([
+    'Figures for [% "district" %]',
+    "Assessed: [% format_number(100 * \"assessed_share\", 0) %] % of [% format_number(\"area_km2\", 0) %] km²",
+    "Mean P_res: [% format_number(coalesce(attribute(@atlas_feature, 'mean_residual'), \"mean_pc\"), 2) %]",
+    "High or very high: [% format_number(\"km2_high\" + \"km2_very_high\", 1) %] km²",
+    "Estimated remaining mines: [% format_number(\"remaining_mines\", 0) %]",
+])
+
+
 @dataclass(frozen=True)
 class Layouts:
     """What both layouts show: `layers` top to bottom (also the legend), `coverage` the districts
@@ -68,8 +79,7 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
     for layer in spec.layers:
         lid, source, provider = layer_ref(layer, spec.out_dir)
         ET.SubElement(layer_set, "Layer", source=source, name=layer.title, provider=provider).text = lid
-    if not atlas:  # the atlas pages change scale with each district: a scale bar there, no fixed grid
-        m.append(_grid(name, xmax - xmin))
+    m.append(_grid(name, xmax - xmin, dynamic=atlas))  # the atlas's scale changes with each district
     ET.SubElement(m, "AtlasMap", atlasDriven="1" if atlas else "0", margin="0.1", scalingMode="2")
     ET.SubElement(m, "labelBlockingItems")
     clip = ET.SubElement(m, "atlasClippingSettings", clippingType="1", restrictLayers="0", enabled="0",
@@ -79,18 +89,23 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
     _label(layout, name, "title", heading, (x, 4, PAGE[0] - 2 * x, 9), 16, bold=True)
     _label(layout, name, "subtitle", subheading, (x, 13, PAGE[0] - 2 * x, 6), 10)
     _label(layout, name, "caveat", spec.caveat, (x, 19, PAGE[0] - 2 * x, 5), 9, colour="165,0,38,255")
-    _legend(layout, name, [layer_ref(layer, spec.out_dir) + (layer.title,) for layer in spec.layers], map_uuid)
+    _legend(layout, name, [layer_ref(layer, spec.out_dir) + (layer.title, layer.kind) for layer in spec.layers],
+            map_uuid)
     _item(layout, "65640", (SIDE_X + SIDE_W - 16, 148, 12, 18), uuid_=_uuid(name, "north"), zValue="4",
           mapUuid=map_uuid, file=NORTH_ARROW, mode="0", resizeMode="0", northMode="0", northOffset="0", anchorPoint="0",
           pictureRotation="0", pictureWidth="12", pictureHeight="18", svgFillColor="0,0,0,255",
           svgBorderColor="0,0,0,255", svgBorderWidth="0.2", background="false")
+    # the briefing's map scale is fixed: segments of a round 1, 2 or 5 × 10ⁿ km about 25 mm long; the
+    # atlas's changes per district: QGIS fits whole km segments (its first significant digit) to 15–40 mm
+    per_segment = _nice((xmax - xmin) / 1000 * 25 / w)
     _item(layout, "65646", (SIDE_X, 172, SIDE_W - 10, 12), uuid_=_uuid(name, "scale"), zValue="3",
-          mapUuid=map_uuid, style="Single Box", unitType="kilometers", unitLabel="km", numMapUnitsPerScaleBarUnit="1000",
-          numSegments="2", numSegmentsLeft="0", numUnitsPerSegment="1", segmentSizeMode="1", minBarWidth="20",
-          maxBarWidth="60", height="3", labelBarSpace="3", boxContentSpace="1", alignment="0", background="false")
+          mapUuid=map_uuid, style="Single Box", unitType="km", unitLabel="km", numMapUnitsPerScaleBarUnit="1",
+          numSegments="2", numSegmentsLeft="0", numUnitsPerSegment=repr(per_segment),
+          segmentSizeMode="1" if atlas else "0", minBarWidth="15", maxBarWidth="40", height="3", labelBarSpace="3", boxContentSpace="1", alignment="0", background="false")
     _label(layout, name, "date", f"Run {spec.run_date}", (SIDE_X, 188, SIDE_W, 5), 8)
     _label(layout, name, "credits", spec.credits, (SIDE_X, 193, SIDE_W, 5), 8)
     if atlas and spec.coverage is not None:
+        _label(layout, name, "figures", FIGURES, (SIDE_X, 104, SIDE_W - 20, 40), 8)
         lid, source, provider = layer_ref(spec.coverage, spec.out_dir)
         ET.SubElement(layout, "Atlas", coverageLayer=lid, coverageLayerName=spec.coverage.title,
                       coverageLayerSource=source, coverageLayerProvider=provider, enabled="1", hideCoverage="0",
@@ -124,8 +139,9 @@ def _label(layout: ET.Element, name: str, key: str, text: str, box: tuple, size:
     ET.SubElement(item, "FontColor", red=r, green=g, blue=b, alpha=a)
 
 
-def _legend(layout: ET.Element, name: str, layers: list[tuple[str, str, str, str]], map_uuid: str) -> None:
-    """A legend of the map's own layers only (a fixed list, not the whole project)."""
+def _legend(layout: ET.Element, name: str, layers: list[tuple[str, str, str, str, str]], map_uuid: str) -> None:
+    """A legend of the map's own layers only (a fixed list, not the whole project), in words: a
+    raster shows its ramp only, not QGIS's band-name line ("Band 1: … (Gray)")."""
     item = _item(layout, "65642", (SIDE_X, 26, SIDE_W, 110), uuid_=_uuid(name, "legend"), zValue="2", map_uuid=map_uuid,
                  title="Legend", resizeToContents="1", columnCount="1", symbolWidth="7", symbolHeight="4",
                  boxSpace="2", columnSpace="2", lineSpacing="1", wrapChar="", legendFilterByAtlas="0",
@@ -142,21 +158,24 @@ def _legend(layout: ET.Element, name: str, layers: list[tuple[str, str, str, str
                       "0,0,0,0,0", style="")
     tree = ET.SubElement(item, "layer-tree-group")
     ET.SubElement(tree, "customproperties")
-    for lid, source, provider, title in layers:  # (id, source, provider, title) of each layer
+    for lid, source, provider, title, kind in layers:  # (id, source, provider, title, kind) of each layer
         node = ET.SubElement(tree, "layer-tree-layer", id=lid, name=title, source=source, providerKey=provider,
                              checked="Qt::Checked", expanded="1", legend_exp="", patch_size="-1,-1",
                              legend_split_behavior="0")
         props = ET.SubElement(ET.SubElement(node, "customproperties"), "Option", type="Map")
         ET.SubElement(props, "Option", type="QString", name="legend/title-label", value=title)
+        if kind == "raster":  # legend node 0 is the band's name, node 1 the labelled ramp
+            order = ET.SubElement(props, "Option", type="StringList", name="legend/node-order")
+            ET.SubElement(order, "Option", type="QString", value="1")
 
 
-def _grid(name: str, width: float) -> ET.Element:
+def _grid(name: str, width: float, dynamic: bool = False) -> ET.Element:
     """Coordinate grid in the project CRS (metres), about four lines across, thin grey, labelled
-    left and below."""
+    left and below; `dynamic` (atlas pages): QGIS picks a round interval 30–60 mm apart per page."""
     step = _nice(width / 4)
     grid = ET.Element("ComposerMapGrid", name="grid", uuid=_uuid(name, "grid"), show="1", gridStyle="0",
                       intervalX=repr(step), intervalY=repr(step), offsetX="0", offsetY="0", crossLength="3",
-                      unit="0", blendMode="0", position="3", gridFrameStyle="0", gridFrameWidth="2",
+                      unit="3" if dynamic else "0", blendMode="0", position="3", gridFrameStyle="0", gridFrameWidth="2",
                       gridFrameMargin="0", gridFramePenThickness="0.3", gridFramePenColor="0,0,0,255",
                       frameFillColor1="255,255,255,255", frameFillColor2="0,0,0,255", gridFrameSideFlags="15",
                       showAnnotation="1", annotationFormat="0", annotationPrecision="0", frameAnnotationDistance="1",
@@ -164,7 +183,8 @@ def _grid(name: str, width: float) -> ET.Element:
                       bottomAnnotationDisplay="0", leftAnnotationPosition="1", rightAnnotationPosition="1",
                       topAnnotationPosition="1", bottomAnnotationPosition="1", leftAnnotationDirection="1",
                       rightAnnotationDirection="1", topAnnotationDirection="0", bottomAnnotationDirection="0",
-                      annotationExpression="", minimumIntervalWidth="50", maximumIntervalWidth="100")
+                      annotationExpression="", minimumIntervalWidth="30" if dynamic else "50",
+                      maximumIntervalWidth="60" if dynamic else "100")
     ET.SubElement(grid, "lineStyle").append(symbol("line", "SimpleLine", {"line_color": "60,60,60,140",
                                                                           "line_width": "0.15", "line_style": "solid"}))
     return grid

@@ -117,7 +117,7 @@ def _maplayer(layer: ProjectLayer, lid: str, source: str) -> ET.Element:
     ET.SubElement(m, "provider", encoding="UTF-8").text = "ogr"
     m.append(_renderer(layer.style))
     if layer.label_field:
-        m.append(_labels(layer.label_field))
+        m.append(_labels(layer.label_field, zones=layer.style == "zones"))
     ET.SubElement(m, "blendMode").text = "0"
     ET.SubElement(m, "featureBlendMode").text = "0"
     ET.SubElement(m, "layerOpacity").text = "1"
@@ -163,11 +163,27 @@ SYMBOLS = {  # symbol type, symbol layer class, properties
 
 def _renderer(style: str) -> ET.Element:
     r = ET.Element("renderer-v2", type="singleSymbol", symbollevels="0", enableorderby="0", forceraster="0")
-    ET.SubElement(r, "symbols").append(hatch_symbol("0") if style == "not_assessed"
-                                       else symbol(*SYMBOLS[style], name="0"))
+    sym = hatch_symbol("0") if style == "not_assessed" else symbol(*SYMBOLS[style], name="0")
+    if style == "outline":  # districts: the atlas page's own in a thick black outline (grey: no ramp colour)
+        _define(sym.find("layer"), {"outlineWidth": "if($id = @atlas_featureid, 1.6, 0.5)",
+                                    "outlineColor": "if($id = @atlas_featureid, '0,0,0,255', '40,40,40,255')"})
+    ET.SubElement(r, "symbols").append(sym)
     ET.SubElement(r, "rotation")
     ET.SubElement(r, "sizescale")
     return r
+
+
+def _define(layer: ET.Element, expressions: dict[str, str]) -> None:
+    """Data-defined properties (QGIS expressions) on a symbol layer, e.g. {"outlineWidth": "…"}."""
+    props = ET.SubElement(ET.SubElement(layer, "data_defined_properties"), "Option", type="Map")
+    ET.SubElement(props, "Option", type="QString", name="name", value="")
+    defined = ET.SubElement(props, "Option", type="Map", name="properties")
+    for key, expression in expressions.items():
+        prop = ET.SubElement(defined, "Option", type="Map", name=key)
+        ET.SubElement(prop, "Option", type="bool", name="active", value="true")
+        ET.SubElement(prop, "Option", type="QString", name="expression", value=expression)
+        ET.SubElement(prop, "Option", type="int", name="type", value="3")
+    ET.SubElement(props, "Option", type="QString", name="type", value="collection")
 
 
 def symbol(kind: str, cls: str, props: dict[str, str], name: str = "") -> ET.Element:
@@ -201,7 +217,10 @@ def hatch_symbol(name: str = "") -> ET.Element:
     return sym
 
 
-def _labels(field: str) -> ET.Element:
+def _labels(field: str, zones: bool = False) -> ET.Element:
+    """Labels that never overlap (QGIS drops a label with no free place): zone ranks first
+    (priority 9), moved around their centroid 1 mm if need be; district names (priority 3) over the
+    centroid, their boundaries obstacles so no label sits on a border."""
     labeling = ET.Element("labeling", type="simple")
     settings = ET.SubElement(labeling, "settings", calloutType="simple")
     text = ET.SubElement(settings, "text-style", fieldName=field, isExpression="0", fontFamily="Sans Serif",
@@ -216,8 +235,9 @@ def _labels(field: str) -> ET.Element:
                   reverseDirectionSymbol="0", placeDirectionSymbol="0", formatNumbers="0", decimals="3",
                   addDirectionSymbol="0", leftDirectionSymbol="<", rightDirectionSymbol=">",
                   useMaxLineLengthForAutoWrap="1")
-    ET.SubElement(settings, "placement", placement="1", placementFlags="10", centroidInside="1",
-                  centroidWhole="0", fitInPolygonOnly="0", priority="5", offsetType="0", dist="0",
+    ET.SubElement(settings, "placement", placement="0" if zones else "1", placementFlags="10", centroidInside="1",
+                  centroidWhole="0", fitInPolygonOnly="0", priority="9" if zones else "3", offsetType="0",
+                  dist="1" if zones else "0",
                   xOffset="0", yOffset="0", offsetUnits="MM", quadOffset="4", overrunDistance="0",
                   repeatDistance="0", rotationAngle="0", maxCurvedCharAngleIn="25", maxCurvedCharAngleOut="-25",
                   layerType="PolygonGeometry", geometryGenerator="", geometryGeneratorEnabled="0",
@@ -226,7 +246,8 @@ def _labels(field: str) -> ET.Element:
                   lineAnchorClipping="0", distUnits="MM", labelOffsetMapUnitScale="3x:0,0,0,0,0,0",
                   distMapUnitScale="3x:0,0,0,0,0,0", predefinedPositionOrder="TR,TL,BR,BL,R,L,TSR,BSR",
                   repeatDistanceUnits="MM", overrunDistanceUnit="MM")
-    ET.SubElement(settings, "rendering", obstacle="1", obstacleType="1", obstacleFactor="1", displayAll="0",
+    ET.SubElement(settings, "rendering", obstacle="1", obstacleType="0" if zones else "1",
+                  obstacleFactor="2" if zones else "1", displayAll="0",
                   upsidedownLabels="0", labelPerPart="0", mergeLines="0", minFeatureSize="0", limitNumLabels="0",
                   maxNumLabels="2000", scaleVisibility="0", scaleMin="0", scaleMax="0", zIndex="0",
                   fontLimitPixelSize="0", fontMinPixelSize="3", fontMaxPixelSize="10000", drawLabels="1",

@@ -23,9 +23,7 @@ import dask.array as da
 import numpy as np
 
 from ..grid import Grid
-from .geotiff import RasterTarget
-
-STORE = "products.zarr"
+from ..targets import STORE, RasterTarget  # noqa: F401  (STORE: its home before #22)
 
 
 def codec(compress: str, level: int):
