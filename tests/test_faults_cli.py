@@ -36,12 +36,14 @@ def published(world: Path) -> Path:
 
 
 def constant_config(root: Path, **values: float) -> Path:
-    """The tiny world with every variable a constant (a uniform product everywhere)."""
+    """The tiny world with every variable a constant (a uniform product everywhere); P_c's layers
+    say `evidence = true`, else no cell would be assessed (issue #20: a constant is a filler)."""
     config = make_world(root, drone=False)
     values = {"L": 10, "S_t": 0.5, "V_i": 0.5, "D": 0.5, "C": 20, "R": 0.5, "A_c": 0.002, "B_r": 0.5, "T_s": 1,
               "E_f": 0.5, "D_i": 0.8, **values}
     config.write_text('grid = "grid.toml"\n' + "".join(
-        f'[inputs.{v}]\nkind = "constant"\nvalue = {x}\n' for v, x in values.items()))
+        f'[inputs.{v}]\nkind = "constant"\nvalue = {x}\n' + ("evidence = true\n" if v in ("L", "S_t", "V_i") else "")
+        for v, x in values.items()))
     return config
 
 
