@@ -25,12 +25,14 @@ from .config import LoadedConfig
 from .evidence import EVIDENCE, RASTERS, Bundled, csv_points, evidence_plan, write_evidence
 from .formulas import SUSTAINABLE
 from .grid import Grid
-from .history import CATALOG
+from .history import CATALOG, newest_acquisition
 from .outdir import Kept, staged_pages
 from .vector import read_vector
 from .writers.assessed import OUTLINES, NotAssessed, write_outlines
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
+from .summaries import _slug  # the district table's class columns
+from .tasks import top_tasks
 from .writers.pdf import Briefing, in_priority_order, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.report import write_report
@@ -332,7 +334,9 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change,
                      redone=redone, looks=dict(looks or {}),
                      model=(cfg.spec.model.short(), model_banner(cfg.spec.model)) if cfg.spec.model else None,
-                     hidden=hidden)
+                     hidden=hidden, as_of=newest_acquisition(cfg, layers), classes=[(c, f"km2_{_slug(c)}") for c in cfg.spec.products.risk_class.names],
+                     tasks=top_tasks(tables["tasks"], cfg.spec.products.risk_class.names, n=10)
+                     if tables.get("tasks") is not None else None)
     return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)
 
 

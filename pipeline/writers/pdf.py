@@ -86,6 +86,9 @@ class Briefing:
     hidden: assessed.NotAssessed | None = None  # land not assessed on `raster` (a grey hatch)
     paged: np.ndarray | None = None  # which districts have a page (the others lie outside the region)
     change_hidden: assessed.NotAssessed | None = None  # and on the change map
+    as_of: tuple[str, str] | None = None  # the newest input's time (ISO UTC) and file: what the map is "as of"
+    tasks: pandas.DataFrame | None = None  # the top field tasks (`pipeline.tasks.top_tasks`), for the summary
+    classes: list[tuple[str, str]] = field(default_factory=list)  # risk classes, lowest first: name, km² column
 
 
 def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, staged: Path | None = None,
@@ -132,13 +135,14 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
         b = replace(b, **then())
     n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
     b = replace(b, paged=paged)
-    rest = io.BytesIO()  # the cover, each district page's words, the changes and evaluation pages
+    front = 1 + (b.changes is not None)  # the summary, then what changed: the answer before the detail
+    rest = io.BytesIO()  # the summary, the changes, each district page's words and the evaluation page
     with PdfPages(rest) as pages:
         pages.savefig(_cover(b, n_pages), dpi=DPI)
-        for k, (row, figures, look) in enumerate(texts):
-            pages.savefig(_district_text(b, row, figures, look, k + 2, n_pages), dpi=DPI)
         if b.changes is not None:
-            pages.savefig(_changes_page(b, n_pages - (b.evaluation is not None), n_pages), dpi=DPI)
+            pages.savefig(_changes_page(b, 2, n_pages), dpi=DPI)
+        for k, (row, figures, look) in enumerate(texts):
+            pages.savefig(_district_text(b, row, figures, look, k + 1 + front, n_pages), dpi=DPI)
         if b.evaluation is not None:
             pages.savefig(_evaluation_page(b, n_pages), dpi=DPI)
     maps = [m.result() if isinstance(m, Future) else m for m in maps]
@@ -150,12 +154,13 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
         made = pikepdf.open(io.BytesIO(rest.getvalue()))
         sources.append(made)
         with pikepdf.new() as out:
-            out.pages.append(made.pages[0])
+            for page in made.pages[:front]:
+                out.pages.append(page)
             for k, drawing in enumerate(maps):
                 sources.append(pikepdf.open(io.BytesIO(drawing)))
                 out.pages.append(sources[-1].pages[0])
-                out.pages[-1].add_overlay(made.pages[1 + k])  # this run's words over the district's drawing
-            for page in made.pages[1 + len(maps):]:
+                out.pages[-1].add_overlay(made.pages[front + k])  # this run's words over the district's drawing
+            for page in made.pages[front + len(maps):]:
                 out.pages.append(page)
             out.docinfo["/Title"] = f"{b.title} — briefing"
             out.docinfo["/Subject"] = b.label or "minemap briefing"
@@ -279,7 +284,8 @@ def _when(created: str) -> str:
     return f"{created[:16].replace('T', ' ')} UTC"
 
 
-COVER_BOX = (5.75, 1.0, 5.55, 6.0)  # the cover's (and changes page's) map: x, y, width, height in inches
+COVER_BOX = (5.75, 1.0, 5.55, 6.0)  # the changes page's map: x, y, width, height in inches
+SUMMARY_BOX = (6.2, 1.0, 5.1, 3.3)  # the summary's overview map, below its longest district list (≤ 12 rows, 4.38 in)
 
 
 def _hatch(ax: Axes, hidden: assessed.NotAssessed | None, where: "_Window", data: np.ma.MaskedArray,
@@ -299,7 +305,7 @@ def district_notes(b: Briefing) -> list[list[str]]:
     d = b.districts
     paged = b.paged if b.paged is not None else np.ones(len(d), bool)
     rows = []
-    pages = np.cumsum(paged) + 1  # the cover is page 1
+    pages = np.cumsum(paged) + 1 + (b.changes is not None)  # the summary is page 1, the changes page 2
     for k in range(len(d)):
         row = d.iloc[k]
         rank = fmt(row["priority"], 0) if "priority" in d else str(pages[k]) if paged[k] else ""
@@ -311,72 +317,136 @@ def district_notes(b: Briefing) -> list[list[str]]:
     return rows
 
 
-def _district_list(fig: Figure, b: Briefing, y: float) -> float:
-    """Districts in the order of their pages (by priority when known), with their assessed share;
-    returns the y below (inches). Long lists end with "… and N more"."""
+def _district_list(fig: Figure, b: Briefing, y: float, x: float = 6.2) -> float:
+    """Districts in the order of their pages (by priority when known), with their assessed share,
+    the mostly-not-assessed ones listed apart below; returns the y below (inches). Long lists end
+    with "… and N more"."""
     w, h = PAGE
     title = "Districts in order of priority" if "priority" in b.districts else "Districts"
-    fig.text(0.4 / w, y / h, title, fontsize=10, fontweight="bold", va="top")
+    fig.text(x / w, y / h, title, fontsize=10, fontweight="bold", va="top")
     rows = district_notes(b)
-    limit = 12
-    if len(rows) > limit:
-        rows = rows[:limit - 1] + [["", f"… and {len(rows) - limit + 1} more", "", "(districts.csv)"]]
-    return _text_table(fig, 0.4, y - 0.25, [0.55, 2.35, 0.75, 1.75], ["priority" if "priority" in b.districts
-                                                                         else "page", "district", "assessed", ""],
-                       rows, fontsize=7.5, right=[True, False, True, False]) - 0.2
+    apart = [r for r in rows if r[3] == "mostly not assessed"]
+    ranked = [r for r in rows if r[3] != "mostly not assessed"]
+    widths, right = [0.6, 2.4, 0.75, 1.3], [True, False, True, False]
+    limit = 12 - min(len(apart), 4)
+    if len(ranked) > limit:
+        ranked = ranked[:limit - 1] + [["", f"… and {len(ranked) - limit + 1} more", "", "(districts.csv)"]]
+    y = _text_table(fig, x, y - 0.25, widths, ["priority" if "priority" in b.districts else "page", "district",
+                                               "assessed", ""], ranked, fontsize=7.5, right=right)
+    if apart:
+        fig.text(x / w, (y - 0.08) / h, "Mostly not assessed: too little evidence to rank (unknown, not safe)",
+                 fontsize=8, fontweight="bold", color="#b2182b", va="top")
+        if len(apart) > 4:
+            apart = apart[:3] + [["", f"… and {len(apart) - 3} more", "", "(districts.csv)"]]
+        y = _text_table(fig, x, y - 0.3, widths, None, [r[:3] + [""] for r in apart], fontsize=7.5, right=right)
+    return y - 0.2
+
+
+def land_rows(b: Briefing) -> list[list[str]]:
+    """The summary's land table from the district table: km² assessed, not assessed, and per
+    risk class (empty without districts or classes)."""
+    d = b.districts
+    if d is None or not len(d):
+        return []
+    rows = []
+    classes = [(c, k) for c, k in b.classes if k in d]
+    unknown = float(d["km2_insufficient_evidence"].fillna(0).sum()) if "km2_insufficient_evidence" in d else 0.0
+    if classes:
+        assessed_km2 = sum(float(d[k].fillna(0).sum()) for _, k in classes)
+        rows.append(["Assessed", fmt(assessed_km2, 1)])
+        if "km2_insufficient_evidence" in d:
+            rows.append(["Not assessed (unknown, not safe)", fmt(unknown, 1)])
+        rows += [[f"   class {c}", fmt(float(d[k].fillna(0).sum()), 1)] for c, k in reversed(classes)]
+    elif "area_km2" in d:
+        rows.append(["Districts' area", fmt(float(d["area_km2"].fillna(0).sum()), 1)])
+    return rows
+
+
+def _task_table(fig: Figure, b: Briefing, y: float) -> float:
+    """The top field tasks: where to send teams first, with their MGRS reference; returns the y below."""
+    w, h = PAGE
+    fig.text(0.4 / w, y / h, "Where to send teams first: top field tasks", fontsize=10, fontweight="bold", va="top")
+    t = b.tasks
+    if t is None:
+        fig.text(0.4 / w, (y - 0.25) / h, "no field tasks ([products.priority_zones] disabled)", fontsize=8,
+                 va="top", color="#444444")
+        return y - 0.45
+    if not len(t):
+        fig.text(0.4 / w, (y - 0.25) / h, "none: no priority zone in this run", fontsize=8, va="top", color="#444444")
+        return y - 0.45
+    prob = "mean_residual" if "mean_residual" in t else "mean_pc"
+    rows = [[str(k + 1), str(r["mgrs"]), fmt(r["area_km2"], 2), str(r["risk_class"]), fmt(r[prob], 2),
+             _short(str(r["district"]), 20), str(r["task_id"])] for k, (_, r) in enumerate(t.iterrows())]
+    head = ["#", "MGRS", "km²", "class", "P_res" if prob == "mean_residual" else "P_c", "district", "task"]
+    return _text_table(fig, 0.4, y - 0.25, [0.3, 1.25, 0.45, 0.7, 0.45, 1.2, 1.0], head, rows, fontsize=7.5,
+                       right=[True, False, True, False, True, False, False]) - 0.05
+
+
+def change_summary(b: Briefing, limit: int = 3) -> str:
+    """What changed since the previous run, in a few lines (all of it on the changes page)."""
+    if b.changes is None:
+        return "First run in this folder: nothing to compare with."
+    if not b.changes:
+        return "No priority zone changed."
+    lines = [_short(x, 110) for x in b.changes[:limit]]
+    if len(b.changes) > limit:
+        lines.append(f"… and {len(b.changes) - limit} more: page 2")
+    return "\n".join(lines)
 
 
 def _cover(b: Briefing, total: int) -> Figure:
-    """Region, run, label, caveat, the inputs used and an overview map."""
-    fig = _page(b, 1, total, b.title, f"Briefing pack · region {b.region} · run {_when(b.created)}")
+    """Page 1, the summary: what the data is as of, how much land is assessed and in which class,
+    where to send teams first (the top tasks with MGRS references), the districts by priority
+    (the mostly-not-assessed apart), what changed, the caveat and an overview map."""
+    fig = _page(b, 1, total, f"{b.title}: summary", f"Briefing pack · region {b.region} · data as of "
+                f"{_when(b.as_of[0]) if b.as_of else 'unknown'} · run {_when(b.created)}")
     w, h = PAGE
-    y = 1 - 1.15 / h
+    y = 1 - 1.12 / h
     if b.label:
-        label = _wrap(b.label, 75)
-        fig.text(0.4 / w, y, label, fontsize=12, fontweight="bold", color="#b2182b", va="top")
-        y -= (0.25 + 0.2 * len(label.splitlines())) / h
-    facts = [("Region (grid)", b.region), ("Run date", _when(b.created)), ("minemap version", b.version),
-             ("Map", f"{b.raster_title} [{b.unit}]")]
-    if b.model is not None:
-        facts.append(("Fitted model", b.model[0]))
+        label = _wrap(b.label, 60)
+        fig.text(0.4 / w, y, label, fontsize=11, fontweight="bold", color="#b2182b", va="top")
+        y -= (0.15 + 0.19 * len(label.splitlines())) / h
     skill = (b.evaluation or {}).get("skill") or {}
+    banner = (b.model[1] if b.model is not None else None) or skill.get("banner")
+    if banner:  # the fitted model or the evaluated map does not beat the baseline: said first (#21)
+        text = _wrap(banner, 95)
+        fig.text(0.4 / w, y, text, fontsize=7.5, fontweight="bold", color="#b2182b", va="top",
+                 bbox={"facecolor": "#fde0dd", "edgecolor": "#b2182b", "boxstyle": "square,pad=0.3"})
+        y -= (0.25 + 0.14 * len(text.splitlines())) / h
+    facts = [("Region (grid)", b.region),
+             ("Data as of", f"{_when(b.as_of[0])} (newest input: {_short(Path(b.as_of[1]).name, 34)})"
+              if b.as_of else "unknown"),
+             ("Run date", f"{_when(b.created)} · minemap {b.version}"),
+             ("Map", _short(f"{b.raster_title} [{b.unit}]", 60))]
+    if b.model is not None:
+        facts.append(("Fitted model", _short(b.model[0], 60)))
     if skill.get("baseline_auc") is not None and skill.get("auc") is not None:  # minemap evaluate's (#21 §5)
-        facts.append(("Skill (evaluate)", f"AUC {skill['auc']:.3f} vs {skill['baseline_auc']:.3f} nearest record; "
-                                          f"capture 10 % {skill['capture_10']:.0%} vs {skill['baseline_capture_10']:.0%}"))
+        facts.append(("Skill (evaluate)", f"AUC {skill['auc']:.3f} vs {skill['baseline_auc']:.3f} nearest record"))
     if b.districts is not None:
         outside = len(b.districts) - int(b.paged.sum()) if b.paged is not None else 0
         facts.append(("Districts", f"{len(b.districts)} (one page each)" if not outside else
                       f"{len(b.districts)}: {len(b.districts) - outside} with a page, {outside} outside the region"))
-    if b.zones is not None:
-        facts.append(("Priority zones", f"{len(b.zones)} ({fmt(b.zones['area_km2'].sum(), 2)} km²)"))
-    banner = (b.model[1] if b.model is not None else None) or skill.get("banner")
-    if banner:  # the fitted model or the evaluated map does not beat the baseline: said first (#21)
-        text = _wrap(banner, 74)
-        fig.text(0.4 / w, y, text, fontsize=8.5, fontweight="bold", color="#b2182b", va="top",
-                 bbox={"facecolor": "#fde0dd", "edgecolor": "#b2182b", "boxstyle": "square,pad=0.4"})
-        y -= (0.35 + 0.16 * len(text.splitlines())) / h
-    y = _text_table(fig, 0.4, y * h, [1.6, 3.2], None, [[k, v] for k, v in facts], fontsize=9)
-    fig.text(0.4 / w, (y - 0.15) / h, "Caveat", fontsize=10, fontweight="bold", va="top")
-    fig.text(0.4 / w, (y - 0.4) / h, _wrap(b.caveat, 80), fontsize=8.5, va="top", linespacing=1.4)
-    y -= 0.55 + 0.2 * len(_wrap(b.caveat, 80).splitlines())
+    if b.inputs:
+        facts.append(("Inputs", f"{len(b.inputs)} files (listed in run.json, \"inputs\")"))
+    y = _text_table(fig, 0.4, y * h, [1.3, 3.9], None, [[k, v] for k, v in facts], fontsize=8.5)
+    land = land_rows(b)
+    if land:
+        fig.text(0.4 / w, (y - 0.12) / h, "Land (km²)", fontsize=10, fontweight="bold", va="top")
+        y = _text_table(fig, 0.4, y - 0.37, [2.2, 1.0], None, land, fontsize=8, right=[False, True])
+    y = _task_table(fig, b, y - 0.12)
+    fig.text(0.4 / w, (y - 0.12) / h, "Since the previous run", fontsize=10, fontweight="bold", va="top")
+    changed = change_summary(b)
+    fig.text(0.4 / w, (y - 0.37) / h, changed, fontsize=7.5, va="top", linespacing=1.35)
+    y -= 0.45 + 0.15 * len(changed.splitlines())
+    caveat = _wrap(b.caveat, 125)
+    fig.text(0.4 / w, max(y, 0.55 + 0.13 * len(caveat.splitlines())) / h, caveat, fontsize=6.5, va="top",
+             color="#444444", linespacing=1.3)
     if b.districts is not None and len(b.districts):
-        y = _district_list(fig, b, y)
-    fig.text(0.4 / w, y / h, "Inputs used", fontsize=10, fontweight="bold", va="top")
-    rows = [[_short(Path(f).name, 48), ", ".join(v)] for f, v in b.inputs.items()]
-    limit = max(1, int((y - 0.9) / 0.17))
-    if len(rows) > limit:  # two columns of shorter names before leaving any out
-        rows = [[_short(Path(f).name, 30), ", ".join(v)] for f, v in b.inputs.items()]
-        if len(rows) > 2 * limit:
-            rows = rows[:2 * limit - 1] + [[f"… and {len(rows) - 2 * limit + 1} more", "(run.json)"]]
-        half = math.ceil(len(rows) / 2)
-        _text_table(fig, 0.4, y - 0.25, [1.75, 0.9], ["file", "variables"], rows[:half], fontsize=7.5)
-        _text_table(fig, 3.1, y - 0.25, [1.75, 0.9], ["file", "variables"], rows[half:], fontsize=7.5)
-    else:
-        _text_table(fig, 0.4, y - 0.25, [2.9, 1.9], ["file", "variables"], rows, fontsize=7.5)
+        _district_list(fig, b, 7.16)
     # the overview map on the right: the whole region from the file's coarse overviews
     where = _Window.of(b.raster, None, 900)
     data, extent = where.read(b.raster), where.extent
-    box = COVER_BOX
+    box = SUMMARY_BOX
     ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
     image = _raster(ax, data, extent, b.legend)
     _hatch(ax, b.hidden, where, data)
@@ -387,7 +457,7 @@ def _cover(b: Briefing, total: int) -> Figure:
         _outlines(ax, b.districts.geometry.values, OUTLINE, 0.8)
         for name, geom in zip(b.districts["district"], b.districts.geometry.values):
             p = geom.representative_point()
-            ax.annotate(textwrap.fill(str(name), 24), (p.x, p.y), ha="center", va="center", fontsize=7, fontweight="bold",
+            ax.annotate(textwrap.fill(str(name), 14), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
                         path_effects=HALO, zorder=5)
     _finish_map(ax)
     _ramp_legend(fig, image, b, (box[0] + 0.3, 0.62, 2.6, 0.12))
