@@ -234,3 +234,46 @@ def test_capture_curve_is_read_from_each_likely_shape():
     assert _capture({"capture_curve": [{"area_share": 0.5, "captured": 0.9}, {"area_share": 0.01, "captured": 0.1},
                                        {"area_share": 0.05, "captured": 0.3}]}) == want
     assert _capture({"roc_auc": 0.7}) == [] and _capture({"capture": "n/a"}) == []
+
+
+def map_words(pdf: Path, page: int) -> list[str]:
+    """The words pdftotext finds inside a district page's map box (MAP_BOX, in points from the top)."""
+    from pipeline.writers.pdf import MAP_BOX, PAGE
+    xml = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    x0, x1 = MAP_BOX[0] * 72, (MAP_BOX[0] + MAP_BOX[2]) * 72
+    top, bottom = (PAGE[1] - MAP_BOX[1] - MAP_BOX[3]) * 72, (PAGE[1] - MAP_BOX[1]) * 72
+    words = re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', xml)
+    return [w for a, b, c, d, w in words if x0 <= float(a) and float(c) <= x1 and top <= float(b) and float(d) <= bottom]
+
+
+def test_written_scale_by_hand():
+    from pipeline.writers.pdf import written_scale
+    # 70 km drawn 6.9 in (0.17526 m) wide: 1 : 399 406, to two significant figures
+    assert written_scale(70_000, 6.9) == 400_000
+    assert written_scale(10_000, 6.9) == 57_000  # 57 060
+    assert written_scale(1_000, 10) == 3_900  # 3 937
+    assert written_scale(5, 10) == 20  # 19.7: never 0
+
+
+def test_district_pages_number_only_their_own_zones_and_write_their_scale(sample_out):
+    """#22 §2: Fuzuli's map showed other districts' zone numbers; each page numbers its own zones
+    only, and writes its scale (1 : N) beside the scale bar."""
+    from pipeline.writers.pdf import MAP_BOX, district_view
+    pdf = sample_out / "briefing.pdf"
+    table = gpd.read_file(sample_out / "districts.gpkg").sort_values("priority", kind="stable")
+    zones = gpd.read_file(sample_out / "priority_zones.gpkg")
+    for name in ("Fuzuli", "Aghdam"):
+        k = 2 + list(table["district"]).index(name)
+        words = map_words(pdf, k)
+        own = {str(r) for r in zones.loc[zones["district"] == name, "rank"]}
+        assert len(own) >= 3
+        numbers = [w for w, after in zip(words, words[1:] + [""]) if w.isdigit() and after != "km"]  # not "10 km"
+        assert set(numbers) == own, (name, sorted(numbers), sorted(own))
+        geom = table.loc[table["district"] == name].geometry.iloc[0]
+        x0, y0, x1, y1 = geom.bounds
+        view = district_view(geom)
+        assert view[0] <= x0 and x1 <= view[2]  # the district is all on the map
+        n = (view[2] - view[0]) / (MAP_BOX[2] * 0.0254)  # ground metres per metre of A4
+        written = re.search(r"Scale 1 : ([\d ]+) \(printed on A4\)", text(pdf, k)).group(1)
+        assert abs(int(written.replace(" ", "")) - n) / n < 0.05 and written.endswith("0 000")

@@ -606,16 +606,22 @@ def _district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look,
                 f"and cleared areas · region {b.region} · run {_when(b.created)}")
     fig.patch.set_visible(False)
     w, h = PAGE
-    if look.near is not None and len(look.near):
+    fig.text((MAP_BOX[0] + MAP_BOX[2]) / w, (MAP_BOX[1] - 0.05) / h,
+             f"Scale 1 : {written_scale(look.view[2] - look.view[0], MAP_BOX[2]):,} (printed on A4)".replace(",", " "),
+             fontsize=8, ha="right", va="top", color="#222222")
+    if look.listed is not None and len(look.listed):
         ax = _map_axes(fig, look.view)
         ax.set_axis_off()
-        # the riskiest zones get their rank (as many as a page can read; a 10 m grid can hold
-        # thousands, whose haloed labels took most of the pack's time and hid the map)
-        labelled = look.near.nsmallest(MAX_LABELS, "rank")
+        # the district's riskiest zones get their rank (as many as a page can read; a 10 m grid
+        # can hold thousands, whose haloed labels took most of the pack's time and hid the map);
+        # neighbours' zones are outlined on the drawing but not numbered: their numbers are on their pages
+        labelled = look.listed.nsmallest(MAX_LABELS, "rank")
         for rank, g in zip(labelled["rank"], labelled.geometry.values):
             p = g.representative_point()
-            ax.annotate(str(rank), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
-                        path_effects=HALO, zorder=6, annotation_clip=True)
+            # the halo under the rank as its own (outlined) text, so the rank stays text: found by a search
+            for style in ({"color": "white", "path_effects": HALO}, {"color": "black"}):
+                ax.annotate(str(rank), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
+                            zorder=6, annotation_clip=True, **style)
     x = MAP_BOX[0] + MAP_BOX[2] + 0.35
     fig.text(x / w, 5.95 / h, "District figures", fontsize=10, fontweight="bold", va="top")
     top = 5.72
@@ -632,6 +638,15 @@ def _district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look,
     fig.text(x / w, (y - 0.12) / h, "Priority zones in this district", fontsize=10, fontweight="bold", va="top")
     _zone_list(fig, x, y - 0.35, look.listed)
     return fig
+
+
+def written_scale(width_m: float, width_in: float) -> int:
+    """The map's scale denominator N (1 : N) for `width_m` metres of ground drawn `width_in`
+    inches wide, to two significant figures (within 5 %: a reader measures with it, so it is
+    rounded, never snapped to a round series)."""
+    n = width_m / (width_in * 0.0254)
+    step = 10 ** max(0, math.floor(math.log10(n)) - 1)
+    return int(round(n / step) * step)
 
 
 def _zone_list(fig: Figure, x: float, y: float, zones) -> None:
