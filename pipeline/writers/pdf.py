@@ -342,14 +342,13 @@ def _district_list(fig: Figure, b: Briefing, y: float, x: float = 6.2) -> float:
     return y - 0.2
 
 
-def land_rows(b: Briefing) -> list[list[str]]:
-    """The summary's land table from the district table: km² assessed, not assessed, and per
-    risk class (empty without districts or classes)."""
-    d = b.districts
+def land_rows(d: "pandas.DataFrame | None", classes: list[tuple[str, str]]) -> list[list[str]]:
+    """The summary's land table from the district table `d`: km² assessed, not assessed, and per
+    risk class (`classes`: name, column; empty without districts)."""
     if d is None or not len(d):
         return []
     rows = []
-    classes = [(c, k) for c, k in b.classes if k in d]
+    classes = [(c, k) for c, k in classes if k in d]
     unknown = float(d["km2_insufficient_evidence"].fillna(0).sum()) if "km2_insufficient_evidence" in d else 0.0
     if classes:
         assessed_km2 = sum(float(d[k].fillna(0).sum()) for _, k in classes)
@@ -429,7 +428,7 @@ def _cover(b: Briefing, total: int) -> Figure:
     if b.inputs:
         facts.append(("Inputs", f"{len(b.inputs)} files (listed in run.json, \"inputs\")"))
     y = _text_table(fig, 0.4, y * h, [1.3, 3.9], None, [[k, v] for k, v in facts], fontsize=8.5)
-    land = land_rows(b)
+    land = land_rows(b.districts, b.classes)
     if land:
         fig.text(0.4 / w, (y - 0.12) / h, "Land (km²)", fontsize=10, fontweight="bold", va="top")
         y = _text_table(fig, 0.4, y - 0.37, [2.2, 1.0], None, land, fontsize=8, right=[False, True])
