@@ -134,7 +134,9 @@ def test_world_district_page_shows_the_district_table(world_with_a_district, tmp
     assert pages(pdf) == 2
     row = pd.read_csv(out / "districts.csv").iloc[0]
     page = text(pdf, 2)
-    lines = {" ".join(line.split()[:-1]): line.split()[-1] for line in page.splitlines() if line.strip()}
+    # the figures column's rows (-layout puts the map's words, e.g. its written scale, on the same lines, columns apart)
+    cells = [re.split(r"\s{3,}", line.strip()) for line in page.splitlines() if line.strip()]
+    lines = {c[-2]: c[-1] for c in reversed(cells) if len(c) >= 2}  # the figures before the zone list's header
     figures = {k: v for k, v in lines.items() if k.endswith(("(km²)", "P_c", "(est.)", "cells)"))}
     # by hand: 100 × 100 cells of 0.01 km²; the 100 mines lie in one cell, none of it cleared;
     # P_c is at most (H_m 1 + S_t 0.2) / 2 = 0.6 in the mine's cell (no drone data there)
@@ -277,3 +279,33 @@ def test_district_pages_number_only_their_own_zones_and_write_their_scale(sample
         n = (view[2] - view[0]) / (MAP_BOX[2] * 0.0254)  # ground metres per metre of A4
         written = re.search(r"Scale 1 : ([\d ]+) \(printed on A4\)", text(pdf, k)).group(1)
         assert abs(int(written.replace(" ", "")) - n) / n < 0.05 and written.endswith("0 000")
+
+
+def test_many_records_are_counted_per_square_few_are_dots(sample_out):
+    """#22 §2: Fuzuli's map was hundreds of record dots; above 200 records in a page's view they
+    are counted per square (circles), below they stay dots. The count in view is worked out here
+    from the records files."""
+    import rasterio
+    import shapely
+    from pipeline.writers.pdf import RECORDS_AS_DOTS, district_view, record_counts
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    with rasterio.open(sample_out / "residual_probability.tif") as ds:
+        crs = ds.crs
+    points = pd.concat([gpd.read_file(root / f).to_crs(crs) for f in ("mine_records.gpkg", "minefields.gpkg")])
+    points = points[points.geom_type == "Point"]
+    table = gpd.read_file(sample_out / "districts.gpkg").sort_values("priority", kind="stable")
+    seen = {}
+    for k, (name, geom) in enumerate(zip(table["district"], table.geometry), start=2):
+        n = int(shapely.intersects(points.geometry.values, shapely.box(*district_view(geom))).sum())
+        page = " ".join(text(sample_out / "briefing.pdf", k).split())
+        seen[name] = n
+        if n > RECORDS_AS_DOTS:
+            assert re.search(rf"mine records per \d+ km square \(circle area ∝ count; {n:,} in view\)", page), (name, n)
+        else:
+            assert "mine record " in page and "mine records per" not in page, (name, n)
+    assert seen["Fuzuli"] > RECORDS_AS_DOTS and min(seen.values()) < RECORDS_AS_DOTS  # both kinds of page
+    # the squares' counts add up to the records, each in the square holding it
+    pts = np.array([[0.5, 0.5], [1.5, 0.2], [1.9, 1.9], [2500.0, 10.0]])
+    side, centres, counts = record_counts(pts, (0, 0, 30_000, 30_000))
+    assert side == 1000 and counts.sum() == 4
+    assert sorted(zip(map(tuple, centres), counts)) == [((500.0, 500.0), 3), ((2500.0, 500.0), 1)]

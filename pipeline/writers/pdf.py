@@ -49,7 +49,8 @@ DPI = 200  # print resolution: rasters are read at most this fine for their size
 # fills and record points are drawn as images at it too (thousands of vector zone paths made one page take seconds)
 ZONE, CLEARED, RECORD = "#000000", "#1f78b4", "#111111"
 MAX_LABELS = 60  # zone ranks written on one page's map
-PAGE_STYLE = "4"  # in every stored district page's key: raise it when the page's drawing changes
+RECORDS_AS_DOTS = 200  # more records than this in a page's view are drawn as counts per square
+PAGE_STYLE = "5"  # in every stored district page's key: raise it when the page's drawing changes
 HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
 CAVEAT = ("A model of the evidence listed, not a survey result. P_c is the estimated probability of "
           "contamination from mine records, soil and drone data; where evidence is thin (see "
@@ -567,7 +568,15 @@ def _district_map(b: Briefing, row, look: Look) -> Figure:
     _outlines(ax, [row.geometry], OUTLINE, 1.6)
     if look.near is not None and len(look.near):
         _outlines(ax, look.near.geometry.values, ZONE, 0.9)
-    if len(look.records):
+    record = Line2D([], [], marker="o", ls="", color=RECORD, markersize=3, label="mine record")
+    if len(look.records) > RECORDS_AS_DOTS:  # hundreds of dots hide the map: a count per square instead
+        side, centres, counts = record_counts(look.records, view)
+        ax.scatter(centres[:, 0], centres[:, 1], s=4 + 140 * counts / counts.max(), facecolors="none",
+                   edgecolors=RECORD, linewidths=0.8, zorder=5, rasterized=True)
+        km = f"{side / 1000:g} km" if side >= 1000 else f"{side:g} m"
+        record = Line2D([], [], marker="o", ls="", markerfacecolor="none", markeredgecolor=RECORD, markersize=6,
+                        label=f"mine records per {km} square\n(circle area ∝ count; {len(look.records):,} in view)")
+    elif len(look.records):
         pts = look.records
         ax.scatter(pts[:, 0], pts[:, 1], s=8, c=RECORD, marker="o", linewidths=0.3, edgecolors="white", zorder=5,
                    rasterized=True)
@@ -578,13 +587,23 @@ def _district_map(b: Briefing, row, look: Look) -> Figure:
     _ramp_legend(fig, image, b, (x, 7.0, 3.3, 0.12))
     handles = [Patch(facecolor="none", edgecolor=ZONE, label="priority zone (rank)"),
                Line2D([], [], color=OUTLINE, lw=1.6, label="district"),
-               Patch(facecolor=CLEARED, alpha=0.45, edgecolor=CLEARED, label="cleared area"),
-               Line2D([], [], marker="o", ls="", color=RECORD, markersize=3, label="mine record")]
+               Patch(facecolor=CLEARED, alpha=0.45, edgecolor=CLEARED, label="cleared area"), record]
     if b.hidden is not None:
         handles.append(assessed.legend_patch(_wrap(b.hidden.label, 40)))
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x / w, 6.55 / h), ncols=2, fontsize=7.5,
                frameon=False, handlelength=1.5, borderaxespad=0)
     return fig
+
+
+def record_counts(points: np.ndarray, view: tuple[float, float, float, float],
+                  across: int = 30) -> tuple[float, np.ndarray, np.ndarray]:
+    """Records counted per square of a round side (1, 2 or 5 × 10^k m, about `across` squares
+    over the view), aligned to the CRS origin: the side, the squares' centres and their counts."""
+    target = (view[2] - view[0]) / across
+    base = 10 ** math.floor(math.log10(target))
+    side = max(m * base for m in (1, 2, 5) if m * base <= target)
+    cells, counts = np.unique(np.floor(points / side).astype(np.int64), axis=0, return_counts=True)
+    return side, (cells + 0.5) * side, counts
 
 
 def _map_axes(fig: Figure, view: tuple[float, float, float, float]) -> Axes:
