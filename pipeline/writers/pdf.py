@@ -417,7 +417,7 @@ def _cover(b: Briefing, total: int) -> Figure:
              ("Data as of", f"{_when(b.as_of[0])} (newest input: {_short(Path(b.as_of[1]).name, 34)})"
               if b.as_of else "unknown"),
              ("Run date", f"{_when(b.created)} · minemap {b.version}"),
-             ("Map", _short(f"{b.raster_title} [{b.unit}]", 60))]
+             ("Map", _short(b.raster_title, 60))]
     if b.model is not None:
         facts.append(("Fitted model", _short(b.model[0], 60)))
     if skill.get("baseline_auc") is not None and skill.get("auc") is not None:  # minemap evaluate's (#21 §5)
