@@ -5,6 +5,7 @@ summaries) plus the inputs' paths; nothing here recomputes a product.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import pyogrio
 import rasterio
 from pyproj import CRS
@@ -25,15 +27,18 @@ from .config import LoadedConfig
 from .evidence import EVIDENCE, RASTERS, Bundled, csv_points, evidence_plan, write_evidence
 from .formulas import SUSTAINABLE
 from .grid import Grid
-from .history import CATALOG
+from .history import CATALOG, newest_acquisition
 from .outdir import Kept, staged_pages
 from .vector import read_vector
 from .writers.assessed import OUTLINES, NotAssessed, write_outlines
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
-from .writers.pdf import Briefing, in_priority_order, write_briefing
+from .summaries import _slug  # the district table's class columns
+from .tasks import top_tasks
+from .writers.pdf import Briefing, in_priority_order, land_rows, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
-from .writers.report import write_report
+from .writers.columns import fmt
+from .writers.report import facts_table, html_table, write_report
 from .writers.styles import Legend
 from .writers.stac import ITEM, AssetInfo, write_stac_item
 from .writers.tasks import TASK_FILES
@@ -243,13 +248,16 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
                           subtitle: str, dpi: int = 200, sections: list[tuple[str, str]] = (),
                           pool: Executor | None = None, stamp: str = "", kept: dict[str, Kept] | None = None,
                           made_from: dict[str, str] | None = None, run: str = "",
-                          hidden: dict[str, NotAssessed] | None = None) -> list[str]:
+                          hidden: dict[str, NotAssessed] | None = None, as_of: tuple[str, str] | None = None,
+                          classes: list[str] = (), changes: list[str] | None = None) -> list[str]:
     """A PNG map per product (drawn from `sources`: the product's cells, with overviews) and
     report.html in `staging`; returns the file names. `pool` draws the maps (the run's worker
     processes); without one, threads here do (figures share no state). A map whose key (see
     `maps.map_key`) is its `kept` one's is copied, not drawn; each map's key goes in `made_from`.
     The maps are dated `stamp` before `subtitle`; the report `run`. `hidden`: the maps that hatch
-    land not assessed, and where it is (see `writers.assessed`)."""
+    land not assessed, and where it is (see `writers.assessed`). `as_of` (the newest input: time,
+    file), `classes` (risk class names) and `changes` (in words; None: a first run) make the
+    summary that opens the page, with the top field tasks (`tables["tasks"]`)."""
     hidden = hidden or {}
     districts = tables.get("districts")
     outlines = districts[["district", "geometry"]] if districts is not None else None  # all a map shows of them
@@ -294,10 +302,63 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
         notes.append(f"{len(zones)} priority zones ({zones['area_km2'].sum():,.1f} km²) in priority_zones.gpkg; "
                      "open minemap.qgz in QGIS to see them over the products.")
     heading = " · ".join(x for x in (run, subtitle) if x)
+    shown = report_columns(table) if table is not None else None
     write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=heading,
-                 maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=table, notes=notes, sections=sections,
-                 files=report_files(staging, legends, titles, units))
+                 maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=shown, notes=notes, sections=sections,
+                 files=report_files(staging, legends, titles, units),
+                 lead=summary_sections(table, tables.get("tasks"), list(classes), as_of, changes),
+                 table_note=f"The main {shown.shape[1]} of {table.shape[1]} columns; all of them in districts.csv."
+                 if shown is not None and shown.shape[1] < table.shape[1] else "")
     return names + [REPORT]
+
+
+def report_columns(table: "pd.DataFrame") -> "pd.DataFrame":
+    """The district table as report.html shows it, readable at 1,400 px without scrolling: the
+    district, its area, assessment and priority, the mean probability the zones use, km² per
+    class and not assessed, and the remaining mines (every column stays in districts.csv)."""
+    prob = "mean_residual" if "mean_residual" in table else "mean_pc"
+    keep = {"district", "area_km2", "assessed_share", "assessment", "priority", prob, "remaining_mines"}
+    return table[[c for c in table.columns if c in keep or c.startswith("km2_")]]
+
+
+def summary_sections(table, tasks, classes: list[str], as_of: tuple[str, str] | None,
+                     changes: list[str] | None) -> list[tuple[str, str]]:
+    """report.html's opening sections: the summary (data as of, land assessed and per class, the
+    districts by priority with the mostly-not-assessed apart, what changed) and the top field
+    tasks with their MGRS references."""
+    e = html.escape
+    facts = [["Data as of", f"{as_of[0][:16].replace('T', ' ')} UTC (newest input: {Path(as_of[1]).name})"
+              if as_of else "unknown"]]
+    land = land_rows(table, [(c, f"km2_{_slug(c)}") for c in classes]) if table is not None else []
+    facts += [[k.strip() + " (km²)", v] for k, v in land]
+    body = [facts_table(facts)]
+    if table is not None and "district" in table:
+        mostly = (table["assessment"] == "mostly not assessed") if "assessment" in table else \
+            pd.Series(False, index=table.index)
+        names = table["district"][~mostly]
+        ranked = ", ".join(f"{fmt(p, 0)}. {d}" for d, p in zip(names, table["priority"][~mostly])) \
+            if "priority" in table else ", ".join(map(str, names))
+        body.append(f"<p><strong>Districts by priority:</strong> {e(ranked)}.</p>")
+        if mostly.any():
+            apart = ", ".join(f"{d} ({100 * a:.0f} % assessed)" for d, a in
+                              zip(table["district"][mostly], table["assessed_share"][mostly]))
+            body.append(f"<p><strong>Mostly not assessed</strong> (too little evidence to rank: unknown, not safe): "
+                        f"{e(apart)}.</p>")
+    said = ("First run in this folder: nothing to compare with." if changes is None else
+            "No priority zone changed." if not changes else " ".join(changes[:3])
+            + (f" … and {len(changes) - 3} more (below)." if len(changes) > 3 else ""))
+    body.append(f"<p><strong>Since the previous run:</strong> {e(said)}</p>")
+    sections = [("Summary", "\n".join(body))]
+    if tasks is not None:
+        top = top_tasks(tasks, classes, n=10)
+        if len(top):
+            top.insert(0, "#", range(1, len(top) + 1))
+            sections.append(("Where to send teams first: the top field tasks", html_table(top)
+                             + "<p class='note'>By risk class, then mean probability; every task in tasks.gpkg "
+                               "(tasks.csv, .kml, .gpx for GPS units).</p>"))
+        else:
+            sections.append(("Where to send teams first: the top field tasks", "<p>None: no priority zone.</p>"))
+    return sections
 
 
 def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], cfg: LoadedConfig, grid: Grid,
@@ -332,7 +393,9 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change,
                      redone=redone, looks=dict(looks or {}),
                      model=(cfg.spec.model.short(), model_banner(cfg.spec.model)) if cfg.spec.model else None,
-                     hidden=hidden)
+                     hidden=hidden, as_of=newest_acquisition(cfg, layers), classes=[(c, f"km2_{_slug(c)}") for c in cfg.spec.products.risk_class.names],
+                     tasks=top_tasks(tables["tasks"], cfg.spec.products.risk_class.names, n=10)
+                     if tables.get("tasks") is not None else None)
     return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)
 
 

@@ -362,8 +362,8 @@ def test_districts_reaching_beyond_the_region_are_listed_not_paged(world, tmp_pa
             assert json.loads((out / "run.json").read_text())["chunks_recomputed"] >= 1
         text = pdf_text(out / "briefing.pdf")
         pages = text.split("\f")[:-1]
-        assert len(pages) == 2 + (command == "update")  # cover, Inside (and the changes page after a run)
-        assert "District: Inside" in pages[1] and "District: Beyond" not in text
+        assert len(pages) == 2 + (command == "update")  # the summary, (the changes page after a run,) Inside
+        assert "District: Inside" in pages[1 + (command == "update")] and "District: Beyond" not in text
         cover = " ".join(pages[0].split())
         assert "Districts 2: 1 with a page, 1 outside the region" in cover
         assert "Beyond – outside the region: no page" in cover

@@ -150,7 +150,11 @@ class Delivery:
                                                         sections=change_section(self.changes) + model_section(cfg),
                                                         pool=self._pool(), stamp=f"Drawn {when}", kept=kept,
                                                         made_from=self.made_from, run=f"Run {when}",
-                                                        hidden=hidden_maps(sources, cfg, maps.get(CHANGE))))
+                                                        hidden=hidden_maps(sources, cfg, maps.get(CHANGE)),
+                                                        as_of=newest_acquisition(cfg, self.inputs.layers),
+                                                        classes=list(cfg.spec.products.risk_class.names),
+                                                        changes=change_lines(self.changes)
+                                                        if self.changes.get("compared") else None))
                 if cfg.spec.model is not None:  # under the title, where a reader looks first (#21)
                     insert_banner(staging / "report.html", "model-banner", model_banner(cfg.spec.model))
                 name, self.pages = pack.result()

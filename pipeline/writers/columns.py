@@ -20,6 +20,9 @@ KM2, PROB, COUNT, TEXT = 2, 3, 0, None  # decimals; TEXT: not a number
 # raw name → (header, decimals)
 COLUMNS: dict[str, tuple[str, int | None]] = {
     "district": ("District", TEXT),
+    "task_id": ("Task", TEXT),
+    "mgrs": ("MGRS (10 m)", TEXT),
+    "zone": ("Zone (rank)", COUNT),
     "area_km2": ("Area (km²)", KM2),
     "mean_pc": ("Mean P_c", PROB),
     "max_pc": ("Max P_c", PROB),

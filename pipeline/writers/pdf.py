@@ -49,7 +49,8 @@ DPI = 200  # print resolution: rasters are read at most this fine for their size
 # fills and record points are drawn as images at it too (thousands of vector zone paths made one page take seconds)
 ZONE, CLEARED, RECORD = "#000000", "#1f78b4", "#111111"
 MAX_LABELS = 60  # zone ranks written on one page's map
-PAGE_STYLE = "4"  # in every stored district page's key: raise it when the page's drawing changes
+RECORDS_AS_DOTS = 200  # more records than this in a page's view are drawn as counts per square
+PAGE_STYLE = "5"  # in every stored district page's key: raise it when the page's drawing changes
 HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
 CAVEAT = ("A model of the evidence listed, not a survey result. P_c is the estimated probability of "
           "contamination from mine records, soil and drone data; where evidence is thin (see "
@@ -86,6 +87,9 @@ class Briefing:
     hidden: assessed.NotAssessed | None = None  # land not assessed on `raster` (a grey hatch)
     paged: np.ndarray | None = None  # which districts have a page (the others lie outside the region)
     change_hidden: assessed.NotAssessed | None = None  # and on the change map
+    as_of: tuple[str, str] | None = None  # the newest input's time (ISO UTC) and file: what the map is "as of"
+    tasks: pandas.DataFrame | None = None  # the top field tasks (`pipeline.tasks.top_tasks`), for the summary
+    classes: list[tuple[str, str]] = field(default_factory=list)  # risk classes, lowest first: name, km² column
 
 
 def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, staged: Path | None = None,
@@ -132,13 +136,14 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
         b = replace(b, **then())
     n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
     b = replace(b, paged=paged)
-    rest = io.BytesIO()  # the cover, each district page's words, the changes and evaluation pages
+    front = 1 + (b.changes is not None)  # the summary, then what changed: the answer before the detail
+    rest = io.BytesIO()  # the summary, the changes, each district page's words and the evaluation page
     with PdfPages(rest) as pages:
         pages.savefig(_cover(b, n_pages), dpi=DPI)
-        for k, (row, figures, look) in enumerate(texts):
-            pages.savefig(_district_text(b, row, figures, look, k + 2, n_pages), dpi=DPI)
         if b.changes is not None:
-            pages.savefig(_changes_page(b, n_pages - (b.evaluation is not None), n_pages), dpi=DPI)
+            pages.savefig(_changes_page(b, 2, n_pages), dpi=DPI)
+        for k, (row, figures, look) in enumerate(texts):
+            pages.savefig(_district_text(b, row, figures, look, k + 1 + front, n_pages), dpi=DPI)
         if b.evaluation is not None:
             pages.savefig(_evaluation_page(b, n_pages), dpi=DPI)
     maps = [m.result() if isinstance(m, Future) else m for m in maps]
@@ -150,12 +155,13 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
         made = pikepdf.open(io.BytesIO(rest.getvalue()))
         sources.append(made)
         with pikepdf.new() as out:
-            out.pages.append(made.pages[0])
+            for page in made.pages[:front]:
+                out.pages.append(page)
             for k, drawing in enumerate(maps):
                 sources.append(pikepdf.open(io.BytesIO(drawing)))
                 out.pages.append(sources[-1].pages[0])
-                out.pages[-1].add_overlay(made.pages[1 + k])  # this run's words over the district's drawing
-            for page in made.pages[1 + len(maps):]:
+                out.pages[-1].add_overlay(made.pages[front + k])  # this run's words over the district's drawing
+            for page in made.pages[front + len(maps):]:
                 out.pages.append(page)
             out.docinfo["/Title"] = f"{b.title} — briefing"
             out.docinfo["/Subject"] = b.label or "minemap briefing"
@@ -279,7 +285,8 @@ def _when(created: str) -> str:
     return f"{created[:16].replace('T', ' ')} UTC"
 
 
-COVER_BOX = (5.75, 1.0, 5.55, 6.0)  # the cover's (and changes page's) map: x, y, width, height in inches
+COVER_BOX = (5.75, 1.0, 5.55, 6.0)  # the changes page's map: x, y, width, height in inches
+SUMMARY_BOX = (6.2, 1.0, 5.1, 3.3)  # the summary's overview map, below its longest district list (≤ 12 rows, 4.38 in)
 
 
 def _hatch(ax: Axes, hidden: assessed.NotAssessed | None, where: "_Window", data: np.ma.MaskedArray,
@@ -299,7 +306,7 @@ def district_notes(b: Briefing) -> list[list[str]]:
     d = b.districts
     paged = b.paged if b.paged is not None else np.ones(len(d), bool)
     rows = []
-    pages = np.cumsum(paged) + 1  # the cover is page 1
+    pages = np.cumsum(paged) + 1 + (b.changes is not None)  # the summary is page 1, the changes page 2
     for k in range(len(d)):
         row = d.iloc[k]
         rank = fmt(row["priority"], 0) if "priority" in d else str(pages[k]) if paged[k] else ""
@@ -311,72 +318,135 @@ def district_notes(b: Briefing) -> list[list[str]]:
     return rows
 
 
-def _district_list(fig: Figure, b: Briefing, y: float) -> float:
-    """Districts in the order of their pages (by priority when known), with their assessed share;
-    returns the y below (inches). Long lists end with "… and N more"."""
+def _district_list(fig: Figure, b: Briefing, y: float, x: float = 6.2) -> float:
+    """Districts in the order of their pages (by priority when known), with their assessed share,
+    the mostly-not-assessed ones listed apart below; returns the y below (inches). Long lists end
+    with "… and N more"."""
     w, h = PAGE
     title = "Districts in order of priority" if "priority" in b.districts else "Districts"
-    fig.text(0.4 / w, y / h, title, fontsize=10, fontweight="bold", va="top")
+    fig.text(x / w, y / h, title, fontsize=10, fontweight="bold", va="top")
     rows = district_notes(b)
-    limit = 12
-    if len(rows) > limit:
-        rows = rows[:limit - 1] + [["", f"… and {len(rows) - limit + 1} more", "", "(districts.csv)"]]
-    return _text_table(fig, 0.4, y - 0.25, [0.55, 2.35, 0.75, 1.75], ["priority" if "priority" in b.districts
-                                                                         else "page", "district", "assessed", ""],
-                       rows, fontsize=7.5, right=[True, False, True, False]) - 0.2
+    apart = [r for r in rows if r[3] == "mostly not assessed"]
+    ranked = [r for r in rows if r[3] != "mostly not assessed"]
+    widths, right = [0.6, 2.4, 0.75, 1.3], [True, False, True, False]
+    limit = 12 - min(len(apart), 4)
+    if len(ranked) > limit:
+        ranked = ranked[:limit - 1] + [["", f"… and {len(ranked) - limit + 1} more", "", "(districts.csv)"]]
+    y = _text_table(fig, x, y - 0.25, widths, ["priority" if "priority" in b.districts else "page", "district",
+                                               "assessed", ""], ranked, fontsize=7.5, right=right)
+    if apart:
+        fig.text(x / w, (y - 0.08) / h, "Mostly not assessed: too little evidence to rank (unknown, not safe)",
+                 fontsize=8, fontweight="bold", color="#b2182b", va="top")
+        if len(apart) > 4:
+            apart = apart[:3] + [["", f"… and {len(apart) - 3} more", "", "(districts.csv)"]]
+        y = _text_table(fig, x, y - 0.3, widths, None, [r[:3] + [""] for r in apart], fontsize=7.5, right=right)
+    return y - 0.2
+
+
+def land_rows(d: "pandas.DataFrame | None", classes: list[tuple[str, str]]) -> list[list[str]]:
+    """The summary's land table from the district table `d`: km² assessed, not assessed, and per
+    risk class (`classes`: name, column; empty without districts)."""
+    if d is None or not len(d):
+        return []
+    rows = []
+    classes = [(c, k) for c, k in classes if k in d]
+    unknown = float(d["km2_insufficient_evidence"].fillna(0).sum()) if "km2_insufficient_evidence" in d else 0.0
+    if classes:
+        assessed_km2 = sum(float(d[k].fillna(0).sum()) for _, k in classes)
+        rows.append(["Assessed", fmt(assessed_km2, 1)])
+        if "km2_insufficient_evidence" in d:
+            rows.append(["Not assessed (unknown, not safe)", fmt(unknown, 1)])
+        rows += [[f"   class {c}", fmt(float(d[k].fillna(0).sum()), 1)] for c, k in reversed(classes)]
+    elif "area_km2" in d:
+        rows.append(["Districts' area", fmt(float(d["area_km2"].fillna(0).sum()), 1)])
+    return rows
+
+
+def _task_table(fig: Figure, b: Briefing, y: float) -> float:
+    """The top field tasks: where to send teams first, with their MGRS reference; returns the y below."""
+    w, h = PAGE
+    fig.text(0.4 / w, y / h, "Where to send teams first: top field tasks", fontsize=10, fontweight="bold", va="top")
+    t = b.tasks
+    if t is None:
+        fig.text(0.4 / w, (y - 0.25) / h, "no field tasks ([products.priority_zones] disabled)", fontsize=8,
+                 va="top", color="#444444")
+        return y - 0.45
+    if not len(t):
+        fig.text(0.4 / w, (y - 0.25) / h, "none: no priority zone in this run", fontsize=8, va="top", color="#444444")
+        return y - 0.45
+    prob = "mean_residual" if "mean_residual" in t else "mean_pc"
+    rows = [[str(k + 1), str(r["mgrs"]), fmt(r["area_km2"], 2), str(r["risk_class"]), fmt(r[prob], 2),
+             _short(str(r["district"]), 20), str(r["task_id"])] for k, (_, r) in enumerate(t.iterrows())]
+    head = ["#", "MGRS", "km²", "class", "P_res" if prob == "mean_residual" else "P_c", "district", "task"]
+    return _text_table(fig, 0.4, y - 0.25, [0.3, 1.25, 0.45, 0.7, 0.45, 1.2, 1.0], head, rows, fontsize=7.5,
+                       right=[True, False, True, False, True, False, False]) - 0.05
+
+
+def change_summary(b: Briefing, limit: int = 3) -> str:
+    """What changed since the previous run, in a few lines (all of it on the changes page)."""
+    if b.changes is None:
+        return "First run in this folder: nothing to compare with."
+    if not b.changes:
+        return "No priority zone changed."
+    lines = [_short(x, 110) for x in b.changes[:limit]]
+    if len(b.changes) > limit:
+        lines.append(f"… and {len(b.changes) - limit} more: page 2")
+    return "\n".join(lines)
 
 
 def _cover(b: Briefing, total: int) -> Figure:
-    """Region, run, label, caveat, the inputs used and an overview map."""
-    fig = _page(b, 1, total, b.title, f"Briefing pack · region {b.region} · run {_when(b.created)}")
+    """Page 1, the summary: what the data is as of, how much land is assessed and in which class,
+    where to send teams first (the top tasks with MGRS references), the districts by priority
+    (the mostly-not-assessed apart), what changed, the caveat and an overview map."""
+    fig = _page(b, 1, total, f"{b.title}: summary", f"Briefing pack · region {b.region} · data as of "
+                f"{_when(b.as_of[0]) if b.as_of else 'unknown'} · run {_when(b.created)}")
     w, h = PAGE
-    y = 1 - 1.15 / h
+    y = 1 - 1.12 / h
     if b.label:
-        label = _wrap(b.label, 75)
-        fig.text(0.4 / w, y, label, fontsize=12, fontweight="bold", color="#b2182b", va="top")
-        y -= (0.25 + 0.2 * len(label.splitlines())) / h
-    facts = [("Region (grid)", b.region), ("Run date", _when(b.created)), ("minemap version", b.version),
-             ("Map", f"{b.raster_title} [{b.unit}]")]
-    if b.model is not None:
-        facts.append(("Fitted model", b.model[0]))
+        label = _wrap(b.label, 60)
+        fig.text(0.4 / w, y, label, fontsize=11, fontweight="bold", color="#b2182b", va="top")
+        y -= (0.15 + 0.19 * len(label.splitlines())) / h
     skill = (b.evaluation or {}).get("skill") or {}
+    banner = (b.model[1] if b.model is not None else None) or skill.get("banner")
+    if banner:  # the fitted model or the evaluated map does not beat the baseline: said first (#21)
+        text = _wrap(banner, 95)
+        fig.text(0.4 / w, y, text, fontsize=7.5, fontweight="bold", color="#b2182b", va="top",
+                 bbox={"facecolor": "#fde0dd", "edgecolor": "#b2182b", "boxstyle": "square,pad=0.3"})
+        y -= (0.25 + 0.14 * len(text.splitlines())) / h
+    facts = [("Region (grid)", b.region),
+             ("Data as of", f"{_when(b.as_of[0])} (newest input: {_short(Path(b.as_of[1]).name, 34)})"
+              if b.as_of else "unknown"),
+             ("Run date", f"{_when(b.created)} · minemap {b.version}"),
+             ("Map", _short(b.raster_title, 60))]
+    if b.model is not None:
+        facts.append(("Fitted model", _short(b.model[0], 60)))
     if skill.get("baseline_auc") is not None and skill.get("auc") is not None:  # minemap evaluate's (#21 §5)
-        facts.append(("Skill (evaluate)", f"AUC {skill['auc']:.3f} vs {skill['baseline_auc']:.3f} nearest record; "
-                                          f"capture 10 % {skill['capture_10']:.0%} vs {skill['baseline_capture_10']:.0%}"))
+        facts.append(("Skill (evaluate)", f"AUC {skill['auc']:.3f} vs {skill['baseline_auc']:.3f} nearest record"))
     if b.districts is not None:
         outside = len(b.districts) - int(b.paged.sum()) if b.paged is not None else 0
         facts.append(("Districts", f"{len(b.districts)} (one page each)" if not outside else
                       f"{len(b.districts)}: {len(b.districts) - outside} with a page, {outside} outside the region"))
-    if b.zones is not None:
-        facts.append(("Priority zones", f"{len(b.zones)} ({fmt(b.zones['area_km2'].sum(), 2)} km²)"))
-    banner = (b.model[1] if b.model is not None else None) or skill.get("banner")
-    if banner:  # the fitted model or the evaluated map does not beat the baseline: said first (#21)
-        text = _wrap(banner, 74)
-        fig.text(0.4 / w, y, text, fontsize=8.5, fontweight="bold", color="#b2182b", va="top",
-                 bbox={"facecolor": "#fde0dd", "edgecolor": "#b2182b", "boxstyle": "square,pad=0.4"})
-        y -= (0.35 + 0.16 * len(text.splitlines())) / h
-    y = _text_table(fig, 0.4, y * h, [1.6, 3.2], None, [[k, v] for k, v in facts], fontsize=9)
-    fig.text(0.4 / w, (y - 0.15) / h, "Caveat", fontsize=10, fontweight="bold", va="top")
-    fig.text(0.4 / w, (y - 0.4) / h, _wrap(b.caveat, 80), fontsize=8.5, va="top", linespacing=1.4)
-    y -= 0.55 + 0.2 * len(_wrap(b.caveat, 80).splitlines())
+    if b.inputs:
+        facts.append(("Inputs", f"{len(b.inputs)} files (listed in run.json, \"inputs\")"))
+    y = _text_table(fig, 0.4, y * h, [1.3, 3.9], None, [[k, v] for k, v in facts], fontsize=8.5)
+    land = land_rows(b.districts, b.classes)
+    if land:
+        fig.text(0.4 / w, (y - 0.12) / h, "Land (km²)", fontsize=10, fontweight="bold", va="top")
+        y = _text_table(fig, 0.4, y - 0.37, [2.2, 1.0], None, land, fontsize=8, right=[False, True])
+    y = _task_table(fig, b, y - 0.12)
+    fig.text(0.4 / w, (y - 0.12) / h, "Since the previous run", fontsize=10, fontweight="bold", va="top")
+    changed = change_summary(b)
+    fig.text(0.4 / w, (y - 0.37) / h, changed, fontsize=7.5, va="top", linespacing=1.35)
+    y -= 0.45 + 0.15 * len(changed.splitlines())
+    caveat = _wrap(b.caveat, 125)
+    fig.text(0.4 / w, max(y, 0.55 + 0.13 * len(caveat.splitlines())) / h, caveat, fontsize=6.5, va="top",
+             color="#444444", linespacing=1.3)
     if b.districts is not None and len(b.districts):
-        y = _district_list(fig, b, y)
-    fig.text(0.4 / w, y / h, "Inputs used", fontsize=10, fontweight="bold", va="top")
-    rows = [[_short(Path(f).name, 48), ", ".join(v)] for f, v in b.inputs.items()]
-    limit = max(1, int((y - 0.9) / 0.17))
-    if len(rows) > limit:  # two columns of shorter names before leaving any out
-        rows = [[_short(Path(f).name, 30), ", ".join(v)] for f, v in b.inputs.items()]
-        if len(rows) > 2 * limit:
-            rows = rows[:2 * limit - 1] + [[f"… and {len(rows) - 2 * limit + 1} more", "(run.json)"]]
-        half = math.ceil(len(rows) / 2)
-        _text_table(fig, 0.4, y - 0.25, [1.75, 0.9], ["file", "variables"], rows[:half], fontsize=7.5)
-        _text_table(fig, 3.1, y - 0.25, [1.75, 0.9], ["file", "variables"], rows[half:], fontsize=7.5)
-    else:
-        _text_table(fig, 0.4, y - 0.25, [2.9, 1.9], ["file", "variables"], rows, fontsize=7.5)
+        _district_list(fig, b, 7.16)
     # the overview map on the right: the whole region from the file's coarse overviews
     where = _Window.of(b.raster, None, 900)
     data, extent = where.read(b.raster), where.extent
-    box = COVER_BOX
+    box = SUMMARY_BOX
     ax = fig.add_axes((box[0] / w, box[1] / h, box[2] / w, box[3] / h))
     image = _raster(ax, data, extent, b.legend)
     _hatch(ax, b.hidden, where, data)
@@ -387,7 +457,7 @@ def _cover(b: Briefing, total: int) -> Figure:
         _outlines(ax, b.districts.geometry.values, OUTLINE, 0.8)
         for name, geom in zip(b.districts["district"], b.districts.geometry.values):
             p = geom.representative_point()
-            ax.annotate(textwrap.fill(str(name), 24), (p.x, p.y), ha="center", va="center", fontsize=7, fontweight="bold",
+            ax.annotate(textwrap.fill(str(name), 14), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
                         path_effects=HALO, zorder=5)
     _finish_map(ax)
     _ramp_legend(fig, image, b, (box[0] + 0.3, 0.62, 2.6, 0.12))
@@ -498,7 +568,15 @@ def _district_map(b: Briefing, row, look: Look) -> Figure:
     _outlines(ax, [row.geometry], OUTLINE, 1.6)
     if look.near is not None and len(look.near):
         _outlines(ax, look.near.geometry.values, ZONE, 0.9)
-    if len(look.records):
+    record = Line2D([], [], marker="o", ls="", color=RECORD, markersize=3, label="mine record")
+    if len(look.records) > RECORDS_AS_DOTS:  # hundreds of dots hide the map: a count per square instead
+        side, centres, counts = record_counts(look.records, view)
+        ax.scatter(centres[:, 0], centres[:, 1], s=4 + 140 * counts / counts.max(), facecolors="none",
+                   edgecolors=RECORD, linewidths=0.8, zorder=5, rasterized=True)
+        km = f"{side / 1000:g} km" if side >= 1000 else f"{side:g} m"
+        record = Line2D([], [], marker="o", ls="", markerfacecolor="none", markeredgecolor=RECORD, markersize=6,
+                        label=f"mine records per {km} square\n(circle area ∝ count; {len(look.records):,} in view)")
+    elif len(look.records):
         pts = look.records
         ax.scatter(pts[:, 0], pts[:, 1], s=8, c=RECORD, marker="o", linewidths=0.3, edgecolors="white", zorder=5,
                    rasterized=True)
@@ -509,13 +587,23 @@ def _district_map(b: Briefing, row, look: Look) -> Figure:
     _ramp_legend(fig, image, b, (x, 7.0, 3.3, 0.12))
     handles = [Patch(facecolor="none", edgecolor=ZONE, label="priority zone (rank)"),
                Line2D([], [], color=OUTLINE, lw=1.6, label="district"),
-               Patch(facecolor=CLEARED, alpha=0.45, edgecolor=CLEARED, label="cleared area"),
-               Line2D([], [], marker="o", ls="", color=RECORD, markersize=3, label="mine record")]
+               Patch(facecolor=CLEARED, alpha=0.45, edgecolor=CLEARED, label="cleared area"), record]
     if b.hidden is not None:
         handles.append(assessed.legend_patch(_wrap(b.hidden.label, 40)))
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x / w, 6.55 / h), ncols=2, fontsize=7.5,
                frameon=False, handlelength=1.5, borderaxespad=0)
     return fig
+
+
+def record_counts(points: np.ndarray, view: tuple[float, float, float, float],
+                  across: int = 30) -> tuple[float, np.ndarray, np.ndarray]:
+    """Records counted per square of a round side (1, 2 or 5 × 10^k m, about `across` squares
+    over the view), aligned to the CRS origin: the side, the squares' centres and their counts."""
+    target = (view[2] - view[0]) / across
+    base = 10 ** math.floor(math.log10(target))
+    side = max(m * base for m in (1, 2, 5) if m * base <= target)
+    cells, counts = np.unique(np.floor(points / side).astype(np.int64), axis=0, return_counts=True)
+    return side, (cells + 0.5) * side, counts
 
 
 def _map_axes(fig: Figure, view: tuple[float, float, float, float]) -> Axes:
@@ -536,16 +624,22 @@ def _district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look,
                 f"and cleared areas · region {b.region} · run {_when(b.created)}")
     fig.patch.set_visible(False)
     w, h = PAGE
-    if look.near is not None and len(look.near):
+    fig.text((MAP_BOX[0] + MAP_BOX[2]) / w, (MAP_BOX[1] - 0.05) / h,
+             f"Scale 1 : {written_scale(look.view[2] - look.view[0], MAP_BOX[2]):,} (printed on A4)".replace(",", " "),
+             fontsize=8, ha="right", va="top", color="#222222")
+    if look.listed is not None and len(look.listed):
         ax = _map_axes(fig, look.view)
         ax.set_axis_off()
-        # the riskiest zones get their rank (as many as a page can read; a 10 m grid can hold
-        # thousands, whose haloed labels took most of the pack's time and hid the map)
-        labelled = look.near.nsmallest(MAX_LABELS, "rank")
+        # the district's riskiest zones get their rank (as many as a page can read; a 10 m grid
+        # can hold thousands, whose haloed labels took most of the pack's time and hid the map);
+        # neighbours' zones are outlined on the drawing but not numbered: their numbers are on their pages
+        labelled = look.listed.nsmallest(MAX_LABELS, "rank")
         for rank, g in zip(labelled["rank"], labelled.geometry.values):
             p = g.representative_point()
-            ax.annotate(str(rank), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
-                        path_effects=HALO, zorder=6, annotation_clip=True)
+            # the halo under the rank as its own (outlined) text, so the rank stays text: found by a search
+            for style in ({"color": "white", "path_effects": HALO}, {"color": "black"}):
+                ax.annotate(str(rank), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
+                            zorder=6, annotation_clip=True, **style)
     x = MAP_BOX[0] + MAP_BOX[2] + 0.35
     fig.text(x / w, 5.95 / h, "District figures", fontsize=10, fontweight="bold", va="top")
     top = 5.72
@@ -562,6 +656,15 @@ def _district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look,
     fig.text(x / w, (y - 0.12) / h, "Priority zones in this district", fontsize=10, fontweight="bold", va="top")
     _zone_list(fig, x, y - 0.35, look.listed)
     return fig
+
+
+def written_scale(width_m: float, width_in: float) -> int:
+    """The map's scale denominator N (1 : N) for `width_m` metres of ground drawn `width_in`
+    inches wide, to two significant figures (within 5 %: a reader measures with it, so it is
+    rounded, never snapped to a round series)."""
+    n = width_m / (width_in * 0.0254)
+    step = 10 ** max(0, math.floor(math.log10(n)) - 1)
+    return int(round(n / step) * step)
 
 
 def _zone_list(fig: Figure, x: float, y: float, zones) -> None:

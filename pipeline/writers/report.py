@@ -22,6 +22,7 @@ table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ccc;paddi
 th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}.note{color:#555;font-size:.9em}
 .banner{border:2px solid #b2182b;background:#fde0dd;padding:.6em 1em;font-weight:bold}
 .wide{overflow-x:auto}th{vertical-align:bottom}td.num{white-space:nowrap}ul.files{columns:2;font-size:.9em}
+th{font-weight:600;max-width:9em}table.facts td{border:none;padding:.1em 1em .1em 0}
 @page{size:A4 landscape;margin:12mm}
 @media print{body{max-width:none;margin:0;padding:0;font-size:10pt}.wide{overflow:visible}
 table{font-size:7pt;width:100%}th,td{padding:.1em .3em}figure{break-inside:avoid;page-break-inside:avoid}
@@ -31,8 +32,10 @@ figure img{max-height:140mm;width:auto;max-width:100%}h2{break-after:avoid}tr{br
 def write_report(html: Path, *, title: str, subtitle: str, maps: list[tuple[str, str, str]],
                  table: pandas.DataFrame | None = None, table_title: str = "Districts",
                  notes: Iterable[str] = (), sections: Iterable[tuple[str, str]] = (),
-                 files: Iterable[tuple[str, str]] = ()) -> None:
-    """Write the page: `maps` are (PNG file name relative to the page's folder, title, caption),
+                 files: Iterable[tuple[str, str]] = (), lead: Iterable[tuple[str, str]] = (),
+                 table_note: str = "") -> None:
+    """Write the page: `lead` sections first (heading, HTML body the caller has escaped: the
+    summary and the tasks, the answer before the maps), `maps` are (PNG file name relative to the page's folder, title, caption),
     then `table` (headers in words, one rounding per column: writers/columns.py), then extra
     `sections` (heading, HTML body the caller has escaped), then `files` (name relative to the
     page's folder, description) as links, then `notes` as bullets. Every text is escaped; the
@@ -43,12 +46,16 @@ def write_report(html: Path, *, title: str, subtitle: str, maps: list[tuple[str,
              "<meta name='viewport' content='width=device-width, initial-scale=1'>"
              f"<title>{e(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{e(title)}</h1>", f"<p class='sub'>{e(subtitle)}</p>"]
+    for heading, body in lead:
+        parts += [f"<h2>{e(heading)}</h2>", body]
     for png, map_title, caption in maps:
         src = e(quote(str(png)))  # a relative URL: spaces or '#' in a name must not break it
         parts.append(f'<figure><img src="{src}" alt="{e(map_title)}">'
                      f"<figcaption><strong>{e(map_title)}</strong> — {e(caption)}</figcaption></figure>")
     if table is not None:
         parts += [f"<h2>{e(table_title)}</h2>", _table(table)]
+        if table_note:
+            parts.append(f"<p class='note'>{e(table_note)}</p>")
     for heading, body in sections:
         parts += [f"<h2>{e(heading)}</h2>", body]
     files = list(files)
@@ -66,6 +73,17 @@ def write_report(html: Path, *, title: str, subtitle: str, maps: list[tuple[str,
         os.replace(tmp, html)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def html_table(frame: pandas.DataFrame) -> str:
+    """`frame` as the page's tables are drawn (see `_table`), for a caller's section."""
+    return _table(frame)
+
+
+def facts_table(rows: list[list[str]]) -> str:
+    """Label–value rows without a header."""
+    body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f"<table class='facts'><tbody>{body}</tbody></table>"
 
 
 def _table(frame: pandas.DataFrame) -> str:
