@@ -103,7 +103,7 @@ def test_density_extent_makes_the_east_unknown(world2, tmp_path):
     # the extent file is an input: hashed in run.json
     assert any(p.endswith("surveyed.gpkg") for p in json.loads((out / "run.json").read_text())["inputs"])
     palette = (out / "risk_class.qml").read_text()
-    assert 'value="0" color="#9e9e9e"' in palette and "insufficient evidence" in palette
+    assert 'value="0" color="#9e9e9e"' in palette and "Not assessed: fewer than 2 of: mine records" in palette
 
 
 def test_density_without_extent_warns_and_counts_absence(world2, tmp_path):
