@@ -33,7 +33,7 @@ from .vector import read_vector
 from .writers.assessed import OUTLINES, NotAssessed, write_outlines
 from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
-from .summaries import _slug  # the district table's class columns
+from .joins import class_column  # the district table's class columns
 from .tasks import top_tasks
 from .writers.pdf import Briefing, in_priority_order, land_rows, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
@@ -329,7 +329,7 @@ def summary_sections(table, tasks, classes: list[str], as_of: tuple[str, str] | 
     e = html.escape
     facts = [["Data as of", f"{as_of[0][:16].replace('T', ' ')} UTC (newest input: {Path(as_of[1]).name})"
               if as_of else "unknown"]]
-    land = land_rows(table, [(c, f"km2_{_slug(c)}") for c in classes]) if table is not None else []
+    land = land_rows(table, [(c, class_column(c)) for c in classes]) if table is not None else []
     facts += [[k.strip() + " (km²)", v] for k, v in land]
     body = [facts_table(facts)]
     if table is not None and "district" in table:
@@ -393,7 +393,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      evaluation_written=_written(out_dir / EVALUATION), changes=changes, change=change,
                      redone=redone, looks=dict(looks or {}),
                      model=(cfg.spec.model.short(), model_banner(cfg.spec.model)) if cfg.spec.model else None,
-                     hidden=hidden, as_of=newest_acquisition(cfg, layers), classes=[(c, f"km2_{_slug(c)}") for c in cfg.spec.products.risk_class.names],
+                     hidden=hidden, as_of=newest_acquisition(cfg, layers), classes=[(c, class_column(c)) for c in cfg.spec.products.risk_class.names],
                      tasks=top_tasks(tables["tasks"], cfg.spec.products.risk_class.names, n=10)
                      if tables.get("tasks") is not None else None)
     return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)

@@ -10,7 +10,6 @@ the pieces' edges meet exactly.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from .grid import Grid
 from .formulas import SUSTAINABLE
 from .products import INSUFFICIENT, PRODUCTS, UINT8_NODATA
 from .sources.polygons import BurnJob
-from .joins import chunk_pieces, piece_groups
+from .joins import chunk_pieces, class_column, piece_groups, ring_polygon
 from .tasks import Tasking, task_pieces, tasking_for
 from .tiles import chunk_key, tiled_array
 from .vector import POLYGONS, empty_layer_problem, geometry_type_problem, read_vector, repair_geometries, to_crs
@@ -233,7 +232,7 @@ def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, cod
     win = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)  # polygonize only where zones are
     for geom, value in shapes(labels[win].astype(np.int32, copy=False), mask=mask[win], connectivity=4,
                               transform=Affine.translation(offset[1] + cols[0], offset[0] + rows[0])):
-        outlines[int(value) - 1].append(_polygon(geom["coordinates"]))
+        outlines[int(value) - 1].append(ring_polygon(geom["coordinates"]))
     wkb = [shapely.to_wkb(p[0] if len(p) == 1 else shapely.union_all(p)) for p in outlines]
     edges = {"top": labels[0, :].copy(), "bottom": labels[-1, :].copy(),
              "left": labels[:, 0].copy(), "right": labels[:, -1].copy()}
@@ -246,13 +245,6 @@ def zone_mask(cls: np.ndarray, zone_class: int, direct: np.ndarray | None) -> np
     if direct is not None:
         mask |= (direct == 1) & (cls != UINT8_NODATA)
     return mask
-
-
-def _polygon(rings: list) -> shapely.Polygon:
-    """A GeoJSON polygon's rings as a shapely Polygon, each ring made from one array (shapely's
-    `shape` walks the vertices in Python: half the time of the zone outlines)."""
-    holes = [shapely.linearrings(np.asarray(ring)) for ring in rings[1:]]
-    return shapely.polygons(shapely.linearrings(np.asarray(rings[0])), holes=holes or None)
 
 
 def _group_max(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -305,7 +297,7 @@ def district_table(total: np.ndarray, districts: Districts | None, class_names: 
             rows["mean_residual"] = t["res_sum"] / t["pc_n"]
             rows["max_residual"] = t["res_max"]
         for k, name in enumerate(class_names, start=1):
-            rows[f"km2_{_slug(name)}"] = t[f"class_{k}"] * cell_km2
+            rows[class_column(name)] = t[f"class_{k}"] * cell_km2
         if "class" in have:
             rows["km2_insufficient_evidence"] = t["insufficient"] * cell_km2
         for o in RELEASE_OUTCOMES:
@@ -348,7 +340,7 @@ def merge_zones(parts: dict[str, dict], grid: Grid, districts: Districts | None,
     pieces = chunk_pieces(parts, grid, "zones")
     roots = piece_groups(pieces)
     total = len(roots)
-    class_columns = [f"km2_{_slug(name)}" for name in class_names]
+    class_columns = [class_column(name) for name in class_names]
     columns = ["rank", "risk_class", "area_km2", "district", "mean_pc", "max_pc", *class_columns, "mean_evidence",
                "min_evidence", "cells"]
     if total == 0:
@@ -414,10 +406,6 @@ def _residual_names(frame: gpd.GeoDataFrame, have: set[str]) -> gpd.GeoDataFrame
     if "P_res" not in have:
         return frame
     return frame.rename(columns={"mean_pc": "mean_residual", "max_pc": "max_residual"})
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower() or "class"
 
 
 def write_vector(frame: gpd.GeoDataFrame, path: Path, layer: str, crs) -> None:

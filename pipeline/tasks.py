@@ -30,7 +30,7 @@ from rasterio.features import shapes
 from scipy import ndimage
 
 from .grid import Grid
-from .joins import chunk_pieces, piece_groups
+from .joins import chunk_pieces, class_column, piece_groups, ring_polygon
 
 TASK_STATS = ("cells", "pc_n", "pc_sum", "by_class", "districts", "n_sum", "n_min", "direct", "square", "first")
 MGRS_DIGITS = {100_000: 0, 10_000: 1, 1000: 2, 100: 3, 10: 4, 1: 5}  # reference precision (m) → digits
@@ -86,7 +86,6 @@ def task_pieces(mask: np.ndarray, cls: np.ndarray, p: np.ndarray, count: np.ndar
     """One chunk's zone cells (`mask`) cut into 4-connected parts within each tasking square:
     sums per part (as the zones'), each part's square and first cell, outlines (pixel coordinates)
     and the parts' labels along the chunk's edges (to join parts across chunk borders)."""
-    from .summaries import _polygon
 
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
@@ -133,7 +132,7 @@ def task_pieces(mask: np.ndarray, cls: np.ndarray, p: np.ndarray, count: np.ndar
     outlines: list[list] = [[] for _ in range(n)]
     for geom, value in shapes(labels.astype(np.int32, copy=False), mask=sub, connectivity=4,
                               transform=Affine.translation(offset[1] + c0, offset[0] + r0)):
-        outlines[int(value) - 1].append(_polygon(geom["coordinates"]))
+        outlines[int(value) - 1].append(ring_polygon(geom["coordinates"]))
     wkb = [shapely.to_wkb(o[0] if len(o) == 1 else shapely.union_all(o)) for o in outlines]
     h, w = mask.shape
     edges = {side: np.zeros(size, dtype=np.int32) for side, size in
@@ -235,10 +234,9 @@ def merge_tasks(parts: dict[str, dict], grid: Grid, tasking: Tasking, zones: gpd
     it when the centroid falls outside) in x/y, lon/lat and MGRS, its bbox, the hazard IDs it
     overlaps; sorted by zone rank, then class, then area. Parts of zones left out of
     priority_zones.gpkg (below min_area_km2) are left out here too."""
-    from .summaries import _slug  # the zones' own column names (summaries imports this module)
 
     prob = "mean_residual" if residual else "mean_pc"
-    class_columns = [f"km2_{_slug(name)}" for name in class_names]
+    class_columns = [class_column(name) for name in class_names]
     columns = ["task_id", "zone", "risk_class", "area_km2", *class_columns, prob, "mean_evidence", "min_evidence",
                "direct_evidence", "district", "x", "y", "lon", "lat", "mgrs", "point", "xmin", "ymin", "xmax",
                "ymax", *(["hazard_ids"] if hazards is not None else [])]
