@@ -248,7 +248,9 @@ def merge_tasks(parts: dict[str, dict], grid: Grid, tasking: Tasking, zones: gpd
     # each part lies in one zone: the zone holding a point inside it (none: a zone left out)
     inner = shapely.point_on_surface(geoms)
     zone_geoms = np.asarray(zones.geometry.values)
-    hit_part, hit_zone = shapely.STRtree(zone_geoms).query(inner, predicate="intersects")
+    # the zones query a tree of the points, so each zone is prepared once: points against a tree of
+    # large unprepared zones took 1.6 s for 6,359 tasks at 110 km
+    hit_zone, hit_part = shapely.STRtree(inner).query(zone_geoms, predicate="intersects")
     zone = np.zeros(len(geoms), dtype=np.int64)
     zone[hit_part] = np.asarray(zones["rank"])[hit_zone]
     keep = zone > 0
