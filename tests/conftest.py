@@ -53,3 +53,12 @@ def sample_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "out"
     run_sample(out)
     return out
+
+
+@pytest.fixture
+def local_s3():
+    """A local S3-compatible server with an empty bucket (tests/s3server.py); stopped after the test."""
+    from s3server import LocalS3
+
+    with LocalS3() as s3:
+        yield s3
