@@ -60,14 +60,20 @@ class Delivery:
     hashing: Future | None = None  # the product files' SHA-256, taken while the rest is drawn
     looks: dict[str, str] = field(default_factory=dict)  # the briefing pages' cells, for the state
     tasking: dict | None = None  # the field tasks' grid and counts, for run.json
+    files: Executor | None = None  # a thread writing files nothing else here reads (the tasks'), while in a call
+    waits: list[Future] = field(default_factory=list)  # that thread's work, waited for before the call returns
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files
         (`sources`, final by now: hashed for the record meanwhile, as hashlib frees the interpreter)."""
         t_sum = time.perf_counter()
-        with ThreadPoolExecutor(1, thread_name_prefix="minemap-hash") as hasher:
+        with (ThreadPoolExecutor(1, thread_name_prefix="minemap-hash") as hasher,
+              ThreadPoolExecutor(1, thread_name_prefix="minemap-files") as self.files):
             self.hashing = hasher.submit(file_hashes, self.staging, [p.name for p in sources.values()])
             self._deliver(sources, t_sum)
+            for waiting in self.waits:  # their errors are the run's
+                waiting.result()
+        self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
     def _deliver(self, sources: dict[str, Path], t_sum: float) -> None:
         cfg, grid, staging, targets = self.inputs.cfg, self.inputs.grid, self.staging, self.targets
@@ -90,10 +96,14 @@ class Delivery:
         tables = write_summaries(staging, extra.parts, cfg, grid, districts, self.fields) if extra else {}
         self.names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg")
                           if (staging / f).exists())
-        if extra:  # field tasks: the zones cut along the tasking grid (tables gets them as "tasks")
-            names, self.tasking = stage_tasks(staging, extra.parts, cfg, grid, districts and districts.names,
-                                              self.fields, tables)
+        if extra:  # field tasks: the zones cut along the tasking grid (tables gets them as "tasks"); their
+            # files are written beside the rest (GeoJSON's coordinates are slow to print), which needs only the table
+            names, self.tasking, writing = stage_tasks(staging, extra.parts, cfg, grid,
+                                                       districts and districts.names, self.fields, tables,
+                                                       self.files)
             self.names.extend(names)
+            if writing is not None:
+                self.waits.append(writing)
         if zarr:
             self.changes.update(note=ZARR_SKIPS)
             if cfg.spec.output.deliverables:
