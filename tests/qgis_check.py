@@ -55,6 +55,19 @@ def painted_share(layer: QgsRasterLayer, size: int = 300) -> float:
     return painted / (size // 2) ** 2
 
 
+def short_labels(layer) -> dict:
+    """The label text QGIS evaluates for each feature (the label expression), by its task_id."""
+    from qgis.core import QgsExpression, QgsExpressionContext, QgsExpressionContextUtils
+
+    expression = QgsExpression(layer.labeling().settings().fieldName)
+    context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(layer))
+    out = {}
+    for feature in layer.getFeatures():
+        context.setFeature(feature)
+        out[feature["task_id"]] = expression.evaluate(context)
+    return out
+
+
 def inspect_project(path: str, png: str) -> dict:
     """What a user sees opening the project: groups, layers (valid, renderer, labels), a render."""
     project = QgsProject.instance()
@@ -73,6 +86,17 @@ def inspect_project(path: str, png: str) -> dict:
                 if hasattr(layer, "labelsEnabled"):
                     entry["labels"] = layer.labeling().settings().fieldName if layer.labelsEnabled() else None
                     entry["features"] = layer.featureCount()
+                    if layer.labelsEnabled():  # labels shown from 1:label_scale inwards (0: always)
+                        settings = layer.labeling().settings()
+                        entry["label_scale"] = settings.minimumScale if settings.scaleVisibility else 0
+                        entry["label_priority"] = settings.priority
+                    entry["draw_scale"] = layer.minimumScale() if layer.hasScaleBasedVisibility() else 0
+                if entry["renderer"] == "categorizedSymbol":  # value → outline colour(s), top layer last
+                    entry["field"] = layer.renderer().classAttribute()
+                    entry["categories"] = {c.value(): [c.symbol().symbolLayer(i).strokeColor().name()
+                                                       for i in range(c.symbol().symbolLayerCount())]
+                                           for c in layer.renderer().categories()}
+                    entry["short_ids"] = short_labels(layer)
             report["layers"].append(entry)
     settings = QgsMapSettings()
     settings.setLayers(root.checkedLayers())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .project import ProjectLayer, layer_ref, symbol
@@ -47,6 +47,7 @@ class Layouts:
     run_date: str
     credits: str
     name_field: str = "district"
+    atlas_layers: list[ProjectLayer] = field(default_factory=list)  # above `layers` on atlas pages (field tasks)
 
 
 def layouts_element(spec: Layouts) -> ET.Element:
@@ -76,7 +77,8 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
     xmin, ymin, xmax, ymax = _fit(spec.extent, w / h)
     ET.SubElement(m, "Extent", xmin=repr(xmin), ymin=repr(ymin), xmax=repr(xmax), ymax=repr(ymax))
     layer_set = ET.SubElement(m, "LayerSet")
-    for layer in spec.layers:
+    shown = [*spec.atlas_layers, *spec.layers] if atlas else spec.layers
+    for layer in shown:
         lid, source, provider = layer_ref(layer, spec.out_dir)
         ET.SubElement(layer_set, "Layer", source=source, name=layer.title, provider=provider).text = lid
     m.append(_grid(name, xmax - xmin, dynamic=atlas))  # the atlas's scale changes with each district
@@ -89,7 +91,7 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
     _label(layout, name, "title", heading, (x, 4, PAGE[0] - 2 * x, 9), 16, bold=True)
     _label(layout, name, "subtitle", subheading, (x, 13, PAGE[0] - 2 * x, 6), 10)
     _label(layout, name, "caveat", spec.caveat, (x, 19, PAGE[0] - 2 * x, 5), 9, colour="165,0,38,255")
-    _legend(layout, name, [layer_ref(layer, spec.out_dir) + (layer.title, layer.kind) for layer in spec.layers],
+    _legend(layout, name, [layer_ref(layer, spec.out_dir) + (layer.title, layer.kind) for layer in shown],
             map_uuid)
     _item(layout, "65640", (SIDE_X + SIDE_W - 16, 148, 12, 18), uuid_=_uuid(name, "north"), zValue="4",
           mapUuid=map_uuid, file=NORTH_ARROW, mode="0", resizeMode="0", northMode="0", northOffset="0", anchorPoint="0",
