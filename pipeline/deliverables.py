@@ -31,7 +31,7 @@ from .history import CATALOG, newest_acquisition
 from .outdir import Kept, staged_pages
 from .vector import read_vector
 from .writers.assessed import OUTLINES, NotAssessed, write_outlines
-from .writers.layouts import Layouts, layouts_element
+from .writers.layouts import Layouts, layouts_element, view_settings
 from .writers.maps import render_map
 from .joins import class_column  # the district table's class columns
 from .tasks import tasking_for, top_tasks
@@ -188,15 +188,20 @@ def write_qgis_project(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Gr
         names.append(OUTLINES)
     groups = project_groups(staging, out_dir, cfg, grid, layers, styles, titles, visible, plan)
     title = f"minemap — {grid.name}"
-    layouts = print_layouts(out_dir, cfg, grid, groups, title, created, version)
-    write_project(staging / PROJECT, out_dir, grid, title, groups, (layouts_element(layouts),) if layouts else ())
+    boxes = pyogrio.read_bounds(staging / "districts.gpkg")[1] if (staging / "districts.gpkg").exists() else None
+    layouts = print_layouts(out_dir, cfg, grid, groups, title, created, version,
+                            [] if boxes is None else list(zip(boxes[2] - boxes[0], boxes[3] - boxes[1])))
+    extra = (layouts_element(layouts), view_settings(layouts)) if layouts else ()
+    write_project(staging / PROJECT, out_dir, grid, title, groups, tuple(e for e in extra if e is not None))
     return [*names, PROJECT]
 
 
 def print_layouts(out_dir: Path, cfg: LoadedConfig, grid: Grid, groups: list[tuple[str, list[ProjectLayer]]],
-                  title: str, created: str, version: str) -> Layouts | None:
+                  title: str, created: str, version: str,
+                  boxes: list[tuple[float, float]] | None = None) -> Layouts | None:
     """The briefing and atlas layouts: P_c (the residual when land is released) under the
-    priority zones and districts; None when neither P_c nor the residual is made."""
+    priority zones and districts (the atlas's pages fitted to the districts' `boxes`, width and
+    height in metres); None when neither P_c nor the residual is made."""
     layers = [layer for _, members in groups for layer in members]
     by_stem = {Path(layer.source).stem: layer for layer in layers if layer.kind == "raster"}
     raster = by_stem.get("residual_probability") or by_stem.get("contamination_probability")
@@ -208,7 +213,7 @@ def print_layouts(out_dir: Path, cfg: LoadedConfig, grid: Grid, groups: list[tup
     run_date = created[:16].replace("T", " ") + " UTC" if created else ""
     tasks = [layer for name, members in groups if name == "Field tasks" for layer in members]  # atlas pages only
     return Layouts(out_dir=out_dir, title=title, subtitle=raster.title, layers=shown, coverage=top.get("Districts"),
-                   atlas_layers=tasks,
+                   atlas_layers=tasks, atlas_boxes=[(float(w), float(h)) for w, h in boxes or []],
                    extent=tuple(grid.geobox.extent.boundingbox), caveat=cfg.spec.label or "", run_date=run_date,
                    credits=f"minemap {version}; data: see run.json")
 

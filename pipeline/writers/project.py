@@ -16,6 +16,7 @@ from pathlib import Path
 from pyproj import CRS
 
 from ..grid import Grid
+from .styles import legend_nodes
 
 QGIS_VERSION = "3.22.16-Białowieża"
 
@@ -67,7 +68,12 @@ def write_project(path: Path, out_dir: Path, grid: Grid, title: str, groups: lis
                                  providerKey=provider, checked="Qt::Checked" if layer.visible else "Qt::Unchecked",
                                  expanded="1" if layer.visible else "0", legend_exp="", patch_size="-1,-1",
                                  legend_split_behavior="0")
-            ET.SubElement(node, "customproperties")
+            nodes = legend_nodes(layer.style) if layer.kind == "raster" else ()
+            props = ET.SubElement(node, "customproperties")
+            if nodes:  # a marked ramp: the labelled values only (0, the class thresholds, 1)
+                # QGIS reads the order as one string, "1,3,5" (a string list only when of one item)
+                ET.SubElement(ET.SubElement(props, "Option", type="Map"), "Option", type="QString",
+                              name="legend/node-order", value=",".join(map(str, nodes)))
             layers.append(_maplayer(layer, lid, source))
             order.append(lid)
     ET.SubElement(root, "layerorder")
