@@ -130,6 +130,7 @@ def main() -> None:
             report["atlas"]["pages"].append(page)
         atlas.endRender()
         report["atlas"]["items"] = items(atlas_layout)
+        report["atlas"]["map_layers"] = report["atlas"]["items"].get("map_layers")
         report["atlas"]["scales"] = list(atlas_layout.renderContext().predefinedScales())
     print(json.dumps(report))
     app.exitQgis()

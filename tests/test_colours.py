@@ -8,6 +8,7 @@ import re
 import subprocess
 import xml.etree.ElementTree as ET
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,7 +18,8 @@ import rasterio
 from matplotlib.colors import to_hex
 
 from faults import assert_refused
-from pipeline.products import PRODUCTS, product_legend
+from pipeline.config import load_config
+from pipeline.products import PRODUCTS, class_marks, product_legend
 from pipeline.runner import run
 from pipeline.writers.maps import _colours, coloured
 from pipeline.writers.styles import INSUFFICIENT_COLOUR, YL_OR_RD, qml, risk_class_legend, spread
@@ -151,10 +153,15 @@ def test_config_range_is_the_same_in_qml_png_and_project(world, tmp_path):
     run(world, out, workers=1)
     attrib, items = _shader(ET.parse(out / "contamination_probability.qml").getroot())
     assert (float(attrib["minimumValue"]), float(attrib["maximumValue"]), attrib["clip"]) == (0.0, 0.5, "0")
-    assert [v for v, _ in items] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4, 0.5])
-    assert [c for _, c in items] == YL_OR_RD
+    # the ramp's 6 stops and, marked for the legend, the class thresholds within it (0.3 is a stop; 0.45
+    # in the ramp's colour there: halfway from #f03b20 to #bd0026, by hand #d61e23; 0.6 is beyond)
+    assert [v for v, _ in items] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5])
+    assert [c for _, c in items] == [*YL_OR_RD[:5], "#d61e23", YL_OR_RD[5]]
+    labels = [i.get("label") for i in ET.parse(out / "contamination_probability.qml").getroot().iter("item")]
+    assert labels == ["0: low", "", "", "0.3: medium", "", "0.45: high", "≥ 0.5"]
     legend = product_legend("contamination_probability", 0.0, 0.5)
-    assert qml(legend) == (out / "contamination_probability.qml").read_text()  # the legend drew the style
+    assert qml(replace(legend, marks=class_marks(legend, load_config(world)))) \
+        == (out / "contamination_probability.qml").read_text()  # the legend drew the style
     # the QGIS project carries the same renderer
     with zipfile.ZipFile(out / "minemap.qgz") as z:
         project = ET.fromstring(z.read(next(n for n in z.namelist() if n.endswith(".qgs"))))
