@@ -124,6 +124,7 @@ def main() -> None:
             page = {"ok": ok, "name": atlas.currentFilename(), "ink": ink(png) if ok else 0.0, "png": os.path.basename(png),
                     "district": atlas.layout().reportContext().feature().attribute("district"),
                     "labels": items(atlas_layout)["labels"], "outlines": outline_widths(atlas_layout, project),
+                    "legend_text": items(atlas_layout)["legend_text"],
                     "extent": _box(atlas_layout.referenceMap().extent()),
                     "feature_box": _box(atlas.layout().reportContext().feature().geometry().boundingBox()),
                     "scale": atlas_layout.referenceMap().scale(), "scalebar": items(atlas_layout)["scale"]}

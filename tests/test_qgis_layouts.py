@@ -104,6 +104,10 @@ def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_pat
     assert (by_name["Aghdam"]["scale"], by_name["Zangilan"]["scale"]) == pytest.approx((480_000, 240_000))
     assert by_name["Aghdam"]["scalebar"][0]["texts"] == ["0", "10", "20"]
     assert by_name["Zangilan"]["scalebar"][0]["texts"] == ["0", "5", "10"]
+    # field tasks are drawn from 1:250,000: on Zangilan's page (its one task class listed, the legend
+    # filtered by the page's map: no hatch there either), not on Aghdam's at 1:480,000
+    assert by_name["Zangilan"]["legend_text"] == ["high", "Priority zones", "Districts", *marks]
+    assert by_name["Aghdam"]["legend_text"] == ["Priority zones", "Districts", shown[2], *marks]
     for page in atlas["pages"]:
         assert min(abs(page["scale"] - s) for s in atlas["scales"]) < 1, page["scale"]
         bar = page["scalebar"][0]

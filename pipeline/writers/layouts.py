@@ -109,7 +109,7 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
     _label(layout, name, "caveat", spec.caveat, (x, 19, PAGE[0] - 2 * x, 5), 9, colour="165,0,38,255")
     _legend(layout, name, [layer_ref(layer, spec.out_dir) + (layer.title, layer.kind, legend_nodes(layer.style)
                                                              if layer.kind == "raster" else ()) for layer in shown],
-            map_uuid)
+            map_uuid, by_map=atlas)
     _item(layout, "65640", (SIDE_X + SIDE_W - 16, 148, 12, 18), uuid_=_uuid(name, "north"), zValue="4",
           mapUuid=map_uuid, file=NORTH_ARROW, mode="0", resizeMode="0", northMode="0", northOffset="0", anchorPoint="0",
           pictureRotation="0", pictureWidth="12", pictureHeight="18", svgFillColor="0,0,0,255",
@@ -162,13 +162,15 @@ def _label(layout: ET.Element, name: str, key: str, text: str, box: tuple, size:
 
 
 def _legend(layout: ET.Element, name: str, layers: list[tuple[str, str, str, str, str, tuple[int, ...]]],
-            map_uuid: str) -> None:
+            map_uuid: str, by_map: bool = False) -> None:
     """A legend of the map's own layers only (a fixed list, not the whole project), in words: a
     raster shows its ramp only, not QGIS's band-name line ("Band 1: … (Gray)"); a marked ramp its
-    labelled values (0, the class thresholds, 1), each in its colour."""
+    labelled values (0, the class thresholds, 1), each in its colour. `by_map` (atlas pages): only
+    what the page's map draws (no field tasks where their scale hides them)."""
     item = _item(layout, "65642", (SIDE_X, 26, SIDE_W, 110), uuid_=_uuid(name, "legend"), zValue="2", map_uuid=map_uuid,
                  title="Legend", resizeToContents="1", columnCount="1", symbolWidth="7", symbolHeight="4",
                  boxSpace="2", columnSpace="2", lineSpacing="1", wrapChar="", legendFilterByAtlas="0",
+                 **({"legendFilterByMap": "1"} if by_map else {}),
                  splitLayer="0", equalColumnWidth="0", rasterBorder="1", rasterBorderColor="0,0,0,255",
                  rasterBorderWidth="0", titleAlignment="1", symbolAlignment="1", fontColor="#000000",
                  background="true")
