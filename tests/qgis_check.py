@@ -11,7 +11,7 @@ import sys
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from qgis.core import (QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsPointXY,  # noqa: E402
-                       QgsProject, QgsRasterLayer)
+                       QgsProject, QgsRasterLayer, QgsRectangle)
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
@@ -113,7 +113,33 @@ def inspect_project(path: str, png: str) -> dict:
     colours = {image.pixel(x, y) for y in range(0, 800, 4) for x in range(0, 700, 4)}
     white = sum(1 for y in range(0, 800, 4) for x in range(0, 700, 4) if QColor(image.pixel(x, y)).lightness() > 250)
     report["render"] = {"distinct_colours": len(colours), "white_share": white / (200 * 175)}
+    tasks = project.mapLayersByName("Field tasks")
+    if tasks:  # the labels QGIS places around the first task (zone 1's) at two scales
+        centre = next(tasks[0].getFeatures()).geometry().centroid().asPoint()
+        report["labels_at"] = {str(scale): labels_at(project, centre, scale, png.replace(".png", f"_{scale}.png"))
+                               for scale in (50_000, 100_000)}
     return report
+
+
+def labels_at(project, centre, scale: int, png: str) -> dict:
+    """Labels placed per layer name on a 1000 × 800 px (96 dpi) render at 1:`scale` about `centre`."""
+    settings = QgsMapSettings()
+    settings.setLayers(project.layerTreeRoot().checkedLayers())
+    settings.setDestinationCrs(project.crs())
+    settings.setOutputDpi(96)
+    settings.setOutputSize(QSize(1000, 800))
+    half = 0.5 * scale * 0.0254 / 96  # metres per pixel / 2
+    settings.setExtent(QgsRectangle(centre.x() - 1000 * half, centre.y() - 800 * half,
+                                    centre.x() + 1000 * half, centre.y() + 800 * half))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    job.renderedImage().save(png)
+    names = {layer.id(): layer.name() for layer in project.mapLayers().values()}
+    counts: dict = {}
+    for label in job.takeLabelingResults().allLabels():
+        counts[names[label.layerID]] = counts.get(names[label.layerID], 0) + 1
+    return counts
 
 
 def main() -> None:

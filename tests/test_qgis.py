@@ -103,6 +103,12 @@ def test_project_opens_with_every_layer_valid_and_moves_with_its_folder(tmp_path
     assert len(tasks["short_ids"]) == len(frame)
     for task_id, short in tasks["short_ids"].items():  # "38TPK6647-1" → "PK6647-1"
         assert task_id.endswith(short) and short[:2].isalpha() and len(task_id) - len(short) == 3, (task_id, short)
+    # around zone 1 at 1:50,000 (13 × 11 km, about 120 tasks of ≤ 1 km²) QGIS places task IDs inside the
+    # zones beside the zone ranks (zone interiors are obstacles that keep district names off, not task
+    # IDs); at 1:100,000 only the zone ranks
+    near, far = report["labels_at"]["50000"], report["labels_at"]["100000"]
+    assert near.get("Field tasks", 0) > 50 and near.get("Priority zones", 0) >= 3, near
+    assert "Field tasks" not in far and far.get("Priority zones", 0) >= near["Priority zones"], far
     evidence = {e["source"].split("|layername=")[-1] if "|layername=" in e["source"] else Path(e["source"]).name
                 for e in report["layers"] if e["group"] == "Evidence"}  # vectors from OUT/evidence.gpkg
     assert {"mine_records", "minefields", "cleared_areas", "soil", "2024-05-12_aghdam.tif", "release",
