@@ -93,10 +93,12 @@ def inspect_project(path: str, png: str) -> dict:
                     entry["draw_scale"] = layer.minimumScale() if layer.hasScaleBasedVisibility() else 0
                 if entry["renderer"] == "categorizedSymbol":  # value → outline colour(s), top layer last
                     entry["field"] = layer.renderer().classAttribute()
-                    entry["categories"] = {c.value(): [c.symbol().symbolLayer(i).strokeColor().name()
+                    entry["categories"] = {c.value(): [c.symbol().symbolLayer(i).color().name()
                                                        for i in range(c.symbol().symbolLayerCount())]
                                            for c in layer.renderer().categories()}
                     entry["short_ids"] = short_labels(layer)
+                    symbol = layer.renderer().categories()[0].symbol()  # lines drawn inside the polygon by (mm)
+                    entry["insets"] = [symbol.symbolLayer(i).offset() for i in range(symbol.symbolLayerCount())]
             report["layers"].append(entry)
     settings = QgsMapSettings()
     settings.setLayers(root.checkedLayers())

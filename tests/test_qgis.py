@@ -88,7 +88,7 @@ def test_project_opens_with_every_layer_valid_and_moves_with_its_folder(tmp_path
     assert layers["Priority zones"]["labels"] == "rank" and layers["Priority zones"]["features"] > 10
     assert layers["Districts"]["labels"] == "district" and layers["Districts"]["features"] == 9
     # field tasks on top: every task of tasks.gpkg, outlined in its risk class's colour (the classes'
-    # palette, over a white casing), labelled with its ID less the UTM zone from 1:66,000 (a 1 km
+    # palette, over a white casing, inset from the zone outline), labelled with its ID less the UTM zone from 1:66,000 (a 1 km
     # square 15 mm wide) and drawn from 1:250,000 (4 mm), their labels after the zones' ranks
     tasks = layers["Field tasks"]
     frame = pyogrio.read_dataframe(tmp_path / "moved" / "out" / "tasks.gpkg", columns=["task_id", "risk_class"],
@@ -98,6 +98,7 @@ def test_project_opens_with_every_layer_valid_and_moves_with_its_folder(tmp_path
     assert tasks["renderer"] == "categorizedSymbol" and tasks["field"] == "risk_class"
     assert set(frame["risk_class"]) <= set(tasks["categories"])
     assert tasks["categories"] == {"high": ["#ffffff", "#e31a1c"], "very high": ["#ffffff", "#49006a"]}
+    assert tasks["insets"] == [0.5, 0.5]  # 0.5 mm inside: the zones' black outline stays whole
     assert (tasks["label_scale"], tasks["draw_scale"]) == (66_000, 250_000)
     assert layers["Priority zones"]["label_priority"] > tasks["label_priority"] > layers["Districts"]["label_priority"]
     assert len(tasks["short_ids"]) == len(frame)
