@@ -97,7 +97,8 @@ def inspect_project(path: str, png: str) -> dict:
                                                        for i in range(c.symbol().symbolLayerCount())]
                                            for c in layer.renderer().categories()}
                     entry["short_ids"] = short_labels(layer)
-                    symbol = layer.renderer().categories()[0].symbol()  # lines drawn inside the polygon by (mm)
+                    categories = layer.renderer().categories()  # kept: the symbols live as long as the list
+                    symbol = categories[0].symbol()  # its lines drawn inside the polygon by (mm)
                     entry["insets"] = [symbol.symbolLayer(i).offset() for i in range(symbol.symbolLayerCount())]
             report["layers"].append(entry)
     settings = QgsMapSettings()
