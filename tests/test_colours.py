@@ -22,7 +22,7 @@ from pipeline.config import load_config
 from pipeline.products import PRODUCTS, class_marks, product_legend
 from pipeline.runner import run
 from pipeline.writers.maps import _colours, coloured
-from pipeline.writers.styles import INSUFFICIENT_COLOUR, YL_OR_RD, qml, risk_class_legend, spread
+from pipeline.writers.styles import INSUFFICIENT_COLOUR, YL_OR_RD, Stop, qml, risk_class_legend, spread
 from test_maps import hex_rgb, near, rgb, span
 from world import write_raster
 
@@ -234,11 +234,15 @@ print(json.dumps([list(shader.shade(float(v))[:4]) for v in sys.argv[3:]]))
     ("environmental_impact", [-1000, -20, -10, -3, 0, 5, 20, 1844]),  # beyond the range: the end colours
     ("contamination_probability", [-0.5, 0, 0.1, 0.4, 0.4667, 0.6, 0.95, 1, 3]),
     ("recovery_rate", [0, 1.7, 2.7, 5, 22.5]),
-    ("clearance_sustainability", [0.1, 0.5, 0.7, 0.71, 0.85, 0.9, 5])])  # classes: ≤ upper bound
+    ("clearance_sustainability", [0.1, 0.5, 0.7, 0.71, 0.85, 0.9, 5]),  # classes: ≤ upper bound
+    # the legend's marks at the class thresholds lie on the ramp: QGIS draws it as without them
+    ("contamination_probability+marks", [0, 0.1, 0.3, 0.37, 0.45, 0.5, 0.6, 0.93, 1])])
 def test_qgis_draws_a_value_in_the_png_colour(tmp_path, name, values):
     # real QGIS 3.22 reads the .qml and colours each value as the PNG and PDF do (clip="0": values
     # beyond the range take the end colour in both)
-    legend = product_legend(name)
+    legend = product_legend(name.split("+")[0])
+    if name.endswith("+marks"):
+        legend = replace(legend, marks=tuple(Stop(v, "", f"{v:g}") for v in (0, 0.3, 0.45, 0.6, 1)))
     (tmp_path / "s.qml").write_text(qml(legend))
     (tmp_path / "shade.py").write_text(SHADE)
     tif = write_raster(tmp_path / "s.tif", np.zeros((2, 2), np.float32), 500_000, 4_410_000, 100, "EPSG:32638",
