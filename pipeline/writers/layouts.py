@@ -123,7 +123,8 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
           mapUuid=map_uuid, style="Single Box", unitType="km", unitLabel="km", numMapUnitsPerScaleBarUnit="1",
           numSegments="2", numSegmentsLeft="0", numUnitsPerSegment=repr(per_segment),
           segmentSizeMode="1" if atlas else "0", minBarWidth=repr(2 * SHORTEST * widest),
-          maxBarWidth=repr(2 * widest), height="3", labelBarSpace="3", boxContentSpace="1", alignment="0", background="false")
+          maxBarWidth=repr(2 * widest), height="3", labelBarSpace="3", boxContentSpace="1", alignment="0",
+          background="false")
     _label(layout, name, "date", f"Run {spec.run_date}", (SIDE_X, 188, SIDE_W, 5), 8)
     _label(layout, name, "credits", spec.credits, (SIDE_X, 193, SIDE_W, 5), 8)
     if atlas and spec.coverage is not None:

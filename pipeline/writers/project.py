@@ -130,8 +130,7 @@ def _maplayer(layer: ProjectLayer, lid: str, source: str) -> ET.Element:
     ET.SubElement(m, "provider", encoding="UTF-8").text = "ogr"
     m.append(_categorized(layer.category_field, layer.categories) if layer.categories else _renderer(layer.style))
     if layer.label_field:
-        m.append(_labels(layer.label_field, zones=layer.style == "zones", kind=layer.style,
-                         expression=layer.label_expression, scale=layer.label_scale))
+        m.append(_labels(layer.label_field, layer.style, expression=layer.label_expression, scale=layer.label_scale))
     ET.SubElement(m, "blendMode").text = "0"
     ET.SubElement(m, "featureBlendMode").text = "0"
     ET.SubElement(m, "layerOpacity").text = "1"
@@ -262,14 +261,14 @@ def hatch_symbol(name: str = "") -> ET.Element:
     return sym
 
 
-def _labels(field: str, zones: bool = False, kind: str = "", expression: bool = False, scale: float = 0.0) -> ET.Element:
+def _labels(field: str, kind: str = "", expression: bool = False, scale: float = 0.0) -> ET.Element:
     """Labels that never overlap (QGIS drops a label with no free place): zone ranks first
     (priority 9), moved around their centroid 1 mm if need be; field task IDs next (priority 6,
     smaller, over their centroid, only at `scale` and larger); district names (priority 3) over the
     centroid. Zone interiors are obstacles to the others; task and district boundaries too, so no
     label sits on a border. Every obstacle weighs 1: with the zones' interiors at 2, QGIS 3.22
     placed no task ID at all (they all lie in zones; measured in tests/test_qgis.py)."""
-    tasks = kind == "tasks"
+    zones, tasks = kind == "zones", kind == "tasks"
     labeling = ET.Element("labeling", type="simple")
     settings = ET.SubElement(labeling, "settings", calloutType="simple")
     text = ET.SubElement(settings, "text-style", fieldName=field, isExpression="1" if expression else "0",
@@ -286,7 +285,8 @@ def _labels(field: str, zones: bool = False, kind: str = "", expression: bool = 
                   addDirectionSymbol="0", leftDirectionSymbol="<", rightDirectionSymbol=">",
                   useMaxLineLengthForAutoWrap="1")
     ET.SubElement(settings, "placement", placement="0" if zones else "1", placementFlags="10", centroidInside="1",
-                  centroidWhole="0", fitInPolygonOnly="0", priority="9" if zones else "6" if tasks else "3", offsetType="0",
+                  centroidWhole="0", fitInPolygonOnly="0", offsetType="0",
+                  priority="9" if zones else "6" if tasks else "3",
                   dist="1" if zones else "0",
                   xOffset="0", yOffset="0", offsetUnits="MM", quadOffset="4", overrunDistance="0",
                   repeatDistance="0", rotationAngle="0", maxCurvedCharAngleIn="25", maxCurvedCharAngleOut="-25",
