@@ -65,7 +65,7 @@ def layouts_element(spec: Layouts) -> ET.Element:
 def view_settings(spec: Layouts) -> ET.Element | None:
     """The project's scales (Project Properties › View settings): the atlas pages' scales, which QGIS's
     layout designer and processing exports hand to the atlas ("predefined scales" mode)."""
-    if spec.coverage is None or not spec.atlas_boxes:
+    if spec.coverage is None or not atlas_scales(spec.atlas_boxes)[0]:
         return None
     view = ET.Element("ProjectViewSettings", UseProjectScales="1")
     scales = ET.SubElement(view, "Scales")
@@ -97,6 +97,7 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
         ET.SubElement(layer_set, "Layer", source=source, name=layer.title, provider=provider).text = lid
     m.append(_grid(name, xmax - xmin, dynamic=atlas))  # the atlas's scale changes with each district
     scales = atlas_scales(spec.atlas_boxes) if atlas and spec.atlas_boxes else None
+    scales = scales if scales and scales[0] else None
     # Predefined (1): each page at the first project scale its district fits (see `atlas_scales`)
     ET.SubElement(m, "AtlasMap", atlasDriven="1" if atlas else "0", margin="0.1", scalingMode="1" if scales else "2")
     ET.SubElement(m, "labelBlockingItems")
@@ -253,7 +254,10 @@ def atlas_scales(boxes: list[tuple[float, float]]) -> tuple[list[float], float]:
     mm) chosen to waste the least zoom over all districts. QGIS's "predefined scales" atlas mode
     picks the first listed scale a page's district fits."""
     w, h = MAP_BOX[2], MAP_BOX[3]
-    needed = [max(bw / w, bh / h) * 1000 * (1 + ATLAS_MARGIN) for bw, bh in boxes]
+    needed = [n for n in (max(bw / w, bh / h) * 1000 * (1 + ATLAS_MARGIN) for bw, bh in boxes)
+              if math.isfinite(n) and n > 0]  # an empty district has no box (its page keeps the last scale)
+    if not needed:
+        return [], 20.0
     best = None
     for widest in range(16, 26):
         scales = [_round_scale(n, widest) for n in needed]
