@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from xml.sax.saxutils import quoteattr
 
@@ -83,10 +83,14 @@ def ramp_colour(stops: list[Stop], value: float) -> str:
 def legend_nodes(style: str) -> tuple[int, ...]:
     """The legend lines of a .qml to show in QGIS (its `legend/node-order`; () all): a marked ramp's
     labelled values, after the band's name (line 0)."""
-    if 'useContinuousLegend="0"' not in style:
+    if "useContinuousLegend" not in style:
         return ()
-    labels = re.findall(r'<item [^>]*label="([^"]*)"', style)
-    return tuple(k + 1 for k, label in enumerate(labels) if label)
+    shader = ET.fromstring(style.split("\n", 1)[1] if style.startswith("<!DOCTYPE") else style).find(
+        ".//colorrampshader")
+    settings = shader.find("rampLegendSettings") if shader is not None else None
+    if settings is None or settings.get("useContinuousLegend") != "0":
+        return ()
+    return tuple(k + 1 for k, item in enumerate(shader.findall("item")) if item.get("label"))
 
 
 def paletted(entries: list[Stop]) -> str:
