@@ -282,7 +282,8 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
                           pool: Executor | None = None, stamp: str = "", kept: dict[str, Kept] | None = None,
                           made_from: dict[str, str] | None = None, run: str = "",
                           hidden: dict[str, NotAssessed] | None = None, as_of: tuple[str, str] | None = None,
-                          classes: list[str] = (), changes: list[str] | None = None) -> list[str]:
+                          classes: list[str] = (), changes: list[str] | None = None,
+                          staged: Callable[[], object] | None = None) -> list[str]:
     """A PNG map per product (drawn from `sources`: the product's cells, with overviews) and
     report.html in `staging`; returns the file names. `pool` draws the maps (the run's worker
     processes); without one, threads here do (figures share no state). A map whose key (see
@@ -290,7 +291,8 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
     The maps are dated `stamp` before `subtitle`; the report `run`. `hidden`: the maps that hatch
     land not assessed, and where it is (see `writers.assessed`). `as_of` (the newest input: time,
     file), `classes` (risk class names) and `changes` (in words; None: a first run) make the
-    summary that opens the page, with the top field tasks (`tables["tasks"]`)."""
+    summary that opens the page, with the top field tasks (`tables["tasks"]`). `staged` waits for
+    files made beside this (the tasks', the evidence), which the report links when they exist."""
     hidden = hidden or {}
     districts = tables.get("districts")
     outlines = districts[["district", "geometry"]] if districts is not None else None  # all a map shows of them
@@ -336,6 +338,8 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
                      "open minemap.qgz in QGIS to see them over the products.")
     heading = " · ".join(x for x in (run, subtitle) if x)
     shown = report_columns(table) if table is not None else None
+    if staged is not None:
+        staged()
     write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=heading,
                  maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=shown, notes=notes, sections=sections,
                  files=report_files(staging, legends, titles, units),

@@ -71,8 +71,10 @@ class Delivery:
               ThreadPoolExecutor(1, thread_name_prefix="minemap-files") as self.files):
             self.hashing = hasher.submit(file_hashes, self.staging, [p.name for p in sources.values()])
             self._deliver(sources, t_sum)
-            for waiting in self.waits:  # their errors are the run's
-                waiting.result()
+            for waiting in self.waits:  # their errors are the run's; a list: the files it made
+                made = waiting.result()
+                if isinstance(made, list):
+                    self.names.extend(made)
         self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
     def _deliver(self, sources: dict[str, Path], t_sum: float) -> None:
@@ -148,11 +150,11 @@ class Delivery:
             if deliver:
                 project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
                 kept = kept_files(self.out_dir, self.previous)  # unchanged maps and evidence are copied
-                self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
-                                                     self.created, __version__,
-                                                     self.bundle_rasters or cfg.spec.output.bundle_rasters,
-                                                     input_files(self.inputs), kept, self.made_from,
-                                                     hidden_maps(sources, cfg).get(_briefed(sources))))
+                # the project and its evidence beside the maps (nothing below reads them): the maps start sooner
+                self.waits.append(self.files.submit(
+                    write_qgis_project, staging, self.out_dir, cfg, grid, self.inputs.layers, *project, self.created,
+                    __version__, self.bundle_rasters or cfg.spec.output.bundle_rasters, input_files(self.inputs),
+                    kept, self.made_from, hidden_maps(sources, cfg).get(_briefed(sources))))
                 when = f"{self.created[:16].replace('T', ' ')} UTC"
                 about = " · ".join(x for x in (f"grid {grid.name}", f"minemap {__version__}", cfg.spec.label) if x)
                 self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions,
@@ -164,7 +166,8 @@ class Delivery:
                                                         as_of=newest_acquisition(cfg, self.inputs.layers),
                                                         classes=list(cfg.spec.products.risk_class.names),
                                                         changes=change_lines(self.changes)
-                                                        if self.changes.get("compared") else None))
+                                                        if self.changes.get("compared") else None,
+                                                        staged=lambda: [w.result() for w in self.waits]))
                 if cfg.spec.model is not None:  # under the title, where a reader looks first (#21)
                     insert_banner(staging / "report.html", "model-banner", model_banner(cfg.spec.model))
                 name, self.pages = pack.result()
