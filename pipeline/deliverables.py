@@ -35,7 +35,9 @@ from .writers.layouts import Layouts, layouts_element
 from .writers.maps import render_map
 from .joins import class_column  # the district table's class columns
 from .tasks import top_tasks
-from .writers.pdf import Briefing, in_priority_order, land_rows, write_briefing
+from .writers.briefing.brief import Briefing
+from .writers.briefing.cover import land_rows
+from .writers.briefing.pack import in_priority_order, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.columns import fmt
 from .writers.report import facts_table, html_table, write_report
@@ -377,7 +379,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
     `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`); `pool`:
     where the district drawings are drawn (the run's worker processes: beside the words); `redone`
     (an update's redone chunks' bounds) and `looks` (the last run's) spare reading cells a page
-    showed last time (see `writers.pdf._district_look`); `hidden`: land not assessed on the map
+    showed last time (see `writers.briefing.district.district_look`); `hidden`: land not assessed on the map
     (see `writers.assessed`)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
     users = input_users(layers)

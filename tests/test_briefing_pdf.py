@@ -226,7 +226,7 @@ def test_residual_risk_is_mapped_when_the_run_makes_it(sample_out, tmp_path):
 
 
 def test_capture_curve_is_read_from_each_likely_shape():
-    from pipeline.writers.pdf import _capture, _flat
+    from pipeline.writers.briefing.evaluation import _capture, _flat
 
     want = [(1.0, 10.0), (5.0, 30.0), (50.0, 90.0)]
     # values at the shares listed beside them (in either order), a {share: value} map inside a
@@ -240,7 +240,8 @@ def test_capture_curve_is_read_from_each_likely_shape():
 
 def map_words(pdf: Path, page: int) -> list[str]:
     """The words pdftotext finds inside a district page's map box (MAP_BOX, in points from the top)."""
-    from pipeline.writers.pdf import MAP_BOX, PAGE
+    from pipeline.writers.briefing.district import MAP_BOX
+    from pipeline.writers.briefing.drawing import PAGE
     xml = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
                          capture_output=True, text=True, check=True).stdout
     x0, x1 = MAP_BOX[0] * 72, (MAP_BOX[0] + MAP_BOX[2]) * 72
@@ -250,7 +251,7 @@ def map_words(pdf: Path, page: int) -> list[str]:
 
 
 def test_written_scale_by_hand():
-    from pipeline.writers.pdf import written_scale
+    from pipeline.writers.briefing.district import written_scale
     # 70 km drawn 6.9 in (0.17526 m) wide: 1 : 399 406, to two significant figures
     assert written_scale(70_000, 6.9) == 400_000
     assert written_scale(10_000, 6.9) == 57_000  # 57 060
@@ -261,7 +262,7 @@ def test_written_scale_by_hand():
 def test_district_pages_number_only_their_own_zones_and_write_their_scale(sample_out):
     """#22 §2: Fuzuli's map showed other districts' zone numbers; each page numbers its own zones
     only, and writes its scale (1 : N) beside the scale bar."""
-    from pipeline.writers.pdf import MAP_BOX, district_view
+    from pipeline.writers.briefing.district import MAP_BOX, district_view
     pdf = sample_out / "briefing.pdf"
     table = gpd.read_file(sample_out / "districts.gpkg").sort_values("priority", kind="stable")
     zones = gpd.read_file(sample_out / "priority_zones.gpkg")
@@ -287,7 +288,7 @@ def test_many_records_are_counted_per_square_few_are_dots(sample_out):
     from the records files."""
     import rasterio
     import shapely
-    from pipeline.writers.pdf import RECORDS_AS_DOTS, district_view, record_counts
+    from pipeline.writers.briefing.district import RECORDS_AS_DOTS, district_view, record_counts
     root = Path(__file__).resolve().parent.parent / "sample_data"
     with rasterio.open(sample_out / "residual_probability.tif") as ds:
         crs = ds.crs
