@@ -37,6 +37,7 @@ from .joins import class_column  # the district table's class columns
 from .tasks import top_tasks
 from .writers.briefing.brief import Briefing
 from .writers.briefing.cover import land_rows
+from .writers.briefing.mapgrid import crs_words
 from .writers.briefing.pack import in_priority_order, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.columns import fmt
@@ -396,6 +397,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      redone=redone, looks=dict(looks or {}),
                      model=(cfg.spec.model.short(), model_banner(cfg.spec.model)) if cfg.spec.model else None,
                      hidden=hidden, as_of=newest_acquisition(cfg, layers), classes=[(c, class_column(c)) for c in cfg.spec.products.risk_class.names],
+                     grid_crs=crs_words(grid.crs.to_wkt()),
                      tasks=top_tasks(tables["tasks"], cfg.spec.products.risk_class.names, n=10)
                      if tables.get("tasks") is not None else None)
     return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)

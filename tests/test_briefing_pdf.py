@@ -310,3 +310,103 @@ def test_many_records_are_counted_per_square_few_are_dots(sample_out):
     side, centres, counts = record_counts(pts, (0, 0, 30_000, 30_000))
     assert side == 1000 and counts.sum() == 4
     assert sorted(zip(map(tuple, centres), counts)) == [((500.0, 500.0), 3), ((2500.0, 500.0), 1)]
+
+
+def grid_labels(pdf: Path, page: int) -> list[tuple[str, float, tuple[float, float, float, float]]]:
+    """The coordinate grid's labels on a page, as pdftotext reads them: the axis ("E", "N"), the
+    value in metres, and the label's box (left, bottom, right, top) in inches from the page's
+    bottom left. A label is numbers then "km" then E or N ("4 460 km N": its words share a column)."""
+    from pipeline.writers.briefing.drawing import PAGE
+    xml = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    words = [(w, float(a) / 72, PAGE[1] - float(d) / 72, float(c) / 72, PAGE[1] - float(b) / 72) for a, b, c, d, w in
+             re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', xml)]
+    out = []
+    for k in range(1, len(words) - 1):
+        if words[k][0] == "km" and words[k + 1][0] in ("E", "N"):
+            first = k
+            while first > 0 and words[first - 1][0].isdigit() and (  # the same line: same baseline (E) or column (N)
+                    abs(words[first - 1][2] - words[k][2]) < 0.01 if words[k + 1][0] == "E"
+                    else abs(words[first - 1][1] - words[k][1]) < 0.01):
+                first -= 1
+            if first < k:
+                part = words[first:k + 2]
+                box = (min(p[1] for p in part), min(p[2] for p in part), max(p[3] for p in part), max(p[4] for p in part))
+                out.append((words[k + 1][0], 1000 * int("".join(p[0] for p in part[:-2])), box))
+    return out
+
+
+def test_district_pages_carry_a_labelled_coordinate_grid(sample_out, tmp_path):
+    """#22 §2: each district map has a coordinate grid at a round interval of the grid's CRS,
+    named once under the map, its lines labelled in the margin with their easting or northing:
+    each label sits on the line it names (worked out here from the district's view and the map
+    box) and a grid line is drawn there (darker pixels in that column of the map)."""
+    import rasterio
+    from pipeline.writers.briefing.district import MAP_BOX, district_view
+    from pipeline.writers.briefing.drawing import PAGE
+    pdf = sample_out / "briefing.pdf"
+    with rasterio.open(sample_out / "residual_probability.tif") as ds:
+        assert ds.crs.to_epsg() == 32638
+    table = gpd.read_file(sample_out / "districts.gpkg").sort_values("priority", kind="stable")
+    steps = {}
+    for k, (name, geom) in enumerate(zip(table["district"], table.geometry), start=2):
+        note = re.findall(r"Grid: WGS 84 / UTM zone 38N \(EPSG:32638\), lines every (\d+(?:\.\d)?) km", text(pdf, k))
+        assert len(note) == 1, (name, text(pdf, k))  # named once on the page
+        step = steps[name] = float(note[0]) * 1000
+        view = district_view(geom)
+        labels = grid_labels(pdf, k)
+        centred = {"E": 0, "N": 0}
+        for axis, lo, hi, start, size in (("E", view[0], view[2], MAP_BOX[0], MAP_BOX[2]),
+                                          ("N", view[1], view[3], MAP_BOX[1], MAP_BOX[3])):
+            values = [v for a, v, _ in labels if a == axis]
+            assert 3 <= len(values) <= 6 or (axis == "N" and len(values) == 2), (name, axis, values)
+            assert all(v % step == 0 for v in values) and all(lo < v < hi for v in values), (name, values, step)
+            assert np.all(np.diff(sorted(values)) == step), (name, values)  # every line labelled
+            for a, v, box in labels:
+                if a != axis:
+                    continue
+                at = start + (v - lo) / (hi - lo) * size  # the line's place on the page, inches
+                lo_in, hi_in = (box[0], box[2]) if axis == "E" else (box[1], box[3])
+                assert lo_in - 0.03 < at < hi_in + 0.03, (name, axis, v, at, box)  # the label spans its line
+                if abs((lo_in + hi_in) / 2 - at) < 0.03:
+                    centred[axis] += 1
+                # and beside the frame (pdftotext's boxes hold the font's whole height): eastings
+                # under it, northings left of it
+                assert ((box[1] + box[3]) / 2 < MAP_BOX[1] - 0.05 if axis == "E"
+                        else (box[0] + box[2]) / 2 < MAP_BOX[0] - 0.05), (name, axis, box)
+        assert centred["E"] >= 2 and centred["N"] >= 2, (name, centred)
+    assert steps["Aghdam"] == 20_000 and steps["Jabrayil"] == 10_000  # 4 lines across Aghdam's 75 km view
+    # the lines themselves, on Aghdam's page: a darker column of pixels at each labelled easting
+    k = 2 + list(table["district"]).index("Aghdam")
+    dpi = 200
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-f", str(k), "-l", str(k), "-singlefile", str(pdf),
+                    str(tmp_path / "grid")], check=True)
+    grey = imread(tmp_path / "grid.png")[..., :3].mean(axis=-1)
+    view = district_view(table.loc[table["district"] == "Aghdam"].geometry.iloc[0])
+    rows = slice(int((PAGE[1] - MAP_BOX[1] - MAP_BOX[3] + 0.2) * dpi), int((PAGE[1] - MAP_BOX[1] - 0.2) * dpi))
+    for axis, v, _ in grid_labels(pdf, k):
+        if axis == "E":
+            col = round((MAP_BOX[0] + (v - view[0]) / (view[2] - view[0]) * MAP_BOX[2]) * dpi)
+            line = grey[rows, col - 1:col + 2].min(axis=1)
+            beside = (grey[rows, col - 6] + grey[rows, col + 6]) / 2
+            assert np.mean(line < beside - 0.05) > 0.6, (v, np.mean(line < beside - 0.05))
+
+
+def test_grid_interval_and_labels_by_hand():
+    """The interval: the finest of 1, 2, 2.5, 5 × 10^k m with at most 6 lines along either axis."""
+    from pyproj import CRS
+
+    from pipeline.writers.briefing import mapgrid
+    assert mapgrid.interval((0, 0, 82_000, 78_000)) == 20_000  # 10 km: 8 lines; 20 km: 4
+    assert mapgrid.interval((0, 0, 26_000, 25_000)) == 5_000  # 5 lines
+    assert mapgrid.interval((0, 0, 16_000, 15_000)) == 2_500  # 2 km: 7 lines; 2.5 km: 6
+    assert mapgrid.interval((0, 0, 14_000, 13_000)) == 2_000  # 6 lines
+    assert mapgrid.interval((640_100, 4_390_000, 640_900, 4_390_700)) == 200  # 800 m: 4 lines
+    assert list(mapgrid.lines(640_100, 640_900, 200)) == [640_200, 640_400, 640_600, 640_800]
+    assert list(mapgrid.lines(0, 10_000, 2_500)) == [2_500, 5_000, 7_500]  # none on the frame
+    assert mapgrid.label(4_395_000, 5_000, "N") == "4 395 km N"
+    assert mapgrid.label(687_500, 2_500, "E") == "687.5 km E"
+    assert mapgrid.label(640_200, 200, "E") == "640 200 m E"
+    assert mapgrid.words("WGS 84 / UTM zone 38N (EPSG:32638)", 2_500) == \
+        "Grid: WGS 84 / UTM zone 38N (EPSG:32638), lines every 2.5 km"
+    assert mapgrid.crs_words(CRS.from_epsg(32618).to_wkt()) == "WGS 84 / UTM zone 18N (EPSG:32618)"

@@ -54,3 +54,4 @@ class Briefing:
     as_of: tuple[str, str] | None = None  # the newest input's time (ISO UTC) and file: what the map is "as of"
     tasks: pandas.DataFrame | None = None  # the top field tasks (`pipeline.tasks.top_tasks`), for the summary
     classes: list[tuple[str, str]] = field(default_factory=list)  # risk classes, lowest first: name, km² column
+    grid_crs: str = ""  # the grid's CRS in words (`mapgrid.crs_words`), named under each district map's grid

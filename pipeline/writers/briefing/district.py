@@ -18,6 +18,7 @@ from matplotlib.patches import Patch
 from .. import assessed
 from ..columns import fmt, readable
 from ..maps import OUTLINE, _scale_bar, cells_digest
+from . import mapgrid
 from .brief import Briefing
 from .drawing import (CLEARED, DPI, HALO, PAGE, RECORD, ZONE, Window, cell_repeat, fill, finish_map, new_page,
                       outlines, pdf_bytes, ramp_legend, raster, text_table, when, widen, wrap)
@@ -61,7 +62,8 @@ class Look:
     hidden: np.ndarray | None = None  # which of them were not assessed (drawn as a hatch)
 
 
-MAP_BOX = (0.4, 0.65, 6.9, 6.55)  # a district page's map: x, y, width, height in inches
+MAP_BOX = (0.45, 0.8, 6.85, 6.4)  # a district page's map: x, y, width, height in inches (grid labels in the margins)
+NOTE_Y = MAP_BOX[1] - 0.2  # the line under the eastings: the grid named (left) and the written scale (right)
 
 
 def district_view(geometry) -> tuple[float, float, float, float]:
@@ -157,6 +159,8 @@ def district_map(b: Briefing, row, look: Look) -> Figure:
         ax.scatter(pts[:, 0], pts[:, 1], s=8, c=RECORD, marker="o", linewidths=0.3, edgecolors="white", zorder=5,
                    rasterized=True)
     finish_map(ax)
+    step = mapgrid.draw(ax, view, (box[2], box[3]))
+    fig.text(box[0] / w, NOTE_Y / h, mapgrid.words(b.grid_crs, step), fontsize=7.5, va="top", color="#222222")
     _scale_bar(ax, view[2] - view[0], view[3] - view[1])
     # right column: legends (the figures and zones come with the text)
     x = box[0] + box[2] + 0.35
@@ -200,9 +204,9 @@ def district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look, 
                 f"and cleared areas · region {b.region} · run {when(b.created)}")
     fig.patch.set_visible(False)
     w, h = PAGE
-    fig.text((MAP_BOX[0] + MAP_BOX[2]) / w, (MAP_BOX[1] - 0.05) / h,
+    fig.text((MAP_BOX[0] + MAP_BOX[2]) / w, NOTE_Y / h,
              f"Scale 1 : {written_scale(look.view[2] - look.view[0], MAP_BOX[2]):,} (printed on A4)".replace(",", " "),
-             fontsize=8, ha="right", va="top", color="#222222")
+             fontsize=7.5, ha="right", va="top", color="#222222")
     if look.listed is not None and len(look.listed):
         ax = _map_axes(fig, look.view)
         ax.set_axis_off()

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import geopandas
 
 
-PAGE_STYLE = "5"  # in every stored district page's key: raise it when the page's drawing changes
+PAGE_STYLE = "6"  # in every stored district page's key: raise it when the page's drawing changes
 
 
 def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, staged: Path | None = None,
@@ -159,7 +159,7 @@ def _map_key(b: Briefing, row, look: "Look") -> str:
     h = hashlib.sha256()
     for part in (PAGE_STYLE, DPI, b.version, b.raster_title, b.unit, repr(b.legend), repr(look.view),
                  repr(look.extent), look.window, look.digest, len(look.cleared), len(look.records),
-                 b.hidden.label if b.hidden is not None else None):
+                 b.hidden.label if b.hidden is not None else None, b.grid_crs):
         h.update(repr(part).encode() + b"\0")
     h.update(shapely.to_wkb(row.geometry))
     near = look.near.geometry.values if look.near is not None else []
