@@ -410,3 +410,89 @@ def test_grid_interval_and_labels_by_hand():
     assert mapgrid.words("WGS 84 / UTM zone 38N (EPSG:32638)", 2_500) == \
         "Grid: WGS 84 / UTM zone 38N (EPSG:32638), lines every 2.5 km"
     assert mapgrid.crs_words(CRS.from_epsg(32618).to_wkt()) == "WGS 84 / UTM zone 18N (EPSG:32618)"
+
+
+LONG_REGION = "antioquia-nordeste-bajo-cauca-y-magdalena-medio-100m"
+LONG_DISTRICT = "San José de la Montaña (Norte antioqueño, sector rural disperso)"
+LONG_LABEL = ("SYNTHETIC sample data: not survey data, not for planning field work; do not distribute beyond the "
+              "operations cell of the humanitarian demining programme")
+
+
+def summary_of(out: Path, region: str, label: str, district: str | None = None, changes: list[str] | None = None):
+    """Page 1 of the sample's pack as a figure, with the names given (a region, label and first
+    district as long as a real programme's), drawn by an Agg canvas to measure its texts."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from pipeline.joins import class_column
+    from pipeline.products import product_legend
+    from pipeline.tasks import top_tasks
+    from pipeline.writers.assessed import NotAssessed
+    from pipeline.writers.briefing.brief import Briefing
+    from pipeline.writers.briefing.cover import summary_page
+    from pipeline.writers.briefing.pack import _on_grid, in_priority_order
+    classes = ["low", "medium", "high", "very high"]
+    districts = in_priority_order(gpd.read_file(out / "districts.gpkg"))
+    tasks = gpd.read_file(out / "tasks.gpkg")
+    if district:
+        tasks["district"] = tasks["district"].replace(districts["district"].iloc[0], district)
+        districts["district"] = [district, *districts["district"].iloc[1:]]
+    b = Briefing(title=f"minemap — {region}", region=region, created="2026-01-02T03:04:05+00:00", version="0.2.0",
+                 label=label, inputs={"mine_records.gpkg": ["H_m"]}, raster=out / "residual_probability.tif",
+                 raster_title="Residual contamination probability (P_res)", unit="probability (0–1)",
+                 legend=product_legend("residual_probability", 0, 1), districts=districts,
+                 zones=gpd.read_file(out / "priority_zones.gpkg"), changes=changes,
+                 hidden=NotAssessed(out / "risk_class.tif", "Not assessed: fewer than 2 of: mine records, soil map, "
+                                    "drone survey"), as_of=("2026-12-07T15:30:00+00:00", f"/data/{region}_records.gpkg"),
+                 classes=[(c, class_column(c)) for c in classes], tasks=top_tasks(tasks, classes, n=10))
+    b.paged = _on_grid(b)
+    fig = summary_page(b, 10)
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
+def clashes(fig) -> list[str]:
+    """Where a page's texts run into the map, into each other or off the page: the texts put on
+    the page itself (headings, columns, footer) and the legends' texts, against the map's frame
+    and each other (boxes as the renderer lays them out, 0.5 pt of slack); the ramp's title and
+    ticks too."""
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    frame = next(ax for ax in fig.axes if ax.images).get_window_extent(renderer)
+    texts = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.texts if t.get_visible() and t.get_text().strip()]
+    texts += [(t.get_text(), t.get_window_extent(renderer)) for legend in fig.legends for t in legend.get_texts()]
+    texts += [(t.get_text(), t.get_window_extent(renderer)) for ax in fig.axes if not ax.images  # the ramp's title, ticks
+              for t in [ax.title, *ax.get_xticklabels()] if t.get_visible() and t.get_text().strip()]
+    found = []
+
+    def meet(a, b) -> bool:
+        return min(a.x1, b.x1) - max(a.x0, b.x0) > 0.5 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0.5
+
+    for k, (words, box) in enumerate(texts):
+        if meet(box, frame):
+            found.append(f"into the map: {words[:60]!r}")
+        if box.x0 < page.x0 + 0.3 * 72 or box.x1 > page.x1 - 0.3 * 72 or box.y0 < page.y0 + 0.15 * 72:
+            found.append(f"off the page: {words[:60]!r}")
+        found += [f"{words[:40]!r} into {other[:40]!r}" for other, box2 in texts[k + 1:] if meet(box, box2)]
+    return found
+
+
+def test_summary_page_texts_keep_clear_of_the_map_and_each_other(sample_out, tmp_path):
+    """#22 §2, "the cover layout is fixed": the red headline ran into the map frame. With the
+    sample's names and with a programme's long region, label and district names and long change
+    lines, no text on page 1 meets the map, another text or the page's edge."""
+    assert clashes(summary_of(sample_out, "karabakh-100m", "SYNTHETIC sample data: not survey data, not for planning "
+                              "field work")) == []
+    changes = [f"Zone 12 (38TPK6647-1, {LONG_DISTRICT}, very high) grew from 1.2 km² to 3.4 km² since the run "
+               "of 2026-11-30 and now reaches the road to Segovia"] * 5
+    fig = summary_of(sample_out, LONG_REGION, LONG_LABEL, LONG_DISTRICT, changes)
+    assert clashes(fig) == []
+    words = " ".join(t.get_text() for t in fig.texts)
+    assert f"minemap — {LONG_REGION}: summary" in words.replace("\n", " ")  # the headline whole
+    assert " ".join(LONG_LABEL.split()) in " ".join(words.split())  # the label whole, in red under it
+    # a region name longer than the page: the headline wraps and the columns start below it
+    huge = "-".join([LONG_REGION] * 3)
+    fig = summary_of(sample_out, huge, LONG_LABEL, LONG_DISTRICT, changes)
+    assert clashes(fig) == []
+    heading = fig.texts[0].get_text()
+    assert heading.count("\n") >= 1 and heading.replace("\n", " ").replace("- ", "-").startswith("minemap")
+    fig.savefig(tmp_path / "long.png", dpi=60)

@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 from .. import assessed
 from ..columns import fmt, readable
 from ..maps import OUTLINE, _scale_bar, cells_digest
-from . import mapgrid
+from . import mapgrid, measure
 from .brief import Briefing
 from .drawing import (CLEARED, DPI, HALO, PAGE, RECORD, ZONE, Window, cell_repeat, fill, finish_map, new_page,
                       outlines, pdf_bytes, ramp_legend, raster, text_table, when, widen, wrap)
@@ -200,8 +200,8 @@ def district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look, 
     """A district page's words on a transparent page, stamped over its drawing: heading, footer,
     the zones' ranks on the map, the district's figures and zones."""
     name = str(row["district"])
-    fig = new_page(b, number, total, f"District: {name}", f"{b.raster_title} with priority zones, mine records "
-                f"and cleared areas · region {b.region} · run {when(b.created)}")
+    fig, _ = new_page(b, number, total, f"District: {name}", f"{b.raster_title} with priority zones, mine records "
+                      f"and cleared areas · region {b.region} · run {when(b.created)}", room=0.95)
     fig.patch.set_visible(False)
     w, h = PAGE
     fig.text((MAP_BOX[0] + MAP_BOX[2]) / w, NOTE_Y / h,
@@ -225,14 +225,15 @@ def district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look, 
     top = 5.72
     if str(row.get("assessment", "")) == "mostly not assessed":  # said before any figure is read
         share = row.get("assessed_share", math.nan)
-        note = wrap(f"Mostly not assessed ({100 * share:.0f} % of its area has enough evidence): its figures "
-                     "are not a ranking, and it is briefed after every assessed district.", 58)
+        note = "\n".join(measure.lines(f"Mostly not assessed ({100 * share:.0f} % of its area has enough evidence): "
+                                        "its figures are not a ranking, and it is briefed after every assessed district.",
+                                        PAGE[0] - 0.4 - x, 8, "bold"))  # to the page's margin
         fig.text(x / w, top / h, note, fontsize=8, fontweight="bold", color="#b2182b", va="top", linespacing=1.3)
         top -= 0.2 + 0.16 * len(note.splitlines())
     # a long table of figures (assessed share, both means, a class per column…) in smaller type, so
     # the district's riskiest zones still fit below it
     y = text_table(fig, x, top, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8 if len(figures) <= 20 else 7,
-                    right=[False, True])
+                   right=[False, True])
     fig.text(x / w, (y - 0.12) / h, "Priority zones in this district", fontsize=10, fontweight="bold", va="top")
     _zone_list(fig, x, y - 0.35, look.listed)
     return fig
@@ -259,8 +260,8 @@ def _zone_list(fig: Figure, x: float, y: float, zones) -> None:
     limit = max(1, int((y - 0.75) / 0.16))
     rest = zones.iloc[max(1, limit - 1):] if len(rows) > limit else zones.iloc[:0]  # the riskiest always listed
     rows = rows[:len(zones) - len(rest)]
-    # the last header ("Mean residual P_res", bold) needs ~1.1 in: right-aligned in 1.3, clear of "Area (km²)"
-    y = text_table(fig, x, y, [0.55, 0.85, 0.85, 1.3], headers, rows, fontsize=7.5, right=[True, False, True, True])
+    # the last header ("Mean residual P_res", bold) is 1.26 in: right-aligned in 1.45, clear of "Area (km²)"
+    y = text_table(fig, x, y, [0.5, 0.75, 0.85, 1.45], headers, rows, fontsize=7.5, right=[True, False, True, True])
     if len(rest):
         fig.text(x / PAGE[0], y / PAGE[1], f"and {len(rest)} more ({fmt(rest['area_km2'].sum(), 2)} km²): "
                  "see priority_zones.gpkg", fontsize=7.5, va="top", color="#444444")

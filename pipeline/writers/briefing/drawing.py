@@ -27,6 +27,7 @@ from .. import assessed
 from ..maps import _colours, coloured, legend_title, north_arrow
 from ..paths import polygon_paths
 from ..styles import Legend
+from . import measure
 
 if TYPE_CHECKING:
     from .brief import Briefing
@@ -47,32 +48,70 @@ def pdf_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def new_page(b: Briefing, number: int, total: int, heading: str, subheading: str) -> Figure:
-    """An A4 landscape page with its heading and the footer every page carries (label, run, page)."""
+TEXT_W = PAGE[0] - 0.8  # between the side margins, inches
+
+
+def new_page(b: Briefing, number: int, total: int, heading: str, subheading: str,
+             room: float | None = None) -> tuple[Figure, float]:
+    """An A4 landscape page with its heading and the footer every page carries (label, run, page).
+    Returns it and where its content may start, inches from the top (below the subheading).
+    `room`: how far from the top heading and subheading may reach (a map starts there); without
+    it they take what they need, wrapped to the page's width."""
     fig = Figure(figsize=PAGE, dpi=72, facecolor="white")  # rasters go in unresampled: dpi is for points only
     w, h = PAGE
     size, lines = heading_lines(heading)
     fig.text(0.4 / w, 1 - 0.3 / h, "\n".join(lines), fontsize=size, fontweight="bold", va="top", linespacing=1.15)
     below = max(0.68, 0.3 + len(lines) * size * 1.2 / 72 + 0.06)
-    fig.text(0.4 / w, 1 - below / h, subheading, fontsize=9, color="#444444", va="top")
-    if b.label:
-        fig.text(0.4 / w, 0.22 / h, b.label, fontsize=8.5, fontweight="bold", color="#b2182b", va="bottom")
-    fig.text(1 - 0.4 / w, 0.22 / h, f"minemap {b.version} · run {when(b.created)} · page {number} of {total}",
-             fontsize=8, color="#444444", va="bottom", ha="right")
-    return fig
+    sub_size, sub = subheading_lines(subheading, None if room is None else room - below)
+    fig.text(0.4 / w, 1 - below / h, "\n".join(sub), fontsize=sub_size, color="#444444", va="top")
+    _footer(fig, b, f"minemap {b.version} · run {when(b.created)} · page {number} of {total}")
+    return fig, below + len(sub) * sub_size * 1.2 / 72
 
 
 HEADING_IN = 0.55  # room for a page's heading above its subheading (the map starts 1.07 in from the top)
 
 
-def heading_lines(heading: str, width_in: float = PAGE[0] - 0.8) -> tuple[float, list[str]]:
+def heading_lines(heading: str, width_in: float = TEXT_W) -> tuple[float, list[str]]:
     """A heading's font size and lines: 16 pt on one line when it fits, else smaller and wrapped
     (a district's name can be longer than the page: shown whole, never cut)."""
     for size in (16, 13, 11, 9, 8):
-        lines = textwrap.wrap(heading, max(10, int(width_in * 72 / (size * 0.68)))) or [""]  # bold DejaVu ≤ 0.68 em
+        lines = measure.lines(heading, width_in, size, "bold")
         if len(lines) == 1 or len(lines) * size * 1.2 / 72 <= HEADING_IN:
             return size, lines
     return size, lines
+
+
+def subheading_lines(text: str, room: float | None) -> tuple[float, list[str]]:
+    """The subheading's size and lines: one line at 9 pt, 8 or 7 when it fits, else wrapped at
+    7 pt; within `room` inches of height when given (its last line then cut with "…")."""
+    for size in (9, 8, 7):
+        if measure.width(text, size) <= TEXT_W:
+            return size, [text]
+    lines = measure.lines(text, TEXT_W, 7)
+    most = len(lines) if room is None else max(1, int(room / (7 * 1.2 / 72)))
+    if len(lines) > most:
+        lines = lines[:most - 1] + [measure.one_line(" ".join(lines[most - 1:]), TEXT_W, 7)]
+    return 7, lines
+
+
+def _footer(fig: Figure, b: Briefing, run: str) -> None:
+    """The run and page number on the right; the label (e.g. "SYNTHETIC sample data: …") on the
+    left in the room beside it: smaller, then on two lines, never over the run (the summary
+    shows the label whole)."""
+    w, h = PAGE
+    fig.text(1 - 0.4 / w, 0.22 / h, run, fontsize=8, color="#444444", va="bottom", ha="right")
+    if not b.label:
+        return
+    room = TEXT_W - measure.width(run, 8) - 0.3
+    size = next((s for s in (8.5, 7.5, 6.5) if measure.width(b.label, s, "bold") <= room), None)
+    if size is not None:
+        lines = [b.label]
+    else:
+        size, lines = 6.5, measure.balanced(b.label, room, 6.5, "bold")
+        if len(lines) > 2:
+            lines = [lines[0], measure.one_line(" ".join(lines[1:]), room, size, "bold")]
+    fig.text(0.4 / w, 0.22 / h, "\n".join(lines), fontsize=size, fontweight="bold", color="#b2182b", va="bottom",
+             linespacing=1.1)
 
 
 def when(created: str) -> str:
@@ -234,16 +273,18 @@ def text_table(fig: Figure, x: float, y: float, widths: list[float], header: lis
 
 def _columns(fig: Figure, x: float, y: float, widths: list[float], columns: list[list[str]], fontsize: float,
              right: list[bool], weight: str) -> None:
+    """One text per column; a cell longer than its column is cut ("…"), never running into the
+    next one (a right-aligned cell may also take what the left-aligned column before it leaves)."""
     w, h = PAGE
+    spare = 0.0  # of the column before, when left-aligned: its width beyond its longest cell
     for cells, width, r in zip(columns, widths, right):
+        room = width - 0.1 + (spare if r else 0.0)
+        cells = [measure.one_line(c, room, fontsize, weight) for c in cells]
+        spare = 0.0 if r else width - 0.1 - max((measure.width(c, fontsize, weight) for c in cells), default=0.0)
         fig.text((x + width - 0.08 if r else x) / w, y / h, "\n".join(cells), fontsize=fontsize, va="top",
                  ha="right" if r else "left", multialignment="right" if r else "left", fontweight=weight,
                  linespacing=1.475)  # baselines 1.5 × fontsize apart, as `step` (DejaVu: 1.0167 × spacing)
         x += width
-
-
-def shortened(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def wrap(text: str, width: int) -> str:

@@ -15,8 +15,8 @@ from .drawing import PAGE, new_page, text_table
 def evaluation_page(b: Briefing, total: int) -> Figure:
     """What `minemap evaluate` measured, drawn from whatever evaluation.json holds."""
     ev = _flat(b.evaluation or {})
-    fig = new_page(b, total, total, "Evaluation", "How well the map ranks known events (minemap evaluate, "
-                f"evaluation.json written {b.evaluation_written or 'at an unknown time'})")
+    fig, _ = new_page(b, total, total, "Evaluation", "How well the map ranks known events (minemap evaluate, "
+                      f"evaluation.json written {b.evaluation_written or 'at an unknown time'})", room=0.92)
     w, h = PAGE
     scalars = [[column(k)[0], fmt(v, 0 if isinstance(v, int) else 3)] for k, v in ev.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)]
