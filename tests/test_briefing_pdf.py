@@ -261,16 +261,27 @@ def test_written_scale_by_hand():
 
 def test_district_pages_number_only_their_own_zones_and_write_their_scale(sample_out):
     """#22 §2: Fuzuli's map showed other districts' zone numbers; each page numbers its own zones
-    only, and writes its scale (1 : N) beside the scale bar."""
+    only — those of the district, and a neighbour's with a good part in it (≥ 10 % or ≥ 1 km²:
+    Fuzuli's zone 5 runs 59 km² into Jabrayil, with Jabrayil's very high tasks) — and writes its
+    scale (1 : N) beside the scale bar."""
     from pipeline.writers.briefing.district import MAP_BOX, district_view
     pdf = sample_out / "briefing.pdf"
     table = gpd.read_file(sample_out / "districts.gpkg").sort_values("priority", kind="stable")
     zones = gpd.read_file(sample_out / "priority_zones.gpkg")
-    for name in ("Fuzuli", "Aghdam"):
+    for name in ("Fuzuli", "Aghdam", "Jabrayil"):
         k = 2 + list(table["district"]).index(name)
         words = map_words(pdf, k)
-        own = {str(r) for r in zones.loc[zones["district"] == name, "rank"]}
+        here = zones.intersection(table.loc[table["district"] == name].geometry.iloc[0]).area / 1e6
+        shared = (zones["district"] != name) & (here >= np.minimum(0.1 * zones["area_km2"], 1.0))
+        own = {str(r) for r in zones.loc[(zones["district"] == name) | shared, "rank"]}
         assert len(own) >= 3
+        for rank, km2, total, home in zip(zones["rank"][shared], here[shared], zones["area_km2"][shared],
+                                          zones["district"][shared]):  # when listed, with their km² here
+            listed = re.search(rf"(^|\s)\*{rank} +(very high|high|medium|low) ", text(pdf, k), re.M) is not None
+            said = f"*{rank}: {km2:.2f} of its {total:.2f} km² lie here; listed under {home}" in text(pdf, k)
+            assert listed == said and (listed or name != "Jabrayil"), (name, rank)
+        if name == "Jabrayil":
+            assert list(zones["rank"][shared]) == [5] and round(here[shared].iloc[0]) == 59
         numbers = [w for w, after in zip(words, words[1:] + [""]) if w.isdigit() and after != "km"]  # not "10 km"
         assert set(numbers) == own, (name, sorted(numbers), sorted(own))
         geom = table.loc[table["district"] == name].geometry.iloc[0]

@@ -53,7 +53,7 @@ class Look:
     data: np.ma.MaskedArray | None  # None: not read (the same cells as last run, see `district_look`)
     extent: tuple[float, float, float, float]
     near: "geopandas.GeoDataFrame | None"  # zones meeting the view
-    listed: "geopandas.GeoDataFrame | None"  # the district's zones
+    listed: "geopandas.GeoDataFrame | None"  # the district's zones (see `zones_in`)
     cleared: list
     records: np.ndarray  # (n, 2) points
     window: str = ""  # which cells of which file: overview level, window, shape (see `Window`)
@@ -94,7 +94,7 @@ def district_look(b: Briefing, row) -> Look:
     zones, near, listed = b.zones, None, None
     if zones is not None:
         near = zones[shapely.intersects(zones.geometry.values, seen)] if len(zones) else zones
-        listed = zones[zones["district"] == str(row["district"])]
+        listed = zones_in(near, row) if len(zones) else zones
     shown = b.records[_meeting(b.records, seen)] if len(b.records) else b.records
     pts = shapely.get_coordinates(shown).reshape(-1, 2)
     return Look(view, data, extent, near, listed, cleared, pts, window, digest, where, hidden)
@@ -126,6 +126,29 @@ def with_cells(b: Briefing, look: Look) -> Look:
 def _meeting(geoms: np.ndarray, seen) -> np.ndarray:
     """Which of `geoms` (None allowed) meet `seen`, in one vectorised test."""
     return shapely.intersects(np.asarray(geoms, dtype=object), seen)
+
+
+SHARED = 0.1  # a zone homed in another district is listed here too when at least this share of it lies here
+SHARED_KM2 = 1.0  # or at least this many km²
+
+
+def zones_in(zones: "geopandas.GeoDataFrame", row) -> "geopandas.GeoDataFrame":
+    """The zones a district page numbers and lists, by rank: those of the district (their
+    `district`, where most of them lie) and those of a neighbour with a good part here (≥ 10 %
+    or ≥ 1 km²: a long zone along a front line lies in several districts, and its tasks do), with
+    `here_km2` (their km² in this district), `shared` and where their rank is written (`at_x`,
+    `at_y`: inside this district)."""
+    geom = row.geometry
+    shapely.prepare(geom)
+    meet = shapely.intersects(np.asarray(zones.geometry.values, dtype=object), geom)
+    here = np.zeros(len(zones))
+    here[meet] = shapely.area(shapely.intersection(np.asarray(zones.geometry.values, dtype=object)[meet], geom)) / 1e6
+    own = (zones["district"] == str(row["district"])).to_numpy()
+    keep = own | (here >= np.minimum(SHARED * zones["area_km2"].to_numpy(), SHARED_KM2))
+    out = zones[keep].assign(here_km2=here[keep], shared=~own[keep])
+    points = [(g if own_ else shapely.intersection(g, geom)).representative_point()
+              for g, own_ in zip(out.geometry.values, own[keep])]
+    return out.assign(at_x=[p.x for p in points], at_y=[p.y for p in points]).sort_values("rank", kind="stable")
 
 
 def district_map(b: Briefing, row, look: Look) -> Figure:
@@ -212,13 +235,13 @@ def district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look, 
         ax.set_axis_off()
         # the district's riskiest zones get their rank (as many as a page can read; a 10 m grid
         # can hold thousands, whose haloed labels took most of the pack's time and hid the map);
-        # neighbours' zones are outlined on the drawing but not numbered: their numbers are on their pages
+        # neighbours' zones are outlined on the drawing but not numbered: their numbers are on their
+        # pages (a zone reaching well into this district is numbered here too, inside the district)
         labelled = look.listed.nsmallest(MAX_LABELS, "rank")
-        for rank, g in zip(labelled["rank"], labelled.geometry.values):
-            p = g.representative_point()
+        for rank, px, py in zip(labelled["rank"], labelled["at_x"], labelled["at_y"]):
             # the halo under the rank as its own (outlined) text, so the rank stays text: found by a search
             for style in ({"color": "white", "path_effects": HALO}, {"color": "black"}):
-                ax.annotate(str(rank), (p.x, p.y), ha="center", va="center", fontsize=6.5, fontweight="bold",
+                ax.annotate(str(rank), (px, py), ha="center", va="center", fontsize=6.5, fontweight="bold",
                             zorder=6, annotation_clip=True, **style)
     x = MAP_BOX[0] + MAP_BOX[2] + 0.35
     fig.text(x / w, 5.95 / h, "District figures", fontsize=10, fontweight="bold", va="top")
@@ -257,11 +280,24 @@ def _zone_list(fig: Figure, x: float, y: float, zones) -> None:
     # with released land, zones come from the residual and carry mean_residual instead of mean_pc
     cols = ["rank", "risk_class", "area_km2", "mean_residual" if "mean_residual" in zones else "mean_pc"]
     headers, rows, _ = readable(zones[cols])
-    limit = max(1, int((y - 0.75) / 0.16))
-    rest = zones.iloc[max(1, limit - 1):] if len(rows) > limit else zones.iloc[:0]  # the riskiest always listed
-    rows = rows[:len(zones) - len(rest)]
+    shared = zones["shared"].to_numpy() if "shared" in zones else np.zeros(len(zones), bool)
+    lines = max(1, int((y - 0.75) / 0.16))  # that fit: rows, "and N more", a line for each shared zone listed
+    n = min(len(rows), lines)
+    while n > 1 and n + (n < len(rows)) + int(shared[:n].sum()) > lines:
+        n -= 1  # the riskiest always listed
+    rest, rows = zones.iloc[n:], rows[:n]
+    shown = zones.iloc[:len(rows)]
+    shared = shown[shared[:len(rows)]]
+    for k in np.flatnonzero(shown["shared"].to_numpy()) if len(shared) else []:
+        rows[k][0] = f"*{rows[k][0]}"  # homed in a neighbour: its km² here are said below
     # the last header ("Mean residual P_res", bold) is 1.26 in: right-aligned in 1.45, clear of "Area (km²)"
     y = text_table(fig, x, y, [0.5, 0.75, 0.85, 1.45], headers, rows, fontsize=7.5, right=[True, False, True, True])
     if len(rest):
         fig.text(x / PAGE[0], y / PAGE[1], f"and {len(rest)} more ({fmt(rest['area_km2'].sum(), 2)} km²): "
                  "see priority_zones.gpkg", fontsize=7.5, va="top", color="#444444")
+        y -= 0.16
+    for _, z in shared.iterrows():
+        fig.text(x / PAGE[0], y / PAGE[1], measure.one_line(
+            f"*{z['rank']}: {fmt(z['here_km2'], 2)} of its {fmt(z['area_km2'], 2)} km² lie here; listed under "
+            f"{z['district']}", PAGE[0] - 0.4 - x, 7.5), fontsize=7.5, va="top", color="#444444")
+        y -= 0.16
