@@ -17,7 +17,7 @@ from matplotlib.patches import Patch
 
 from .. import assessed
 from ..columns import fmt, readable
-from ..maps import OUTLINE, _scale_bar, cells_digest
+from ..maps import OUTLINE, cells_digest
 from . import mapgrid, measure
 from .brief import Briefing
 from .drawing import (CLEARED, DPI, HALO, PAGE, RECORD, ZONE, Window, cell_repeat, fill, finish_map, new_page,
@@ -184,7 +184,6 @@ def district_map(b: Briefing, row, look: Look) -> Figure:
     finish_map(ax)
     step = mapgrid.draw(ax, view, (box[2], box[3]))
     fig.text(box[0] / w, NOTE_Y / h, mapgrid.words(b.grid_crs, step), fontsize=7.5, va="top", color="#222222")
-    _scale_bar(ax, view[2] - view[0], view[3] - view[1])
     # right column: legends (the figures and zones come with the text)
     x = box[0] + box[2] + 0.35
     ramp_legend(fig, image, b, (x, 7.0, 3.3, 0.12))

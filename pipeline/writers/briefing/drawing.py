@@ -24,7 +24,7 @@ from matplotlib.patches import Patch
 from rasterio.windows import Window as RasterWindow
 
 from .. import assessed
-from ..maps import _colours, coloured, legend_title, north_arrow
+from ..maps import _colours, _scale_bar, coloured, legend_title, north_arrow
 from ..paths import polygon_paths
 from ..styles import Legend
 from . import measure
@@ -220,9 +220,12 @@ def fit(ax: Axes, extent, aspect: float) -> None:
 
 
 def finish_map(ax: Axes) -> None:
+    """No ticks; a north arrow and a scale bar of a round length (the axes' limits are the view)."""
     ax.set_xticks([])
     ax.set_yticks([])
     north_arrow(ax)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    _scale_bar(ax, x1 - x0, y1 - y0)
 
 
 def ramp_legend(fig: Figure, image, b: Briefing, box: tuple[float, float, float, float]) -> None:
