@@ -254,7 +254,7 @@ def district_text(b: Briefing, row, figures: list[tuple[str, str]], look: Look, 
         top -= 0.2 + 0.16 * len(note.splitlines())
     # a long table of figures (assessed share, both means, a class per column…) in smaller type, so
     # the district's riskiest zones still fit below it
-    y = text_table(fig, x, top, [2.35, 1.0], None, [list(f) for f in figures], fontsize=8 if len(figures) <= 20 else 7,
+    y = text_table(fig, x, top, [2.5, 0.95], None, [list(f) for f in figures], fontsize=8 if len(figures) <= 20 else 7,
                    right=[False, True])
     fig.text(x / w, (y - 0.12) / h, "Priority zones in this district", fontsize=10, fontweight="bold", va="top")
     _zone_list(fig, x, y - 0.35, look.listed)

@@ -277,13 +277,13 @@ def text_table(fig: Figure, x: float, y: float, widths: list[float], header: lis
 def _columns(fig: Figure, x: float, y: float, widths: list[float], columns: list[list[str]], fontsize: float,
              right: list[bool], weight: str) -> None:
     """One text per column; a cell longer than its column is cut ("…"), never running into the
-    next one (a right-aligned cell may also take what the left-aligned column before it leaves)."""
+    next one (a right-aligned cell may also take what the left-aligned cell before it in its row
+    leaves)."""
     w, h = PAGE
-    spare = 0.0  # of the column before, when left-aligned: its width beyond its longest cell
+    spare = [0.0] * max((len(c) for c in columns), default=0)  # per row: the column before's unused width
     for cells, width, r in zip(columns, widths, right):
-        room = width - 0.1 + (spare if r else 0.0)
-        cells = [measure.one_line(c, room, fontsize, weight) for c in cells]
-        spare = 0.0 if r else width - 0.1 - max((measure.width(c, fontsize, weight) for c in cells), default=0.0)
+        cells = [measure.one_line(c, width - 0.1 + (s if r else 0.0), fontsize, weight) for c, s in zip(cells, spare)]
+        spare = [0.0 if r else width - 0.1 - measure.width(c, fontsize, weight) for c in cells]
         fig.text((x + width - 0.08 if r else x) / w, y / h, "\n".join(cells), fontsize=fontsize, va="top",
                  ha="right" if r else "left", multialignment="right" if r else "left", fontweight=weight,
                  linespacing=1.475)  # baselines 1.5 × fontsize apart, as `step` (DejaVu: 1.0167 × spacing)
