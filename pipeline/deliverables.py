@@ -35,7 +35,10 @@ from .writers.layouts import Layouts, layouts_element, view_settings
 from .writers.maps import render_map
 from .joins import class_column  # the district table's class columns
 from .tasks import tasking_for, top_tasks
-from .writers.pdf import Briefing, in_priority_order, land_rows, write_briefing
+from .writers.briefing.brief import Briefing
+from .writers.briefing.cover import land_rows
+from .writers.briefing.mapgrid import crs_words
+from .writers.briefing.pack import in_priority_order, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.columns import fmt
 from .writers.report import facts_table, html_table, write_report
@@ -414,7 +417,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
     `kept`: the last run's district drawings and their SHA-256 (see `outdir.kept_pages`); `pool`:
     where the district drawings are drawn (the run's worker processes: beside the words); `redone`
     (an update's redone chunks' bounds) and `looks` (the last run's) spare reading cells a page
-    showed last time (see `writers.pdf._district_look`); `hidden`: land not assessed on the map
+    showed last time (see `writers.briefing.district.district_look`); `hidden`: land not assessed on the map
     (see `writers.assessed`)."""
     name = "residual_probability" if "residual_probability" in sources else "contamination_probability"
     users = input_users(layers)
@@ -431,6 +434,7 @@ def write_briefing_pack(staging: Path, out_dir: Path, sources: dict[str, Path], 
                      redone=redone, looks=dict(looks or {}),
                      model=(cfg.spec.model.short(), model_banner(cfg.spec.model)) if cfg.spec.model else None,
                      hidden=hidden, as_of=newest_acquisition(cfg, layers), classes=[(c, class_column(c)) for c in cfg.spec.products.risk_class.names],
+                     grid_crs=crs_words(grid.crs.to_wkt()),
                      tasks=top_tasks(tables["tasks"], cfg.spec.products.risk_class.names, n=10)
                      if tables.get("tasks") is not None else None)
     return BRIEFING, write_briefing(staging / BRIEFING, brief, kept, staged_pages(staging), then, pool)

@@ -90,7 +90,7 @@ class State(BaseModel):
     published: dict[str, Published]
     pages: dict[str, str] = {}  # the briefing's kept district drawings: name → SHA-256
     made_from: dict[str, str] = {}  # published deliverables reused when remade from the same: name → key
-    looks: dict[str, str] = {}  # the briefing pages' cells: window → digest (see writers.pdf._district_look)
+    looks: dict[str, str] = {}  # the briefing pages' cells: window → digest (see writers.briefing.district.district_look)
 
     @field_validator("published", "made_from")
     @classmethod
@@ -471,7 +471,7 @@ def kept_files(out_dir: Path, state: dict | None) -> dict[str, Kept]:
 
 
 def kept_pages(out_dir: Path, state: dict | None) -> dict[Path, str]:
-    """The briefing's district drawings OUT keeps for reuse (see writers.pdf), each with the
+    """The briefing's district drawings OUT keeps for reuse (see writers.briefing.pack), each with the
     SHA-256 the last run's state recorded: only those are read, and only if their bytes match."""
     return {_pages(out_dir) / name: sha for name, sha in (state or {}).get("pages", {}).items()}
 

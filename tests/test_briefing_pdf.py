@@ -226,7 +226,7 @@ def test_residual_risk_is_mapped_when_the_run_makes_it(sample_out, tmp_path):
 
 
 def test_capture_curve_is_read_from_each_likely_shape():
-    from pipeline.writers.pdf import _capture, _flat
+    from pipeline.writers.briefing.evaluation import _capture, _flat
 
     want = [(1.0, 10.0), (5.0, 30.0), (50.0, 90.0)]
     # values at the shares listed beside them (in either order), a {share: value} map inside a
@@ -240,7 +240,8 @@ def test_capture_curve_is_read_from_each_likely_shape():
 
 def map_words(pdf: Path, page: int) -> list[str]:
     """The words pdftotext finds inside a district page's map box (MAP_BOX, in points from the top)."""
-    from pipeline.writers.pdf import MAP_BOX, PAGE
+    from pipeline.writers.briefing.district import MAP_BOX
+    from pipeline.writers.briefing.drawing import PAGE
     xml = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
                          capture_output=True, text=True, check=True).stdout
     x0, x1 = MAP_BOX[0] * 72, (MAP_BOX[0] + MAP_BOX[2]) * 72
@@ -250,7 +251,7 @@ def map_words(pdf: Path, page: int) -> list[str]:
 
 
 def test_written_scale_by_hand():
-    from pipeline.writers.pdf import written_scale
+    from pipeline.writers.briefing.district import written_scale
     # 70 km drawn 6.9 in (0.17526 m) wide: 1 : 399 406, to two significant figures
     assert written_scale(70_000, 6.9) == 400_000
     assert written_scale(10_000, 6.9) == 57_000  # 57 060
@@ -260,16 +261,27 @@ def test_written_scale_by_hand():
 
 def test_district_pages_number_only_their_own_zones_and_write_their_scale(sample_out):
     """#22 §2: Fuzuli's map showed other districts' zone numbers; each page numbers its own zones
-    only, and writes its scale (1 : N) beside the scale bar."""
-    from pipeline.writers.pdf import MAP_BOX, district_view
+    only — those of the district, and a neighbour's with a good part in it (≥ 10 % or ≥ 1 km²:
+    Fuzuli's zone 5 runs 59 km² into Jabrayil, with Jabrayil's very high tasks) — and writes its
+    scale (1 : N) beside the scale bar."""
+    from pipeline.writers.briefing.district import MAP_BOX, district_view
     pdf = sample_out / "briefing.pdf"
     table = gpd.read_file(sample_out / "districts.gpkg").sort_values("priority", kind="stable")
     zones = gpd.read_file(sample_out / "priority_zones.gpkg")
-    for name in ("Fuzuli", "Aghdam"):
+    for name in ("Fuzuli", "Aghdam", "Jabrayil"):
         k = 2 + list(table["district"]).index(name)
         words = map_words(pdf, k)
-        own = {str(r) for r in zones.loc[zones["district"] == name, "rank"]}
+        here = zones.intersection(table.loc[table["district"] == name].geometry.iloc[0]).area / 1e6
+        shared = (zones["district"] != name) & (here >= np.minimum(0.1 * zones["area_km2"], 1.0))
+        own = {str(r) for r in zones.loc[(zones["district"] == name) | shared, "rank"]}
         assert len(own) >= 3
+        for rank, km2, total, home in zip(zones["rank"][shared], here[shared], zones["area_km2"][shared],
+                                          zones["district"][shared]):  # when listed, with their km² here
+            listed = re.search(rf"(^|\s)\*{rank} +(very high|high|medium|low) ", text(pdf, k), re.M) is not None
+            said = f"*{rank}: {km2:.2f} of its {total:.2f} km² lie here; listed under {home}" in text(pdf, k)
+            assert listed == said and (listed or name != "Jabrayil"), (name, rank)
+        if name == "Jabrayil":
+            assert list(zones["rank"][shared]) == [5] and round(here[shared].iloc[0]) == 59
         numbers = [w for w, after in zip(words, words[1:] + [""]) if w.isdigit() and after != "km"]  # not "10 km"
         assert set(numbers) == own, (name, sorted(numbers), sorted(own))
         geom = table.loc[table["district"] == name].geometry.iloc[0]
@@ -287,7 +299,7 @@ def test_many_records_are_counted_per_square_few_are_dots(sample_out):
     from the records files."""
     import rasterio
     import shapely
-    from pipeline.writers.pdf import RECORDS_AS_DOTS, district_view, record_counts
+    from pipeline.writers.briefing.district import RECORDS_AS_DOTS, district_view, record_counts
     root = Path(__file__).resolve().parent.parent / "sample_data"
     with rasterio.open(sample_out / "residual_probability.tif") as ds:
         crs = ds.crs
@@ -309,3 +321,189 @@ def test_many_records_are_counted_per_square_few_are_dots(sample_out):
     side, centres, counts = record_counts(pts, (0, 0, 30_000, 30_000))
     assert side == 1000 and counts.sum() == 4
     assert sorted(zip(map(tuple, centres), counts)) == [((500.0, 500.0), 3), ((2500.0, 500.0), 1)]
+
+
+def grid_labels(pdf: Path, page: int) -> list[tuple[str, float, tuple[float, float, float, float]]]:
+    """The coordinate grid's labels on a page, as pdftotext reads them: the axis ("E", "N"), the
+    value in metres, and the label's box (left, bottom, right, top) in inches from the page's
+    bottom left. A label is numbers then "km" then E or N ("4 460 km N": its words share a column)."""
+    from pipeline.writers.briefing.drawing import PAGE
+    xml = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    words = [(w, float(a) / 72, PAGE[1] - float(d) / 72, float(c) / 72, PAGE[1] - float(b) / 72) for a, b, c, d, w in
+             re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', xml)]
+    out = []
+    for k in range(1, len(words) - 1):
+        if words[k][0] == "km" and words[k + 1][0] in ("E", "N"):
+            first = k
+            while first > 0 and words[first - 1][0].isdigit() and (  # the same line: same baseline (E) or column (N)
+                    abs(words[first - 1][2] - words[k][2]) < 0.01 if words[k + 1][0] == "E"
+                    else abs(words[first - 1][1] - words[k][1]) < 0.01):
+                first -= 1
+            if first < k:
+                part = words[first:k + 2]
+                box = (min(p[1] for p in part), min(p[2] for p in part), max(p[3] for p in part), max(p[4] for p in part))
+                out.append((words[k + 1][0], 1000 * int("".join(p[0] for p in part[:-2])), box))
+    return out
+
+
+def test_district_pages_carry_a_labelled_coordinate_grid(sample_out, tmp_path):
+    """#22 §2: each district map has a coordinate grid at a round interval of the grid's CRS,
+    named once under the map, its lines labelled in the margin with their easting or northing:
+    each label sits on the line it names (worked out here from the district's view and the map
+    box) and a grid line is drawn there (darker pixels in that column of the map)."""
+    import rasterio
+    from pipeline.writers.briefing.district import MAP_BOX, district_view
+    from pipeline.writers.briefing.drawing import PAGE
+    pdf = sample_out / "briefing.pdf"
+    with rasterio.open(sample_out / "residual_probability.tif") as ds:
+        assert ds.crs.to_epsg() == 32638
+    table = gpd.read_file(sample_out / "districts.gpkg").sort_values("priority", kind="stable")
+    steps = {}
+    for k, (name, geom) in enumerate(zip(table["district"], table.geometry), start=2):
+        note = re.findall(r"Grid: WGS 84 / UTM zone 38N \(EPSG:32638\), lines every (\d+(?:\.\d)?) km", text(pdf, k))
+        assert len(note) == 1, (name, text(pdf, k))  # named once on the page
+        step = steps[name] = float(note[0]) * 1000
+        view = district_view(geom)
+        labels = grid_labels(pdf, k)
+        centred = {"E": 0, "N": 0}
+        for axis, lo, hi, start, size in (("E", view[0], view[2], MAP_BOX[0], MAP_BOX[2]),
+                                          ("N", view[1], view[3], MAP_BOX[1], MAP_BOX[3])):
+            values = [v for a, v, _ in labels if a == axis]
+            assert 3 <= len(values) <= 6 or (axis == "N" and len(values) == 2), (name, axis, values)
+            assert all(v % step == 0 for v in values) and all(lo < v < hi for v in values), (name, values, step)
+            assert np.all(np.diff(sorted(values)) == step), (name, values)  # every line labelled
+            for a, v, box in labels:
+                if a != axis:
+                    continue
+                at = start + (v - lo) / (hi - lo) * size  # the line's place on the page, inches
+                lo_in, hi_in = (box[0], box[2]) if axis == "E" else (box[1], box[3])
+                assert lo_in - 0.03 < at < hi_in + 0.03, (name, axis, v, at, box)  # the label spans its line
+                if abs((lo_in + hi_in) / 2 - at) < 0.03:
+                    centred[axis] += 1
+                # and beside the frame (pdftotext's boxes hold the font's whole height): eastings
+                # under it, northings left of it
+                assert ((box[1] + box[3]) / 2 < MAP_BOX[1] - 0.05 if axis == "E"
+                        else (box[0] + box[2]) / 2 < MAP_BOX[0] - 0.05), (name, axis, box)
+        assert centred["E"] >= 2 and centred["N"] >= 2, (name, centred)
+    assert steps["Aghdam"] == 20_000 and steps["Jabrayil"] == 10_000  # 4 lines across Aghdam's 75 km view
+    # the lines themselves, on Aghdam's page: a darker column of pixels at each labelled easting
+    k = 2 + list(table["district"]).index("Aghdam")
+    dpi = 200
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-f", str(k), "-l", str(k), "-singlefile", str(pdf),
+                    str(tmp_path / "grid")], check=True)
+    grey = imread(tmp_path / "grid.png")[..., :3].mean(axis=-1)
+    view = district_view(table.loc[table["district"] == "Aghdam"].geometry.iloc[0])
+    rows = slice(int((PAGE[1] - MAP_BOX[1] - MAP_BOX[3] + 0.2) * dpi), int((PAGE[1] - MAP_BOX[1] - 0.2) * dpi))
+    for axis, v, _ in grid_labels(pdf, k):
+        if axis == "E":
+            col = round((MAP_BOX[0] + (v - view[0]) / (view[2] - view[0]) * MAP_BOX[2]) * dpi)
+            line = grey[rows, col - 1:col + 2].min(axis=1)
+            beside = (grey[rows, col - 6] + grey[rows, col + 6]) / 2
+            assert np.mean(line < beside - 0.05) > 0.6, (v, np.mean(line < beside - 0.05))
+
+
+def test_grid_interval_and_labels_by_hand():
+    """The interval: the finest of 1, 2, 2.5, 5 × 10^k m with at most 6 lines along either axis."""
+    from pyproj import CRS
+
+    from pipeline.writers.briefing import mapgrid
+    assert mapgrid.interval((0, 0, 82_000, 78_000)) == 20_000  # 10 km: 8 lines; 20 km: 4
+    assert mapgrid.interval((0, 0, 26_000, 25_000)) == 5_000  # 5 lines
+    assert mapgrid.interval((0, 0, 16_000, 15_000)) == 2_500  # 2 km: 7 lines; 2.5 km: 6
+    assert mapgrid.interval((0, 0, 14_000, 13_000)) == 2_000  # 6 lines
+    assert mapgrid.interval((640_100, 4_390_000, 640_900, 4_390_700)) == 200  # 800 m: 4 lines
+    assert list(mapgrid.lines(640_100, 640_900, 200)) == [640_200, 640_400, 640_600, 640_800]
+    assert list(mapgrid.lines(0, 10_000, 2_500)) == [2_500, 5_000, 7_500]  # none on the frame
+    assert mapgrid.label(4_395_000, 5_000, "N") == "4 395 km N"
+    assert mapgrid.label(687_500, 2_500, "E") == "687.5 km E"
+    assert mapgrid.label(640_200, 200, "E") == "640 200 m E"
+    assert mapgrid.words("WGS 84 / UTM zone 38N (EPSG:32638)", 2_500) == \
+        "Grid: WGS 84 / UTM zone 38N (EPSG:32638), lines every 2.5 km"
+    assert mapgrid.crs_words(CRS.from_epsg(32618).to_wkt()) == "WGS 84 / UTM zone 18N (EPSG:32618)"
+
+
+LONG_REGION = "antioquia-nordeste-bajo-cauca-y-magdalena-medio-100m"
+LONG_DISTRICT = "San José de la Montaña (Norte antioqueño, sector rural disperso)"
+LONG_LABEL = ("SYNTHETIC sample data: not survey data, not for planning field work; do not distribute beyond the "
+              "operations cell of the humanitarian demining programme")
+
+
+def summary_of(out: Path, region: str, label: str, district: str | None = None, changes: list[str] | None = None):
+    """Page 1 of the sample's pack as a figure, with the names given (a region, label and first
+    district as long as a real programme's), drawn by an Agg canvas to measure its texts."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from pipeline.joins import class_column
+    from pipeline.products import product_legend
+    from pipeline.tasks import top_tasks
+    from pipeline.writers.assessed import NotAssessed
+    from pipeline.writers.briefing.brief import Briefing
+    from pipeline.writers.briefing.cover import summary_page
+    from pipeline.writers.briefing.pack import _on_grid, in_priority_order
+    classes = ["low", "medium", "high", "very high"]
+    districts = in_priority_order(gpd.read_file(out / "districts.gpkg"))
+    tasks = gpd.read_file(out / "tasks.gpkg")
+    if district:
+        tasks["district"] = tasks["district"].replace(districts["district"].iloc[0], district)
+        districts["district"] = [district, *districts["district"].iloc[1:]]
+    b = Briefing(title=f"minemap — {region}", region=region, created="2026-01-02T03:04:05+00:00", version="0.2.0",
+                 label=label, inputs={"mine_records.gpkg": ["H_m"]}, raster=out / "residual_probability.tif",
+                 raster_title="Residual contamination probability (P_res)", unit="probability (0–1)",
+                 legend=product_legend("residual_probability", 0, 1), districts=districts,
+                 zones=gpd.read_file(out / "priority_zones.gpkg"), changes=changes,
+                 hidden=NotAssessed(out / "risk_class.tif", "Not assessed: fewer than 2 of: mine records, soil map, "
+                                    "drone survey"), as_of=("2026-12-07T15:30:00+00:00", f"/data/{region}_records.gpkg"),
+                 classes=[(c, class_column(c)) for c in classes], tasks=top_tasks(tasks, classes, n=10))
+    b.paged = _on_grid(b)
+    fig = summary_page(b, 10)
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
+def clashes(fig) -> list[str]:
+    """Where a page's texts run into the map, into each other or off the page: the texts put on
+    the page itself (headings, columns, footer) and the legends' texts, against the map's frame
+    and each other (boxes as the renderer lays them out, 0.5 pt of slack); the ramp's title and
+    ticks too."""
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    frame = next(ax for ax in fig.axes if ax.images).get_window_extent(renderer)
+    texts = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.texts if t.get_visible() and t.get_text().strip()]
+    texts += [(t.get_text(), t.get_window_extent(renderer)) for legend in fig.legends for t in legend.get_texts()]
+    texts += [(t.get_text(), t.get_window_extent(renderer)) for ax in fig.axes if not ax.images  # the ramp's title, ticks
+              for t in [ax.title, *ax.get_xticklabels()] if t.get_visible() and t.get_text().strip()]
+    found = []
+
+    def meet(a, b) -> bool:
+        return min(a.x1, b.x1) - max(a.x0, b.x0) > 0.5 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0.5
+
+    for k, (words, box) in enumerate(texts):
+        if meet(box, frame):
+            found.append(f"into the map: {words[:60]!r}")
+        if box.x0 < page.x0 + 0.3 * 72 or box.x1 > page.x1 - 0.3 * 72 or box.y0 < page.y0 + 0.15 * 72:
+            found.append(f"off the page: {words[:60]!r}")
+        found += [f"{words[:40]!r} into {other[:40]!r}" for other, box2 in texts[k + 1:] if meet(box, box2)]
+    return found
+
+
+def test_summary_page_texts_keep_clear_of_the_map_and_each_other(sample_out, tmp_path):
+    """#22 §2, "the cover layout is fixed": the red headline ran into the map frame. With the
+    sample's names and with a programme's long region, label and district names and long change
+    lines, no text on page 1 meets the map, another text or the page's edge."""
+    assert clashes(summary_of(sample_out, "karabakh-100m", "SYNTHETIC sample data: not survey data, not for planning "
+                              "field work")) == []
+    changes = [f"Zone 12 (38TPK6647-1, {LONG_DISTRICT}, very high) grew from 1.2 km² to 3.4 km² since the run "
+               "of 2026-11-30 and now reaches the road to Segovia"] * 5
+    fig = summary_of(sample_out, LONG_REGION, LONG_LABEL, LONG_DISTRICT, changes)
+    assert clashes(fig) == []
+    words = " ".join(t.get_text() for t in fig.texts)
+    assert f"minemap — {LONG_REGION}: summary" in words.replace("\n", " ")  # the headline whole
+    assert " ".join(LONG_LABEL.split()) in " ".join(words.split())  # the label whole, in red under it
+    # a region name longer than the page: the headline wraps and the columns start below it
+    huge = "-".join([LONG_REGION] * 3)
+    fig = summary_of(sample_out, huge, LONG_LABEL, LONG_DISTRICT, changes)
+    assert clashes(fig) == []
+    heading = fig.texts[0].get_text()
+    assert heading.count("\n") >= 1 and heading.replace("\n", " ").replace("- ", "-").startswith("minemap")
+    fig.savefig(tmp_path / "long.png", dpi=60)

@@ -260,7 +260,7 @@ def test_qgis_draws_a_value_in_the_png_colour(tmp_path, name, values):
 
 def test_project_zones_and_cleared_areas_are_not_red_and_green():
     # zones: a black outline with a hatch, no colour of the risk ramp; cleared areas: the PDF's blue
-    from pipeline.writers.pdf import CLEARED, ZONE
+    from pipeline.writers.briefing.drawing import CLEARED, ZONE
     from pipeline.writers.project import SYMBOLS
 
     def hexes(style: str) -> list[str]:

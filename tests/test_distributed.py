@@ -86,7 +86,7 @@ def test_maps_and_district_drawings_drawn_in_worker_processes_equal_threads(tmp_
 
     here = drawings(sample_out)
     assert len(here) == 9  # one per district of the sample
-    assert sent.count("_drawing") == 9 and sent.count("render_map") == len(record["products"])
+    assert sent.count("drawing_bytes") == 9 and sent.count("render_map") == len(record["products"])
     assert drawings(tmp_path / "processes") == here
     for name in record["products"]:
         with Image.open(sample_out / f"{name}.png") as a, Image.open(tmp_path / "processes" / f"{name}.png") as b:

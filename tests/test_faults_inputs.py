@@ -343,7 +343,7 @@ def pdf_text(pdf: Path, page: int | None = None) -> str:
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 def test_districts_reaching_beyond_the_region_are_listed_not_paged(world, tmp_path):
     """#20 §5: a districts layer wider than the grid's region (the region holds one of two
-    districts) was an IndexError in writers/pdf.py on run and update. Now: exit 0, a page for
+    districts) was an IndexError in the briefing writer on run and update. Now: exit 0, a page for
     the district in the region, the other listed on the cover as outside it."""
     write_gpkg(world.parent / "districts.gpkg", [
         {"name": "Inside", "geometry": box(X0, Y0, X0 + 10_000, Y1)},  # the whole region

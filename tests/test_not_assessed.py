@@ -17,7 +17,8 @@ import rasterio
 from PIL import Image
 from scipy import ndimage
 
-from pipeline.writers import assessed, pdf
+from pipeline.writers import assessed
+from pipeline.writers.briefing import cover, district, drawing
 
 FACE = 0xE0  # the hatch's face grey (assessed.FACE), #e0e0e0
 WORDS = "Not assessed: fewer than 2 of: mine records, soil map, drone survey"
@@ -84,7 +85,7 @@ def page_pixels(pdf_file: Path, page: int, box: tuple, view: tuple, xs, ys, tmp:
     x = bx + (xs - view[0]) / (view[2] - view[0]) * bw
     y = by + (ys - view[1]) / (view[3] - view[1]) * bh
     inside = (x > bx) & (x < bx + bw) & (y > by) & (y < by + bh)
-    return rgb[((pdf.PAGE[1] - y[inside]) * dpi).astype(int), (x[inside] * dpi).astype(int)]
+    return rgb[((drawing.PAGE[1] - y[inside]) * dpi).astype(int), (x[inside] * dpi).astype(int)]
 
 
 def page_of(pdf_file: Path, heading: str) -> int:
@@ -101,18 +102,18 @@ def test_briefing_cover_and_district_pages_hatch_not_assessed_land(sample_out, t
     brief = sample_out / "briefing.pdf"
     raster = sample_out / "residual_probability.tif"
     xs, ys = cells(sample_out, erode=6)  # the summary map at 200 dpi: about 2 cells a pixel, clear of assessed patches' edges
-    extent = pdf._Window.of(raster, None, 900).extent
-    box = pdf.SUMMARY_BOX
-    cover_view = pdf._view((extent[0], extent[2], extent[1], extent[3]), box[2] / box[3])
+    extent = drawing.Window.of(raster, None, 900).extent
+    box = cover.SUMMARY_BOX
+    cover_view = drawing.widen((extent[0], extent[2], extent[1], extent[3]), box[2] / box[3])
     assert_hatched(grey_report(page_pixels(brief, 1, box, cover_view, xs, ys, tmp_path, dpi=200)), "summary")
     control = grey_report(page_pixels(brief, 1, box, cover_view, *cells(sample_out, code=1), tmp_path))
     assert control["coloured"] > 0.9, control
     districts = gpd.read_file(sample_out / "districts.gpkg").set_index("district")
     xs, ys = cells(sample_out)
     for name in ("Kalbajar", "Lachin"):
-        view = pdf.district_view(districts.geometry[name])
+        view = district.district_view(districts.geometry[name])
         page = page_of(brief, f"District: {name}")
-        assert_hatched(grey_report(page_pixels(brief, page, pdf.MAP_BOX, view, xs, ys, tmp_path)), name)
+        assert_hatched(grey_report(page_pixels(brief, page, district.MAP_BOX, view, xs, ys, tmp_path)), name)
     text = subprocess.run(["pdftotext", "-layout", str(brief), "-"], capture_output=True, text=True,
                           check=True).stdout
     pages = [" ".join(page.split()) for page in text.split("\f")]

@@ -246,7 +246,7 @@ def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path, monk
     for byte, stamping this run's words (run, page number, ranks, figures) over every page. A
     page whose cells lie clear of the redone chunks is not even read: the last run's digest of
     them stands in (the state's `looks`)."""
-    import pipeline.writers.pdf as pdf
+    import pipeline.writers.briefing.pack as pack
     shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
     shutil.copytree(REPO / "grids", tmp_path / "grids")
     config, out = tmp_path / "sample_data" / "minemap.toml", tmp_path / "out"
@@ -257,13 +257,13 @@ def test_update_redraws_only_the_district_pages_whose_map_changed(tmp_path, monk
     assert len(before) == 9
     maps_before = {p.name: p.read_bytes() for p in [*out.glob("*.png"), out / "evidence.gpkg"]}
     drone_near(config, "2026-01-01_khojavend.tif", 46.95, 39.70, 0.9)
-    looks, real_look = {}, pdf._district_look
+    looks, real_look = {}, pack.district_look
 
     def look(b, row):
         looks[row["district"]] = real_look(b, row)
         return looks[row["district"]]
 
-    monkeypatch.setattr(pdf, "_district_look", look)
+    monkeypatch.setattr(pack, "district_look", look)
     assert update(config, out, workers=2)["status"] == "updated"
     record = json.loads((out / "run.json").read_text())
     # the one redone chunk is the middle one of 3 × 3: Zangilan's page (the south) lies clear of it
@@ -320,13 +320,14 @@ def test_page_cells_are_the_same_from_the_staged_file_and_the_published_file(tmp
     """A full run draws the pack from the staged files, an update from the patched files: a
     district's cells, read at a coarse print resolution (overview level 2, then thinned), must be
     the same from both, or no drawing could ever be reused after a full run."""
-    import pipeline.writers.pdf as pdf
+    import pipeline.writers.briefing.district as district
+    from pipeline.writers.briefing.drawing import Window
 
     shutil.copytree(REPO / "sample_data", tmp_path / "sample_data", ignore=shutil.ignore_patterns("*.py", "*.md"))
     shutil.copytree(REPO / "grids", tmp_path / "grids")
     config, out = tmp_path / "sample_data" / "minemap.toml", tmp_path / "out"
-    monkeypatch.setattr(pdf, "DPI", 20)  # ~140 px across a district of ~300–500 cells: decimated
-    seen, of = [], pdf._Window.of
+    monkeypatch.setattr(district, "DPI", 20)  # ~140 px across a district of ~300–500 cells: decimated
+    seen, of = [], Window.of
 
     def where(tif, view, n):
         window = of(tif, view, n)
@@ -334,7 +335,7 @@ def test_page_cells_are_the_same_from_the_staged_file_and_the_published_file(tmp
             seen.append((Path(tif), view, n, window, window.read(tif)))
         return window
 
-    monkeypatch.setattr(pdf._Window, "of", staticmethod(where))
+    monkeypatch.setattr(Window, "of", staticmethod(where))
     run(config, out, workers=2)
     staged = [s for s in seen if s[0].parent.name.startswith(".staging-")]  # gone now
     assert len(staged) == 9  # one view per district

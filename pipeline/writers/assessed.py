@@ -22,10 +22,10 @@ from affine import Affine
 from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.patches import Patch
-from matplotlib.path import Path as MplPath
 from rasterio.enums import Resampling
 
 from ..assessment import min_evidence, too_little_words
+from .paths import polygon_paths
 
 FACE = "#e0e0e0"  # light grey: distinct from white "no data" and from every ramp (all saturated)
 LINE = "#6e6e6e"  # dark grey hatch lines: the no-data hatch is light grey (#c8c8c8) on white
@@ -116,14 +116,7 @@ def draw(ax: Axes, mask: np.ndarray, extent: tuple[float, float, float, float], 
          rasterized: bool = False) -> int:
     """The not-assessed cells of `mask` (covering `extent`) as a grey hatch over what is drawn
     below; returns how many polygons were drawn."""
-    polys = outlines(mask, extent_transform(extent, mask.shape))
-    paths = []
-    for poly in polys:
-        rings = [poly.exterior, *poly.interiors]
-        verts = np.concatenate([np.asarray(r.coords)[:, :2] for r in rings])
-        codes = np.concatenate([[MplPath.MOVETO] + [MplPath.LINETO] * (len(r.coords) - 2) + [MplPath.CLOSEPOLY]
-                                for r in rings])
-        paths.append(MplPath(verts, codes))
+    paths = polygon_paths(outlines(mask, extent_transform(extent, mask.shape)))
     if paths:
         ax.add_collection(PathCollection(paths, facecolors=FACE, edgecolors=LINE, hatch=HATCH, linewidths=0,
                                          zorder=zorder, rasterized=rasterized), autolim=False)

@@ -127,7 +127,7 @@ def _warm_up() -> None:
 
 
 def _warm_up_drawing() -> None:
-    import pipeline.writers.pdf  # noqa: F401  (the maps and the briefing's district drawings are drawn here too)
+    import pipeline.writers.briefing.district  # noqa: F401  (the maps and the briefing's district drawings are drawn here too)
 
 
 def run_jobs(jobs: Iterator[ChunkJob], count: int, cells: int, window: int, staged: bool,
