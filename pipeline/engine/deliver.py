@@ -60,13 +60,17 @@ class Delivery:
     hashing: Future | None = None  # the product files' SHA-256, taken while the rest is drawn
     looks: dict[str, str] = field(default_factory=dict)  # the briefing pages' cells, for the state
     tasking: dict | None = None  # the field tasks' grid and counts, for run.json
+    known: dict | None = None  # product files uploaded with their SHA-256 (OUT in object storage)
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files
         (`sources`, final by now: hashed for the record meanwhile, as hashlib frees the interpreter)."""
         t_sum = time.perf_counter()
         with ThreadPoolExecutor(1, thread_name_prefix="minemap-hash") as hasher:
-            self.hashing = hasher.submit(file_hashes, self.staging, [p.name for p in sources.values()])
+            if self.known is not None:  # hashed as they were uploaded
+                self.hashing = hasher.submit(lambda: {n: v["sha256"] for n, v in self.known.items()})
+            else:
+                self.hashing = hasher.submit(file_hashes, self.staging, [p.name for p in sources.values()])
             self._deliver(sources, t_sum)
 
     def _deliver(self, sources: dict[str, Path], t_sum: float) -> None:

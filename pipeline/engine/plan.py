@@ -98,15 +98,16 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 
 
 def full_run_reason(out_dir: Path, inputs: Inputs, names: list[str], state: dict | None,
-                     problem: Problem | None) -> tuple[str | None, dict | None]:
-    """Why the last run's files cannot be patched (None: they can), and its summary parts."""
+                     problem: Problem | None, files_checked: bool = False) -> tuple[str | None, dict | None]:
+    """Why the last run's files cannot be patched (None: they can), and its summary parts.
+    `files_checked`: the published files were checked already (OUT in object storage: by ETag)."""
     if state is None:
         if problem is not None:
             inputs.warnings.append(problem)
         return reason_of(problem) if problem else "no previous run", None
     if change := grid_change(state["grid"], grid_key(inputs.grid)):
         return f"grid changed ({change})", None
-    for name, f in state["published"].items():
+    for name, f in {} if files_checked else state["published"].items():
         path = out_dir / name
         if not path.exists() or path_size(path) != f["size"]:  # (a Zarr store is a folder)
             problem = Problem(str(path), f"{FULL_RUN} missing or not the size the last run wrote")
@@ -203,13 +204,13 @@ def chunks_in_flight(workers: int | None) -> int:
 
 
 def plan_targets(inputs: Inputs, arrays: dict, created: str, out_dir: Path, state: dict | None,
-                 changed: set | None) -> tuple[list[RasterTarget], bool]:
+                 changed: set | None, patchable: bool = True) -> tuple[list[RasterTarget], bool]:
     """The files to write, and whether an update patches the previous ones in place (copies of
     them): not when they have grown by half since their last full write (then they are rewritten
-    in full, unchanged chunks read back)."""
+    in full, unchanged chunks read back), nor when they are objects (`patchable` False)."""
     targets = [target(name, arr, inputs, created) for name, arr in arrays.items()]
     sizes = (state or {}).get("sizes", {})
-    patch = changed is not None and all(
+    patch = patchable and changed is not None and all(
         t.name in sizes and (out_dir / f"{t.name}.tif").stat().st_size < 1.5 * sizes[t.name] for t in targets)
     if inputs.cfg.spec.output.format == "zarr":  # issue #12: a store's patched chunks replace the old ones
         patch = changed is not None
