@@ -248,6 +248,10 @@ class S3Out:
         state_file = staging / STATE_DIR / STATE
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(json.dumps(state))
+        item = _root_item(json.loads((staging / ITEM).read_text()), f"./{RUNS}/{self.run_id}/", self.run_id)
+        catalog = self._root_catalog(json.loads((staging / CATALOG).read_text()), keep)
+        for name, doc in ((ITEM, item), (CATALOG, catalog)):  # the run's own copies, to repair a root left mixed
+            (staging / f"{ROOT_COPY}{name}").write_bytes(_json(doc))
         extra = [f"{STATE_DIR}/{p.name}" for p in sorted((staging / STATE_DIR).iterdir()) if p.is_file()]
         local = [n for n in dict.fromkeys([*names, *extra]) if n not in self.uploaded]
         hashes = file_hashes(staging, local)
@@ -261,13 +265,9 @@ class S3Out:
         with ThreadPoolExecutor(8, thread_name_prefix="minemap-upload") as pool:
             done = dict(pool.map(put, local))
         files = {n: {"key": self.run_key(n), **(self.uploaded.get(n) or done[n])} for n in [*self.uploaded, *local]}
-        item = _root_item(json.loads((staging / ITEM).read_text()), f"./{RUNS}/{self.run_id}/", self.run_id)
-        catalog = self._root_catalog(json.loads((staging / CATALOG).read_text()), record, keep)
         the_set = {"run": self.run_id, "prefix": self.run_key(""), "url": f"s3://{self.bucket}/{self.run_key('')}",
                    "files": dict(sorted(files.items()))}
         body = {ITEM: item, CATALOG: catalog, RECORD: {**record, "set": the_set}}
-        for name in (ITEM, CATALOG):  # the run's own copies, to repair a root left mixed
-            c.put_object(Bucket=self.bucket, Key=self.run_key(ROOT_COPY + name), Body=_json(body[name]))
         for name in POINTERS:
             if os.environ.get(TEST_FAIL) == name:
                 raise RuntimeError(f"test: stopped before {name}")
@@ -275,7 +275,7 @@ class S3Out:
         self.clean(catalog)
         return the_set
 
-    def _root_catalog(self, staged: dict, record: dict, keep: int) -> dict:
+    def _root_catalog(self, staged: dict, keep: int) -> dict:
         """The history catalog at the root: the kept runs' history items (each in its run's prefix,
         linking that run's files), this run's last; the last `keep`."""
         ours = [link for link in staged.get("links", []) if link.get("rel") == "item"][-1]

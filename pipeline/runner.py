@@ -250,7 +250,7 @@ def _execute_s3(inputs: Inputs, out: S3Out, t0: float, workers: int | None,
             parts_file, parts_sha = write_parts(staging, extra.parts) if extra else (None, None)
             sizes = {t.name: out.uploaded[f"{t.name}.tif"]["size"] for t in targets}
             with deferred_interrupt():
-                out.publish(staging, [*record["files"], RUN_RECORD], record, {
+                record["set"] = out.publish(staging, [*record["files"], RUN_RECORD], record, {
                     "grid": grid_key(grid), "chunks": fingerprints or chunk_fingerprints(inputs, list(arrays)),
                     "files": {f: v["sha256"] for f, v in record["inputs"].items()},
                     "parts": {t.name: t.parts for t in targets}, "sizes": sizes, "summary_parts": parts_file,

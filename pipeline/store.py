@@ -88,10 +88,10 @@ class Upload:
     """One object written front to back in PART-sized multipart parts (a small object: one PUT), its
     SHA-256 taken on the way. Only one part's bytes are held at a time; `abort` drops what was sent."""
 
-    def __init__(self, bucket: str, key: str, part: int = PART) -> None:
+    def __init__(self, bucket: str, key: str, part: int | None = None) -> None:
         import hashlib
 
-        self.bucket, self.key, self.part = bucket, key, part
+        self.bucket, self.key, self.part = bucket, key, part or PART
         self.buffer, self.parts, self.size = bytearray(), [], 0
         self.sha = hashlib.sha256()
         self.upload_id: str | None = None

@@ -20,8 +20,20 @@ bundle_rasters_opt = click.option("--bundle-rasters", is_flag=True,
                                        "QGIS (as [output] bundle_rasters).")
 
 
-def out_opt(help: str = "Output folder.") -> Callable:
-    return click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
+class OutPath(click.Path):
+    """A folder, or (`run`, `update`) an object-storage prefix s3://bucket/prefix, kept as the str it is."""
+
+    name = "out"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.startswith("s3://"):
+            return value.rstrip("/")
+        return super().convert(value, param, ctx)
+
+
+def out_opt(help: str = "Output folder.", url: bool = False) -> Callable:
+    kind = OutPath if url else click.Path
+    return click.option("--out", "out_dir", type=kind(file_okay=False, path_type=Path), default=Path("out"),
                         show_default=True, help=help)
 
 
@@ -52,7 +64,8 @@ def stack(*decorators: Callable) -> Callable:
 
 
 compute_options = stack(  # the arguments `run` and `update` share
-    config_arg, grid_opt, out_opt(),
+    config_arg, grid_opt, out_opt("Output folder, or an object-storage prefix s3://bucket/prefix (see the README's "
+                                  "\"Outputs in object storage\").", url=True),
     workers_opt("Chunks computed at once: threads, or worker processes for large grids "
                 "(default: all cores; 1: single-threaded)."),
     scheduler_opt, wait_opt(), max_cells_opt(), bundle_rasters_opt)
