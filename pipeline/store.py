@@ -33,9 +33,10 @@ def is_url(path: object) -> bool:
 
 
 def split(url: str) -> tuple[str, str]:
-    """s3://bucket/key/… → ("bucket", "key/…")."""
+    """s3://bucket/key/… → ("bucket", "key/…"). An object key may hold `?` (a glob's, too): no query there."""
     parts = urlsplit(str.__str__(url))
-    return parts.netloc, parts.path.lstrip("/")
+    key = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query or str.__str__(url).endswith("?") else "")
+    return parts.netloc, key + (f"#{parts.fragment}" if parts.fragment else "")
 
 
 def gdal_path(url: str) -> str:
@@ -49,8 +50,11 @@ def gdal_path(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL without user info and query string (signed URLs carry credentials there)."""
+    """The URL without user info and query string (signed URLs carry credentials there); an s3:// or gs://
+    URL is all bucket and key (credentials come from the environment), kept whole."""
     p = urlsplit(str.__str__(url))
+    if p.scheme in ("s3", "gs"):
+        return f"{p.scheme}://{p.hostname or ''}/{split(url)[1]}"
     host = p.hostname or ""
     if p.port:
         host = f"{host}:{p.port}"
@@ -150,11 +154,13 @@ def head(url: str) -> Stat:
         return Stat(int(h["ContentLength"]), str(h.get("ETag", "")).strip('"'), h["LastModified"].isoformat())
     import urllib.request
 
+    # a GET of one byte, not a HEAD: a presigned URL is signed for GET only (S3 refuses its HEAD)
+    request = urllib.request.Request(str.__str__(url), headers={"Range": "bytes=0-0"})
     try:
-        with urllib.request.urlopen(urllib.request.Request(str.__str__(url), method="HEAD"),
-                                    timeout=HTTP_TIMEOUT_S) as r:
-            return Stat(int(r.headers.get("Content-Length") or -1), (r.headers.get("ETag") or "").strip('"'),
-                        r.headers.get("Last-Modified") or "")
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as r:
+            total = (r.headers.get("Content-Range") or "").rpartition("/")[2]
+            size = int(total) if total.isdigit() else int(r.headers.get("Content-Length") or -1)
+            return Stat(size, (r.headers.get("ETag") or "").strip('"'), r.headers.get("Last-Modified") or "")
     except Exception as e:  # noqa: BLE001
         raise store_error(url, e) from None
 
@@ -173,7 +179,8 @@ def exists(url: str) -> bool:
 
 
 def has_glob(url: str) -> bool:
-    return any(c in urlsplit(str.__str__(url)).path for c in GLOB_CHARS)
+    key = split(url)[1] if urlsplit(str.__str__(url)).scheme in ("s3", "gs") else urlsplit(str.__str__(url)).path
+    return any(c in key for c in GLOB_CHARS)
 
 
 def listing(pattern: str) -> list[Url]:
