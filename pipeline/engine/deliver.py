@@ -10,7 +10,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, store
 from ..calibrate.apply import model_section
 from ..model import banner as model_banner, record as model_record
 from ..writers.report import insert_banner
@@ -245,7 +245,7 @@ def run_record(inputs: Inputs, targets: list[RasterTarget], created: str, timing
         "minemap_version": __version__,
         "created_utc": created,
         "config": {"path": str(inputs.cfg.path), "sha256": inputs.cfg.digest(),
-                   "settings": inputs.cfg.spec.model_dump(mode="json")},
+                   "settings": store.redact_all(inputs.cfg.spec.model_dump(mode="json"))},  # no signed URL
         "grid": inputs.grid.describe(),
         "inputs": files,
         "rejected": [str(p) for p in inputs.rejected],

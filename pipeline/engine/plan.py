@@ -20,7 +20,10 @@ from ..grid import Grid, area_scale_warning, load_grid
 from ..guard import check, estimate
 from ..outdir import FULL_RUN, is_published, path_size, read_parts
 from ..products import PRODUCTS, enabled_products, missing_bindings, product_equation
-from ..sources import Layer, LoadOptions, file_sha256, load_layer
+from .. import store
+from ..runtime import gdal_env
+from ..sources import Layer, LoadOptions, file_sha256, load_layer  # noqa: F401 (file_sha256: as before)
+from ..sources.loaders import file_identity
 from ..sources.direct import load_direct
 from ..sources.release import load_release
 from ..state import grid_change, grid_key
@@ -48,6 +51,11 @@ def load_inputs(config: str | Path, grid_path: str | Path | Grid | None = None, 
     """Read config, grid and every input; raise one InputError listing all problems found.
     `on_grid` hears of the grid before the inputs are read. A `Grid` as `grid_path` is used as it is
     (the command read it to say what it runs)."""
+    with gdal_env():  # GDAL's settings for object storage too (retries, endpoint), for `update` as for `run`
+        return _load_inputs(config, grid_path, lenient, raster_checks, on_grid)
+
+
+def _load_inputs(config, grid_path, lenient, raster_checks, on_grid) -> Inputs:
     cfg, problems, refused = check_config(config)  # config problems are listed with the inputs'
     if cfg is None:
         raise ConfigError(problems)
@@ -149,7 +157,7 @@ def input_files(inputs: Inputs) -> dict[str, str]:
     the vectors are read once per run, not at each use."""
     if not inputs.hashes:
         known = {p: c["sha256"] for p, c in inputs.raster_checks.items()}
-        inputs.hashes.update({str(f): known.get(str(f)) or file_sha256(f)
+        inputs.hashes.update({str(f): known.get(str(f)) or file_identity(f)
                               for layer in inputs.layers.values() for f in layer.files})
     return dict(inputs.hashes)
 
@@ -182,7 +190,7 @@ def _describe(var: str, inputs: Inputs) -> str:
         return f"A_c > 0 ({_describe('A_c', inputs)})"
     if spec is None:
         return "not bound (weight 0)"
-    fields = spec.model_dump(exclude_defaults=True)
+    fields = store.redact_all(spec.model_dump(exclude_defaults=True))  # a signed URL: its signature left out
     return ", ".join(f"{k}={v}" for k, v in fields.items())
 
 
