@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import __version__
-from .errors import LockedError, OutputError, Problem
+from .errors import LockedError, Problem
 from .outdir import FULL_RUN, STATE, STATE_DIR, State, file_hashes
 from .store import Upload, client, split
 
@@ -124,7 +124,7 @@ class S3Out:
                 break
             except c.exceptions.ClientError as e:
                 if _code(e) not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
-                    raise OutputError(f"cannot write the lock object: {_code(e)}", self.url) from None
+                    raise  # denied, no such bucket…: the runner makes it a StoreError naming OUT
             if (etag := self._take_stale(key, body)) is not None:
                 break
             if time.monotonic() >= deadline:

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import tempfile
 import time
+from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .config import LoadedConfig
 from .engine.compute import compute
 from .engine.deliver import RUN_RECORD, Delivery
 from .engine.plan import (Inputs, budget, budget_check, changed_product, full_run_reason, input_files,  # noqa: F401
                           load_inputs, plan_targets, product_files, reason_of)
-from .errors import WorkerLostError
+from .errors import MinemapError, WorkerLostError
 from .grid import Grid
 from .history import prune_history
 from .guard import MAX_CELLS, deferred_interrupt
 from .outstore import S3Out, is_s3
+from .store import store_error
 from .outdir import (file_hashes, keep_pages, load_state, page_hashes, output_lock, publish, read_state, staging_folder,
                      write_parts, write_state)
 from .products import build_products, enabled_products
@@ -169,8 +171,31 @@ def _execute(inputs: Inputs, out_dir: Path, t0: float, workers: int | None,
 
 # --- OUT in object storage (issue #23; the protocol is `outstore`) ----------------------------------
 
-def _lock(out: Path | S3Out, wait: float):
-    return out.lock(wait) if isinstance(out, S3Out) else output_lock(out, wait)
+@contextmanager
+def _lock(out: Path | S3Out, wait: float) -> Iterator[list]:
+    """OUT's lock; in object storage, a failure of the store there (denied, missing bucket, no answer)
+    becomes its StoreError (its own exit code, naming OUT), as for inputs."""
+    if not isinstance(out, S3Out):
+        with output_lock(out, wait) as notes:
+            yield notes
+        return
+    with _store_errors(out), out.lock(wait) as notes:
+        yield notes
+
+
+@contextmanager
+def _store_errors(out: S3Out) -> Iterator[None]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except MinemapError:
+        raise
+    except (BotoCoreError, ClientError) as e:  # boto3 here talks to OUT only (inputs raise their own)
+        err = store_error(out.url, e)
+        if err is e:
+            raise
+        raise err from None
 
 
 def _update_s3(out: S3Out, config, grid_path, workers, scheduler_address, progress, wait, max_cells, bundle_rasters,
@@ -178,13 +203,13 @@ def _update_s3(out: S3Out, config, grid_path, workers, scheduler_address, progre
     """`update` with OUT in object storage: the previous set's state read through the pointer; the
     changed chunks computed, the others read back from the previous set's products (an object is
     never patched in place), and a whole new set published."""
-    with tempfile.TemporaryDirectory(prefix="minemap-s3-") as shadow:
+    with tempfile.TemporaryDirectory(prefix="minemap-s3-") as shadow, _store_errors(out):
         shadow = Path(shadow)
         pointer_state, problem, _ = out.previous(shadow)
         inputs = load_inputs(config, grid_path, lenient=True,
                              raster_checks=dict((pointer_state or {}).get("raster_checks", {})),
                              on_grid=budget_check(None, max_cells, workers))
-        with out.lock(wait) as notes:
+        with _lock(out, wait) as notes:
             inputs.warnings.extend(notes)
             state, problem, previous = out.previous(shadow)  # again, under the lock
             names = enabled_products(inputs.cfg)

@@ -12,7 +12,7 @@ import rasterio
 
 from conftest import engine_only
 from made import made_products
-from world import CRS, X0, Y1, write_raster
+from world import CRS, X0, Y1, make_world, write_raster
 
 from pipeline import store
 from pipeline.errors import LockedError
@@ -55,12 +55,13 @@ def same_products(local, url: str, names: list[str]) -> None:
             assert b.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG", name
 
 
-def test_run_to_s3_equals_a_local_run_and_its_pointers_name_the_whole_set(tmp_path, world, s3):
+def test_run_to_s3_equals_a_local_run_and_its_pointers_name_the_whole_set(tmp_path, s3):
     from click.testing import CliRunner
 
     from pipeline.cli import main
 
-    config = fine(world)
+    # one chunk of 1024 whose object holds two levels' tiles (1 and 2): the runs are fetched by range
+    config = fine(make_world(tmp_path / "world", chunk=1024))
     run(config, tmp_path / "local", workers=2)
     result = CliRunner().invoke(main, ["run", str(config), "--out", f"s3://{s3.bucket}/out/", "--workers", "2"])
     assert result.exit_code == 0, result.output
@@ -188,3 +189,31 @@ def test_a_multipart_upload_sends_parts_of_at_least_5_mb_but_the_last(s3):
     assert done == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "etag": done["etag"]}
     assert done["etag"].endswith("-3")  # three parts: 8 MiB, 8 MiB, the rest
     assert get(s3, "big.bin") == data
+
+
+def test_an_update_after_a_product_object_was_replaced_is_a_full_run(world, s3):
+    config = engine_only(world)
+    url = f"s3://{s3.bucket}/out"
+    run(config, url, workers=1)
+    the_set = pointer(s3)["set"]
+    key = the_set["files"]["contamination_probability.tif"]["key"]
+    body = get(s3, key)  # the same size, other bytes: only its ETag tells
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=body[:-1] + bytes([body[-1] ^ 1]))
+    write_raster(world.parent / "drone" / "a.tif", np.full((50, 50), 0.2, np.float32), X0, Y1, 20.0, CRS,
+                 nodata=-1.0, tags={"TIFFTAG_DATETIME": "2024:06:01 10:00:00"})
+    summary = update(config, url, workers=1)
+    assert summary["status"] == "full run"
+    assert "contamination_probability.tif" in summary["reason"] and "ETag" in summary["reason"]
+
+
+def test_an_out_bucket_that_does_not_exist_is_refused_naming_it(world, s3):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    config = engine_only(world)
+    result = CliRunner().invoke(main, ["run", str(config), "--out", "s3://no-such-bucket/out", "--workers", "1"])
+    assert result.exit_code == 66, result.output  # EX_NOINPUT, as a missing input object
+    assert "s3://no-such-bucket/out" in result.output
+    result = CliRunner().invoke(main, ["watch", str(config), "--out", "s3://bucket/out"])
+    assert result.exit_code == 2 and "this command writes a local folder" in result.output

@@ -21,20 +21,26 @@ bundle_rasters_opt = click.option("--bundle-rasters", is_flag=True,
 
 
 class OutPath(click.Path):
-    """A folder, or (`run`, `update`) an object-storage prefix s3://bucket/prefix, kept as the str it is."""
+    """A folder, or (`run`, `update`: `url`) an object-storage prefix s3://bucket/prefix, kept as the str
+    it is; elsewhere a URL is refused (it would become a local folder named "s3:")."""
 
     name = "out"
 
+    def __init__(self, url: bool) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+        self.url = url
+
     def convert(self, value, param, ctx):
-        if isinstance(value, str) and value.startswith("s3://"):
-            return value.rstrip("/")
+        if isinstance(value, str) and "://" in value:
+            if self.url and value.startswith("s3://") and len(value) > len("s3://"):
+                return value.rstrip("/")
+            self.fail(f"{value!r}: only `minemap run` and `minemap update` write to object storage, and only to "
+                      "s3://bucket/prefix" if self.url else f"{value!r}: this command writes a local folder", param, ctx)
         return super().convert(value, param, ctx)
 
 
 def out_opt(help: str = "Output folder.", url: bool = False) -> Callable:
-    kind = OutPath if url else click.Path
-    return click.option("--out", "out_dir", type=kind(file_okay=False, path_type=Path), default=Path("out"),
-                        show_default=True, help=help)
+    return click.option("--out", "out_dir", type=OutPath(url), default=Path("out"), show_default=True, help=help)
 
 
 def workers_opt(help: str) -> Callable:
