@@ -217,3 +217,21 @@ def test_an_out_bucket_that_does_not_exist_is_refused_naming_it(world, s3):
     assert "s3://no-such-bucket/out" in result.output
     result = CliRunner().invoke(main, ["watch", str(config), "--out", "s3://bucket/out"])
     assert result.exit_code == 2 and "this command writes a local folder" in result.output
+
+
+def test_worker_processes_upload_their_own_chunks(tmp_path, world, s3, monkeypatch):
+    """A large grid's chunks run in spawned worker processes (forced here on the 10 m world): each
+    uploads the chunks it computed; the products equal a local run's."""
+    from pipeline.writers import chunks
+
+    config = fine(world)
+    run(config, tmp_path / "local", workers=2)
+    spawned = []
+    real_spawn = chunks._spawn
+    monkeypatch.setattr(chunks, "PROCESS_MIN_CELLS", 0)
+    monkeypatch.setattr(chunks, "spawn_is_harmless", lambda: True)
+    monkeypatch.setattr(chunks, "_spawn", lambda n: spawned.append(n) or real_spawn(n))
+    run(config, f"s3://{s3.bucket}/out", workers=2)
+    assert spawned == [2]
+    same_products(tmp_path / "local", f"s3://{s3.bucket}/{pointer(s3)['set']['prefix']}".rstrip("/"),
+                  made_products(tmp_path / "local"))
