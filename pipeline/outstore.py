@@ -229,7 +229,7 @@ class S3Out:
         for name in state["published"]:
             entry, found = files.get(name), listed.get(files.get(name, {}).get("key"))
             if entry is None or found is None or found["Size"] != entry["size"] \
-                    or found["ETag"].strip('"') != entry["etag"]:
+                    and found["ETag"].strip('"') != entry["etag"]:
                 return None, Problem(f"{self.url}/{name}", f"{FULL_RUN} missing or not the object the last run "
                                                             "wrote (size or ETag differs)"), None
         del hashes

@@ -235,3 +235,26 @@ def test_worker_processes_upload_their_own_chunks(tmp_path, world, s3, monkeypat
     assert spawned == [2]
     same_products(tmp_path / "local", f"s3://{s3.bucket}/{pointer(s3)['set']['prefix']}".rstrip("/"),
                   made_products(tmp_path / "local"))
+
+
+def test_a_run_that_lost_its_lock_publishes_nothing(world, s3, monkeypatch):
+    """A run stalled past the lock's TTL whose lock another run took over stops before its pointers."""
+    import time
+
+    from pipeline import outstore
+
+    config = engine_only(world)
+    url = f"s3://{s3.bucket}/out"
+    monkeypatch.setattr(outstore, "LOCK_TTL", 0.4)  # a heartbeat every 0.1 s
+    real = outstore.S3Out.publish
+
+    def taken_over_first(self, *args, **kwargs):
+        s3.client().put_object(Bucket=s3.bucket, Key="out/.minemap/lock", Body=b'{"run": "another"}')
+        time.sleep(0.5)  # the next heartbeat finds another run's lock
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(outstore.S3Out, "publish", taken_over_first)
+    with pytest.raises(LockedError, match="lost OUT's lock"):
+        run(config, url, workers=1)
+    assert not any(k.startswith("out/") and k.count("/") == 1 for k in s3.keys("out/"))  # no pointer
+    assert get(s3, "out/.minemap/lock") == b'{"run": "another"}'  # the other run's lock left alone
