@@ -89,7 +89,8 @@ def test_run_to_s3_equals_a_local_run_and_its_pointers_name_the_whole_set(tmp_pa
     same_products(tmp_path / "local", f"s3://{s3.bucket}/{run_prefix}".rstrip("/"), names)
     # item.json at the root links into the run's prefix; the catalog links the run's history item
     item = json.loads(get(s3, "out/item.json"))
-    assert item["assets"]["contamination_probability"]["href"] == f"./runs/{the_set['run']}/contamination_probability.tif"
+    href = item["assets"]["contamination_probability"]["href"]
+    assert href == f"./runs/{the_set['run']}/contamination_probability.tif"
     catalog = json.loads(get(s3, "out/catalog.json"))
     items = [link["href"] for link in catalog["links"] if link["rel"] == "item"]
     assert len(items) == 1 and items[0].startswith(f"./runs/{the_set['run']}/history/")

@@ -34,8 +34,8 @@ class OutPath(click.Path):
         if isinstance(value, str) and "://" in value:
             if self.url and value.startswith("s3://") and len(value) > len("s3://"):
                 return value.rstrip("/")
-            self.fail(f"{value!r}: only `minemap run` and `minemap update` write to object storage, and only to "
-                      "s3://bucket/prefix" if self.url else f"{value!r}: this command writes a local folder", param, ctx)
+            why = "object storage takes s3://bucket/prefix" if self.url else "this command writes a local folder"
+            self.fail(f"{value!r}: {why}", param, ctx)
         return super().convert(value, param, ctx)
 
 
