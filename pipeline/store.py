@@ -347,19 +347,21 @@ def gdal_options(environ: os._Environ | dict | None = None) -> dict[str, str]:
 
 
 @lru_cache(maxsize=8)
-def _client(endpoint: str | None, key: str | None, region: str | None):
+def _client(endpoint: str | None, key: str | None, region: str | None, attempts: int, mode: str):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(retries={"max_attempts": 4, "mode": "standard"},
+    return boto3.client("s3", config=Config(retries={"max_attempts": attempts, "mode": mode},
                                             connect_timeout=10, read_timeout=60))
 
 
 def client():
     """One boto3 S3 client per process and AWS environment (a test's server, a rotated key), configured
-    from the standard AWS environment (bounded retries)."""
-    return _client(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
-                   os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_REGION"))
+    from the standard AWS environment; retries bounded: 4 attempts in `standard` mode unless
+    AWS_MAX_ATTEMPTS / AWS_RETRY_MODE say otherwise."""
+    env = os.environ
+    return _client(env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"), env.get("AWS_ACCESS_KEY_ID"),
+                   env.get("AWS_REGION"), int(env.get("AWS_MAX_ATTEMPTS") or 4), env.get("AWS_RETRY_MODE") or "standard")
 
 
 client.cache_clear = _client.cache_clear  # type: ignore[attr-defined] (as when it was an lru_cache)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from urllib.parse import unquote
 from pathlib import Path
 
@@ -188,17 +189,22 @@ def test_signed_url_is_never_written_or_printed(local_s3, tmp_path, monkeypatch)
         "get_object", Params={"Bucket": local_s3.bucket, "Key": "world/drone/a.tif"}, ExpiresIn=600)
     assert "Signature=" in signed and signed.startswith("http://127.0.0.1")
     text = config.read_text().replace('path = "drone/*.tif"', f'path = "{signed}"')
+    text = text.replace('path = "soil.gpkg"', f'path = "s3://{local_s3.bucket}/world/soil.gpkg"')  # and local ones
     config.write_text(text.replace("deliverables = false", "deliverables = true"))
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["run", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    secret = signed.split("?", 1)[1]
+    secret, bare = signed.split("?", 1)[1], signed.split("?", 1)[0]
     sig = re.search(r"Signature=([^&]+)", signed).group(1)
     assert len(sig) >= 20
     written = [p for p in out.rglob("*") if p.is_file()]
     assert len(written) > 10
     for p in written:
         data = p.read_bytes()
+        if p.suffix == ".qgz":  # a zip: its project text, uncompressed
+            with zipfile.ZipFile(p) as z:
+                data = b"".join(z.read(n) for n in z.namelist())
+                assert b"/vsicurl/" + bare.encode() in data  # the drone layer, by its bare URL
         assert sig.encode() not in data and unquote(sig).encode() not in data and b"AWSAccessKeyId" not in data, p
     assert sig not in result.output and unquote(sig) not in result.output and secret not in result.output
     record = json.loads((out / "run.json").read_text())
