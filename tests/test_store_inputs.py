@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +190,9 @@ def test_signed_url_is_never_written_or_printed(local_s3, tmp_path, monkeypatch)
     assert "Signature=" in signed and signed.startswith("http://127.0.0.1")
     text = config.read_text().replace('path = "drone/*.tif"', f'path = "{signed}"')
     text = text.replace('path = "soil.gpkg"', f'path = "s3://{local_s3.bucket}/world/soil.gpkg"')  # and local ones
+    table = local_s3.client().generate_presigned_url(  # a class table by a signed URL too
+        "get_object", Params={"Bucket": local_s3.bucket, "Key": "world/soil.csv"}, ExpiresIn=600)
+    text = text.replace('table = "soil.csv"', f'table = "{table}"')
     config.write_text(text.replace("deliverables = false", "deliverables = true"))
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["run", str(config), "--out", str(out)])
@@ -199,6 +202,7 @@ def test_signed_url_is_never_written_or_printed(local_s3, tmp_path, monkeypatch)
     assert len(sig) >= 20
     written = [p for p in out.rglob("*") if p.is_file()]
     assert len(written) > 10
+    table_sig = unquote(re.search(r"Signature=([^&]+)", table).group(1)).encode()
     for p in written:
         data = p.read_bytes()
         if p.suffix == ".qgz":  # a zip: its project text, uncompressed
@@ -206,6 +210,7 @@ def test_signed_url_is_never_written_or_printed(local_s3, tmp_path, monkeypatch)
                 data = b"".join(z.read(n) for n in z.namelist())
                 assert b"/vsicurl/" + bare.encode() in data  # the drone layer, by its bare URL
         assert sig.encode() not in data and unquote(sig).encode() not in data and b"AWSAccessKeyId" not in data, p
+        assert table_sig not in data and quote(table_sig).encode() not in data, p
     assert sig not in result.output and unquote(sig) not in result.output and secret not in result.output
     record = json.loads((out / "run.json").read_text())
     bare = signed.split("?", 1)[0]
