@@ -306,8 +306,10 @@ def gdal_status(message: str) -> tuple[int | None, str]:
 
 def _why(text: str) -> str:
     low = text.lower()
-    if "refused" in low or "couldn't connect" in low or "could not connect" in low:
+    if "refused" in low:
         return "connection refused"
+    if "couldn't connect" in low or "could not connect" in low:
+        return "could not connect"
     if "timed out" in low or "timeout" in low:
         return "timed out"
     if "resolve" in low:

@@ -157,7 +157,7 @@ def test_stopped_server_exits_69_naming_the_url(local_s3, tmp_path, monkeypatch)
     result = cli_run(cloud, out)
     assert result.exit_code == 69, result.output
     line = refusal(result)
-    assert line.startswith("s3://minemap-test/world/grid.toml: the store did not answer (connection refused)"), line
+    assert line.startswith("s3://minemap-test/world/grid.toml: the store did not answer (could not connect)"), line
     assert not out.exists()
 
 
@@ -193,7 +193,7 @@ def test_signed_url_is_never_written_or_printed(local_s3, tmp_path, monkeypatch)
     table = local_s3.client().generate_presigned_url(  # a class table by a signed URL too
         "get_object", Params={"Bucket": local_s3.bucket, "Key": "world/soil.csv"}, ExpiresIn=600)
     text = text.replace('table = "soil.csv"', f'table = "{table}"')
-    config.write_text(text.replace("deliverables = false", "deliverables = true"))
+    config.write_text(text.replace("deliverables = false", "deliverables = true\nbundle_rasters = true"))
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["run", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -208,7 +208,7 @@ def test_signed_url_is_never_written_or_printed(local_s3, tmp_path, monkeypatch)
         if p.suffix == ".qgz":  # a zip: its project text, uncompressed
             with zipfile.ZipFile(p) as z:
                 data = b"".join(z.read(n) for n in z.namelist())
-                assert b"/vsicurl/" + bare.encode() in data  # the drone layer, by its bare URL
+                assert b"./evidence/a.tif" in data  # the drone layer, bundled
         assert sig.encode() not in data and unquote(sig).encode() not in data and b"AWSAccessKeyId" not in data, p
         assert table_sig not in data and quote(table_sig).encode() not in data, p
     assert sig not in result.output and unquote(sig) not in result.output and secret not in result.output
@@ -218,3 +218,5 @@ def test_signed_url_is_never_written_or_printed(local_s3, tmp_path, monkeypatch)
     assert record["config"]["settings"]["inputs"]["V_i"]["path"] == bare
     with rasterio.open(out / "contamination_probability.tif") as ds:
         assert np.nanmax(ds.read(1)) > 0  # the signed raster was read
+    # bundled: downloaded into OUT byte for byte
+    assert (out / "evidence" / "a.tif").read_bytes() == (config.parent / "drone" / "a.tif").read_bytes()
