@@ -24,7 +24,7 @@ GLOB_CHARS = "*?["
 HTTP_TIMEOUT_S = 30
 # GDAL's own retries of transient HTTP answers (429, 502, 503, 504) and its time-outs; boto3's are in `client`
 GDAL_RETRY = {"GDAL_HTTP_MAX_RETRY": "4", "GDAL_HTTP_RETRY_DELAY": "1", "GDAL_HTTP_CONNECTTIMEOUT": "10",
-              "GDAL_HTTP_TIMEOUT": "60", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+              "GDAL_HTTP_TIMEOUT": "60", "GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"}
 
 
 def is_url(path: object) -> bool:

@@ -161,3 +161,18 @@ def test_qgis_project_points_at_an_input_left_in_its_store_without_signature(tmp
     assert _relative(store.Url(SIGNED), tmp_path, None) == "/vsicurl/https://host.example:8443/b/drone/a.tif"
     assert _relative(store.Url("s3://b/soil.gpkg"), tmp_path, "soil") == "/vsis3/b/soil.gpkg|layername=soil"
     assert _relative(tmp_path / "evidence" / "a.tif", tmp_path, None) == "./evidence/a.tif"
+
+
+def test_a_shapefile_in_a_bucket_is_read_with_its_sidecars(local_s3, tmp_path, monkeypatch):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from pipeline.vector import read_vector
+
+    for k, v in local_s3.env.items():
+        monkeypatch.setenv(k, v)
+    store.client.cache_clear()
+    gpd.GeoDataFrame({"v": [7]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:32638").to_file(tmp_path / "s.shp")
+    url = local_s3.upload_tree(tmp_path, "shp")
+    frame = read_vector(f"{url}/s.shp")  # .dbf for the field, .prj for the CRS, found beside it
+    assert frame["v"].tolist() == [7] and frame.crs.to_epsg() == 32638
