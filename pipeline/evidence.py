@@ -104,7 +104,7 @@ def evidence_key(cfg: LoadedConfig, grid: Grid, vectors: dict[Path, Bundled], ha
     h = hashlib.sha256()
     for part in (EVIDENCE_STYLE, __version__, grid.crs.to_wkt(), grid.region.geom.wkb):
         h.update(repr(part).encode() + b"\0")
-    for path, where in sorted(vectors.items()):
+    for path, where in sorted(vectors.items(), key=lambda kv: (store.is_url(kv[0]), kv[0])):  # local ones first
         sha = hashes.get(str(path)) or file_identity(path)
         h.update(repr((str(path), sha, where.name, where.layer, _read_as(cfg, path), csv_points(cfg, path))).encode()
                  + b"\0")

@@ -24,7 +24,7 @@ GLOB_CHARS = "*?["
 HTTP_TIMEOUT_S = 30
 # GDAL's own retries of transient HTTP answers (429, 502, 503, 504) and its time-outs; boto3's are in `client`
 GDAL_RETRY = {"GDAL_HTTP_MAX_RETRY": "4", "GDAL_HTTP_RETRY_DELAY": "1", "GDAL_HTTP_CONNECTTIMEOUT": "10",
-              "GDAL_HTTP_TIMEOUT": "60", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+              "GDAL_HTTP_TIMEOUT": "60", "GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"}
 
 
 def is_url(path: object) -> bool:
@@ -306,8 +306,10 @@ def gdal_status(message: str) -> tuple[int | None, str]:
 
 def _why(text: str) -> str:
     low = text.lower()
-    if "refused" in low or "couldn't connect" in low or "could not connect" in low:
+    if "refused" in low:
         return "connection refused"
+    if "couldn't connect" in low or "could not connect" in low:
+        return "could not connect"
     if "timed out" in low or "timeout" in low:
         return "timed out"
     if "resolve" in low:
@@ -347,19 +349,21 @@ def gdal_options(environ: os._Environ | dict | None = None) -> dict[str, str]:
 
 
 @lru_cache(maxsize=8)
-def _client(endpoint: str | None, key: str | None, region: str | None):
+def _client(endpoint: str | None, key: str | None, region: str | None, attempts: int, mode: str):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(retries={"max_attempts": 4, "mode": "standard"},
+    return boto3.client("s3", config=Config(retries={"max_attempts": attempts, "mode": mode},
                                             connect_timeout=10, read_timeout=60))
 
 
 def client():
     """One boto3 S3 client per process and AWS environment (a test's server, a rotated key), configured
-    from the standard AWS environment (bounded retries)."""
-    return _client(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
-                   os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_REGION"))
+    from the standard AWS environment; retries bounded: 4 attempts in `standard` mode unless
+    AWS_MAX_ATTEMPTS / AWS_RETRY_MODE say otherwise."""
+    env = os.environ
+    return _client(env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"), env.get("AWS_ACCESS_KEY_ID"),
+                   env.get("AWS_REGION"), int(env.get("AWS_MAX_ATTEMPTS") or 4), env.get("AWS_RETRY_MODE") or "standard")
 
 
 client.cache_clear = _client.cache_clear  # type: ignore[attr-defined] (as when it was an lru_cache)

@@ -126,3 +126,53 @@ def test_https_glob_and_gs_are_refused_with_a_reason(tmp_path):
 def test_store_errors_have_their_own_exit_codes():
     assert (StoreDeniedError.exit_code, StoreMissingError.exit_code, StoreUnreachableError.exit_code) == (77, 66, 69)
     assert StoreError.exit_code == 2
+
+
+def test_boto3_and_http_failures_map_to_the_stores_errors():
+    import urllib.error
+
+    from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+    def client_error(code, status):
+        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+
+    cases = [(client_error("AccessDenied", 403), StoreDeniedError, "HTTP 403"),
+             (client_error("403", 403), StoreDeniedError, "HTTP 403"),  # a HEAD's error has no body: its status
+             (client_error("NoSuchKey", 404), StoreMissingError, "HTTP 404"),
+             (client_error("404", 404), StoreMissingError, "HTTP 404"),
+             (client_error("SlowDown", 503), StoreUnreachableError, "HTTP 503"),
+             (EndpointConnectionError(endpoint_url="http://x"), StoreUnreachableError,
+              "did not answer (could not connect)"),
+             (ReadTimeoutError(endpoint_url="http://x"), StoreUnreachableError, "did not answer (timed out)"),
+             (urllib.error.HTTPError("https://h/k?sig=s", 401, "Unauthorized", {}, None), StoreDeniedError, "403"),
+             (urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")), StoreUnreachableError,
+              "did not answer (connection refused)")]
+    for exc, kind, words in cases:
+        err = store.store_error("https://h/k?sig=s", exc)
+        assert type(err) is kind and words in err.problems[0].what, (exc, err)
+        assert err.problems[0].where == "https://h/k"
+    bug = ValueError("a bug")
+    assert store.store_error("s3://b/k", bug) is bug  # not the store's: raised as it is
+
+
+def test_qgis_project_points_at_an_input_left_in_its_store_without_signature(tmp_path):
+    from pipeline.writers.project import _relative
+
+    assert _relative(store.Url(SIGNED), tmp_path, None) == "/vsicurl/https://host.example:8443/b/drone/a.tif"
+    assert _relative(store.Url("s3://b/soil.gpkg"), tmp_path, "soil") == "/vsis3/b/soil.gpkg|layername=soil"
+    assert _relative(tmp_path / "evidence" / "a.tif", tmp_path, None) == "./evidence/a.tif"
+
+
+def test_a_shapefile_in_a_bucket_is_read_with_its_sidecars(local_s3, tmp_path, monkeypatch):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from pipeline.vector import read_vector
+
+    for k, v in local_s3.env.items():
+        monkeypatch.setenv(k, v)
+    store.client.cache_clear()
+    gpd.GeoDataFrame({"v": [7]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:32638").to_file(tmp_path / "s.shp")
+    url = local_s3.upload_tree(tmp_path, "shp")
+    frame = read_vector(f"{url}/s.shp")  # .dbf for the field, .prj for the CRS, found beside it
+    assert frame["v"].tolist() == [7] and frame.crs.to_epsg() == 32638

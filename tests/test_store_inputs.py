@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import unquote
+import zipfile
+from urllib.parse import quote, unquote
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +157,7 @@ def test_stopped_server_exits_69_naming_the_url(local_s3, tmp_path, monkeypatch)
     result = cli_run(cloud, out)
     assert result.exit_code == 69, result.output
     line = refusal(result)
-    assert line.startswith("s3://minemap-test/world/grid.toml: the store did not answer (connection refused)"), line
+    assert line.startswith("s3://minemap-test/world/grid.toml: the store did not answer (could not connect)"), line
     assert not out.exists()
 
 
@@ -188,18 +189,28 @@ def test_signed_url_is_never_written_or_printed(local_s3, tmp_path, monkeypatch)
         "get_object", Params={"Bucket": local_s3.bucket, "Key": "world/drone/a.tif"}, ExpiresIn=600)
     assert "Signature=" in signed and signed.startswith("http://127.0.0.1")
     text = config.read_text().replace('path = "drone/*.tif"', f'path = "{signed}"')
-    config.write_text(text.replace("deliverables = false", "deliverables = true"))
+    text = text.replace('path = "soil.gpkg"', f'path = "s3://{local_s3.bucket}/world/soil.gpkg"')  # and local ones
+    table = local_s3.client().generate_presigned_url(  # a class table by a signed URL too
+        "get_object", Params={"Bucket": local_s3.bucket, "Key": "world/soil.csv"}, ExpiresIn=600)
+    text = text.replace('table = "soil.csv"', f'table = "{table}"')
+    config.write_text(text.replace("deliverables = false", "deliverables = true\nbundle_rasters = true"))
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["run", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    secret = signed.split("?", 1)[1]
+    secret, bare = signed.split("?", 1)[1], signed.split("?", 1)[0]
     sig = re.search(r"Signature=([^&]+)", signed).group(1)
     assert len(sig) >= 20
     written = [p for p in out.rglob("*") if p.is_file()]
     assert len(written) > 10
+    table_sig = unquote(re.search(r"Signature=([^&]+)", table).group(1)).encode()
     for p in written:
         data = p.read_bytes()
+        if p.suffix == ".qgz":  # a zip: its project text, uncompressed
+            with zipfile.ZipFile(p) as z:
+                data = b"".join(z.read(n) for n in z.namelist())
+                assert b"./evidence/a.tif" in data  # the drone layer, bundled
         assert sig.encode() not in data and unquote(sig).encode() not in data and b"AWSAccessKeyId" not in data, p
+        assert table_sig not in data and quote(table_sig).encode() not in data, p
     assert sig not in result.output and unquote(sig) not in result.output and secret not in result.output
     record = json.loads((out / "run.json").read_text())
     bare = signed.split("?", 1)[0]
@@ -207,3 +218,5 @@ def test_signed_url_is_never_written_or_printed(local_s3, tmp_path, monkeypatch)
     assert record["config"]["settings"]["inputs"]["V_i"]["path"] == bare
     with rasterio.open(out / "contamination_probability.tif") as ds:
         assert np.nanmax(ds.read(1)) > 0  # the signed raster was read
+    # bundled: downloaded into OUT byte for byte
+    assert (out / "evidence" / "a.tif").read_bytes() == (config.parent / "drone" / "a.tif").read_bytes()
