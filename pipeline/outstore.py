@@ -12,6 +12,11 @@ An object store has no rename and no flock, so a run never writes where a reader
                                the run, its prefix and every file of it (key, SHA-256, size, ETag)
     prefix/.minemap/lock       the lock object
 
+Why the COGs are streamed and not composed server-side (UploadPartCopy from the chunk objects): GDAL's
+COG layout puts tiles row-major over the whole grid, so a chunk's tiles are spread over the file, and a
+copied part must be ≥ 5 MiB; the assembly instead fetches each chunk's run of tiles of one level with one
+ranged GET, keeps it only until its last tile is written, and sends store.PART-sized parts (`cog.assemble_stream`).
+
 run.json at the root is what makes a set current: a reader reads it once and follows its keys (every one
 under the run's prefix, never rewritten), so it never sees a mixed set, and a run killed before it leaves
 the previous set current. The lock is a conditional PUT (If-None-Match: *), kept alive by a heartbeat and
@@ -131,7 +136,7 @@ class S3Out:
                 raise LockedError("another minemap run or update is writing this OUT; try again when it has "
                                   "finished (or pass --wait SECONDS)", self.url) from None
             time.sleep(0.5)
-        held = {"etag": etag}
+        held = self.held = {"etag": etag}
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(key, body, held, stop), daemon=True)
         beat.start()
@@ -229,7 +234,7 @@ class S3Out:
         for name in state["published"]:
             entry, found = files.get(name), listed.get(files.get(name, {}).get("key"))
             if entry is None or found is None or found["Size"] != entry["size"] \
-                    and found["ETag"].strip('"') != entry["etag"]:
+                    or found["ETag"].strip('"') != entry["etag"]:
                 return None, Problem(f"{self.url}/{name}", f"{FULL_RUN} missing or not the object the last run "
                                                             "wrote (size or ETag differs)"), None
         del hashes
@@ -268,6 +273,9 @@ class S3Out:
         the_set = {"run": self.run_id, "prefix": self.run_key(""), "url": f"s3://{self.bucket}/{self.run_key('')}",
                    "files": dict(sorted(files.items()))}
         body = {ITEM: item, CATALOG: catalog, RECORD: {**record, "set": the_set}}
+        if getattr(self, "held", {"etag": "not locked here"}).get("etag") is None:  # taken over: stalled too long
+            raise LockedError("this run lost OUT's lock (no heartbeat for MINEMAP_S3_LOCK_TTL seconds) and another "
+                              "run took it: nothing was published; run again", self.url)
         for name in POINTERS:
             if os.environ.get(TEST_FAIL) == name:
                 raise RuntimeError(f"test: stopped before {name}")
