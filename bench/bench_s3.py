@@ -66,6 +66,7 @@ def main() -> None:
             "PYTHONPATH": env["PYTHONPATH"]})
         record = json.loads(s3.client().get_object(Bucket=s3.bucket, Key="out/run.json")["Body"].read())
         size = sum(f["size"] for f in record["set"]["files"].values())
+        steps = {"local": json.loads((tmp / "local" / "run.json").read_text())["timings"], "bucket": record["timings"]}
         g = record["grid"]
     cells = g["shape"][0] * g["shape"][1]
     print(f"\nObject storage (issue #23): the sample region on {Path(a.grid).stem}, {cells / 1e6:.0f} M cells a layer")
@@ -75,6 +76,9 @@ def main() -> None:
     print(f"| inputs and OUT in a local S3 server (moto; {size / 1e6:.0f} MB published) | {remote:.1f} | "
           f"{remote / local:.2f} |")
     print(f"(uploading the inputs first: {upload:.1f} s, not counted)")
+    keys = ("load_s", "compute_s", "cog_s", "deliverables_s", "total_s")
+    for where, t in steps.items():  # the run records' own timings (total_s: before the publish)
+        print(f"  {where}: " + ", ".join(f"{k} {t[k]:.1f}" for k in keys if isinstance(t.get(k), (int, float))))
 
 
 if __name__ == "__main__":

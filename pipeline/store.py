@@ -421,14 +421,14 @@ def put_bytes(path: object, data: bytes) -> None:
     client().put_object(Bucket=where[0], Key=where[1], Body=data)
 
 
-def get_range(path: object, offset: int, length: int) -> bytes:
-    """`length` bytes at `offset` of a /vsis3/ object (one ranged GET) or a local file."""
+def get_range(path: object, offset: int, length: int | None) -> bytes:
+    """`length` bytes (None: all the rest) at `offset` of a /vsis3/ object (one GET) or a local file."""
     if (where := vsis3(path)) is None:
         with open(path, "rb") as f:
             f.seek(offset)
-            return f.read(length)
-    end = offset + length - 1
-    return client().get_object(Bucket=where[0], Key=where[1], Range=f"bytes={offset}-{end}")["Body"].read()
+            return f.read(-1 if length is None else length)
+    span = f"bytes={offset}-" + ("" if length is None else str(offset + length - 1))
+    return client().get_object(Bucket=where[0], Key=where[1], Range=span)["Body"].read()
 
 
 class Upload:

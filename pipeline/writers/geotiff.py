@@ -14,8 +14,10 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
@@ -26,10 +28,12 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from ..grid import FILE_TILE, Grid
 from ..runtime import gdal_env
+from ..store import get_range
 from ..tiles import Index, chunk_key, run_job
 from .chunks import ChunkJob, WorkerProcesses, run_jobs
 from .cog import (ChunkStage, TileCoder, TileFile, TileIndex, assemble, assemble_stream, gdal_tags, level_shapes,
@@ -83,6 +87,8 @@ class CogSink:
         self.tiled = tiled_levels(grid.chunk, self.factors)
         self.coders = {t.name: TileCoder(str(t.array.dtype), float(t.nodata), compress, level) for t in targets}
         self.stages: dict[Index, ChunkStage] = {}
+        self._pieces: dict[Path, bytes] = {}  # remote pieces files, fetched once (see `_piece`)
+        self._fetching = threading.Lock()
         self.index: dict[str, dict[Index, np.ndarray]] = {t.name: {} for t in targets}
 
     def open(self) -> dict[Index, ChunkStage]:
@@ -121,6 +127,7 @@ class CogSink:
         with ThreadPoolExecutor(2, thread_name_prefix="minemap-assemble") as pool:
             list(pool.map(lambda t: self._assemble(t, files[t.name]), self.targets))
         t2 = time.perf_counter()
+        self._pieces.clear()
         if self.remote is None:
             shutil.rmtree(self.staging / "chunks")
         else:
@@ -152,10 +159,26 @@ class CogSink:
         out = np.full(shape, t.nodata, dtype=str(t.array.dtype))
         for idx, stage in self.stages.items():
             spot, dst = stage.spots[t.name, f], _window(self.grid, idx, f)
-            with rasterio.open(spot.path) as ds:
+            with self._piece(spot.path) as ds:
                 block = ds.read(spot.band, window=spot.window)
             out[int(dst.row_off):int(dst.row_off) + block.shape[0], int(dst.col_off):int(dst.col_off) + block.shape[1]] = block
         return out
+
+
+    @contextmanager
+    def _piece(self, path: Path) -> Iterator:
+        """A chunk's staged pieces file, open. In object storage, fetched once (one GET: every product
+        and level of the chunk's dtype is in it; all of them are ~1/48 of the cells, compressed) and
+        read from memory: opening it through /vsis3/ for each product and level cost several requests each."""
+        if self.remote is None:
+            with rasterio.open(path) as ds:
+                yield ds
+            return
+        with self._fetching:
+            if path not in self._pieces:
+                self._pieces[path] = get_range(path, 0, None)
+        with MemoryFile(self._pieces[path]) as mem, mem.open() as ds:
+            yield ds
 
 
 class PatchSink:
