@@ -34,6 +34,7 @@ bench: $(STAMP) system-deps
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/bench_start.py --command minemap
 	$(BIN)/python bench/targets.py
 	$(BIN)/python bench/bench_calibrate.py
+	$(BIN)/python bench/bench_s3.py
 
 ## calibrate-antioquia: `minemap calibrate` on the real Antioquia split; prints issue #21's targets with
 ## verdicts and the README's real-data table (CALIBRATE_ARGS=--readme writes it into README.md)

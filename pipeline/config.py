@@ -1,6 +1,7 @@
 """The run config: one TOML file binding every formula variable to a source, validated by pydantic.
 
-Relative paths are resolved against the config file's folder.
+Relative paths are resolved against the config file's folder; a URL (s3://, https://) is kept as it is
+(a `store.Url`, issue #23).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from . import store
 from .errors import ConfigError, Problem
 from .model import ModelSettings, apply_model
 from .variables import VARIABLES
@@ -357,18 +359,21 @@ class LoadedConfig(BaseModel):
     def base(self) -> Path:
         return self.path.parent
 
-    def resolve(self, p: str) -> Path:
-        return (self.base / p).resolve()
+    def resolve(self, p: str) -> Path | store.Url:
+        """A config path as a local absolute path, or a URL (kept as text)."""
+        return store.resolve(self.base, p)
 
     def digest(self) -> str:
         """The config file's SHA-256, as `sha256sum` prints it (`text` holds its bytes decoded)."""
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
-def read_toml(path: Path, what: str) -> tuple[dict, str]:
-    """A TOML file's tables and text; a missing or unparsable file is a ConfigError naming it."""
+def read_toml(path: Path | str, what: str) -> tuple[dict, str]:
+    """A TOML file's tables and text (a local file or a URL); a missing or unparsable file is a ConfigError
+    naming it."""
     try:
-        text = path.read_bytes().decode("utf-8")  # not read_text: its newline translation would change the hash
+        data = store.read_bytes(path) if store.is_url(path) else path.read_bytes()
+        text = data.decode("utf-8")  # not read_text: its newline translation would change the hash
         return tomllib.loads(text), text
     except FileNotFoundError:
         raise ConfigError(f"{what} not found", path) from None

@@ -29,7 +29,8 @@ from .formulas import SUSTAINABLE
 from .grid import Grid
 from .history import CATALOG, newest_acquisition
 from .outdir import Kept, staged_pages
-from .vector import read_vector
+from . import store
+from .vector import located, ogr, read_vector
 from .writers.assessed import OUTLINES, NotAssessed, write_outlines
 from .writers.layouts import Layouts, layouts_element, view_settings
 from .writers.maps import render_map
@@ -123,7 +124,7 @@ def evidence_layers(cfg: LoadedConfig, layers: dict, out_dir: Path, grid: Grid,
         kinds = {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
         title = f"{path.stem} ({', '.join(variables)})"
         if "raster" in kinds:
-            with rasterio.open(path) as ds:
+            with rasterio.open(store.gdal_path(path) if store.is_url(path) else path) as ds:
                 crs = ds.crs.to_wkt() if ds.crs else ""
                 hi = 255 if ds.dtypes[0] == "uint8" else 1
             source = out_dir / plan[path].name if path in plan else path
@@ -134,7 +135,7 @@ def evidence_layers(cfg: LoadedConfig, layers: dict, out_dir: Path, grid: Grid,
                 continue
             info = {"geometry_type": "Point", "crs": grid.crs.to_wkt()}
         else:
-            info = pyogrio.read_info(path)
+            info = pyogrio.read_info(ogr(path))
         if not info.get("geometry_type") or not info["crs"]:
             continue  # a class table, not a map layer
         geometry = _geometry(info["geometry_type"])
@@ -166,7 +167,7 @@ def input_users(layers: dict) -> dict[Path, list[str]]:
     users: dict[Path, list[str]] = {}
     for var, layer in layers.items():
         for f in layer.files:
-            users.setdefault(Path(f), []).append(var)
+            users.setdefault(located(f), []).append(var)
     return users
 
 

@@ -69,3 +69,25 @@ class WorkerLostError(MinemapError):
                                          "when memory runs out: see `dmesg`); nothing was published and the "
                                          "previous outputs are as they were. Run again with --workers 1 (fewer "
                                          "chunks in memory at once) or on a machine with more memory"))
+
+
+class StoreError(MinemapError):
+    """An input in object storage (s3://, https://) cannot be used as given (a glob on https, gs://)."""
+
+
+class StoreDeniedError(StoreError):
+    """The store refused to serve an input (HTTP 403: credentials, bucket policy)."""
+
+    exit_code = 77  # EX_NOPERM
+
+
+class StoreMissingError(StoreError):
+    """An input URL names no object (HTTP 404)."""
+
+    exit_code = 66  # EX_NOINPUT
+
+
+class StoreUnreachableError(StoreError):
+    """The store did not answer (connection refused, time-out, 5xx after retries)."""
+
+    exit_code = 69  # EX_UNAVAILABLE

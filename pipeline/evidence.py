@@ -19,8 +19,9 @@ from . import __version__
 from .config import DensitySource, LoadedConfig
 from .grid import Grid
 from .outdir import Kept
-from .sources.loaders import file_sha256
-from .vector import PointColumns, read_vector, repair_geometries, to_crs
+from .sources.loaders import file_identity
+from . import store
+from .vector import PointColumns, ogr, read_vector, repair_geometries, to_crs
 
 EVIDENCE = "evidence.gpkg"
 RASTERS = "evidence"  # folder of the bundled rasters
@@ -50,7 +51,7 @@ def evidence_plan(cfg: LoadedConfig, users: dict[Path, list[str]], bundle_raster
         if path.suffix.lower() == ".csv":
             if csv_points(cfg, path) is None:  # a class table
                 continue
-        elif not pyogrio.read_info(path, layer=layer).get("geometry_type"):
+        elif not pyogrio.read_info(ogr(path), layer=layer).get("geometry_type"):
             continue
         plan[path] = Bundled(EVIDENCE, _unique(path.stem, taken))
     return plan
@@ -76,7 +77,10 @@ def write_evidence(staging: Path, cfg: LoadedConfig, grid: Grid, plan: dict[Path
         target = staging / where.name
         if where.layer is None:
             target.parent.mkdir(exist_ok=True)
-            shutil.copyfile(path, target)
+            if store.is_url(path):  # a drone raster in a store: downloaded into OUT/evidence/
+                store.download(path, target)
+            else:
+                shutil.copyfile(path, target)
             names.append(where.name)
             continue
         layer, condition = _read_as(cfg, path)
@@ -85,7 +89,7 @@ def write_evidence(staging: Path, cfg: LoadedConfig, grid: Grid, plan: dict[Path
         frame, _ = repair_geometries(frame, path)  # as the loaders did: they refused what cannot be repaired
         frame = frame[~frame.geometry.is_empty & frame.geometry.notna()]
         frame = gpd.clip(frame, grid.region.geom, keep_geom_type=True)
-        kind = "Point" if points else _declared(pyogrio.read_info(path, layer=layer)["geometry_type"])
+        kind = "Point" if points else _declared(pyogrio.read_info(ogr(path), layer=layer)["geometry_type"])
         pyogrio.write_dataframe(frame, target, layer=where.layer, driver="GPKG", geometry_type=kind,
                                 promote_to_multi=kind.startswith("Multi") and kind != "MultiPoint",
                                 dataset_options={"VERSION": "1.2"}, append=target.exists())
@@ -100,8 +104,8 @@ def evidence_key(cfg: LoadedConfig, grid: Grid, vectors: dict[Path, Bundled], ha
     h = hashlib.sha256()
     for part in (EVIDENCE_STYLE, __version__, grid.crs.to_wkt(), grid.region.geom.wkb):
         h.update(repr(part).encode() + b"\0")
-    for path, where in sorted(vectors.items()):
-        sha = hashes.get(str(path)) or file_sha256(path)
+    for path, where in sorted(vectors.items(), key=lambda kv: (store.is_url(kv[0]), kv[0])):  # local ones first
+        sha = hashes.get(str(path)) or file_identity(path)
         h.update(repr((str(path), sha, where.name, where.layer, _read_as(cfg, path), csv_points(cfg, path))).encode()
                  + b"\0")
     return h.hexdigest()[:32]

@@ -21,6 +21,7 @@ from pyproj import CRS, Proj, Transformer
 from pyproj.exceptions import CRSError, ProjError
 from rasterio.features import rasterize
 
+from . import store
 from .config import read_toml_model
 from .errors import ConfigError, InputError, Problem
 from .vector import POLYGONS, empty_layer_problem, geometry_type_problem, polygonal, read_vector, to_crs
@@ -170,9 +171,9 @@ def make_grid(name: str, crs: str, resolution: float, region: Geometry,
 
 def load_grid(path: str | Path) -> Grid:
     """Read a grid definition file and its region boundary."""
-    path = Path(path)
+    path = store.Url(path) if store.is_url(path) else Path(path)
     spec, _ = read_toml_model(path, GridSpec, "grid definition file")
-    region_path = (path.parent / spec.region.path).resolve()
+    region_path = store.resolve(store.parent(path), spec.region.path)  # beside the grid file (a URL's too)
     frame = read_vector(region_path, layer=spec.region.layer, where=spec.region.where)
     if frame.crs is None:
         raise InputError("region boundary has no CRS", region_path)

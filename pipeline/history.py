@@ -19,8 +19,10 @@ import pyogrio
 import pystac
 import rasterio
 
+from . import store
 from .config import LoadedConfig
 from .sources.raster import acquisition_time
+from .vector import located, ogr
 
 HISTORY = "history"
 CATALOG = "catalog.json"
@@ -38,14 +40,14 @@ def newest_acquisition(cfg: LoadedConfig, layers: dict) -> tuple[str, str]:
         spec = cfg.spec.inputs.get(var)
         tag = getattr(spec, "time_tag", None) if spec is not None and spec.kind == "raster" else None
         for f in layer.files:
-            path = Path(f)
+            path = located(f)
             if tag:
-                with rasterio.open(path) as ds:
+                with rasterio.open(store.gdal_path(path) if store.is_url(path) else path) as ds:
                     t = acquisition_time(ds.tags(), tag, path)
             elif path == dated:
-                t = newest_date(path, release.layer, release.date_field) or path.stat().st_mtime
+                t = newest_date(path, release.layer, release.date_field) or modified_time(path)
             else:
-                t = path.stat().st_mtime
+                t = modified_time(path)
             if newest is None or t > newest:
                 newest, source = t, str(path)
     when = datetime.fromtimestamp(newest if newest is not None else 0, timezone.utc).replace(microsecond=0)
@@ -54,7 +56,7 @@ def newest_acquisition(cfg: LoadedConfig, layers: dict) -> tuple[str, str]:
 
 def newest_date(path: Path, layer: str | None, field: str) -> float | None:
     """The newest date in a vector file's `field` (dates without a zone are UTC); None if none."""
-    values = pyogrio.read_dataframe(path, layer=layer, columns=[field], read_geometry=False)[field]
+    values = pyogrio.read_dataframe(ogr(path), layer=layer, columns=[field], read_geometry=False)[field]
     dates = pd.to_datetime(values.astype("string").str.strip(), errors="coerce", format="mixed", utc=True)
     return None if dates.isna().all() else dates.max().timestamp()
 
@@ -118,3 +120,8 @@ def prune_history(out_dir: Path) -> list[str]:
             path.unlink()
             removed.append(name)
     return removed
+
+
+def modified_time(path: Path | str) -> float:
+    """A file's modification time, or an object's last-modified time (POSIX seconds)."""
+    return store.modified_time(path) if store.is_url(path) else Path(path).stat().st_mtime

@@ -57,6 +57,21 @@ class RasterCheck(BaseModel):
     zero_border: bool | None = None  # no nodata and every edge pixel exactly 0 (None: not known)
 
 
+class ObjectCheck(BaseModel):
+    """The same for a raster in object storage (issue #23): its HEAD (ETag, size, last-modified) instead
+    of a stat; `sha256` holds that identity ("etag … size … modified …"), the object is not downloaded."""
+
+    size: int
+    etag: str
+    modified: str
+    band: int
+    sha256: str
+    min: float
+    max: float
+    nodata: float | None = None
+    zero_border: bool | None = None
+
+
 class GridKey(BaseModel):
     """The grid the products were computed on (see state.grid_key)."""
 
@@ -86,7 +101,7 @@ class State(BaseModel):
     sizes: dict[str, int]
     summary_parts: str | None
     summary_parts_sha256: str | None
-    raster_checks: dict[str, RasterCheck]
+    raster_checks: dict[str, RasterCheck | ObjectCheck]
     published: dict[str, Published]
     pages: dict[str, str] = {}  # the briefing's kept district drawings: name → SHA-256
     made_from: dict[str, str] = {}  # published deliverables reused when remade from the same: name → key

@@ -14,14 +14,17 @@ from typing import Iterator
 import dask
 import rasterio
 
+from . import store
+
 # GDAL_CACHEMAX in bytes: rasterio hands an integer to GDALSetCacheMax64, so 512 meant 512 bytes
 # (rasterising then re-walked every polygon per scanline: 5× slower; the COG copies cached nothing)
 GDAL_ENV = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_CACHEMAX": 512 * 2**20}
 
 
 def gdal_env() -> rasterio.Env:
-    """GDAL's settings for minemap's reads and writes."""
-    return rasterio.Env(**GDAL_ENV)
+    """GDAL's settings for minemap's reads and writes (with those for object storage: bounded retries,
+    the endpoint from AWS_ENDPOINT_URL; see `store.gdal_options`)."""
+    return rasterio.Env(**GDAL_ENV, **store.gdal_options())
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from affine import Affine
 from rasterio.features import shapes
 from scipy import ndimage
 
+from . import store
 from .config import RELEASE_OUTCOMES, LoadedConfig
 from .errors import InputError
 from .grid import Grid
@@ -70,7 +71,8 @@ def load_districts(cfg: LoadedConfig, grid: Grid) -> Districts | None:
     names = [str(v) for v in frame[spec.name_field]]
     if len(set(names)) != len(names):
         raise InputError(f"district names in {spec.name_field!r} repeat: each must be unique", path)
-    return Districts(names, np.asarray(frame.geometry.values), hashlib.sha256(path.read_bytes()).hexdigest())
+    return Districts(names, np.asarray(frame.geometry.values), store.fingerprint(path) if store.is_url(path)
+                     else hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def district_codes(grid: Grid, districts: Districts | None) -> da.Array:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pyogrio.errors import CRSError, DataLayerError, DataSourceError, FieldError
 from pyproj import CRS
 from pyproj.exceptions import ProjError
 
+from . import store
 from .errors import InputError
 
 
@@ -39,22 +41,46 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
                 columns: list[str] | None = None, points: PointColumns | None = None) -> gpd.GeoDataFrame:
     """Read a vector layer; missing, corrupt or unreadable files raise InputError naming the file.
     A CSV without a WKT column is read as points from its coordinate columns (`points`)."""
-    path = Path(path)
-    if not path.exists():
+    path = located(path)
+    if store.is_url(path):
+        store.head(path)  # a missing, refused or silent object: its own error (exit 66, 77, 69)
+    elif not path.exists():
         raise InputError("file not found", path)
     if path.suffix.lower() == ".csv":
         return read_csv_points(path, where, columns, points or PointColumns())
     return _read_layer(path, layer, where, columns)
 
 
+def located(path: str | Path) -> Path | store.Url:
+    """A local path as a Path, a URL as a `store.Url` (never through Path: it would lose a slash)."""
+    return store.Url(path) if store.is_url(path) else Path(path)
+
+
+def ogr(path: Path | str) -> Path | str:
+    """What pyogrio opens: the path, or a URL's GDAL path (GDAL's store settings applied first)."""
+    if not store.is_url(path):
+        return path
+    managed = {**dict.fromkeys(store.GDAL_RETRY), "AWS_S3_ENDPOINT": None, "AWS_HTTPS": None,
+               "AWS_VIRTUAL_HOSTING": None}
+    pyogrio.set_gdal_config_options({**managed, **store.gdal_options()})  # unset: the environment's own
+    return store.gdal_path(path)
+
+
+def _store_failure(path: Path | str, e: Exception) -> None:
+    """Raise the store's own error when a GDAL failure on a URL is one (403, 404, no answer)."""
+    if store.is_url(path):
+        store.raise_gdal(path, e)
+
+
 def _read_layer(path: Path, layer: str | None, where: str | None, columns: list[str] | None) -> gpd.GeoDataFrame:
     try:
-        frame = pyogrio.read_dataframe(path, layer=layer, where=where, columns=columns)
+        frame = pyogrio.read_dataframe(ogr(path), layer=layer, where=where, columns=columns)
     except CRSError as e:  # before DataSourceError, its base class
-        prj = path.with_suffix(".prj")
-        text = f" ({crs_text(prj.read_text(errors='replace'))})" if prj.is_file() else ""
+        prj = None if store.is_url(path) else path.with_suffix(".prj")
+        text = f" ({crs_text(prj.read_text(errors='replace'))})" if prj is not None and prj.is_file() else ""
         raise InputError(f"its CRS{text} cannot be used: {_first_line(e)}", path) from None
     except (DataSourceError, DataLayerError) as e:
+        _store_failure(path, e)
         raise InputError(f"cannot read vector data: {_first_line(e)}", path) from None
     except FieldError as e:
         raise InputError(f"field problem: {_first_line(e)}", path) from None
@@ -66,7 +92,7 @@ def _read_layer(path: Path, layer: str | None, where: str | None, columns: list[
 def field_names(path: Path, layer: str | None = None) -> list[str]:
     """The attribute fields of a layer as the file declares them ([] when it cannot be read)."""
     try:
-        return [str(f) for f in pyogrio.read_info(path, layer=layer)["fields"]]
+        return [str(f) for f in pyogrio.read_info(ogr(path), layer=layer)["fields"]]
     except (DataSourceError, DataLayerError, OSError):
         return []
 
@@ -102,8 +128,9 @@ def read_csv_points(path: Path, where: str | None, columns: list[str] | None,
     """A CSV's rows as points. Rows whose coordinates are empty, not numbers, or beyond lon/lat's
     range are refused (with their count and first line), never dropped."""
     try:
-        info = pyogrio.read_info(path)
+        info = pyogrio.read_info(ogr(path))
     except (DataSourceError, DataLayerError) as e:
+        _store_failure(path, e)
         raise InputError(f"cannot read the CSV: {_first_line(e)}", path) from None
     fields = [str(f) for f in info["fields"]]
     if info.get("geometry_type"):  # a WKT column GDAL made geometry of: an ordinary layer
@@ -112,9 +139,10 @@ def read_csv_points(path: Path, where: str | None, columns: list[str] | None,
     x, y, crs = coordinate_columns(path, fields, points)
     wanted = None if columns is None else list(dict.fromkeys([*columns, x, y]))
     try:  # AUTODETECT_TYPE: numbers as numbers (else every CSV field is text, also in `where`)
-        table = pyogrio.read_dataframe(path, where=where, columns=wanted, fid_as_index=True,
+        table = pyogrio.read_dataframe(ogr(path), where=where, columns=wanted, fid_as_index=True,
                                        AUTODETECT_TYPE="YES")
     except (DataSourceError, DataLayerError, FieldError) as e:
+        _store_failure(path, e)
         raise InputError(f"cannot read the CSV: {_first_line(e)}", path) from None
     try:
         geographic = CRS.from_user_input(crs).is_geographic
@@ -189,7 +217,7 @@ def empty_layer_problem(path: Path, layer: str | None, where: str | None) -> str
     """The message for a layer with no features (an empty layer is not "no contamination")."""
     if layer is None:
         try:
-            layer = str(pyogrio.list_layers(path)[0][0])
+            layer = str(pyogrio.list_layers(ogr(path))[0][0])
         except (DataSourceError, IndexError):
             layer = path.stem
     return f"layer {layer!r} has 0 features" + (f" where {where}" if where else "")
@@ -212,11 +240,15 @@ def crs_text(crs, limit: int = 80) -> str:
 
 def read_table(path: str | Path, key: str) -> dict[str, dict[str, str]]:
     """Read a CSV lookup table keyed by column `key`: {class: {column: text}}."""
-    path = Path(path)
-    if not path.exists():
+    path = located(path)
+    if not store.is_url(path) and not path.exists():
         raise InputError("table not found", path)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        if store.is_url(path):  # a 404, 403 or silence: the store's own error
+            f = io.StringIO(store.read_bytes(path).decode("utf-8-sig"), newline="")
+        else:
+            f = path.open(newline="", encoding="utf-8-sig")
+        with f:
             reader = csv.reader(f)
             header = next(reader, [])
             lines = [(reader.line_num, r) for r in reader if r]

@@ -70,7 +70,15 @@ def user_errors(f):
     return wrapper
 
 
-def _run_record(out_dir: Path | None) -> bytes | None:
+def _run_record(out_dir: Path | str | None) -> bytes | None:
+    """OUT's run record (an object-storage OUT's: its pointer run.json) as it is now."""
+    if isinstance(out_dir, str):
+        from ..outstore import S3Out
+
+        try:
+            return json.dumps(S3Out(out_dir).pointer()).encode()
+        except Exception:  # the store cannot be reached: what it holds is not known here
+            return None
     try:
         return (out_dir / "run.json").read_bytes() if out_dir is not None else None
     except OSError:
@@ -121,11 +129,12 @@ def run(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None
     g = record["grid"]
     err.print(f"grid {escape(g['name'])}: {g['shape'][1]} × {g['shape'][0]} cells of {g['resolution_m']:g} m; "
               f"{record['timings']['total_s']:.1f} s")
+    folder = record["set"]["url"].rstrip("/") if "set" in record else out_dir  # in object storage: the run's prefix
     for name, p in record["products"].items():
         rng = "no valid cells" if p["min"] is None else f"{p['min']:.4g} … {p['max']:.4g}, mean {p['mean']:.4g}"
-        where = str(out_dir / p["file"]) + (f":/{p['variable']}" if "variable" in p else "")  # a Zarr store's (#12)
+        where = f"{folder}/{p['file']}" + (f":/{p['variable']}" if "variable" in p else "")  # a Zarr store's (#12)
         err.print(f"  {escape(where)}  ({rng})")
-    err.print(f"run record: {escape(str(out_dir / 'run.json'))}")
+    err.print(f"run record: {escape(f'{out_dir}/run.json')}")
 
 
 def first_line(command: str, config: Path, grid_path: Path | None, out_dir: Path,

@@ -20,9 +20,27 @@ bundle_rasters_opt = click.option("--bundle-rasters", is_flag=True,
                                        "QGIS (as [output] bundle_rasters).")
 
 
-def out_opt(help: str = "Output folder.") -> Callable:
-    return click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
-                        show_default=True, help=help)
+class OutPath(click.Path):
+    """A folder, or (`run`, `update`: `url`) an object-storage prefix s3://bucket/prefix, kept as the str
+    it is; elsewhere a URL is refused (it would become a local folder named "s3:")."""
+
+    name = "out"
+
+    def __init__(self, url: bool) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+        self.url = url
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "://" in value:
+            if self.url and value.startswith("s3://") and len(value) > len("s3://"):
+                return value.rstrip("/")
+            why = "object storage takes s3://bucket/prefix" if self.url else "this command writes a local folder"
+            self.fail(f"{value!r}: {why}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def out_opt(help: str = "Output folder.", url: bool = False) -> Callable:
+    return click.option("--out", "out_dir", type=OutPath(url), default=Path("out"), show_default=True, help=help)
 
 
 def workers_opt(help: str) -> Callable:
@@ -52,7 +70,8 @@ def stack(*decorators: Callable) -> Callable:
 
 
 compute_options = stack(  # the arguments `run` and `update` share
-    config_arg, grid_opt, out_opt(),
+    config_arg, grid_opt, out_opt("Output folder, or an object-storage prefix s3://bucket/prefix (see the README's "
+                                  "\"Outputs in object storage\").", url=True),
     workers_opt("Chunks computed at once: threads, or worker processes for large grids "
                 "(default: all cores; 1: single-threaded)."),
     scheduler_opt, wait_opt(), max_cells_opt(), bundle_rasters_opt)

@@ -8,16 +8,17 @@ from typing import Callable
 
 from ..writers.chunks import WorkerProcesses
 from ..targets import ChunkParts, RasterTarget
-from ..writers.geotiff import patch_rasters, write_rasters
+from ..writers.geotiff import RemoteProducts, patch_rasters, write_rasters
 from .plan import Inputs, chunks_in_flight
 
 
 def compute(targets: list[RasterTarget], inputs: Inputs, staging: Path, out_dir: Path, workers: int | None,
             progress: Callable[[int, int], None] | None, changed: set | None, patch: bool,
             extra: ChunkParts | None, processes: WorkerProcesses | None,
-            beside: Callable[[dict[str, Path]], None]) -> dict:
+            beside: Callable[[dict[str, Path]], None], remote: RemoteProducts | None = None) -> dict:
     """Write (all, or only the `changed` chunks of) `targets` into `staging`; `beside` is called
-    with the finished files while the COGs are assembled. Returns the timings."""
+    with the finished files while the COGs are assembled. Returns the timings. `remote`: the COGs go
+    to object storage (`outstore`), and `out_dir` is the previous set's folder there (an update's)."""
     grid, output = inputs.grid, inputs.cfg.spec.output
     done = [0]
     total = len(list(grid.tile_ids()))
@@ -33,4 +34,4 @@ def compute(targets: list[RasterTarget], inputs: Inputs, staging: Path, out_dir:
                              fmt=output.format)
     return write_rasters(targets, grid, staging, output.compress, output.level, window=window, on_tiles=on_tiles,
                          previous=out_dir if changed is not None else None, changed=changed, extra=extra,
-                         processes=processes, beside=beside, fmt=output.format)
+                         processes=processes, beside=beside, fmt=output.format, remote=remote)

@@ -10,7 +10,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, store
 from ..calibrate.apply import model_section
 from ..model import banner as model_banner, record as model_record
 from ..writers.report import insert_banner
@@ -62,6 +62,7 @@ class Delivery:
     tasking: dict | None = None  # the field tasks' grid and counts, for run.json
     files: Executor | None = None  # a thread writing files nothing else here reads (the tasks'), while in a call
     waits: list[Future] = field(default_factory=list)  # that thread's work, waited for before the call returns
+    known: dict | None = None  # product files uploaded with their SHA-256 (OUT in object storage)
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files
@@ -69,7 +70,10 @@ class Delivery:
         t_sum = time.perf_counter()
         with (ThreadPoolExecutor(1, thread_name_prefix="minemap-hash") as hasher,
               ThreadPoolExecutor(1, thread_name_prefix="minemap-files") as self.files):
-            self.hashing = hasher.submit(file_hashes, self.staging, [p.name for p in sources.values()])
+            if self.known is not None:  # hashed as they were uploaded
+                self.hashing = hasher.submit(lambda: {n: v["sha256"] for n, v in self.known.items()})
+            else:
+                self.hashing = hasher.submit(file_hashes, self.staging, [p.name for p in sources.values()])
             self._deliver(sources, t_sum)
             for waiting in self.waits:  # their errors are the run's; a list: the files it made
                 made = waiting.result()
@@ -254,7 +258,7 @@ def run_record(inputs: Inputs, targets: list[RasterTarget], created: str, timing
         "minemap_version": __version__,
         "created_utc": created,
         "config": {"path": str(inputs.cfg.path), "sha256": inputs.cfg.digest(),
-                   "settings": inputs.cfg.spec.model_dump(mode="json")},
+                   "settings": store.redact_all(inputs.cfg.spec.model_dump(mode="json"))},  # no signed URL
         "grid": inputs.grid.describe(),
         "inputs": files,
         "rejected": [str(p) for p in inputs.rejected],

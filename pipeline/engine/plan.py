@@ -20,7 +20,10 @@ from ..grid import Grid, area_scale_warning, load_grid
 from ..guard import check, estimate
 from ..outdir import FULL_RUN, is_published, path_size, read_parts
 from ..products import PRODUCTS, enabled_products, missing_bindings, product_equation
-from ..sources import Layer, LoadOptions, file_sha256, load_layer
+from .. import store
+from ..runtime import gdal_env
+from ..sources import Layer, LoadOptions, file_sha256, load_layer  # noqa: F401 (file_sha256: as before)
+from ..sources.loaders import file_identity
 from ..sources.direct import load_direct
 from ..sources.release import load_release
 from ..state import grid_change, grid_key
@@ -48,6 +51,11 @@ def load_inputs(config: str | Path, grid_path: str | Path | Grid | None = None, 
     """Read config, grid and every input; raise one InputError listing all problems found.
     `on_grid` hears of the grid before the inputs are read. A `Grid` as `grid_path` is used as it is
     (the command read it to say what it runs)."""
+    with gdal_env():  # GDAL's settings for object storage too (retries, endpoint), for `update` as for `run`
+        return _load_inputs(config, grid_path, lenient, raster_checks, on_grid)
+
+
+def _load_inputs(config, grid_path, lenient, raster_checks, on_grid) -> Inputs:
     cfg, problems, refused = check_config(config)  # config problems are listed with the inputs'
     if cfg is None:
         raise ConfigError(problems)
@@ -98,15 +106,16 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 
 
 def full_run_reason(out_dir: Path, inputs: Inputs, names: list[str], state: dict | None,
-                     problem: Problem | None) -> tuple[str | None, dict | None]:
-    """Why the last run's files cannot be patched (None: they can), and its summary parts."""
+                     problem: Problem | None, files_checked: bool = False) -> tuple[str | None, dict | None]:
+    """Why the last run's files cannot be patched (None: they can), and its summary parts.
+    `files_checked`: the published files were checked already (OUT in object storage: by ETag)."""
     if state is None:
         if problem is not None:
             inputs.warnings.append(problem)
         return reason_of(problem) if problem else "no previous run", None
     if change := grid_change(state["grid"], grid_key(inputs.grid)):
         return f"grid changed ({change})", None
-    for name, f in state["published"].items():
+    for name, f in {} if files_checked else state["published"].items():
         path = out_dir / name
         if not path.exists() or path_size(path) != f["size"]:  # (a Zarr store is a folder)
             problem = Problem(str(path), f"{FULL_RUN} missing or not the size the last run wrote")
@@ -148,7 +157,7 @@ def input_files(inputs: Inputs) -> dict[str, str]:
     the vectors are read once per run, not at each use."""
     if not inputs.hashes:
         known = {p: c["sha256"] for p, c in inputs.raster_checks.items()}
-        inputs.hashes.update({str(f): known.get(str(f)) or file_sha256(f)
+        inputs.hashes.update({str(f): known.get(str(f)) or file_identity(f)
                               for layer in inputs.layers.values() for f in layer.files})
     return dict(inputs.hashes)
 
@@ -181,7 +190,7 @@ def _describe(var: str, inputs: Inputs) -> str:
         return f"A_c > 0 ({_describe('A_c', inputs)})"
     if spec is None:
         return "not bound (weight 0)"
-    fields = spec.model_dump(exclude_defaults=True)
+    fields = store.redact_all(spec.model_dump(exclude_defaults=True))  # a signed URL: its signature left out
     return ", ".join(f"{k}={v}" for k, v in fields.items())
 
 
@@ -203,13 +212,13 @@ def chunks_in_flight(workers: int | None) -> int:
 
 
 def plan_targets(inputs: Inputs, arrays: dict, created: str, out_dir: Path, state: dict | None,
-                 changed: set | None) -> tuple[list[RasterTarget], bool]:
+                 changed: set | None, patchable: bool = True) -> tuple[list[RasterTarget], bool]:
     """The files to write, and whether an update patches the previous ones in place (copies of
     them): not when they have grown by half since their last full write (then they are rewritten
-    in full, unchanged chunks read back)."""
+    in full, unchanged chunks read back), nor when they are objects (`patchable` False)."""
     targets = [target(name, arr, inputs, created) for name, arr in arrays.items()]
     sizes = (state or {}).get("sizes", {})
-    patch = changed is not None and all(
+    patch = patchable and changed is not None and all(
         t.name in sizes and (out_dir / f"{t.name}.tif").stat().st_size < 1.5 * sizes[t.name] for t in targets)
     if inputs.cfg.spec.output.format == "zarr":  # issue #12: a store's patched chunks replace the old ones
         patch = changed is not None

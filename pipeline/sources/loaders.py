@@ -24,12 +24,13 @@ from rasterio.errors import RasterioError
 
 from ..config import (ConstantSource, CoverageSource, DensitySource, LoadedConfig, PolygonSource,
                       ProductSource, RasterSource)
+from .. import store
 from ..assessment import density_at_records
 from ..errors import InputError, Problem
 from ..grid import Grid
 from ..tiles import Index, TileJob, job_fingerprint, tiled_array
 from ..variables import VARIABLES, Variable
-from ..vector import POINTS, POLYGONS, PointColumns, crs_text, read_table, table_column
+from ..vector import POINTS, POLYGONS, PointColumns, crs_text, located, read_table, table_column
 from .coverage import CoverageJob, site_area_km2
 from .density import DensityJob
 from .geoms import Features, load_frame, no_class, numeric_values
@@ -65,6 +66,12 @@ def tiled_layer(var: str, name: str, grid: Grid, make_job: Callable[[Index], Til
                 files: list[Path], rejected: list[Problem] | None = None, dtype: str = "float32") -> Layer:
     jobs = {idx: make_job(idx) for idx in grid.tile_ids()}
     return Layer(var, tiled_array(name, grid, jobs, dtype=np.dtype(dtype), token=token), files, rejected or [], jobs)
+
+
+def file_identity(path: Path | str) -> str:
+    """What tells `update` a file changed: a local file's SHA-256; an object's ETag, size and
+    last-modified time (from a HEAD: nothing is downloaded to hash it)."""
+    return store.fingerprint(path) if store.is_url(path) else file_sha256(path)
 
 
 def file_sha256(path: Path, block: int = 1 << 20) -> str:
@@ -188,8 +195,12 @@ def outside_unless_recorded(values: np.ndarray, known: np.ndarray) -> np.ndarray
 
 def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig, grid: Grid,
             opts: LoadOptions) -> Layer:
-    pattern = str(cfg.resolve(spec.path))
-    paths = sorted(Path(p) for p in glob.glob(pattern))
+    pattern = cfg.resolve(spec.path)
+    if store.is_url(pattern):  # an s3:// glob is listed in the bucket; a plain URL is taken as it is
+        paths = store.listing(pattern) if store.has_glob(pattern) else [pattern]
+    else:
+        pattern = str(pattern)
+        paths = sorted(Path(p) for p in glob.glob(pattern))
     if not paths:
         raise InputError(f"no file matches (inputs.{var}.path in {cfg.path.name})", pattern)
     files, rejected = [], []
@@ -208,8 +219,8 @@ def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig,
         mine = tuple(f for f in files if f.footprint.intersects(gbox.extent))
         return MosaicJob(mine, gbox, spec.resampling)
 
-    token = tokenize(var, spec, [(f.path, f.sha256, f.acquired) for f in files], grid.fingerprint())
-    return tiled_layer(var, f"raster-{var}", grid, job, token, [Path(f.path) for f in files], rejected)
+    token = tokenize(var, spec, [(str(f.path), f.sha256, f.acquired) for f in files], grid.fingerprint())
+    return tiled_layer(var, f"raster-{var}", grid, job, token, [located(f.path) for f in files], rejected)
 
 
 def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Grid,
@@ -220,17 +231,17 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
 
     `checks` remembers each file's hash and value range by size, modification and change time
     and inode, so an unchanged file is not read in full again; new results are added to it. The
-    change time and inode cannot be set back by a copy or rewrite (os.utime sets only mtime).
+    change time and inode cannot be set back by a copy or rewrite (os.utime sets only mtime). An
+    object in a store is remembered by its ETag, size and last-modified time instead (a HEAD).
     """
-    where = str(path)
+    where = str(path)  # a URL redacted: state and run.json never hold a signature
     checks = {} if checks is None else checks
-    st = path.stat()
+    ident = {**identity_of(path), "band": spec.band}
     known = checks.get(where)
-    if known and ([known.get(k) for k in STAT_KEYS] != [*stat_values(st), spec.band]
-                  or known.get("nodata") != spec.nodata):
+    if known and ({k: known.get(k) for k in ident} != ident or known.get("nodata") != spec.nodata):
         known = None
     try:
-        with rasterio.open(path) as ds:
+        with rasterio.open(store.gdal_path(path) if store.is_url(path) else path) as ds:
             if ds.crs is None:
                 problems.append(Problem(where, "has no CRS"))
                 return None
@@ -254,6 +265,8 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
                 padded = _zero_border(ds, spec.band)
             acquired = acquisition_time(ds.tags(), spec.time_tag, path)
     except RasterioError as e:
+        if store.is_url(path):
+            store.raise_gdal(path, e)  # 403, 404, no answer: the store's own error, not a bad file
         problems.append(Problem(where, f"corrupt or unreadable raster: {str(e).splitlines()[0]}"))
         return None
     if vmin is None:
@@ -272,17 +285,27 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
                                        f"nothing found) and counts as evidence there. Set nodata = 0 in "
                                        f"[inputs.{variable.name}], or mark the file: gdal_edit.py -a_nodata 0 "
                                        f"{path.name}"))
-    sha = known["sha256"] if known else file_sha256(path)
-    checks[where] = {**dict(zip(STAT_KEYS, [*stat_values(st), spec.band])), "sha256": sha, "min": vmin, "max": vmax,
-                     "nodata": spec.nodata, "zero_border": padded}
-    return RasterFile(str(path), spec.band, nodata, offset, span, acquired, footprint, sha)
+    sha = known["sha256"] if known else file_identity(path)
+    checks[where] = {**ident, "sha256": sha, "min": vmin, "max": vmax, "nodata": spec.nodata,
+                     "zero_border": padded}
+    return RasterFile(path if store.is_url(path) else str(path), spec.band, nodata, offset, span, acquired,
+                      footprint, sha)
 
 
 STAT_KEYS = ("size", "mtime_ns", "ctime_ns", "ino", "band")  # what must match for a remembered check to count
+URL_KEYS = ("size", "etag", "modified")  # the same for an object in a store (its HEAD)
 
 
 def stat_values(st) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def identity_of(path: Path | str) -> dict:
+    """What must be unchanged for a remembered check of a file to count: its stat, or its HEAD."""
+    if store.is_url(path):
+        h = store.head(path)  # a 404, 403 or silence ends here, with the store's own error
+        return dict(zip(URL_KEYS, (h.size, h.etag, h.modified)))
+    return dict(zip(STAT_KEYS, stat_values(Path(path).stat())))
 
 
 def _scaling(scale, dtype: str) -> tuple[float, float]:

@@ -18,8 +18,12 @@ from odc.geo.geom import Geometry
 from odc.geo.overlap import compute_reproject_roi
 from odc.geo.roi import roi_is_empty
 from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
 from rasterio.warp import reproject
 from rasterio.windows import Window
+
+from .. import store
+from ..runtime import enter_worker
 
 TIME_FORMATS = ("%Y:%m:%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
@@ -39,13 +43,21 @@ class RasterFile:
 
     def read_onto(self, dst: GeoBox, resampling: str, out: np.ndarray) -> None:
         """Warp this file's window under `dst` into `out` where it has data."""
-        with rasterio.open(self.path) as ds:
-            src = GeoBox(ds.shape, ds.transform, ds.crs)
-            info = compute_reproject_roi(src, dst)
-            if roi_is_empty(info.roi_src) or roi_is_empty(info.roi_dst):
-                return
-            rows, cols = info.roi_src
-            data = ds.read(self.band, window=Window.from_slices(rows, cols)).astype(np.float32)
+        url = store.is_url(self.path)
+        if url and not rasterio.env.hasenv():  # a cluster's worker: GDAL's store settings, once per process
+            enter_worker()
+        try:
+            with rasterio.open(store.gdal_path(self.path) if url else self.path) as ds:
+                src = GeoBox(ds.shape, ds.transform, ds.crs)
+                info = compute_reproject_roi(src, dst)
+                if roi_is_empty(info.roi_src) or roi_is_empty(info.roi_dst):
+                    return
+                rows, cols = info.roi_src
+                data = ds.read(self.band, window=Window.from_slices(rows, cols)).astype(np.float32)
+        except RasterioError as e:
+            if url:  # the store stopped answering, or began refusing, mid-run: its own error
+                store.raise_gdal(self.path, e)
+            raise
         if self.nodata is not None and not np.isnan(self.nodata):
             data[data == np.float32(self.nodata)] = np.nan
         if self.offset or self.span != 1:
@@ -76,8 +88,9 @@ class MosaicJob:
         return out
 
 
-def acquisition_time(tags: dict[str, str], tag: str, path: Path) -> float:
-    """Acquisition time from a tag (EXIF-style or ISO), else the file's modification time."""
+def acquisition_time(tags: dict[str, str], tag: str, path: Path | str) -> float:
+    """Acquisition time from a tag (EXIF-style or ISO), else the file's modification time (an
+    object's last-modified time)."""
     text = tags.get(tag, "").strip()
     for fmt in TIME_FORMATS:
         try:
@@ -85,4 +98,6 @@ def acquisition_time(tags: dict[str, str], tag: str, path: Path) -> float:
         except ValueError:
             continue
         return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
-    return path.stat().st_mtime
+    if store.is_url(path):
+        return store.modified_time(path)
+    return Path(path).stat().st_mtime

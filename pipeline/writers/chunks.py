@@ -130,10 +130,12 @@ def _warm_up_drawing() -> None:
     import pipeline.writers.briefing.district  # noqa: F401  (the maps and the briefing's district drawings are drawn here too)
 
 
-def run_jobs(jobs: Iterator[ChunkJob], count: int, cells: int, window: int, staged: bool,
+def run_jobs(jobs: Iterator[ChunkJob], count: int, cells: int, window: int, staged: bool | str,
              processes: WorkerProcesses | None = None) -> Iterator[tuple[Index, list[tuple[Role, object]]]]:
     """Run `count` jobs, at most `window` at a time (a new one starts as soon as one is done:
-    no core waits for the slowest chunk of a batch), and yield each result as it completes."""
+    no core waits for the slowest chunk of a batch), and yield each result as it completes.
+    `staged`: the jobs stage their blocks; "remote": in object storage, so on a cluster each
+    job runs on a worker (which needs no disk shared with this process)."""
     pool, get, in_flight = _executor(count, cells, window, staged, processes)
     with pool:
         submit = (lambda job: pool.submit(job)) if get is None else (lambda job: pool.submit(job, get))
@@ -157,7 +159,7 @@ def _local_workers() -> int:
     return max(1, dask.config.get("num_workers", None) or os.cpu_count() or 1)
 
 
-def _executor(count: int, cells: int, window: int, staged: bool,
+def _executor(count: int, cells: int, window: int, staged: bool | str,
               processes: WorkerProcesses | None) -> tuple[Executor | _Borrowed, Callable | None, int]:
     """The pool jobs run in, the scheduler inside each job (None: the job's own, synchronous,
     in a worker process), and how many jobs to keep in flight."""
@@ -165,6 +167,10 @@ def _executor(count: int, cells: int, window: int, staged: bool,
     if scheduler is dask.local.get_sync:
         return _threads(1), dask.local.get_sync, 1
     if scheduler is not dask.threaded.get:  # a distributed client: it spreads the tasks
+        if staged == "remote":  # stages in object storage: each job runs whole on a worker, which uploads
+            from distributed import default_client
+
+            return default_client().get_executor(pure=False), dask.local.get_sync, 2 * max(1, window)
         return _threads(max(1, window)), scheduler, max(1, window)
     workers = _local_workers()
     if count < workers:  # fewer chunks than workers (an update): threads share each chunk's layers

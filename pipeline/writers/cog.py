@@ -20,11 +20,12 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
 from ..grid import FILE_TILE
+from ..store import get_range, put_bytes, vsis3
 
 # TIFF tags GDAL writes our metadata into: baseline text tags (DocumentName, ImageDescription,
 # Software, DateTime, Artist, Copyright), GeoTIFF keys, GDAL_METADATA and GDAL_NODATA
@@ -92,13 +93,16 @@ class TileFile:
     def write(self, blocks: dict[int, np.ndarray]) -> np.ndarray:
         """Encode each level's block into the file; return its index: level, row, col, offset, length."""
         rows, offset = [], 0
-        with open(self.path, "wb") as f:
+        remote = vsis3(self.path) is not None  # OUT in object storage: one object a chunk and product
+        with (io.BytesIO() if remote else open(self.path, "wb")) as f:
             for level, block in blocks.items():
                 r0, c0 = self.first[level]
                 for r, c, data in self.coder.tiles(block):
                     f.write(data)
                     rows.append((level, r0 + r, c0 + c, offset, len(data)))
                     offset += len(data)
+            if remote:
+                put_bytes(self.path, f.getvalue())
         return np.array(rows, dtype=np.int64).reshape(-1, 5)
 
 
@@ -155,30 +159,11 @@ def assemble(path: Path, shapes: list[tuple[int, int]], coder: TileCoder, extrat
     chunk produced is all nodata. With `consume`, each of `files` is deleted as soon as its last
     tile is copied, so the staged bytes and the file never both hold a whole product. Returns
     the file's size. BigTIFF when the classic 32-bit offsets could not reach the end (or as told)."""
-    from tifffile import FILETYPE, TiffWriter
-
-    empty = coder.encode(np.full((FILE_TILE, FILE_TILE), coder.nodata, dtype=coder.dtype))
-    grids = [(math.ceil(h / FILE_TILE), math.ceil(w / FILE_TILE)) for h, w in shapes]
-    order = [(k, r, c) for k in reversed(range(len(shapes))) for r in range(grids[k][0]) for c in range(grids[k][1])]
-    data_bytes = sum(tiles[k].get((r, c), (0, 0, len(empty)))[2] + 8 for k, r, c in order)
-    head = io.BytesIO()
-    big = data_bytes > 3_900_000_000 if bigtiff is None else bigtiff
-    with TiffWriter(head, bigtiff=big, shaped=False) as tw:
-        for k, shape in enumerate(shapes):
-            tw.write(itertools.repeat(b""), shape=shape, dtype=coder.dtype, tile=(FILE_TILE, FILE_TILE),
-                     compression=coder.compression, predictor=coder.predictor, photometric="minisblack",
-                     software=False, extratags=extratags if k == 0 else [e for e in extratags if e[0] == 42113],
-                     subfiletype=0 if k == 0 else FILETYPE.REDUCEDIMAGE)
-    header = _with_ghost_area(bytes(head.getbuffer()))
-    where, offset, last = {}, len(header), {}
+    header, order, empty, offset = _layout(shapes, coder, extratags, tiles, bigtiff)
+    last = {}
     for step, (k, r, c) in enumerate(order):
-        found = tiles[k].get((r, c))
-        length = len(empty) if found is None else found[2]
-        if found is not None:
+        if (found := tiles[k].get((r, c))) is not None:
             last[found[0]] = step
-        where[k, r, c] = (offset + 4, length)  # after its leader
-        offset += 4 + length + 4
-    header = _set_tile_places(header, grids, where)
     done_after = {step: n for n, step in last.items()}
     sources = {n: os.open(f, os.O_RDONLY) for n, f in enumerate(files)}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -201,6 +186,66 @@ def assemble(path: Path, shapes: list[tuple[int, int]], coder: TileCoder, extrat
         os.close(fd)
         for source in sources.values():
             os.close(source)
+
+
+def assemble_stream(write: Callable[[bytes], None], shapes: list[tuple[int, int]], coder: TileCoder,
+                    extratags: list[tuple], tiles: dict[int, dict[tuple[int, int], tuple[int, int, int]]],
+                    files: list) -> int:
+    """The COG `assemble` writes, handed front to back to `write` (an upload), its tiles read from
+    `files` (objects: /vsis3/ paths) a run at a time: each file's tiles of one level lie side by
+    side (see `TileFile.write`), so one ranged GET fetches them, kept only until the last of them
+    is written (a row of chunks of one level at most). Returns the file's size."""
+    header, order, empty, size = _layout(shapes, coder, extratags, tiles, None)
+    runs: dict[tuple[int, int], list[int]] = {}  # (file, level) → [first byte, end, last step]
+    for step, (k, r, c) in enumerate(order):
+        if (found := tiles[k].get((r, c))) is not None:
+            n, offset, length = found
+            run = runs.setdefault((n, k), [offset, offset + length, step])
+            run[0], run[1], run[2] = min(run[0], offset), max(run[1], offset + length), step
+    held: dict[tuple[int, int], bytes] = {}
+    write(header)
+    for step, (k, r, c) in enumerate(order):
+        found = tiles[k].get((r, c))
+        if found is None:
+            write(struct.pack("<I", len(empty)) + empty + empty[-4:])
+            continue
+        n, offset, length = found
+        first, end, last = runs[n, k]
+        if (n, k) not in held:
+            held[n, k] = get_range(files[n], first, end - first)
+        data = held[n, k][offset - first:offset - first + length]
+        write(struct.pack("<I", length) + data + data[-4:])
+        if step == last:
+            del held[n, k]
+    return size
+
+
+def _layout(shapes: list[tuple[int, int]], coder: TileCoder, extratags: list[tuple], tiles: dict,
+            bigtiff: bool | None) -> tuple[bytes, list[tuple[int, int, int]], bytes, int]:
+    """A COG's header (with every tile's place filled in), its tiles' order (level, row, col),
+    the all-nodata tile, and the file's size (see `assemble`)."""
+    from tifffile import FILETYPE, TiffWriter
+
+    empty = coder.encode(np.full((FILE_TILE, FILE_TILE), coder.nodata, dtype=coder.dtype))
+    grids = [(math.ceil(h / FILE_TILE), math.ceil(w / FILE_TILE)) for h, w in shapes]
+    order = [(k, r, c) for k in reversed(range(len(shapes))) for r in range(grids[k][0]) for c in range(grids[k][1])]
+    data_bytes = sum(tiles[k].get((r, c), (0, 0, len(empty)))[2] + 8 for k, r, c in order)
+    head = io.BytesIO()
+    big = data_bytes > 3_900_000_000 if bigtiff is None else bigtiff
+    with TiffWriter(head, bigtiff=big, shaped=False) as tw:
+        for k, shape in enumerate(shapes):
+            tw.write(itertools.repeat(b""), shape=shape, dtype=coder.dtype, tile=(FILE_TILE, FILE_TILE),
+                     compression=coder.compression, predictor=coder.predictor, photometric="minisblack",
+                     software=False, extratags=extratags if k == 0 else [e for e in extratags if e[0] == 42113],
+                     subfiletype=0 if k == 0 else FILETYPE.REDUCEDIMAGE)
+    header = _with_ghost_area(bytes(head.getbuffer()))
+    where, offset = {}, len(header)
+    for k, r, c in order:
+        found = tiles[k].get((r, c))
+        length = len(empty) if found is None else found[2]
+        where[k, r, c] = (offset + 4, length)  # after its leader
+        offset += 4 + length + 4
+    return _set_tile_places(header, grids, where), order, empty, offset
 
 
 # What GDAL's COG driver writes right after the TIFF header (and reads back: `gdalinfo` then says
@@ -294,8 +339,17 @@ class ChunkStage:
                 index.append(((name, "tiles"), tile_file.write(mine)))
         coarse = {role: block for role, block in blocks.items() if role in self.spots}
         if coarse:
-            write_pieces(self.spots, coarse, self.origin)
+            import rasterio
+
+            # GDAL writes a GeoTIFF to /vsis3/ (OUT in object storage) through a local temporary file
+            with rasterio.Env(CPL_VSIL_USE_TEMP_FILE_FOR_RANDOM_WRITE="YES"):
+                write_pieces(self.spots, coarse, self.origin)
         return index
+
+    @property
+    def remote(self) -> bool:
+        """Whether the blocks are staged in object storage (any worker can, none needs a shared disk)."""
+        return any(vsis3(f.path) is not None for f in self.tiles.values())
 
 
 class TileIndex:

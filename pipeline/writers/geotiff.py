@@ -14,8 +14,10 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
@@ -26,19 +28,35 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from ..grid import FILE_TILE, Grid
 from ..runtime import gdal_env
+from ..store import get_range
 from ..tiles import Index, chunk_key, run_job
 from .chunks import ChunkJob, WorkerProcesses, run_jobs
-from .cog import ChunkStage, TileCoder, TileFile, TileIndex, assemble, gdal_tags, level_shapes, tiled_levels
+from .cog import (ChunkStage, TileCoder, TileFile, TileIndex, assemble, assemble_stream, gdal_tags, level_shapes,
+                  tiled_levels)
 from .overviews import downsample, level_chunks, overview_factors
 from .pieces import chunk_spots
 from ..readback import ReadBack
 from ..targets import BandStats, ChunkParts, RasterTarget  # noqa: F401  (their home before #22)
 
 TEST_DELAY = os.environ.get("MINEMAP_TEST_BATCH_DELAY")
+
+
+class RemoteProducts(Protocol):
+    """Where a full write's chunks are staged and its COGs uploaded when OUT is in object storage
+    (`outstore.S3Out`): /vsis3/ paths, so the workers that compute the chunks upload them."""
+
+    scratch: Path
+
+    def product(self, name: str) -> Path: ...
+
+    def assemble(self, path: Path, stream: Callable[[Callable[[bytes], None]], int]) -> None: ...
+
+    def drop_scratch(self) -> None: ...
 
 
 class Sink(Protocol):
@@ -61,18 +79,22 @@ class CogSink:
     share, are staged by chunk (see `pieces`) and encoded here."""
 
     def __init__(self, targets: list[RasterTarget], grid: Grid, staging: Path, compress: str, level: int,
-                 inside: list[Index]):
+                 inside: list[Index], remote: RemoteProducts | None = None):
         self.targets, self.grid, self.staging, self.inside = targets, grid, staging, inside
+        self.remote = remote  # OUT in object storage: chunks staged and COGs uploaded there (see `outstore`)
         self.factors = overview_factors(grid.shape, grid.chunk)
         self.levels = [1, *self.factors]
         self.tiled = tiled_levels(grid.chunk, self.factors)
         self.coders = {t.name: TileCoder(str(t.array.dtype), float(t.nodata), compress, level) for t in targets}
         self.stages: dict[Index, ChunkStage] = {}
+        self._pieces: dict[Path, bytes] = {}  # remote pieces files, fetched once (see `_piece`)
+        self._fetching = threading.Lock()
         self.index: dict[str, dict[Index, np.ndarray]] = {t.name: {} for t in targets}
 
     def open(self) -> dict[Index, ChunkStage]:
-        grid, chunks = self.grid, self.staging / "chunks"
-        chunks.mkdir()
+        grid, chunks = self.grid, self.staging / "chunks" if self.remote is None else self.remote.scratch
+        if self.remote is None:
+            chunks.mkdir()
         products = [(t.name, str(t.array.dtype)) for t in self.targets]
         coarse = [f for f in self.factors if f not in self.tiled]
         for idx in self.inside:
@@ -97,14 +119,19 @@ class CogSink:
     def finish(self, beside: Callable[[dict[str, Path]], None]) -> dict:
         """Assemble each product's COG from the staged tiles, then let `beside` draw from them."""
         t1 = time.perf_counter()
-        files = {t.name: self.staging / f"{t.name}.tif" for t in self.targets}
+        files = {t.name: self.staging / f"{t.name}.tif" if self.remote is None else self.remote.product(t.name)
+                 for t in self.targets}
         for t in self.targets:
             t.total(self.grid)
         # two at a time: copying between files and encoding coarse levels release the interpreter
         with ThreadPoolExecutor(2, thread_name_prefix="minemap-assemble") as pool:
             list(pool.map(lambda t: self._assemble(t, files[t.name]), self.targets))
         t2 = time.perf_counter()
-        shutil.rmtree(self.staging / "chunks")
+        self._pieces.clear()
+        if self.remote is None:
+            shutil.rmtree(self.staging / "chunks")
+        else:
+            self.remote.drop_scratch()
         beside(files)
         return {"cog_s": round(t2 - t1, 3)}
 
@@ -116,10 +143,15 @@ class CogSink:
             found.add(self.stages[idx].tiles[t.name].path, index)
         levels = {f: self._coarse_level(t, f, shapes[k]) for k, f in enumerate(self.levels) if f not in self.tiled}
         if levels:
-            whole = TileFile(self.staging / "chunks" / f"coarse.{t.name}.tiles", coder, {f: (0, 0) for f in levels})
+            folder = self.staging / "chunks" if self.remote is None else self.remote.scratch
+            whole = TileFile(folder / f"coarse.{t.name}.tiles", coder, {f: (0, 0) for f in levels})
             found.add(whole.path, whole.write(levels))
         extratags = gdal_tags(grid.crs.wkt, grid.geobox.affine, coder.dtype, coder.nodata, t.tags,
                               t.stats.gdal_tags(), t.description, t.unit)
+        if self.remote is not None:  # streamed to its object in parts, the tiles fetched a run at a time
+            self.remote.assemble(path, lambda write: assemble_stream(write, shapes, coder, extratags, found.tiles,
+                                                                     found.files))
+            return
         assemble(path, shapes, coder, extratags, found.tiles, found.files, consume=True)  # staged bytes go as copied
 
     def _coarse_level(self, t: RasterTarget, f: int, shape: tuple[int, int]) -> np.ndarray:
@@ -127,10 +159,26 @@ class CogSink:
         out = np.full(shape, t.nodata, dtype=str(t.array.dtype))
         for idx, stage in self.stages.items():
             spot, dst = stage.spots[t.name, f], _window(self.grid, idx, f)
-            with rasterio.open(spot.path) as ds:
+            with self._piece(spot.path) as ds:
                 block = ds.read(spot.band, window=spot.window)
             out[int(dst.row_off):int(dst.row_off) + block.shape[0], int(dst.col_off):int(dst.col_off) + block.shape[1]] = block
         return out
+
+
+    @contextmanager
+    def _piece(self, path: Path) -> Iterator:
+        """A chunk's staged pieces file, open. In object storage, fetched once (one GET: every product
+        and level of the chunk's dtype is in it; all of them are ~1/48 of the cells, compressed) and
+        read from memory: opening it through /vsis3/ for each product and level cost several requests each."""
+        if self.remote is None:
+            with rasterio.open(path) as ds:
+                yield ds
+            return
+        with self._fetching:
+            if path not in self._pieces:
+                self._pieces[path] = get_range(path, 0, None)
+        with MemoryFile(self._pieces[path]) as mem, mem.open() as ds:
+            yield ds
 
 
 class PatchSink:
@@ -169,8 +217,10 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
                   level: int = 1, window: int = 4, on_tiles: Callable[[int], None] = lambda n: None,
                   previous: Path | None = None, changed: set[Index] | None = None,
                   extra: ChunkParts | None = None, processes: WorkerProcesses | None = None,
-                  beside: Callable[[dict[str, Path]], None] = lambda sources: None, fmt: str = "cog") -> dict:
-    """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging`; return timings.
+                  beside: Callable[[dict[str, Path]], None] = lambda sources: None, fmt: str = "cog",
+                  remote: RemoteProducts | None = None) -> dict:
+    """Compute every target chunk by chunk and leave `<name>.tif` COGs in `staging` (`remote`: in
+    object storage, see `CogSink`); return timings.
     (`fmt` "zarr": one products.zarr store instead, see `zarr`.)
 
     With `previous` (a folder of this grid's products), only the `changed` chunks are computed;
@@ -188,7 +238,7 @@ def write_rasters(targets: list[RasterTarget], grid: Grid, staging: Path, compre
         from .zarr import ZarrSink
         sink = ZarrSink(targets, grid, staging, compress, level)
     else:
-        sink = CogSink(targets, grid, staging, compress, level, inside)
+        sink = CogSink(targets, grid, staging, compress, level, inside, remote)
     stages = sink.open()
     on_tiles(len(tiles) - len(inside))
     with gdal_env():
@@ -254,7 +304,8 @@ def _computed(targets: list[RasterTarget], outputs: dict, ids: list[Index], grid
             yield ChunkJob.of(idx, graph, chunk_arrays, chunk_roles, None if stages is None else stages[idx])
 
     cells = len(ids) * grid.chunk**2
-    for idx, results in run_jobs(jobs(), len(ids), cells, window, stages is not None, processes):
+    staged = stages is not None and ("remote" if any(getattr(s, "remote", False) for s in stages.values()) else True)
+    for idx, results in run_jobs(jobs(), len(ids), cells, window, staged, processes):
         out = []
         for (name, key), value in results:
             if extra is not None and name == "":

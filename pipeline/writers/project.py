@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pyproj import CRS
 
+from .. import store
 from ..grid import Grid
 from .styles import legend_nodes
 
@@ -318,6 +319,9 @@ def _srs(wkt: str) -> ET.Element:
 
 
 def _relative(source: Path, out_dir: Path, layer: str | None) -> str:
+    if store.is_url(source):  # an input left in its store: GDAL's path, without a signature (issue #23)
+        rel = store.gdal_path(store.redact(source))
+        return f"{rel}|layername={layer}" if layer else rel
     rel = os.path.relpath(source, out_dir)
     rel = rel if rel.startswith("..") else f"./{rel}"
     return f"{rel}|layername={layer}" if layer else rel
