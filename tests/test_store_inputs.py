@@ -11,14 +11,13 @@ from urllib.parse import quote, unquote
 from pathlib import Path
 
 import numpy as np
-import pytest
 import rasterio
 from click.testing import CliRunner
 
 from made import made_products
 from pipeline.cli import main
 from pipeline.runner import run, update
-from world import CRS, X0, X1, Y0, Y1, make_world, write_raster
+from world import CRS, X1, Y0, make_world, write_raster
 
 URL_KEYS = re.compile(r'^(grid|path|table|extent) = "([^"]+)"', re.M)
 
