@@ -353,7 +353,7 @@ def _client(endpoint: str | None, key: str | None, region: str | None, attempts:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(retries={"max_attempts": attempts, "mode": mode},
+    return boto3.client("s3", config=Config(retries={"total_max_attempts": attempts, "mode": mode},
                                             connect_timeout=10, read_timeout=60))
 
 
