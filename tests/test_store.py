@@ -71,8 +71,15 @@ def test_gdal_messages_map_to_the_stores_errors(message, kind):
     assert e.value.problems[0].where == "https://h/b/k.tif"
 
 
-def test_a_format_problem_is_not_the_stores():
-    store.raise_gdal("s3://b/k.tif", RuntimeError("not recognized as a supported file format"))  # returns
+def test_a_format_problem_is_not_the_stores(local_s3, monkeypatch):
+    for k, v in local_s3.env.items():
+        monkeypatch.setenv(k, v)
+    store.client.cache_clear()
+    local_s3.client().put_object(Bucket=local_s3.bucket, Key="k.tif", Body=b"not a tiff")
+    words = RuntimeError("not recognized as being in a supported file format")
+    store.raise_gdal(f"s3://{local_s3.bucket}/k.tif", words)  # readable: a format problem, returns
+    with pytest.raises(StoreMissingError):  # the same words on an object that is not there: the store's
+        store.raise_gdal(f"s3://{local_s3.bucket}/gone.tif", words)
 
 
 def test_listing_matches_a_glob_within_one_folder(local_s3, monkeypatch):
