@@ -23,8 +23,9 @@ SCHEMES = {"s3": "/vsis3/", "gs": "/vsigs/", "http": "/vsicurl/http://", "https"
 GLOB_CHARS = "*?["
 HTTP_TIMEOUT_S = 30
 # GDAL's own retries of transient HTTP answers (429, 502, 503, 504) and its time-outs; boto3's are in `client`
+# (only HTTP settings: a local run's GDAL behaves as before)
 GDAL_RETRY = {"GDAL_HTTP_MAX_RETRY": "4", "GDAL_HTTP_RETRY_DELAY": "1", "GDAL_HTTP_CONNECTTIMEOUT": "10",
-              "GDAL_HTTP_TIMEOUT": "60", "GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"}
+              "GDAL_HTTP_TIMEOUT": "60"}
 
 
 def is_url(path: object) -> bool:
@@ -318,10 +319,32 @@ def _why(text: str) -> str:
 
 
 def raise_gdal(url: str, exc: BaseException) -> None:
-    """Raise the StoreError a GDAL failure on `url` means, if it is the store's (else return)."""
+    """Raise the StoreError a GDAL failure on `url` means, if it is the store's (else return). GDAL's
+    words vary (a denied GET can come back as "not recognized as being in a supported file format"):
+    when they name no HTTP failure, one byte is read through boto3 or urllib, whose errors are exact."""
     code, why = gdal_status(str(exc))
     if code is not None:
         raise store_error(url, _Status(code, why)) from None
+    first_byte(url)  # a StoreError if the store refuses, lacks or ignores it; else a real format problem
+
+
+def first_byte(url: str) -> bytes:
+    """The object's first byte (a GET: what a reader is allowed, unlike a HEAD's permission)."""
+    _supported(url)
+    if urlsplit(str.__str__(url)).scheme == "s3":
+        bucket, key = split(url)
+        try:
+            return client().get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].read()
+        except Exception as e:  # noqa: BLE001
+            raise store_error(url, e) from None
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(str.__str__(url), headers={"Range": "bytes=0-0"}),
+                                    timeout=HTTP_TIMEOUT_S) as r:
+            return r.read(1)
+    except Exception as e:  # noqa: BLE001
+        raise store_error(url, e) from None
 
 
 class _Status(Exception):
@@ -353,7 +376,7 @@ def _client(endpoint: str | None, key: str | None, region: str | None, attempts:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(retries={"max_attempts": attempts, "mode": mode},
+    return boto3.client("s3", config=Config(retries={"total_max_attempts": attempts, "mode": mode},
                                             connect_timeout=10, read_timeout=60))
 
 

@@ -71,8 +71,15 @@ def test_gdal_messages_map_to_the_stores_errors(message, kind):
     assert e.value.problems[0].where == "https://h/b/k.tif"
 
 
-def test_a_format_problem_is_not_the_stores():
-    store.raise_gdal("s3://b/k.tif", RuntimeError("not recognized as a supported file format"))  # returns
+def test_a_format_problem_is_not_the_stores(local_s3, monkeypatch):
+    for k, v in local_s3.env.items():
+        monkeypatch.setenv(k, v)
+    store.client.cache_clear()
+    local_s3.client().put_object(Bucket=local_s3.bucket, Key="k.tif", Body=b"not a tiff")
+    words = RuntimeError("not recognized as being in a supported file format")
+    store.raise_gdal(f"s3://{local_s3.bucket}/k.tif", words)  # readable: a format problem, returns
+    with pytest.raises(StoreMissingError):  # the same words on an object that is not there: the store's
+        store.raise_gdal(f"s3://{local_s3.bucket}/gone.tif", words)
 
 
 def test_listing_matches_a_glob_within_one_folder(local_s3, monkeypatch):
@@ -176,3 +183,16 @@ def test_a_shapefile_in_a_bucket_is_read_with_its_sidecars(local_s3, tmp_path, m
     url = local_s3.upload_tree(tmp_path, "shp")
     frame = read_vector(f"{url}/s.shp")  # .dbf for the field, .prj for the CRS, found beside it
     assert frame["v"].tolist() == [7] and frame.crs.to_epsg() == 32638
+
+
+def test_csv_records_in_a_bucket_are_read_as_points(local_s3, tmp_path, monkeypatch):
+    from pipeline.vector import PointColumns, read_vector
+
+    for k, v in local_s3.env.items():
+        monkeypatch.setenv(k, v)
+    store.client.cache_clear()
+    (tmp_path / "mines.csv").write_text("id,lon,lat,count\n1,46.95,39.70,3\n2,47.10,39.80,5\n")
+    url = local_s3.upload_tree(tmp_path, "rec")
+    frame = read_vector(f"{url}/mines.csv", columns=["count"], points=PointColumns())
+    assert frame["count"].tolist() == [3, 5] and frame.crs.to_epsg() == 4326
+    assert [(round(p.x, 2), round(p.y, 2)) for p in frame.geometry] == [(46.95, 39.70), (47.10, 39.80)]

@@ -11,14 +11,13 @@ from urllib.parse import quote, unquote
 from pathlib import Path
 
 import numpy as np
-import pytest
 import rasterio
 from click.testing import CliRunner
 
 from made import made_products
 from pipeline.cli import main
 from pipeline.runner import run, update
-from world import CRS, X0, X1, Y0, Y1, make_world, write_raster
+from world import CRS, X1, Y0, make_world, write_raster
 
 URL_KEYS = re.compile(r'^(grid|path|table|extent) = "([^"]+)"', re.M)
 
@@ -220,3 +219,95 @@ def test_signed_url_is_never_written_or_printed(local_s3, tmp_path, monkeypatch)
         assert np.nanmax(ds.read(1)) > 0  # the signed raster was read
     # bundled: downloaded into OUT byte for byte
     assert (out / "evidence" / "a.tif").read_bytes() == (config.parent / "drone" / "a.tif").read_bytes()
+
+
+class FlakyProxy:
+    """An HTTP proxy in front of the local S3 server answering 503 to the first request for each object
+    (`always`: to every request for keys holding that text): a store with transient failures."""
+
+    def __init__(self, upstream_port: int, always: str | None = None) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.failed: list[str] = []
+        seen: set[tuple[str, str]] = set()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self):
+                path = self.path.split("?", 1)[0]
+                first = (self.command, path) not in seen
+                seen.add((self.command, path))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if (first and path.count("/") >= 2) or (always and always in path):  # objects, not buckets
+                    proxy.failed.append(f"{self.command} {path}")
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                conn.request(self.command, self.path, body, dict(self.headers))
+                r = conn.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _any
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def through(proxy: FlakyProxy, monkeypatch) -> None:
+    """boto3 (HEAD, listing, small files) through the proxy; GDAL still straight to the server (GDAL's
+    range reads through this simple proxy stall: GDAL's own retries are not tested here)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{proxy.port}")
+    from pipeline import store
+
+    store.client.cache_clear()
+
+
+def test_transient_failures_are_retried(local_s3, tmp_path, monkeypatch):
+    config, cloud = world_in_bucket(local_s3, tmp_path, monkeypatch)
+    proxy = FlakyProxy(local_s3.port)
+    try:
+        through(proxy, monkeypatch)
+        local, remote = tmp_path / "local", tmp_path / "remote"
+        run(config, local, workers=1)
+        run(cloud, remote, workers=1)
+        assert_same_products(local, remote)
+        # each object's first request failed (HEAD, GET) and was tried again
+        assert {"HEAD /minemap-test/world/drone/a.tif", "GET /minemap-test/world/soil.csv",
+                "GET /minemap-test/world/grid.toml", "HEAD /minemap-test/world/mines.gpkg"} <= set(proxy.failed)
+    finally:
+        proxy.close()
+
+
+def test_a_store_failing_every_time_is_given_up_after_bounded_retries(local_s3, tmp_path, monkeypatch):
+    _, cloud = world_in_bucket(local_s3, tmp_path, monkeypatch)
+    proxy = FlakyProxy(local_s3.port, always="cleared.gpkg")
+    try:
+        through(proxy, monkeypatch)
+        out = tmp_path / "out"
+        result = cli_run(cloud, out)
+        assert result.exit_code == 69, result.output
+        assert refusal(result).startswith("s3://minemap-test/world/cleared.gpkg: the store answered HTTP 503")
+        assert proxy.failed.count("HEAD /minemap-test/world/cleared.gpkg") == 4  # boto3's 4 attempts, no more
+        assert not out.exists()
+    finally:
+        proxy.close()

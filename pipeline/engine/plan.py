@@ -22,7 +22,7 @@ from ..outdir import FULL_RUN, is_published, path_size, read_parts
 from ..products import PRODUCTS, enabled_products, missing_bindings, product_equation
 from .. import store
 from ..runtime import gdal_env
-from ..sources import Layer, LoadOptions, file_sha256, load_layer  # noqa: F401 (file_sha256: as before)
+from ..sources import Layer, LoadOptions, load_layer
 from ..sources.loaders import file_identity
 from ..sources.direct import load_direct
 from ..sources.release import load_release
