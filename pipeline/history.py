@@ -39,7 +39,9 @@ def newest_acquisition(cfg: LoadedConfig, layers: dict) -> tuple[str, str]:
         tag = getattr(spec, "time_tag", None) if spec is not None and spec.kind == "raster" else None
         for f in layer.files:
             path = Path(f)
-            if tag:
+            if str(f) in getattr(layer, "acquired", {}):  # a STAC item's datetime
+                t, path = layer.acquired[str(f)], f
+            elif tag:
                 with rasterio.open(path) as ds:
                     t = acquisition_time(ds.tags(), tag, path)
             elif path == dated:

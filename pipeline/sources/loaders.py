@@ -22,8 +22,9 @@ from odc.geo.geobox import GeoBox
 from pyproj.exceptions import ProjError
 from rasterio.errors import RasterioError
 
+from .. import store
 from ..config import (ConstantSource, CoverageSource, DensitySource, LoadedConfig, PolygonSource,
-                      ProductSource, RasterSource)
+                      ProductSource, RasterSource, StacSource)
 from ..assessment import density_at_records
 from ..errors import InputError, Problem
 from ..grid import Grid
@@ -35,6 +36,7 @@ from .density import DensityJob
 from .geoms import Features, load_frame, no_class, numeric_values
 from .polygons import BurnJob, lookup
 from .raster import MosaicJob, RasterFile, acquisition_time
+from .stac import load_stac
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Layer:
     known: da.Array | None = None  # 1 inside the extent, 0 outside (None: no extent)
     at_records: np.ndarray | None = None  # density sources: the density at each record (L_sat = "auto")
     records: Features | None = None  # density sources: the records with a count > 0 (direct evidence)
+    acquired: dict[str, float] = field(default_factory=dict)  # file → acquisition time known without it (STAC)
 
     def fingerprint(self, idx: Index) -> str:
         job = self.jobs.get(idx)
@@ -100,7 +103,7 @@ def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, opts: LoadOptions 
             raise InputError(msg, f"{cfg.path}: inputs.{var}")
         return Layer(var, da.full(grid.shape, spec.value, chunks=grid.chunks, dtype=np.float32),
                      salt=f"constant {spec.value!r}")
-    loader = {RasterSource: _raster, PolygonSource: _polygons, DensitySource: _density,
+    loader = {RasterSource: _raster, StacSource: load_stac, PolygonSource: _polygons, DensitySource: _density,
               CoverageSource: _coverage}[type(spec)]
     if isinstance(spec, DensitySource) and getattr(spec, "extent", None) is None:
         opts.warnings.append(Problem(f"{cfg.path}: inputs.{var}", "no `extent`: absence of records will be read "
@@ -212,7 +215,7 @@ def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig,
     return tiled_layer(var, f"raster-{var}", grid, job, token, [Path(f.path) for f in files], rejected)
 
 
-def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Grid,
+def inspect_raster(path: Path | str, spec: RasterSource, variable: Variable, grid: Grid,
                    problems: list[Problem], checks: dict[str, dict] | None = None,
                    warnings: list[Problem] | None = None) -> RasterFile | None:
     """Check one raster (readable, CRS, overlap, value range, zero padding) and describe it for
@@ -224,10 +227,11 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
     """
     where = str(path)
     checks = {} if checks is None else checks
-    st = path.stat()
+    remote = store.object_info(where) if store.is_url(where) else None  # an object: no inode, an ETag
+    stamp = url_stamp(remote) if remote else stat_values(path.stat())
     known = checks.get(where)
-    if known and ([known.get(k) for k in STAT_KEYS] != [*stat_values(st), spec.band]
-                  or known.get("nodata") != spec.nodata):
+    if known and ([known.get(k) for k in STAT_KEYS] != [*stamp, spec.band]
+                  or known.get("nodata") != spec.nodata or remote and known.get("sha256") != url_id(remote)):
         known = None
     try:
         with rasterio.open(path) as ds:
@@ -252,7 +256,7 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
             padded = None if nodata is not None else known.get("zero_border") if known else None
             if padded is None and nodata is None:
                 padded = _zero_border(ds, spec.band)
-            acquired = acquisition_time(ds.tags(), spec.time_tag, path)
+            acquired = acquisition_time(ds.tags(), spec.time_tag, path, remote["modified"] if remote else None)
     except RasterioError as e:
         problems.append(Problem(where, f"corrupt or unreadable raster: {str(e).splitlines()[0]}"))
         return None
@@ -271,9 +275,9 @@ def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Gri
                                        f"padding around the survey, it is read as {variable.name} = 0 (surveyed, "
                                        f"nothing found) and counts as evidence there. Set nodata = 0 in "
                                        f"[inputs.{variable.name}], or mark the file: gdal_edit.py -a_nodata 0 "
-                                       f"{path.name}"))
-    sha = known["sha256"] if known else file_sha256(path)
-    checks[where] = {**dict(zip(STAT_KEYS, [*stat_values(st), spec.band])), "sha256": sha, "min": vmin, "max": vmax,
+                                       f"{Path(where).name}"))
+    sha = known["sha256"] if known else url_id(remote) if remote else file_sha256(path)
+    checks[where] = {**dict(zip(STAT_KEYS, [*stamp, spec.band])), "sha256": sha, "min": vmin, "max": vmax,
                      "nodata": spec.nodata, "zero_border": padded}
     return RasterFile(str(path), spec.band, nodata, offset, span, acquired, footprint, sha)
 
@@ -283,6 +287,17 @@ STAT_KEYS = ("size", "mtime_ns", "ctime_ns", "ino", "band")  # what must match f
 
 def stat_values(st) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def url_stamp(info: dict) -> list[int]:
+    """An object's size and last-modified in the places of a file's stat values (no ctime, no inode)."""
+    return [info["size"], int(info["modified"] * 1e9), 0, 0]
+
+
+def url_id(info: dict) -> str:
+    """An object's content fingerprint where a file's SHA-256 would be: its ETag and size (reading a
+    large remote raster in full to hash it would cost more than the update saves)."""
+    return f"etag:{info['etag']}:{info['size']}"
 
 
 def _scaling(scale, dtype: str) -> tuple[float, float]:

@@ -76,8 +76,9 @@ class MosaicJob:
         return out
 
 
-def acquisition_time(tags: dict[str, str], tag: str, path: Path) -> float:
-    """Acquisition time from a tag (EXIF-style or ISO), else the file's modification time."""
+def acquisition_time(tags: dict[str, str], tag: str, path: Path | str, modified: float | None = None) -> float:
+    """Acquisition time from a tag (EXIF-style or ISO), else the file's modification time (`modified`
+    for an object in a store)."""
     text = tags.get(tag, "").strip()
     for fmt in TIME_FORMATS:
         try:
@@ -85,4 +86,4 @@ def acquisition_time(tags: dict[str, str], tag: str, path: Path) -> float:
         except ValueError:
             continue
         return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
-    return path.stat().st_mtime
+    return modified if modified is not None else Path(path).stat().st_mtime
