@@ -9,6 +9,7 @@ redoes the chunks under a new, changed or removed item only.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -32,7 +33,7 @@ class StacFile(RasterFile):
 def region_bbox(grid: Grid) -> tuple[float, float, float, float]:
     """The region's bounding box in lon/lat (west, south, east, north), rounded outward to 1e-6°."""
     b = grid.region.to_crs("EPSG:4326").boundingbox
-    down, up = (lambda v: int(v * 1e6 - 1) / 1e6), (lambda v: int(v * 1e6 + 1) / 1e6)
+    down, up = (lambda v: math.floor(v * 1e6) / 1e6), (lambda v: math.ceil(v * 1e6) / 1e6)
     return down(b.left), down(b.bottom), up(b.right), up(b.top)
 
 
@@ -72,7 +73,7 @@ def find_items(spec: StacSource, cfg: LoadedConfig, grid: Grid, var: str) -> tup
                  if stacread.intersects(f, bbox) and stacread.within(f, span)]
     if not found:
         when = f", datetime {spec.datetime}" if spec.datetime else ""
-        raise InputError(f"no STAC item for the region (bbox {', '.join(f'{v:g}' for v in bbox)}{when}; "
+        raise InputError(f"no STAC item for the region (bbox {', '.join(f'{v:.6f}' for v in bbox)}{when}; "
                          f"inputs.{var} in {cfg.path.name})", name)
     items, problems, seen = [], [], set()
     for feature, doc in found:

@@ -1,0 +1,234 @@
+"""Drone layers from STAC (issue #23 §3): a static catalogue or an API search gives the same V_i as
+the files listed by a glob; items are dated by their datetime; `update` redoes only a new item's chunks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+from click.testing import CliRunner
+from pyproj import Transformer
+
+from conftest import engine_only
+from made import made_products
+from pipeline.cli import main
+from pipeline.errors import InputError
+from pipeline.history import newest_acquisition
+from pipeline.sources import file_sha256
+from pipeline.runner import load_inputs, run, update
+from world import CRS, X0, Y1, make_world, write_raster
+
+MAY, JUNE = datetime(2024, 5, 1, 10, tzinfo=timezone.utc), datetime(2024, 6, 1, 10, tzinfo=timezone.utc)
+TO_LONLAT = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+
+
+def second_drone(root: Path) -> Path:
+    """b.tif: 0.2 over cells rows 0–9, cols 5–14 (half over a.tif's 0.6 at cols 5–9), flown in June."""
+    return write_raster(root / "drone" / "b.tif", np.full((50, 50), 0.2, np.float32), X0 + 500, Y1, 20.0, CRS,
+                        nodata=-1.0, tags={"TIFFTAG_DATETIME": "2024:06:01 10:00:00"})
+
+
+def lonlat_bbox(path: Path) -> list[float]:
+    with rasterio.open(path) as ds:
+        b = ds.bounds
+    xs, ys = TO_LONLAT.transform([b.left, b.right, b.left, b.right], [b.bottom, b.bottom, b.top, b.top])
+    return [min(xs), min(ys), max(xs), max(ys)]
+
+
+def feature(iid: str, when: datetime | None, href: str, bbox: list[float], asset: str = "anomaly") -> dict:
+    return {"type": "Feature", "stac_version": "1.0.0", "id": iid, "bbox": bbox,
+            "geometry": {"type": "Polygon", "coordinates": [[[bbox[0], bbox[1]], [bbox[2], bbox[1]], [bbox[2], bbox[3]],
+                                                             [bbox[0], bbox[3]], [bbox[0], bbox[1]]]]},
+            "properties": {"datetime": when.isoformat().replace("+00:00", "Z") if when else None},
+            "assets": {asset: {"href": href, "type": "image/tiff; application=geotiff"}}, "links": []}
+
+
+def write_catalogue(root: Path, dated: dict[str, datetime], asset: str = "anomaly") -> Path:
+    """A self-contained catalog.json under root/stac: one item per drone file (relative asset hrefs)."""
+    cat = pystac.Catalog("drones", "drone anomaly rasters")
+    for name, when in dated.items():
+        tif = root / "drone" / name
+        bbox = lonlat_bbox(tif)
+        item = pystac.Item(Path(name).stem, feature("x", None, "", bbox)["geometry"], bbox, when, {})
+        item.add_asset(asset, pystac.Asset(str(tif), media_type=pystac.MediaType.GEOTIFF))
+        cat.add_item(item)
+    cat.normalize_hrefs(str(root / "stac"))
+    cat.make_all_asset_hrefs_relative()
+    cat.save(pystac.CatalogType.SELF_CONTAINED)
+    return root / "stac" / "catalog.json"
+
+
+def stac_config(config: Path, source: str) -> Path:
+    """The world's config with [inputs.V_i] replaced by `source` (TOML lines)."""
+    text = config.read_text().replace('[inputs.V_i]\nkind = "raster"\npath = "drone/*.tif"\n', "[inputs.V_i]\n" + source)
+    assert source in text
+    out = config.with_name("stac.toml")
+    out.write_text(text)
+    return out
+
+
+def v_i(config: Path) -> np.ndarray:
+    return load_inputs(config).layers["V_i"].array.compute()
+
+
+def test_static_catalogue_gives_the_products_of_the_files(tmp_path):
+    config = engine_only(make_world(tmp_path / "w"))
+    second_drone(config.parent)
+    catalogue = write_catalogue(config.parent, {"a.tif": MAY, "b.tif": JUNE})
+    assert json.loads((config.parent / "stac" / "a" / "a.json").read_text())["assets"]["anomaly"]["href"] == \
+        "../../drone/a.tif"  # relative, resolved against the item
+    stac = stac_config(config, f'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n')
+    files, items = tmp_path / "files", tmp_path / "items"
+    run(config, files, workers=1)
+    record = run(stac, items, workers=1)
+    for name in ("a.tif", "b.tif"):  # the assets are inputs, as the glob's files are
+        path = config.parent / "drone" / name
+        assert record["inputs"][str(path)] == {"sha256": file_sha256(path), "variables": ["V_i"]}
+    names = made_products(items)
+    assert names == made_products(files) and "contamination_probability" in names
+    for name in names:
+        with rasterio.open(files / f"{name}.tif") as a, rasterio.open(items / f"{name}.tif") as b:
+            assert np.array_equal(a.read(1), b.read(1), equal_nan=True), name
+    with rasterio.open(items / "contamination_probability.tif") as ds:
+        pc = ds.read(1)
+    # cell (0, 7): sand S_t 0.8, no records (H_m 0), V_i from June's b.tif (0.2, on top of May's 0.6)
+    assert pc[0, 7] == pytest.approx((0 + 0.8 + 0.2) / 3, abs=1e-6)
+    assert pc[0, 2] == pytest.approx((0 + 0.8 + 0.6) / 3, abs=1e-6)  # a.tif alone
+
+
+def test_the_items_datetime_orders_the_mosaic_not_the_files_tag(tmp_path):
+    config = make_world(tmp_path / "w")
+    second_drone(config.parent)  # its tag says June
+    write_catalogue(config.parent, {"a.tif": JUNE, "b.tif": MAY})  # the catalogue says a.tif is the newer
+    stac = stac_config(config, 'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n')
+    assert v_i(stac)[0, 7] == pytest.approx(0.6)  # a.tif on top where they overlap
+    assert v_i(config)[0, 7] == pytest.approx(0.2)  # the files by their tags: b.tif on top
+    inputs = load_inputs(stac)  # the run's STAC item is dated by the newest item's datetime, not by a tag
+    assert newest_acquisition(inputs.cfg, {"V_i": inputs.layers["V_i"]}) == \
+        ("2024-06-01T10:00:00+00:00", str(config.parent / "drone" / "a.tif"))
+
+
+def test_datetime_limits_a_static_catalogue(tmp_path):
+    config = make_world(tmp_path / "w")
+    second_drone(config.parent)
+    write_catalogue(config.parent, {"a.tif": MAY, "b.tif": JUNE})
+    stac = stac_config(config, 'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n'
+                               'datetime = "2024-05-01/2024-05-31"\n')
+    inputs = load_inputs(stac)
+    assert [Path(f).name for f in inputs.layers["V_i"].files] == ["a.tif"]
+    assert inputs.layers["V_i"].array.compute()[0, 7] == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("change, says", [
+    ("asset", "has no asset 'anomaly' (its assets: visual): set `asset` in the source"),
+    ("datetime", "has no datetime"),
+    ("empty", "no STAC item for the region (bbox 45.000000, 39.749848, 45.116879, 39.840009, datetime 2025-01-01/..; "
+              "inputs.V_i in stac.toml)"),
+])
+def test_catalogue_problems_name_the_item_or_catalogue(tmp_path, change, says):
+    config = make_world(tmp_path / "w")
+    catalogue = write_catalogue(config.parent, {"a.tif": MAY}, asset="visual" if change == "asset" else "anomaly")
+    item_file = config.parent / "stac" / "a" / "a.json"
+    if change == "datetime":
+        doc = json.loads(item_file.read_text())
+        doc["properties"]["datetime"] = None
+        doc["properties"]["start_datetime"] = doc["properties"]["end_datetime"] = "2024-05-01T00:00:00Z"
+        item_file.write_text(json.dumps(doc))
+    when = 'datetime = "2025-01-01/.."\n' if change == "empty" else ""
+    stac = stac_config(config, f'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n{when}')
+    with pytest.raises(InputError) as e:
+        load_inputs(stac)
+    [problem] = e.value.problems
+    assert says in problem.what
+    assert problem.where == (str(catalogue) if change == "empty" else f"{item_file} (item a)")
+    result = CliRunner().invoke(main, ["validate", str(stac)])
+    assert result.exit_code == InputError.exit_code and says.split(":")[0] in " ".join(result.output.split())
+
+
+# --- a STAC API search, paginated, against a local HTTP server -------------------------------------------
+
+class SearchServer:
+    """GET /search over `features`, filtered by the request's bbox and datetime as an API would, `limit` a
+    page, with a `next` link (a page token) while more remain. Records every query it was sent."""
+
+    def __init__(self, features: list[dict]) -> None:
+        self.features, self.queries = features, []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                parts = urlsplit(self.path)
+                if parts.path != "/search":
+                    self.send_error(404)
+                    return
+                q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                server.queries.append(q)
+                body = json.dumps(server.page(q, f"http://127.0.0.1:{self.server.server_port}/search")).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/geo+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def page(self, q: dict, here: str) -> dict:
+        w, s, e, n = map(float, q["bbox"].split(","))
+        lo, hi = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in q["datetime"].split("/"))
+        match = [f for f in self.features
+                 if q["collections"] == "drones" and not (f["bbox"][2] < w or f["bbox"][0] > e or f["bbox"][3] < s
+                                                          or f["bbox"][1] > n)
+                 and lo <= datetime.fromisoformat(f["properties"]["datetime"].replace("Z", "+00:00")) <= hi]
+        start, limit = int(q.get("token", 0)), int(q["limit"])
+        links = []
+        if start + limit < len(match):
+            rest = {k: v for k, v in q.items() if k != "token"}
+            links.append({"rel": "next", "href": here + "?" + "&".join(f"{k}={v}" for k, v in rest.items())
+                          + f"&token={start + limit}", "type": "application/geo+json"})
+        return {"type": "FeatureCollection", "features": match[start:start + limit], "links": links}
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_api_search_reads_every_page_for_the_region_and_datetime(tmp_path):
+    config = make_world(tmp_path / "w")
+    second_drone(config.parent)
+    a, b = (config.parent / "drone" / n for n in ("a.tif", "b.tif"))
+    shutil.copy(a, config.parent / "drone" / "far.tif")  # an item elsewhere (its bbox a degree east)
+    far = lonlat_bbox(a)
+    far = [far[0] + 1, far[1], far[2] + 1, far[3]]
+    server = SearchServer([
+        feature("may", MAY, str(a), lonlat_bbox(a)),
+        feature("2023", datetime(2023, 7, 1, tzinfo=timezone.utc), str(a), lonlat_bbox(a)),  # before `datetime`
+        feature("far", MAY, str(config.parent / "drone" / "far.tif"), far),
+        feature("june", JUNE, str(b), lonlat_bbox(b)),
+    ])
+    try:
+        stac = stac_config(config, f'kind = "stac"\napi = "{server.url}"\ncollection = "drones"\n'
+                                   f'datetime = "2024-01-01/2024-12-31"\nasset = "anomaly"\nlimit = 1\n')
+        inputs = load_inputs(stac)
+    finally:
+        server.close()
+    assert inputs.layers["V_i"].files == [a, b]  # oldest first: June's on top
+    assert inputs.layers["V_i"].array.compute()[0, 7] == pytest.approx(0.2)
+    assert len(server.queries) == 2 and server.queries[1]["token"] == "1"  # page 2 through the `next` link
+    q = server.queries[0]
+    assert (q["collections"], q["datetime"], q["limit"]) == ("drones", "2024-01-01T00:00:00Z/2024-12-31T23:59:59Z", "1")
+    # the region (UTM 38N x 500–510 km, y 4400–4410 km) in lon/lat, rounded outward: not typed by the user
+    assert [float(v) for v in q["bbox"].split(",")] == pytest.approx([45.0, 39.749848, 45.116879, 39.840009], abs=2e-6)
