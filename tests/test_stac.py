@@ -232,3 +232,93 @@ def test_api_search_reads_every_page_for_the_region_and_datetime(tmp_path):
     assert (q["collections"], q["datetime"], q["limit"]) == ("drones", "2024-01-01T00:00:00Z/2024-12-31T23:59:59Z", "1")
     # the region (UTM 38N x 500–510 km, y 4400–4410 km) in lon/lat, rounded outward: not typed by the user
     assert [float(v) for v in q["bbox"].split(",")] == pytest.approx([45.0, 39.749848, 45.116879, 39.840009], abs=2e-6)
+
+
+# --- update: a new, changed or removed item redoes the chunks under it only ------------------------------
+
+def ten_metre_world(root: Path) -> Path:
+    """The tiny world at 10 m: 1000 × 1000 cells in 2 × 2 chunks of 512."""
+    config = engine_only(make_world(root))
+    grid = config.parent / "grid.toml"
+    grid.write_text(grid.read_text().replace("resolution = 100.0", "resolution = 10"))
+    return config
+
+
+def same_products(a: Path, b: Path) -> None:
+    names = made_products(a)
+    assert names == made_products(b)
+    for name in names:
+        with rasterio.open(a / f"{name}.tif") as x, rasterio.open(b / f"{name}.tif") as y:
+            assert np.array_equal(x.read(1), y.read(1), equal_nan=True), name
+
+
+def test_update_redoes_only_the_chunks_of_a_new_changed_or_removed_item(tmp_path):
+    config = ten_metre_world(tmp_path / "w")
+    root = config.parent
+    b = second_drone(root)
+    write_catalogue(root, {"a.tif": MAY, "b.tif": JUNE})
+    stac = stac_config(config, 'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n')
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    run(stac, out, workers=1)
+    assert update(stac, out, workers=1)["status"] == "up to date"
+
+    # a flight in the south-east: x 508–509 km, y 4401–4402 km, cells rows 800–899, cols 800–899: chunk (1, 1)
+    c = write_raster(root / "drone" / "c.tif", np.full((50, 50), 0.9, np.float32), X0 + 8000, Y1 - 8000, 20.0, CRS,
+                     nodata=-1.0)
+    write_catalogue(root, {"a.tif": MAY, "b.tif": JUNE, "c.tif": datetime(2024, 7, 1, tzinfo=timezone.utc)})
+    s = update(stac, out, workers=1)
+    assert (s["status"], s["added"], s["changed"], s["removed"]) == ("updated", [str(c)], [], [])
+    assert (s["chunks_recomputed"], s["chunks_total"]) == (1, 4)
+    run(stac, fresh, workers=1)
+    same_products(out, fresh)
+
+    write_raster(c, np.full((50, 50), 0.5, np.float32), X0 + 8000, Y1 - 8000, 20.0, CRS, nodata=-1.0)  # re-flown
+    s = update(stac, out, workers=1)
+    assert (s["added"], s["changed"], s["chunks_recomputed"]) == ([], [str(c)], 1)
+
+    write_catalogue(root, {"a.tif": MAY, "c.tif": datetime(2024, 7, 1, tzinfo=timezone.utc)})  # b withdrawn
+    shutil.rmtree(root / "stac" / "b")
+    s = update(stac, out, workers=1)
+    assert (s["added"], s["changed"], s["removed"], s["chunks_recomputed"]) == ([], [], [str(b)], 1)
+    shutil.rmtree(fresh)
+    run(stac, fresh, workers=1)
+    same_products(out, fresh)
+    with rasterio.open(out / "contamination_probability.tif") as ds:
+        pc = ds.read(1)
+    assert pc[50, 70] == pytest.approx((0 + 0.8 + 0.6) / 3, abs=1e-6)  # a.tif's again where b.tif lay
+    assert pc[850, 850] == pytest.approx((0 + 0.2 + 0.5) / 3, abs=1e-6)  # rock S_t 0.2, c.tif re-flown 0.5
+
+    write_catalogue(root, {"a.tif": datetime(2024, 8, 1, tzinfo=timezone.utc),  # a's item re-dated only
+                           "c.tif": datetime(2024, 7, 1, tzinfo=timezone.utc)})
+    s = update(stac, out, workers=1)
+    assert (s["added"], s["changed"], s["removed"], s["chunks_recomputed"]) == ([], [], [], 1)
+
+
+# --- object storage: a catalogue and its assets in a bucket ------------------------------------------------
+
+@pytest.fixture
+def aws_env(local_s3, monkeypatch):
+    """The local server's AWS environment in this process (GDAL and boto3 read it there)."""
+    from pipeline import store
+
+    for k, v in local_s3.env.items():
+        monkeypatch.setenv(k, v)
+    store.client.cache_clear()
+    yield local_s3
+    store.client.cache_clear()
+
+
+def test_a_catalogue_in_a_bucket_with_relative_asset_hrefs(tmp_path, aws_env):
+    config = make_world(tmp_path / "w")
+    second_drone(config.parent)
+    write_catalogue(config.parent, {"a.tif": MAY, "b.tif": JUNE})
+    aws_env.upload_tree(config.parent / "drone", "survey/drone")
+    url = aws_env.upload_tree(config.parent / "stac", "survey/stac")
+    stac = stac_config(config, f'kind = "stac"\ncatalog = "{url}/catalog.json"\nasset = "anomaly"\n')
+    inputs = load_inputs(stac)
+    bucket = f"s3://{aws_env.bucket}/survey/drone"
+    assert inputs.layers["V_i"].files == [f"{bucket}/a.tif", f"{bucket}/b.tif"]
+    etag = aws_env.client().head_object(Bucket=aws_env.bucket, Key="survey/drone/a.tif")["ETag"].strip('"')
+    size = (config.parent / "drone" / "a.tif").stat().st_size
+    assert inputs.raster_checks[f"{bucket}/a.tif"]["sha256"] == f"etag:{etag}:{size}"  # not read in full to hash
+    np.testing.assert_array_equal(inputs.layers["V_i"].array.compute(), v_i(config))
