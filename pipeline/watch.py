@@ -9,6 +9,7 @@ runs `update`, and logs one line per update. A failed update or poll is logged a
 from __future__ import annotations
 
 import glob
+import re
 import signal
 import threading
 import time
@@ -130,8 +131,13 @@ def _poll(poll: Callable[[], Snapshot], log: Callable[[str], None]) -> Snapshot 
     except MinemapError as e:
         log("poll failed: " + "; ".join(str(p) for p in e.problems))
     except Exception as e:  # a store that is down: the next poll may reach it
-        log(f"poll failed: {type(e).__name__}: {store.redact(str(e)) if store.is_url(str(e)) else e}")
+        log(f"poll failed: {type(e).__name__}: {_redacted(str(e))}")
     return None
+
+
+def _redacted(text: str) -> str:
+    """`text` with every URL in it shown without its query string or user info (see store.redact)."""
+    return re.sub(r"\b(?:s3|gs|https?)://[^\s\"'<>]+", lambda m: store.redact(m.group(0)), text)
 
 
 def _settled(poll: Callable[[], Snapshot], current: Snapshot, settle: float, interval: float,

@@ -322,3 +322,91 @@ def test_a_catalogue_in_a_bucket_with_relative_asset_hrefs(tmp_path, aws_env):
     size = (config.parent / "drone" / "a.tif").stat().st_size
     assert inputs.raster_checks[f"{bucket}/a.tif"]["sha256"] == f"etag:{etag}:{size}"  # not read in full to hash
     np.testing.assert_array_equal(inputs.layers["V_i"].array.compute(), v_i(config))
+
+
+# --- watch: new items in a catalogue, new objects under an S3 prefix ---------------------------------------
+
+class Watching:
+    """`watch` in a thread with a stand-in update that counts its calls; no settle, a short poll."""
+
+    def __init__(self, config: Path, poll=None) -> None:
+        from pipeline.watch import watch
+
+        self.calls, self.lines, self.stop = 0, [], threading.Event()
+        self.called = threading.Semaphore(0)
+
+        def fake_update() -> dict:
+            self.calls += 1
+            self.called.release()
+            return {"status": "updated", "added": [], "changed": [], "removed": [], "rejected": [],
+                    "chunks_recomputed": 1, "chunks_total": 1, "seconds": 0.0}
+
+        self.thread = threading.Thread(target=watch, args=(config, Path("out"), fake_update, self.lines.append),
+                                       kwargs={"settle": 0.0, "interval": 0.02, "stop": self.stop, "poll": poll})
+        self.thread.start()
+
+    def next_update(self) -> None:
+        assert self.called.acquire(timeout=60), self.lines
+
+    def quiet(self, polls: int = 10) -> None:
+        """Let `polls` more polls pass (counted, not timed) and check no update came of them."""
+        calls = self.calls
+        for _ in range(polls):
+            self.stop.wait(0.02)
+        assert self.calls == calls, self.lines
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+def test_watch_updates_when_a_new_item_is_catalogued(tmp_path):
+    from pipeline.watch import watched
+
+    config = make_world(tmp_path / "w")
+    second_drone(config.parent)
+    write_catalogue(config.parent, {"a.tif": MAY})
+    stac = stac_config(config, 'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n')
+    polls = []
+    poller = watched(stac)
+    assert poller.names() == [f"STAC {config.parent / 'stac' / 'catalog.json'}"]
+    w = Watching(stac, poll=lambda: polls.append(1) or poller())
+    try:
+        w.next_update()  # the first look: an update (a full run when OUT is new)
+        w.quiet()
+        write_catalogue(config.parent, {"a.tif": MAY, "b.tif": JUNE})  # b.tif catalogued
+        w.next_update()
+        w.quiet()
+    finally:
+        w.close()
+    assert w.calls == 2 and len(polls) > 10
+    assert w.lines[0] == "watching → out" and w.lines[-1] == "stopped"
+
+
+def test_watch_updates_when_an_object_lands_under_the_prefix(tmp_path, aws_env):
+    from pipeline.watch import watched
+
+    config = make_world(tmp_path / "w")
+    url = aws_env.upload_tree(config.parent / "drone", "flights")
+    s3 = config.with_name("s3.toml")
+    s3.write_text(config.read_text().replace('path = "drone/*.tif"', f'path = "{url}/*.tif"'))
+    poller = watched(s3)
+    assert poller.objects == (f"{url}/*.tif",) and list(poller()) == [f"{url}/a.tif"]
+    w = Watching(s3, poll=poller)
+    try:
+        w.next_update()
+        c = aws_env.client()
+        c.put_object(Bucket=aws_env.bucket, Key="flights/notes.txt", Body=b"not a raster")  # not the glob's
+        c.put_object(Bucket=aws_env.bucket, Key="flights/old/x.tif", Body=b"deeper: `*` stays in one folder")
+        w.quiet()
+        c.upload_file(str(config.parent / "drone" / "a.tif"), aws_env.bucket, "flights/2024-06-01.tif")
+        w.next_update()
+        w.quiet()
+        aws_env.stop()  # the store goes away: the watch logs it and goes on
+        w.quiet()
+    finally:
+        w.close()
+    assert w.calls == 2
+    failed = [line for line in w.lines if line.startswith("poll failed: ")]
+    assert failed and w.lines[-1] == "stopped"
+    assert aws_env.endpoint in failed[0] and "?" not in failed[0]  # URLs shown without their query strings
