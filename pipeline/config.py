@@ -193,6 +193,8 @@ class ProductSource(_Spec):
     product: Literal["contamination_probability"]
 
 
+RASTER_KINDS = ("raster", "stac")  # the sources whose files are rasters (a stac source's: its items' assets)
+
 Source = Annotated[
     Union[ConstantSource, RasterSource, StacSource, PolygonSource, DensitySource, CoverageSource, ProductSource],
     Field(discriminator="kind"),

@@ -23,7 +23,8 @@ import rasterio
 from pyproj import CRS
 
 from .model import banner as model_banner
-from .config import LoadedConfig
+from . import store
+from .config import RASTER_KINDS, LoadedConfig
 from .evidence import EVIDENCE, RASTERS, Bundled, csv_points, evidence_plan, write_evidence
 from .formulas import SUSTAINABLE
 from .grid import Grid
@@ -93,7 +94,7 @@ def evidence_layers(cfg: LoadedConfig, layers: dict, out_dir: Path, grid: Grid,
     for path, variables in input_users(layers).items():
         kinds = {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
         title = f"{path.stem} ({', '.join(variables)})"
-        if "raster" in kinds:
+        if kinds & set(RASTER_KINDS):
             with rasterio.open(path) as ds:
                 crs = ds.crs.to_wkt() if ds.crs else ""
                 hi = 255 if ds.dtypes[0] == "uint8" else 1
@@ -137,7 +138,7 @@ def input_users(layers: dict) -> dict[Path, list[str]]:
     users: dict[Path, list[str]] = {}
     for var, layer in layers.items():
         for f in layer.files:
-            users.setdefault(Path(f), []).append(var)
+            users.setdefault(store.ObjectPath(f) if store.is_url(f) else Path(f), []).append(var)
     return users
 
 

@@ -16,7 +16,8 @@ import geopandas as gpd
 import pyogrio
 
 from . import __version__
-from .config import DensitySource, LoadedConfig
+from . import store
+from .config import RASTER_KINDS, DensitySource, LoadedConfig
 from .grid import Grid
 from .outdir import Kept
 from .sources.loaders import file_sha256
@@ -42,7 +43,7 @@ def evidence_plan(cfg: LoadedConfig, users: dict[Path, list[str]], bundle_raster
     plan: dict[Path, Bundled] = {}
     taken: set[str] = set()
     for path, variables in users.items():
-        if any(cfg.spec.inputs[v].kind == "raster" for v in variables if v in cfg.spec.inputs):
+        if any(cfg.spec.inputs[v].kind in RASTER_KINDS for v in variables if v in cfg.spec.inputs):
             if bundle_rasters:
                 plan[path] = Bundled(f"{RASTERS}/{_unique(path.stem, taken)}{path.suffix}")
             continue
@@ -76,7 +77,7 @@ def write_evidence(staging: Path, cfg: LoadedConfig, grid: Grid, plan: dict[Path
         target = staging / where.name
         if where.layer is None:
             target.parent.mkdir(exist_ok=True)
-            shutil.copyfile(path, target)
+            store.download(path, target) if store.is_url(path) else shutil.copyfile(path, target)
             names.append(where.name)
             continue
         layer, condition = _read_as(cfg, path)

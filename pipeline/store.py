@@ -118,3 +118,31 @@ def _glob_regex(pattern: str) -> str:
             out.append(re.escape(pattern[i]))
             i += 1
     return "".join(out)
+
+
+class ObjectPath(str):
+    """A URL input where a local `Path` would stand (a project layer, a bundled copy): its key's name,
+    stem and suffix; the URL itself as the string (rasterio opens it)."""
+
+    @property
+    def name(self) -> str:
+        return urlsplit(self).path.rsplit("/", 1)[-1]
+
+    @property
+    def suffix(self) -> str:
+        name = self.name
+        return name[name.rfind("."):] if "." in name.strip(".") else ""
+
+    @property
+    def stem(self) -> str:
+        return self.name[: len(self.name) - len(self.suffix)]
+
+
+def download(url: str, target) -> None:
+    """Copy an object byte for byte into the local file `target`."""
+    if urlsplit(url).scheme == "s3":
+        bucket, key = split(url)
+        client().download_file(bucket, key, str(target))
+        return
+    with open(target, "wb") as f:
+        f.write(read_bytes(url))

@@ -48,8 +48,9 @@ class Watched:
         return out
 
 
-def watched(config: Path) -> Watched:
-    """What the config's raster and stac sources make a watch poll."""
+def watched(config: Path, grid_path: Path | None = None) -> Watched:
+    """What the config's raster and stac sources make a watch poll (a STAC API is searched with the
+    bbox of the region of `grid_path`, default the config's grid)."""
     cfg = load_config(config)
     rasters = [s.path if store.is_url(s.path) else str(cfg.resolve(s.path))
                for s in cfg.spec.inputs.values() if isinstance(s, RasterSource)]
@@ -57,7 +58,7 @@ def watched(config: Path) -> Watched:
     grid = None
     if stac:
         from .grid import load_grid
-        grid = load_grid(cfg.resolve(cfg.spec.grid))
+        grid = load_grid(grid_path or cfg.resolve(cfg.spec.grid))
     return Watched(tuple(p for p in rasters if not store.is_url(p)), tuple(p for p in rasters if store.is_url(p)),
                    tuple((s, cfg, grid) for s in stac))
 
@@ -106,11 +107,9 @@ def watch(config: Path, out_dir: Path, update: Callable[[], dict], log: Callable
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if poll is None:
-        poll = watched(config)
-        log(f"watching {', '.join(poll.names())} → {out_dir}")
-    else:
-        log(f"watching → {out_dir}")
+    poll = poll or watched(config)
+    names = ", ".join(poll.names()) + " " if isinstance(poll, Watched) else ""
+    log(f"watching {names}→ {out_dir}")
     seen: Snapshot | None = None
     while not stop.is_set():
         current = _poll(poll, log)

@@ -22,9 +22,11 @@ from conftest import engine_only
 from made import made_products
 from pipeline.cli import main
 from pipeline.errors import InputError
+from pipeline import store
 from pipeline.history import newest_acquisition
 from pipeline.sources import file_sha256
 from pipeline.runner import load_inputs, run, update
+from pipeline.writers.project import _relative
 from world import CRS, X0, Y1, make_world, write_raster
 
 MAY, JUNE = datetime(2024, 5, 1, 10, tzinfo=timezone.utc), datetime(2024, 6, 1, 10, tzinfo=timezone.utc)
@@ -299,8 +301,6 @@ def test_update_redoes_only_the_chunks_of_a_new_changed_or_removed_item(tmp_path
 @pytest.fixture
 def aws_env(local_s3, monkeypatch):
     """The local server's AWS environment in this process (GDAL and boto3 read it there)."""
-    from pipeline import store
-
     for k, v in local_s3.env.items():
         monkeypatch.setenv(k, v)
     store.client.cache_clear()
@@ -322,6 +322,13 @@ def test_a_catalogue_in_a_bucket_with_relative_asset_hrefs(tmp_path, aws_env):
     size = (config.parent / "drone" / "a.tif").stat().st_size
     assert inputs.raster_checks[f"{bucket}/a.tif"]["sha256"] == f"etag:{etag}:{size}"  # not read in full to hash
     np.testing.assert_array_equal(inputs.layers["V_i"].array.compute(), v_i(config))
+    # a run with every deliverable: the bundled rasters are the objects' bytes; unbundled, the QGIS
+    # project reads them through GDAL's /vsis3/ (with the same AWS environment)
+    record = run(stac, tmp_path / "out", workers=1, bundle_rasters=True)
+    assert record["inputs"][f"{bucket}/b.tif"]["sha256"].startswith("etag:")
+    assert (tmp_path / "out" / "evidence" / "b.tif").read_bytes() == (config.parent / "drone" / "b.tif").read_bytes()
+    assert _relative(store.ObjectPath(f"{bucket}/b.tif"), tmp_path / "out", None) == \
+        f"/vsis3/{aws_env.bucket}/survey/drone/b.tif"
 
 
 # --- watch: new items in a catalogue, new objects under an S3 prefix ---------------------------------------

@@ -200,21 +200,23 @@ def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | N
 @click.option("--settle", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="Seconds without new or growing files before updating (batches arrivals).")
 @click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Seconds between looks at the folders.")
+              help="Seconds between looks at the folders, S3 prefixes and STAC catalogues or API searches.")
 @wait_opt(600, "Seconds an update waits for another writer of OUT.")
 @user_errors
 def watch(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, settle: float,
           interval: float, wait: float) -> None:
-    """Watch CONFIG's raster folders; update OUT when new files have settled. One log line per update."""
+    """Watch CONFIG's raster folders, S3 prefixes and STAC sources; update OUT when new files or items have
+    settled. One log line per update."""
     from ..runner import update as update_pipeline
     from ..watch import watch as watch_folders
+    from ..watch import watched
 
     def log(line: str) -> None:
         err.print(line, soft_wrap=True, markup=False)
 
     try:
         watch_folders(config, out_dir, lambda: update_pipeline(config, out_dir, grid_path, workers, wait=wait),
-                      log, settle=settle, interval=interval)
+                      log, settle=settle, interval=interval, poll=watched(config, grid_path))
     except KeyboardInterrupt:
         log("stopped")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pyproj import CRS
 
+from .. import store
 from ..grid import Grid
 
 QGIS_VERSION = "3.22.16-Białowieża"
@@ -267,6 +268,8 @@ def _srs(wkt: str) -> ET.Element:
 
 
 def _relative(source: Path, out_dir: Path, layer: str | None) -> str:
+    if store.is_url(source):  # an object in a store: QGIS reads it through GDAL's virtual file systems
+        return store.gdal_path(source)
     rel = os.path.relpath(source, out_dir)
     rel = rel if rel.startswith("..") else f"./{rel}"
     return f"{rel}|layername={layer}" if layer else rel
