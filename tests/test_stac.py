@@ -9,7 +9,7 @@ import threading
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import numpy as np
 import pystac
@@ -119,10 +119,12 @@ def test_the_items_datetime_orders_the_mosaic_not_the_files_tag(tmp_path):
         ("2024-06-01T10:00:00+00:00", str(config.parent / "drone" / "a.tif"))
 
 
-def test_datetime_limits_a_static_catalogue(tmp_path):
+def test_datetime_and_the_region_limit_a_static_catalogue(tmp_path):
     config = make_world(tmp_path / "w")
     second_drone(config.parent)
-    write_catalogue(config.parent, {"a.tif": MAY, "b.tif": JUNE})
+    far = config.parent / "drone" / "far.tif"  # 30 km east: outside the region, kept out before it is opened
+    write_raster(far, np.full((50, 50), 0.9, np.float32), X0 + 30_000, Y1, 20.0, CRS, nodata=-1.0)
+    write_catalogue(config.parent, {"a.tif": MAY, "b.tif": JUNE, "far.tif": MAY})
     stac = stac_config(config, 'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n'
                                'datetime = "2024-05-01/2024-05-31"\n')
     inputs = load_inputs(stac)
@@ -199,8 +201,8 @@ class SearchServer:
         links = []
         if start + limit < len(match):
             rest = {k: v for k, v in q.items() if k != "token"}
-            links.append({"rel": "next", "href": here + "?" + "&".join(f"{k}={v}" for k, v in rest.items())
-                          + f"&token={start + limit}", "type": "application/geo+json"})
+            links.append({"rel": "next", "href": here + "?" + urlencode({**rest, "token": start + limit}),
+                          "type": "application/geo+json"})
         return {"type": "FeatureCollection", "features": match[start:start + limit], "links": links}
 
     def close(self) -> None:
@@ -223,7 +225,8 @@ def test_api_search_reads_every_page_for_the_region_and_datetime(tmp_path):
     ])
     try:
         stac = stac_config(config, f'kind = "stac"\napi = "{server.url}"\ncollection = "drones"\n'
-                                   f'datetime = "2024-01-01/2024-12-31"\nasset = "anomaly"\nlimit = 1\n')
+                                   f'datetime = "2024-01-01/2024-12-31"\nasset = "anomaly"\nlimit = 1\n'
+                                   f'query = {{ "eo:cloud_cover" = {{ lt = 10 }} }}\nfilter = "platform = \'uav-3\'"\n')
         inputs = load_inputs(stac)
     finally:
         server.close()
@@ -232,6 +235,8 @@ def test_api_search_reads_every_page_for_the_region_and_datetime(tmp_path):
     assert len(server.queries) == 2 and server.queries[1]["token"] == "1"  # page 2 through the `next` link
     q = server.queries[0]
     assert (q["collections"], q["datetime"], q["limit"]) == ("drones", "2024-01-01T00:00:00Z/2024-12-31T23:59:59Z", "1")
+    assert (q["query"], q["filter"], q["filter-lang"]) == ('{"eo:cloud_cover":{"lt":10}}', "platform = 'uav-3'",
+                                                           "cql2-text")
     # the region (UTM 38N x 500–510 km, y 4400–4410 km) in lon/lat, rounded outward: not typed by the user
     assert [float(v) for v in q["bbox"].split(",")] == pytest.approx([45.0, 39.749848, 45.116879, 39.840009], abs=2e-6)
 
@@ -294,6 +299,19 @@ def test_update_redoes_only_the_chunks_of_a_new_changed_or_removed_item(tmp_path
                            "c.tif": datetime(2024, 7, 1, tzinfo=timezone.utc)})
     s = update(stac, out, workers=1)
     assert (s["added"], s["changed"], s["removed"], s["chunks_recomputed"]) == ([], [], [], 1)
+
+    item = root / "stac" / "a" / "a.json"  # only the item's `updated` changes: its chunk is redone (conservative)
+    doc = json.loads(item.read_text())
+    doc["properties"]["updated"] = "2024-09-01T00:00:00Z"
+    item.write_text(json.dumps(doc))
+    s = update(stac, out, workers=1)
+    assert (s["added"], s["changed"], s["removed"], s["chunks_recomputed"]) == ([], [], [], 1)
+
+    # a's asset renamed: update leaves the item out, says why, goes on
+    item.write_text(item.read_text().replace('"anomaly"', '"visual"'))
+    s = update(stac, out, workers=1)
+    assert (s["removed"], s["chunks_recomputed"]) == ([str(root / "drone" / "a.tif")], 1)
+    assert s["rejected"] == [f"{item} (item a): has no asset 'anomaly' (its assets: visual): set `asset` in the source"]
 
 
 # --- object storage: a catalogue and its assets in a bucket ------------------------------------------------
