@@ -435,3 +435,19 @@ def test_watch_updates_when_an_object_lands_under_the_prefix(tmp_path, aws_env):
     failed = [line for line in w.lines if line.startswith("poll failed: ")]
     assert failed and w.lines[-1] == "stopped"
     assert aws_env.endpoint in failed[0] and "?" not in failed[0]  # URLs shown without their query strings
+
+
+def test_relative_hrefs_resolve_against_the_items_own_document():
+    from pipeline.stacread import item_of, join
+
+    f = feature("x", MAY, "./x.tif", [45, 39, 46, 40])  # beside the item, not beside the search page
+    f["links"] = [{"rel": "self", "href": "https://stac.example.org/v1/collections/c/items/x.json"}]
+    problems = []
+    item = item_of(f, "https://stac.example.org/v1/search?token=2", "anomaly", problems)
+    assert (item.href, item.id, item.acquired, problems) == (
+        "https://stac.example.org/v1/collections/c/items/x.tif", "x", MAY.timestamp(), [])
+    assert item.identity == "x@2024-05-01T10:00:00Z"  # no `updated`: the datetime stands for it
+    assert join("s3://b/stac/a/a.json", "../../drone/a.tif") == "s3://b/drone/a.tif"
+    assert join("/x/stac/a/a.json", "../../drone/a.tif") == "/x/drone/a.tif"
+    assert join("/x/stac/catalog.json", "file:///data/a.tif") == "/data/a.tif"
+    assert join("/x/stac/catalog.json", "s3://b/a.tif") == "s3://b/a.tif"
