@@ -340,6 +340,15 @@ def test_a_catalogue_in_a_bucket_with_relative_asset_hrefs(tmp_path, aws_env):
     size = (config.parent / "drone" / "a.tif").stat().st_size
     assert inputs.raster_checks[f"{bucket}/a.tif"]["sha256"] == f"etag:{etag}:{size}"  # not read in full to hash
     np.testing.assert_array_equal(inputs.layers["V_i"].array.compute(), v_i(config))
+    # what is remembered of an object counts only while its ETag is the same (size and last-modified, to
+    # the second, may be too): a remembered check with another ETag is read again
+    from pipeline.sources.loaders import inspect_raster
+    from pipeline.variables import VARIABLES
+
+    checks = {f"{bucket}/a.tif": {**inputs.raster_checks[f"{bucket}/a.tif"], "sha256": "etag:old:1", "max": 0.99}}
+    f = inspect_raster(f"{bucket}/a.tif", load_inputs(config).cfg.spec.inputs["V_i"], VARIABLES["V_i"], inputs.grid,
+                       [], checks)
+    assert f.sha256 == f"etag:{etag}:{size}" and checks[f"{bucket}/a.tif"]["max"] == pytest.approx(0.6)
     # a run with every deliverable: the bundled rasters are the objects' bytes; unbundled, the QGIS
     # project reads them through GDAL's /vsis3/ (with the same AWS environment)
     record = run(stac, tmp_path / "out", workers=1, bundle_rasters=True)
