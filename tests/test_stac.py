@@ -85,7 +85,7 @@ def v_i(config: Path) -> np.ndarray:
 def test_static_catalogue_gives_the_products_of_the_files(tmp_path):
     config = engine_only(make_world(tmp_path / "w"))
     second_drone(config.parent)
-    catalogue = write_catalogue(config.parent, {"a.tif": MAY, "b.tif": JUNE})
+    write_catalogue(config.parent, {"a.tif": MAY, "b.tif": JUNE})
     assert json.loads((config.parent / "stac" / "a" / "a.json").read_text())["assets"]["anomaly"]["href"] == \
         "../../drone/a.tif"  # relative, resolved against the item
     stac = stac_config(config, f'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n')
@@ -475,3 +475,18 @@ def test_relative_hrefs_resolve_against_the_items_own_document():
     assert join("/x/stac/a/a.json", "../../drone/a.tif") == "/x/drone/a.tif"
     assert join("/x/stac/catalog.json", "file:///data/a.tif") == "/data/a.tif"
     assert join("/x/stac/catalog.json", "s3://b/a.tif") == "s3://b/a.tif"
+
+
+@pytest.mark.parametrize("link, says", [
+    ({"rel": "next", "href": "https://api.example.org/search", "method": "POST", "body": {"token": 2}},
+     "the search's `next` link asks for a POST"),
+    ({"rel": "next", "href": "https://api.example.org/search?a=1"}, "points back at a page already read"),
+])
+def test_a_search_whose_next_link_cannot_be_followed_is_refused(monkeypatch, link, says):
+    from pipeline import stacread
+
+    page = {"type": "FeatureCollection", "features": [feature("x", MAY, "x.tif", [45, 39, 46, 40])], "links": [link]}
+    monkeypatch.setattr(stacread, "read_json", lambda url: page)
+    with pytest.raises(InputError) as e:
+        stacread.search_items("https://api.example.org", {"a": "1"})
+    assert says in e.value.problems[0].what and e.value.problems[0].where == "https://api.example.org/search"

@@ -46,7 +46,7 @@ class Layer:
 
     variable: str
     array: da.Array
-    files: list[Path] = field(default_factory=list)
+    files: list[Path | str] = field(default_factory=list)  # str: an object's URL (a STAC asset)
     rejected: list[Problem] = field(default_factory=list)  # raster files left out (lenient mode)
     jobs: dict[Index, TileJob] = field(default_factory=dict)
     salt: str = ""  # what else decides the values (a constant, a unit factor)
@@ -65,7 +65,7 @@ class Layer:
 
 
 def tiled_layer(var: str, name: str, grid: Grid, make_job: Callable[[Index], TileJob], token: str,
-                files: list[Path], rejected: list[Problem] | None = None, dtype: str = "float32") -> Layer:
+                files: list[Path | str], rejected: list[Problem] | None = None, dtype: str = "float32") -> Layer:
     jobs = {idx: make_job(idx) for idx in grid.tile_ids()}
     return Layer(var, tiled_array(name, grid, jobs, dtype=np.dtype(dtype), token=token), files, rejected or [], jobs)
 
