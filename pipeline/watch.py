@@ -110,6 +110,7 @@ def watch(config: Path, out_dir: Path, update: Callable[[], dict], log: Callable
     poll = poll or watched(config)
     names = ", ".join(poll.names()) + " " if isinstance(poll, Watched) else ""
     log(f"watching {names}→ {out_dir}")
+    log = _once(log)  # a store that stays down: its failure logged once, not at every poll
     seen: Snapshot | None = None
     while not stop.is_set():
         current = _poll(poll, log)
@@ -121,6 +122,18 @@ def watch(config: Path, out_dir: Path, update: Callable[[], dict], log: Callable
             seen = current
         stop.wait(interval)
     log("stopped")
+
+
+def _once(log: Callable[[str], None]) -> Callable[[str], None]:
+    """`log`, but a "poll failed" line the same as the last line is left out."""
+    last: list[str] = [""]
+
+    def logged(line: str) -> None:
+        if not (line.startswith("poll failed") and line == last[0]):
+            log(line)
+        last[0] = line
+
+    return logged
 
 
 def _poll(poll: Callable[[], Snapshot], log: Callable[[str], None]) -> Snapshot | None:

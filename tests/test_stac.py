@@ -135,6 +135,7 @@ def test_datetime_and_the_region_limit_a_static_catalogue(tmp_path):
 @pytest.mark.parametrize("change, says", [
     ("asset", "has no asset 'anomaly' (its assets: visual): set `asset` in the source"),
     ("datetime", "has no datetime"),
+    ("missing", "not found"),
     ("empty", "no STAC item for the region (bbox 45.000000, 39.749848, 45.116879, 39.840009, datetime 2025-01-01/..; "
               "inputs.V_i in stac.toml)"),
 ])
@@ -148,12 +149,17 @@ def test_catalogue_problems_name_the_item_or_catalogue(tmp_path, change, says):
         doc["properties"]["start_datetime"] = doc["properties"]["end_datetime"] = "2024-05-01T00:00:00Z"
         item_file.write_text(json.dumps(doc))
     when = 'datetime = "2025-01-01/.."\n' if change == "empty" else ""
+    if change == "missing":  # the asset's file is not there
+        doc = json.loads(item_file.read_text())
+        doc["assets"]["anomaly"]["href"] = "../../drone/gone.tif"
+        item_file.write_text(json.dumps(doc))
     stac = stac_config(config, f'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n{when}')
     with pytest.raises(InputError) as e:
         load_inputs(stac)
     [problem] = e.value.problems
     assert says in problem.what
-    assert problem.where == (str(catalogue) if change == "empty" else f"{item_file} (item a)")
+    assert problem.where == {"empty": str(catalogue), "missing": f"{config.parent / 'drone' / 'gone.tif'} (asset of "
+                             f"{item_file} (item a))"}.get(change, f"{item_file} (item a)")
     result = CliRunner().invoke(main, ["validate", str(stac)])
     assert result.exit_code == InputError.exit_code and says.split(":")[0] in " ".join(result.output.split())
 
@@ -453,11 +459,12 @@ def test_watch_updates_when_an_object_lands_under_the_prefix(tmp_path, aws_env):
             if any(line.startswith("poll failed: ") for line in w.lines):
                 break
             w.stop.wait(0.02)
+        w.polled(3)  # two more polls fail the same way
         assert w.thread.is_alive()  # still watching
     finally:
         w.close()
     failed = [line for line in w.lines if line.startswith("poll failed: ")]
-    assert failed and w.lines[-1] == "stopped"
+    assert len(failed) == 1 and w.lines[-1] == "stopped"  # logged once, not at every poll
     assert aws_env.endpoint in failed[0] and "?" not in failed[0]  # URLs shown without their query strings
 
 
