@@ -32,15 +32,15 @@ from .history import CATALOG, newest_acquisition
 from .outdir import Kept, staged_pages
 from .vector import read_vector
 from .writers.assessed import OUTLINES, NotAssessed, write_outlines
-from .writers.layouts import Layouts, layouts_element
+from .writers.layouts import Layouts, layouts_element, view_settings
 from .writers.maps import render_map
 from .joins import class_column  # the district table's class columns
-from .tasks import top_tasks
+from .tasks import tasking_for, top_tasks
 from .writers.pdf import Briefing, in_priority_order, land_rows, write_briefing
 from .writers.project import ProjectLayer, gray_style, write_project
 from .writers.columns import fmt
 from .writers.report import facts_table, html_table, write_report
-from .writers.styles import Legend
+from .writers.styles import RISK_COLOURS, Legend, spread
 from .writers.stac import ITEM, AssetInfo, write_stac_item
 from .writers.tasks import TASK_FILES
 
@@ -54,11 +54,12 @@ CLEARANCE_VARS = {"C", "A_c", "R", "E_f", "D_i"}
 def project_groups(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, layers: dict,
                    styles: dict[str, str], titles: dict[str, str], visible: str,
                    plan: dict[Path, Bundled] | None = None) -> list[tuple[str, list[ProjectLayer]]]:
-    """The project's groups, top to bottom: zones and districts, evidence, products.
+    """The project's groups, top to bottom: field tasks, zones and districts, evidence, products.
 
     Staged outputs are referred to by their final place in `out_dir`.
     """
     crs = grid.crs.to_wkt()
+    tasks = [tasks_layer(out_dir, cfg, grid)] if (staging / "tasks.gpkg").exists() and tasking_for(cfg, grid) else []
     top = []
     if (staging / "priority_zones.gpkg").exists():
         top.append(ProjectLayer("Priority zones", out_dir / "priority_zones.gpkg", "vector", crs, "zones",
@@ -73,8 +74,33 @@ def project_groups(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Grid, 
                 for name, style in styles.items()]
     # drawn bottom up: evidence vectors (points, outlines) above the opaque product rasters
     evidence = evidence_layers(cfg, layers, out_dir, grid, plan or {})
-    return [(name, group) for name, group in [("Briefing", top), ("Evidence", evidence),
+    return [(name, group) for name, group in [("Field tasks", tasks), ("Briefing", top), ("Evidence", evidence),
                                               ("Products", products)] if group]
+
+
+TASK_LABEL_MM = 15  # a task's label (8 characters at 7 pt) needs its square this wide on paper
+TASK_DRAW_MM = 4  # smaller squares are a mesh over the zones, which show the land then
+
+
+def tasks_layer(out_dir: Path, cfg: LoadedConfig, grid: Grid) -> ProjectLayer:
+    """tasks.gpkg as the operations officer reads it: each task outlined in its class's colour (the
+    risk classes' colours, from the zones' least class up), labelled with its ID without the UTM
+    zone ("PK6647-1") where its square is wide enough on paper; drawn where squares are ≥ 4 mm."""
+    rc = cfg.spec.products.risk_class
+    colours = dict(zip(rc.names, spread(RISK_COLOURS, len(rc.names))))
+    names = rc.names[rc.names.index(cfg.spec.products.priority_zones.from_class):]
+    side = tasking_for(cfg, grid).side
+    return ProjectLayer("Field tasks", out_dir / "tasks.gpkg", "vector", grid.crs.to_wkt(), "tasks",
+                        label_field="regexp_replace(\"task_id\", '^[0-9]{1,2}[A-Z]', '')", layer="tasks",
+                        categories=tuple((n, colours[n], n) for n in names), category_field="risk_class",
+                        label_expression=True, label_scale=_round_down(side * 1000 / TASK_LABEL_MM),
+                        draw_scale=_round_down(side * 1000 / TASK_DRAW_MM))
+
+
+def _round_down(scale: float) -> float:
+    """`scale` rounded down to two significant digits (1:66,666 → 1:66,000)."""
+    power = 10 ** (math.floor(math.log10(scale)) - 1)
+    return math.floor(scale / power + 1e-9) * power
 
 
 def not_assessed_title(path: Path) -> str:
@@ -163,25 +189,32 @@ def write_qgis_project(staging: Path, out_dir: Path, cfg: LoadedConfig, grid: Gr
         names.append(OUTLINES)
     groups = project_groups(staging, out_dir, cfg, grid, layers, styles, titles, visible, plan)
     title = f"minemap — {grid.name}"
-    layouts = print_layouts(out_dir, cfg, grid, groups, title, created, version)
-    write_project(staging / PROJECT, out_dir, grid, title, groups, (layouts_element(layouts),) if layouts else ())
+    boxes = pyogrio.read_bounds(staging / "districts.gpkg")[1] if (staging / "districts.gpkg").exists() else None
+    layouts = print_layouts(out_dir, cfg, grid, groups, title, created, version,
+                            [] if boxes is None else list(zip(boxes[2] - boxes[0], boxes[3] - boxes[1])))
+    extra = (layouts_element(layouts), view_settings(layouts)) if layouts else ()
+    write_project(staging / PROJECT, out_dir, grid, title, groups, tuple(e for e in extra if e is not None))
     return [*names, PROJECT]
 
 
 def print_layouts(out_dir: Path, cfg: LoadedConfig, grid: Grid, groups: list[tuple[str, list[ProjectLayer]]],
-                  title: str, created: str, version: str) -> Layouts | None:
+                  title: str, created: str, version: str,
+                  boxes: list[tuple[float, float]] | None = None) -> Layouts | None:
     """The briefing and atlas layouts: P_c (the residual when land is released) under the
-    priority zones and districts; None when neither P_c nor the residual is made."""
+    priority zones and districts (the atlas's pages fitted to the districts' `boxes`, width and
+    height in metres); None when neither P_c nor the residual is made."""
     layers = [layer for _, members in groups for layer in members]
     by_stem = {Path(layer.source).stem: layer for layer in layers if layer.kind == "raster"}
     raster = by_stem.get("residual_probability") or by_stem.get("contamination_probability")
     if raster is None or raster.source.parent != out_dir:
         return None
-    top = {layer.title: layer for _, members in groups[:1] for layer in members}
+    top = {layer.title: layer for name, members in groups if name == "Briefing" for layer in members}
     hatch = [layer for layer in top.values() if layer.style == "not_assessed"]  # over the raster
     shown = [top[t] for t in ("Priority zones", "Districts") if t in top] + hatch + [raster]
     run_date = created[:16].replace("T", " ") + " UTC" if created else ""
+    tasks = [layer for name, members in groups if name == "Field tasks" for layer in members]  # atlas pages only
     return Layouts(out_dir=out_dir, title=title, subtitle=raster.title, layers=shown, coverage=top.get("Districts"),
+                   atlas_layers=tasks, atlas_boxes=[(float(w), float(h)) for w, h in boxes or []],
                    extent=tuple(grid.geobox.extent.boundingbox), caveat=cfg.spec.label or "", run_date=run_date,
                    credits=f"minemap {version}; data: see run.json")
 
@@ -250,7 +283,8 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
                           pool: Executor | None = None, stamp: str = "", kept: dict[str, Kept] | None = None,
                           made_from: dict[str, str] | None = None, run: str = "",
                           hidden: dict[str, NotAssessed] | None = None, as_of: tuple[str, str] | None = None,
-                          classes: list[str] = (), changes: list[str] | None = None) -> list[str]:
+                          classes: list[str] = (), changes: list[str] | None = None,
+                          staged: Callable[[], object] | None = None) -> list[str]:
     """A PNG map per product (drawn from `sources`: the product's cells, with overviews) and
     report.html in `staging`; returns the file names. `pool` draws the maps (the run's worker
     processes); without one, threads here do (figures share no state). A map whose key (see
@@ -258,7 +292,8 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
     The maps are dated `stamp` before `subtitle`; the report `run`. `hidden`: the maps that hatch
     land not assessed, and where it is (see `writers.assessed`). `as_of` (the newest input: time,
     file), `classes` (risk class names) and `changes` (in words; None: a first run) make the
-    summary that opens the page, with the top field tasks (`tables["tasks"]`)."""
+    summary that opens the page, with the top field tasks (`tables["tasks"]`). `staged` waits for
+    files made beside this (the tasks', the evidence), which the report links when they exist."""
     hidden = hidden or {}
     districts = tables.get("districts")
     outlines = districts[["district", "geometry"]] if districts is not None else None  # all a map shows of them
@@ -304,6 +339,8 @@ def write_maps_and_report(staging: Path, sources: dict[str, Path], grid: Grid, l
                      "open minemap.qgz in QGIS to see them over the products.")
     heading = " · ".join(x for x in (run, subtitle) if x)
     shown = report_columns(table) if table is not None else None
+    if staged is not None:
+        staged()
     write_report(staging / REPORT, title=f"minemap — {grid.name}", subtitle=heading,
                  maps=[(f"{n}.png", titles[n], captions[n]) for n in legends], table=shown, notes=notes, sections=sections,
                  files=report_files(staging, legends, titles, units),

@@ -7,7 +7,7 @@ Binding happens here; arithmetic lives in `formulas`. Cells outside the region a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import dask.array as da
@@ -23,7 +23,7 @@ from .sources import Layer
 from .sources.direct import DIRECT
 from .sources.polygons import BurnJob
 from .tiles import tiled_array
-from .writers.styles import (BU_PU, EVIDENCE_STOPS, PU_OR, RELEASED_COLOURS, YL_OR_RD, Legend, csc_legend,
+from .writers.styles import (BU_PU, EVIDENCE_STOPS, PU_OR, RELEASED_COLOURS, YL_OR_RD, Legend, Stop, csc_legend,
                              ramp_legend, risk_class_legend)
 
 
@@ -84,7 +84,8 @@ class ProductDef:
         """The legend of a run (its .qml, PNG, PDF and project layer), over the config's range."""
         if self.configured_legend is not None:
             return self.configured_legend(cfg)
-        return self.legend_for(*(cfg.spec.products.colour_range(self.settings_key or self.name) or (None, None)))
+        legend = self.legend_for(*(cfg.spec.products.colour_range(self.settings_key or self.name) or (None, None)))
+        return replace(legend, marks=class_marks(legend, cfg)) if self.name == classified(cfg) else legend
 
 
 class Bound:
@@ -170,6 +171,27 @@ def _risk_class(b: Bound) -> da.Array:
     return da.map_blocks(_classes, p, b.product("evidence_count"), *extra, thresholds=rc.thresholds,
                          min_evidence=min_evidence(b.cfg), direct_class=rc.names.index(rc.direct_evidence_class) + 1,
                          dtype="uint8")
+
+
+def classified(cfg: LoadedConfig) -> str | None:
+    """The product the risk class thresholds cut (None: no classes, or they cut P_cal)."""
+    rc = cfg.spec.products.risk_class
+    if not rc.enabled or rc.by == "calibrated":
+        return None
+    return "residual_probability" if cfg.spec.release else "contamination_probability"
+
+
+def class_marks(legend: Legend, cfg: LoadedConfig) -> tuple[Stop, ...]:
+    """The ramp's ends and the class thresholds within it, each with the class starting there
+    ("0: low", "0.3: medium", …, "1"): the QGIS legend of the product the classes cut."""
+    if legend.kind != "ramp":
+        return ()
+    rc = cfg.spec.products.risk_class
+    first, last = legend.stops[0], legend.stops[-1]
+    starts = sum(t <= first.value for t in rc.thresholds)  # the class holding the ramp's low end
+    inside = [Stop(t, "", f"{t:g}: {rc.names[k + 1]}") for k, t in enumerate(rc.thresholds)
+              if first.value < t < last.value]
+    return (Stop(first.value, "", f"{first.label}: {rc.names[starts]}"), *inside, Stop(last.value, "", last.label))
 
 
 def _risk_legend(cfg: LoadedConfig) -> Legend:

@@ -183,12 +183,12 @@ def chunk_part(codes: np.ndarray, *arrays: np.ndarray, names: list[str], n_distr
     zones = tasks = None
     if zone_class is not None and "class" in a:
         offset = (block_id[0] * chunk, block_id[1] * chunk)
+        mask = zone_mask(a["class"], zone_class, a.get("direct"))
+        if tasking is not None and mask.any():  # the zones' cells cut along the tasking grid
+            tasks = task_pieces(mask, a["class"], a.get("P_res", a["P_c"]), a.get("n"), codes, n, n_classes,
+                                a.get("direct"), offset, tasking)
         zones = _zone_pieces(a["class"], a.get("P_res", a["P_c"]), a.get("n"), codes, n, zone_class, offset,
-                             a.get("direct"), n_classes)
-        if zones is not None and tasking is not None:  # the same cells cut along the tasking grid
-            tasks = task_pieces(zone_mask(a["class"], zone_class, a.get("direct")), a["class"],
-                                a.get("P_res", a["P_c"]), a.get("n"), codes, n, n_classes, a.get("direct"), offset,
-                                tasking)
+                             a.get("direct"), n_classes, mask, tasks)
     out = np.empty((1, 1), dtype=object)
     out[0, 0] = {"districts": sums, "zones": zones, "tasks": tasks}
     return out
@@ -205,10 +205,12 @@ def _window_of(m: np.ndarray, d: int) -> tuple[int, tuple[slice, slice], np.ndar
 
 def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, code: np.ndarray, n_codes: int,
                  zone_class: int, offset: tuple[int, int], direct: np.ndarray | None = None,
-                 n_classes: int = 0) -> dict | None:
+                 n_classes: int = 0, mask: np.ndarray | None = None, tasks: dict | None = None) -> dict | None:
     """Connected cells of class ≥ zone_class, or of direct evidence, in one chunk: outlines (pixel
-    coordinates), sums (with the cells of each class, for the zone's class by area), edges."""
-    mask = zone_mask(cls, zone_class, direct)
+    coordinates), sums (with the cells of each class, for the zone's class by area), edges.
+    With the chunk's `tasks` (the same cells cut along the tasking grid), each zone's outline is
+    the union of its tasks' (one polygonisation of the chunk instead of two)."""
+    mask = zone_mask(cls, zone_class, direct) if mask is None else mask
     labels, n = ndimage.label(mask)  # 4-connected, as the outlines below
     if n == 0:
         return None
@@ -227,13 +229,7 @@ def _zone_pieces(cls: np.ndarray, p_c: np.ndarray, count: np.ndarray | None, cod
     if count is not None:
         stats["n_sum"] = np.bincount(inside, weights=count[mask].astype(np.float64), minlength=n)
         stats["n_min"] = -_group_max(inside, -count[mask].astype(np.int64), n).astype(np.int64)
-    outlines: list[list] = [[] for _ in range(n)]
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    win = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)  # polygonize only where zones are
-    for geom, value in shapes(labels[win].astype(np.int32, copy=False), mask=mask[win], connectivity=4,
-                              transform=Affine.translation(offset[1] + cols[0], offset[0] + rows[0])):
-        outlines[int(value) - 1].append(ring_polygon(geom["coordinates"]))
-    wkb = [shapely.to_wkb(p[0] if len(p) == 1 else shapely.union_all(p)) for p in outlines]
+    wkb = _outlines_of(labels, mask, offset, n) if tasks is None else _union_of_tasks(labels, offset, n, tasks)
     edges = {"top": labels[0, :].copy(), "bottom": labels[-1, :].copy(),
              "left": labels[:, 0].copy(), "right": labels[:, -1].copy()}
     return {"n": n, "stats": stats, "wkb": wkb, "edges": edges}
@@ -245,6 +241,32 @@ def zone_mask(cls: np.ndarray, zone_class: int, direct: np.ndarray | None) -> np
     if direct is not None:
         mask |= (direct == 1) & (cls != UINT8_NODATA)
     return mask
+
+
+def _outlines_of(labels: np.ndarray, mask: np.ndarray, offset: tuple[int, int], n: int) -> list[bytes]:
+    """Each label's outline (WKB, pixel coordinates of the grid), polygonised where zones are."""
+    outlines: list[list] = [[] for _ in range(n)]
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    win = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    for geom, value in shapes(labels[win].astype(np.int32, copy=False), mask=mask[win], connectivity=4,
+                              transform=Affine.translation(offset[1] + cols[0], offset[0] + rows[0])):
+        outlines[int(value) - 1].append(ring_polygon(geom["coordinates"]))
+    return [shapely.to_wkb(p[0] if len(p) == 1 else shapely.union_all(p)) for p in outlines]
+
+
+def _union_of_tasks(labels: np.ndarray, offset: tuple[int, int], n: int, tasks: dict) -> list[bytes]:
+    """Each zone's outline as the union of its task parts' (a task part lies in one zone: the one
+    holding its first cell); vertices left on the tasking lines by the union are dropped."""
+    first = tasks["stats"]["first"]
+    zone = labels[(first >> 32) - offset[0], (first & 0xFFFFFFFF) - offset[1]] - 1
+    parts = shapely.from_wkb(tasks["wkb"])
+    order = np.argsort(zone, kind="stable")
+    bounds = np.searchsorted(zone[order], np.arange(n + 1))
+    wkb = []
+    for k in range(n):
+        mine = parts[order[bounds[k]:bounds[k + 1]]]
+        wkb.append(shapely.to_wkb(mine[0] if len(mine) == 1 else shapely.simplify(shapely.union_all(mine), 0)))
+    return wkb
 
 
 def _group_max(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

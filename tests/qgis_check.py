@@ -11,7 +11,7 @@ import sys
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from qgis.core import (QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsPointXY,  # noqa: E402
-                       QgsProject, QgsRasterLayer)
+                       QgsProject, QgsRasterLayer, QgsRectangle)
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
@@ -55,6 +55,19 @@ def painted_share(layer: QgsRasterLayer, size: int = 300) -> float:
     return painted / (size // 2) ** 2
 
 
+def short_labels(layer) -> dict:
+    """The label text QGIS evaluates for each feature (the label expression), by its task_id."""
+    from qgis.core import QgsExpression, QgsExpressionContext, QgsExpressionContextUtils
+
+    expression = QgsExpression(layer.labeling().settings().fieldName)
+    context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(layer))
+    out = {}
+    for feature in layer.getFeatures():
+        context.setFeature(feature)
+        out[feature["task_id"]] = expression.evaluate(context)
+    return out
+
+
 def inspect_project(path: str, png: str) -> dict:
     """What a user sees opening the project: groups, layers (valid, renderer, labels), a render."""
     project = QgsProject.instance()
@@ -73,6 +86,20 @@ def inspect_project(path: str, png: str) -> dict:
                 if hasattr(layer, "labelsEnabled"):
                     entry["labels"] = layer.labeling().settings().fieldName if layer.labelsEnabled() else None
                     entry["features"] = layer.featureCount()
+                    if layer.labelsEnabled():  # labels shown from 1:label_scale inwards (0: always)
+                        settings = layer.labeling().settings()
+                        entry["label_scale"] = settings.minimumScale if settings.scaleVisibility else 0
+                        entry["label_priority"] = settings.priority
+                    entry["draw_scale"] = layer.minimumScale() if layer.hasScaleBasedVisibility() else 0
+                if entry["renderer"] == "categorizedSymbol":  # value → outline colour(s), top layer last
+                    entry["field"] = layer.renderer().classAttribute()
+                    entry["categories"] = {c.value(): [c.symbol().symbolLayer(i).color().name()
+                                                       for i in range(c.symbol().symbolLayerCount())]
+                                           for c in layer.renderer().categories()}
+                    entry["short_ids"] = short_labels(layer)
+                    categories = layer.renderer().categories()  # kept: the symbols live as long as the list
+                    symbol = categories[0].symbol()  # its lines drawn inside the polygon by (mm)
+                    entry["insets"] = [symbol.symbolLayer(i).offset() for i in range(symbol.symbolLayerCount())]
             report["layers"].append(entry)
     settings = QgsMapSettings()
     settings.setLayers(root.checkedLayers())
@@ -89,7 +116,33 @@ def inspect_project(path: str, png: str) -> dict:
     colours = {image.pixel(x, y) for y in range(0, 800, 4) for x in range(0, 700, 4)}
     white = sum(1 for y in range(0, 800, 4) for x in range(0, 700, 4) if QColor(image.pixel(x, y)).lightness() > 250)
     report["render"] = {"distinct_colours": len(colours), "white_share": white / (200 * 175)}
+    tasks = project.mapLayersByName("Field tasks")
+    if tasks:  # the labels QGIS places around the first task (zone 1's) at two scales
+        centre = next(tasks[0].getFeatures()).geometry().centroid().asPoint()
+        report["labels_at"] = {str(scale): labels_at(project, centre, scale, png.replace(".png", f"_{scale}.png"))
+                               for scale in (50_000, 100_000)}
     return report
+
+
+def labels_at(project, centre, scale: int, png: str) -> dict:
+    """Labels placed per layer name on a 1000 × 800 px (96 dpi) render at 1:`scale` about `centre`."""
+    settings = QgsMapSettings()
+    settings.setLayers(project.layerTreeRoot().checkedLayers())
+    settings.setDestinationCrs(project.crs())
+    settings.setOutputDpi(96)
+    settings.setOutputSize(QSize(1000, 800))
+    half = 0.5 * scale * 0.0254 / 96  # metres per pixel / 2
+    settings.setExtent(QgsRectangle(centre.x() - 1000 * half, centre.y() - 800 * half,
+                                    centre.x() + 1000 * half, centre.y() + 800 * half))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    job.renderedImage().save(png)
+    names = {layer.id(): layer.name() for layer in project.mapLayers().values()}
+    counts: dict = {}
+    for label in job.takeLabelingResults().allLabels():
+        counts[names[label.layerID]] = counts.get(names[label.layerID], 0) + 1
+    return counts
 
 
 def main() -> None:

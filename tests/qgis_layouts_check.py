@@ -12,7 +12,9 @@ import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import QgsApplication, QgsLayoutExporter, QgsProject, QgsSymbolLayer, QgsUnitTypes  # noqa: E402
+from qgis.core import (QgsApplication, QgsLayoutExporter, QgsLayoutUtils, QgsNumericFormatContext, QgsProject,  # noqa: E402
+                       QgsSymbolLayer,
+                       QgsUnitTypes)
 from qgis.PyQt.QtCore import Qt  # noqa: E402
 from qgis.PyQt.QtGui import QColor, QImage  # noqa: E402
 
@@ -53,8 +55,16 @@ def items(layout) -> dict:
             found["scalebars"] += 1
             found["scale"].append({"units": QgsUnitTypes.toAbbreviatedString(item.units()),
                                    "per_segment": item.unitsPerSegment(), "segments": item.numberOfSegments(),
-                                   "label": item.unitLabel(), "map_units_per_unit": item.mapUnitsPerScaleBarUnit()})
+                                   "label": item.unitLabel(), "map_units_per_unit": item.mapUnitsPerScaleBarUnit(),
+                                   "texts": bar_texts(item)})
     return found
+
+
+def bar_texts(bar) -> list:
+    """The scale bar's labels as QGIS prints them (its number format; the unit after the last)."""
+    context = QgsNumericFormatContext()
+    values = [k * bar.unitsPerSegment() for k in range(bar.numberOfSegments() + 1)]
+    return [bar.numericFormat().formatDouble(v, context) for v in values]
 
 
 def outline_widths(layout, project) -> dict:
@@ -95,6 +105,8 @@ def main() -> None:
     atlas_layout = project.layoutManager().layoutByName(ATLAS)
     if atlas_layout is not None:
         atlas = atlas_layout.atlas()
+        # the project's scales, as QGIS's layout designer and processing exports hand them to the atlas
+        atlas_layout.renderContext().setPredefinedScales(QgsLayoutUtils.predefinedScales(atlas_layout))
         report["atlas"] = {"enabled": atlas.enabled(), "coverage": atlas.coverageLayer().name()
                            if atlas.coverageLayer() else None, "count": 0, "pages": []}
         atlas.beginRender()
@@ -112,11 +124,15 @@ def main() -> None:
             page = {"ok": ok, "name": atlas.currentFilename(), "ink": ink(png) if ok else 0.0, "png": os.path.basename(png),
                     "district": atlas.layout().reportContext().feature().attribute("district"),
                     "labels": items(atlas_layout)["labels"], "outlines": outline_widths(atlas_layout, project),
+                    "legend_text": items(atlas_layout)["legend_text"],
                     "extent": _box(atlas_layout.referenceMap().extent()),
-                    "feature_box": _box(atlas.layout().reportContext().feature().geometry().boundingBox())}
+                    "feature_box": _box(atlas.layout().reportContext().feature().geometry().boundingBox()),
+                    "scale": atlas_layout.referenceMap().scale(), "scalebar": items(atlas_layout)["scale"]}
             report["atlas"]["pages"].append(page)
         atlas.endRender()
         report["atlas"]["items"] = items(atlas_layout)
+        report["atlas"]["map_layers"] = report["atlas"]["items"].get("map_layers")
+        report["atlas"]["scales"] = list(atlas_layout.renderContext().predefinedScales())
     print(json.dumps(report))
     app.exitQgis()
 

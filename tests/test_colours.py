@@ -8,6 +8,7 @@ import re
 import subprocess
 import xml.etree.ElementTree as ET
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,10 +18,11 @@ import rasterio
 from matplotlib.colors import to_hex
 
 from faults import assert_refused
-from pipeline.products import PRODUCTS, product_legend
+from pipeline.config import load_config
+from pipeline.products import PRODUCTS, class_marks, product_legend
 from pipeline.runner import run
 from pipeline.writers.maps import _colours, coloured
-from pipeline.writers.styles import INSUFFICIENT_COLOUR, YL_OR_RD, qml, risk_class_legend, spread
+from pipeline.writers.styles import INSUFFICIENT_COLOUR, YL_OR_RD, Stop, qml, risk_class_legend, spread
 from test_maps import hex_rgb, near, rgb, span
 from world import write_raster
 
@@ -151,10 +153,15 @@ def test_config_range_is_the_same_in_qml_png_and_project(world, tmp_path):
     run(world, out, workers=1)
     attrib, items = _shader(ET.parse(out / "contamination_probability.qml").getroot())
     assert (float(attrib["minimumValue"]), float(attrib["maximumValue"]), attrib["clip"]) == (0.0, 0.5, "0")
-    assert [v for v, _ in items] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4, 0.5])
-    assert [c for _, c in items] == YL_OR_RD
+    # the ramp's 6 stops and, marked for the legend, the class thresholds within it (0.3 is a stop; 0.45
+    # in the ramp's colour there: halfway from #f03b20 to #bd0026, by hand #d61e23; 0.6 is beyond)
+    assert [v for v, _ in items] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5])
+    assert [c for _, c in items] == [*YL_OR_RD[:5], "#d61e23", YL_OR_RD[5]]
+    labels = [i.get("label") for i in ET.parse(out / "contamination_probability.qml").getroot().iter("item")]
+    assert labels == ["0: low", "", "", "0.3: medium", "", "0.45: high", "≥ 0.5"]
     legend = product_legend("contamination_probability", 0.0, 0.5)
-    assert qml(legend) == (out / "contamination_probability.qml").read_text()  # the legend drew the style
+    assert qml(replace(legend, marks=class_marks(legend, load_config(world)))) \
+        == (out / "contamination_probability.qml").read_text()  # the legend drew the style
     # the QGIS project carries the same renderer
     with zipfile.ZipFile(out / "minemap.qgz") as z:
         project = ET.fromstring(z.read(next(n for n in z.namelist() if n.endswith(".qgs"))))
@@ -227,11 +234,15 @@ print(json.dumps([list(shader.shade(float(v))[:4]) for v in sys.argv[3:]]))
     ("environmental_impact", [-1000, -20, -10, -3, 0, 5, 20, 1844]),  # beyond the range: the end colours
     ("contamination_probability", [-0.5, 0, 0.1, 0.4, 0.4667, 0.6, 0.95, 1, 3]),
     ("recovery_rate", [0, 1.7, 2.7, 5, 22.5]),
-    ("clearance_sustainability", [0.1, 0.5, 0.7, 0.71, 0.85, 0.9, 5])])  # classes: ≤ upper bound
+    ("clearance_sustainability", [0.1, 0.5, 0.7, 0.71, 0.85, 0.9, 5]),  # classes: ≤ upper bound
+    # the legend's marks at the class thresholds lie on the ramp: QGIS draws it as without them
+    ("contamination_probability+marks", [0, 0.1, 0.3, 0.37, 0.45, 0.5, 0.6, 0.93, 1])])
 def test_qgis_draws_a_value_in_the_png_colour(tmp_path, name, values):
     # real QGIS 3.22 reads the .qml and colours each value as the PNG and PDF do (clip="0": values
     # beyond the range take the end colour in both)
-    legend = product_legend(name)
+    legend = product_legend(name.split("+")[0])
+    if name.endswith("+marks"):
+        legend = replace(legend, marks=tuple(Stop(v, "", f"{v:g}") for v in (0, 0.3, 0.45, 0.6, 1)))
     (tmp_path / "s.qml").write_text(qml(legend))
     (tmp_path / "shade.py").write_text(SHADE)
     tif = write_raster(tmp_path / "s.tif", np.zeros((2, 2), np.float32), 500_000, 4_410_000, 100, "EPSG:32638",

@@ -105,6 +105,12 @@ def test_worker_processes_only_where_a_spawn_cannot_rerun_a_script(monkeypatch):
     assert not spawn_is_harmless()
     script.__file__ = "/opt/venv/bin/minemap"  # the command
     assert spawn_is_harmless()
+    script.__file__ = "/opt/venv/lib/python3.11/site-packages/pipeline/cli/__main__.py"  # python -m pipeline.cli:
+    script.__spec__ = types.SimpleNamespace(name="pipeline.cli.__main__")  # guarded, so a spawn re-runs nothing
+    assert spawn_is_harmless()
+    script.__spec__ = types.SimpleNamespace(name="tools.__main__")  # another package's, maybe unguarded
+    script.__file__ = "/home/analyst/tools/__main__.py"
+    assert not spawn_is_harmless()
     del script.__file__  # a notebook or the interactive interpreter
     assert spawn_is_harmless()
 

@@ -7,6 +7,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import pyogrio
 import pytest
 
 from conftest import REPO
@@ -74,7 +75,7 @@ def test_project_opens_with_every_layer_valid_and_moves_with_its_folder(tmp_path
 
     report = open_project(tmp_path / "moved" / "out" / "minemap.qgz", tmp_path / "project.png")
     assert report["read"] and report["crs"] == "EPSG:32638"
-    assert report["groups"] == ["Briefing", "Evidence", "Products"]
+    assert report["groups"] == ["Field tasks", "Briefing", "Evidence", "Products"]
     layers = {entry["name"]: entry for entry in report["layers"]}
     assert all(entry["valid"] for entry in layers.values()), [e for e in layers.values() if not e["valid"]]
     assert all(entry["source"].startswith(str(tmp_path / "moved")) for entry in layers.values())
@@ -86,6 +87,29 @@ def test_project_opens_with_every_layer_valid_and_moves_with_its_folder(tmp_path
     # the briefing layers: zones labelled by rank, districts by name, with all their features
     assert layers["Priority zones"]["labels"] == "rank" and layers["Priority zones"]["features"] > 10
     assert layers["Districts"]["labels"] == "district" and layers["Districts"]["features"] == 9
+    # field tasks on top: every task of tasks.gpkg, outlined in its risk class's colour (the classes'
+    # palette, over a white casing, inset from the zone outline), labelled with its ID less the UTM zone from 1:66,000 (a 1 km
+    # square 15 mm wide) and drawn from 1:250,000 (4 mm), their labels after the zones' ranks
+    tasks = layers["Field tasks"]
+    frame = pyogrio.read_dataframe(tmp_path / "moved" / "out" / "tasks.gpkg", columns=["task_id", "risk_class"],
+                                   read_geometry=False)
+    assert tasks["group"] == "Field tasks" and tasks["visible"] and tasks["valid"]
+    assert tasks["features"] == len(frame) > 100
+    assert tasks["renderer"] == "categorizedSymbol" and tasks["field"] == "risk_class"
+    assert set(frame["risk_class"]) <= set(tasks["categories"])
+    assert tasks["categories"] == {"high": ["#ffffff", "#e31a1c"], "very high": ["#ffffff", "#49006a"]}
+    assert tasks["insets"] == [0.5, 0.5]  # 0.5 mm inside: the zones' black outline stays whole
+    assert (tasks["label_scale"], tasks["draw_scale"]) == (66_000, 250_000)
+    assert layers["Priority zones"]["label_priority"] > tasks["label_priority"] > layers["Districts"]["label_priority"]
+    assert len(tasks["short_ids"]) == len(frame)
+    for task_id, short in tasks["short_ids"].items():  # "38TPK6647-1" → "PK6647-1"
+        assert task_id.endswith(short) and short[:2].isalpha() and len(task_id) - len(short) == 3, (task_id, short)
+    # around zone 1 at 1:50,000 (13 × 11 km, about 120 tasks of ≤ 1 km²) QGIS places task IDs inside the
+    # zones beside the zone ranks (zone interiors are obstacles that keep district names off, not task
+    # IDs); at 1:100,000 only the zone ranks
+    near, far = report["labels_at"]["50000"], report["labels_at"]["100000"]
+    assert near.get("Field tasks", 0) > 50 and near.get("Priority zones", 0) >= 3, near
+    assert "Field tasks" not in far and far.get("Priority zones", 0) >= near["Priority zones"], far
     evidence = {e["source"].split("|layername=")[-1] if "|layername=" in e["source"] else Path(e["source"]).name
                 for e in report["layers"] if e["group"] == "Evidence"}  # vectors from OUT/evidence.gpkg
     assert {"mine_records", "minefields", "cleared_areas", "soil", "2024-05-12_aghdam.tif", "release",

@@ -41,7 +41,7 @@ def pdf_ink(pdf: Path, tmp: Path) -> float:
 
 
 def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_path):
-    report = export(sample_out / "minemap.qgz", tmp_path, "Kalbajar", "Lachin")
+    report = export(sample_out / "minemap.qgz", tmp_path, "Kalbajar", "Lachin", "Zangilan")
     assert report["read"] and report["layouts"] == ["minemap briefing", "minemap districts atlas"]
 
     # land is released; not-assessed land hatched above the raster (issue #20), its legend entry in words
@@ -53,12 +53,18 @@ def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_pat
     assert brief["maps"] == 1 and brief["grids"] == 1 and brief["scalebars"] == 1
     # legends in words: the raster shows its ramp, not QGIS's "Band 1: … (Gray)" line (issue #22)
     assert not any("Band 1" in text or "(Gray)" in text for text in brief["legend_text"]), brief["legend_text"]
+    # ... the P_res ramp labelled at 0, the config's class thresholds (the sample's 0.3, 0.45, 0.6) and 1,
+    # each with the class starting there; QGIS 3.22's continuous ramp labels only its ends
+    record = json.loads((sample_out / "run.json").read_text())
+    classes = record["config"]["settings"]["products"]["risk_class"]
+    assert classes["thresholds"] == [0.3, 0.45, 0.6]
+    marks = ["0: low", *(f"{t:g}: {n}" for t, n in zip(classes["thresholds"], classes["names"][1:])), "1"]
+    assert brief["legend_text"][-5:] == marks == ["0: low", "0.3: medium", "0.45: high", "0.6: very high", "1"]
     # round kilometres: the sample's map is about 135 km across 170 mm, so 2 segments of 20 km
     # (labelled 0, 20, 40 km: with 1000 map units per scale bar unit QGIS printed 0, 0.02, 0.04 km)
     assert brief["scale"] == [{"units": "km", "per_segment": 20.0, "segments": 2, "label": "km",
-                               "map_units_per_unit": 1.0}]
+                               "map_units_per_unit": 1.0, "texts": ["0", "20", "40"]}]
     assert brief["pictures"] == [":/images/north_arrows/layout_default_north_arrow.svg"]
-    record = json.loads((sample_out / "run.json").read_text())
     label = record["config"]["settings"]["label"]
     assert set(brief["labels"]) == {"minemap — karabakh-100m", shown[3], label,
                                     f"Run {record['created_utc'][:16].replace('T', ' ')} UTC",
@@ -90,6 +96,23 @@ def test_briefing_layout_and_district_atlas_export_from_qgis(sample_out, tmp_pat
     items = atlas["items"]
     assert items["grids"] == 1 and items["scalebars"] == 1
     assert not any("Band 1" in text for text in items["legend_text"])
+    assert items["legend_text"][-5:] == marks and items["legend"][0] == "Field tasks"  # tasks atop the zones
+    assert atlas["map_layers"][:2] == ["Field tasks", "Priority zones"]
+    # round kilometres whatever the district's size (QGIS 3.22 fits 7 or 9 km segments by itself): the
+    # largest district (Aghdam, 71 × 52 km) at 1:480,000 in 10 km segments, the smallest (Zangilan,
+    # 32 × 23 km) at 1:240,000 in 5 km; every page at one of the project's scales
+    assert (by_name["Aghdam"]["scale"], by_name["Zangilan"]["scale"]) == pytest.approx((480_000, 240_000))
+    assert by_name["Aghdam"]["scalebar"][0]["texts"] == ["0", "10", "20"]
+    assert by_name["Zangilan"]["scalebar"][0]["texts"] == ["0", "5", "10"]
+    # field tasks are drawn from 1:250,000: on Zangilan's page (its one task class listed, the legend
+    # filtered by the page's map: no hatch there either), not on Aghdam's at 1:480,000
+    assert by_name["Zangilan"]["legend_text"] == ["high", "Priority zones", "Districts", *marks]
+    assert by_name["Aghdam"]["legend_text"] == ["Priority zones", "Districts", shown[2], *marks]
+    for page in atlas["pages"]:
+        assert min(abs(page["scale"] - s) for s in atlas["scales"]) < 1, page["scale"]
+        bar = page["scalebar"][0]
+        assert bar["units"] == "km" and bar["label"] == "km" and bar["segments"] == 2
+        assert f"{bar['per_segment']:.0e}"[0] in "125" and bar["per_segment"] >= 1, (page["district"], bar)
     scale = items["scale"][0]
     assert scale["units"] == "km" and scale["per_segment"] >= 1 and scale["per_segment"] == int(scale["per_segment"])
     aghdam = by_name["Aghdam"]["labels"]

@@ -60,14 +60,22 @@ class Delivery:
     hashing: Future | None = None  # the product files' SHA-256, taken while the rest is drawn
     looks: dict[str, str] = field(default_factory=dict)  # the briefing pages' cells, for the state
     tasking: dict | None = None  # the field tasks' grid and counts, for run.json
+    files: Executor | None = None  # a thread writing files nothing else here reads (the tasks'), while in a call
+    waits: list[Future] = field(default_factory=list)  # that thread's work, waited for before the call returns
 
     def __call__(self, sources: dict[str, Path]) -> None:
         """Styles, summaries, QGIS project, maps and report: everything but the product files
         (`sources`, final by now: hashed for the record meanwhile, as hashlib frees the interpreter)."""
         t_sum = time.perf_counter()
-        with ThreadPoolExecutor(1, thread_name_prefix="minemap-hash") as hasher:
+        with (ThreadPoolExecutor(1, thread_name_prefix="minemap-hash") as hasher,
+              ThreadPoolExecutor(1, thread_name_prefix="minemap-files") as self.files):
             self.hashing = hasher.submit(file_hashes, self.staging, [p.name for p in sources.values()])
             self._deliver(sources, t_sum)
+            for waiting in self.waits:  # their errors are the run's; a list: the files it made
+                made = waiting.result()
+                if isinstance(made, list):
+                    self.names.extend(made)
+        self.timing["deliverables_s"] = round(time.perf_counter() - t_sum, 3)
 
     def _deliver(self, sources: dict[str, Path], t_sum: float) -> None:
         cfg, grid, staging, targets = self.inputs.cfg, self.inputs.grid, self.staging, self.targets
@@ -90,10 +98,14 @@ class Delivery:
         tables = write_summaries(staging, extra.parts, cfg, grid, districts, self.fields) if extra else {}
         self.names.extend(f for f in ("districts.gpkg", "districts.csv", "priority_zones.gpkg")
                           if (staging / f).exists())
-        if extra:  # field tasks: the zones cut along the tasking grid (tables gets them as "tasks")
-            names, self.tasking = stage_tasks(staging, extra.parts, cfg, grid, districts and districts.names,
-                                              self.fields, tables)
+        if extra:  # field tasks: the zones cut along the tasking grid (tables gets them as "tasks"); their
+            # files are written beside the rest (GeoJSON's coordinates are slow to print), which needs only the table
+            names, self.tasking, writing = stage_tasks(staging, extra.parts, cfg, grid,
+                                                       districts and districts.names, self.fields, tables,
+                                                       self.files)
             self.names.extend(names)
+            if writing is not None:
+                self.waits.append(writing)
         if zarr:
             self.changes.update(note=ZARR_SKIPS)
             if cfg.spec.output.deliverables:
@@ -138,11 +150,11 @@ class Delivery:
             if deliver:
                 project = ({**styles, CHANGE: qml(change)}, map_titles) if change is not None else (styles, titles)
                 kept = kept_files(self.out_dir, self.previous)  # unchanged maps and evidence are copied
-                self.names.extend(write_qgis_project(staging, self.out_dir, cfg, grid, self.inputs.layers, *project,
-                                                     self.created, __version__,
-                                                     self.bundle_rasters or cfg.spec.output.bundle_rasters,
-                                                     input_files(self.inputs), kept, self.made_from,
-                                                     hidden_maps(sources, cfg).get(_briefed(sources))))
+                # the project and its evidence beside the maps (nothing below reads them): the maps start sooner
+                self.waits.append(self.files.submit(
+                    write_qgis_project, staging, self.out_dir, cfg, grid, self.inputs.layers, *project, self.created,
+                    __version__, self.bundle_rasters or cfg.spec.output.bundle_rasters, input_files(self.inputs),
+                    kept, self.made_from, hidden_maps(sources, cfg).get(_briefed(sources))))
                 when = f"{self.created[:16].replace('T', ' ')} UTC"
                 about = " · ".join(x for x in (f"grid {grid.name}", f"minemap {__version__}", cfg.spec.label) if x)
                 self.names.extend(write_maps_and_report(staging, maps, grid, map_legends, map_titles, captions,
@@ -154,7 +166,8 @@ class Delivery:
                                                         as_of=newest_acquisition(cfg, self.inputs.layers),
                                                         classes=list(cfg.spec.products.risk_class.names),
                                                         changes=change_lines(self.changes)
-                                                        if self.changes.get("compared") else None))
+                                                        if self.changes.get("compared") else None,
+                                                        staged=lambda: [w.result() for w in self.waits]))
                 if cfg.spec.model is not None:  # under the title, where a reader looks first (#21)
                     insert_banner(staging / "report.html", "model-banner", model_banner(cfg.spec.model))
                 name, self.pages = pack.result()

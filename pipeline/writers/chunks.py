@@ -188,7 +188,8 @@ def spawn_is_harmless() -> bool:
     elsewhere chunks run in threads."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    return path is None or Path(path).name in ("minemap", "minemap.exe", "cli.py")
+    spec = getattr(getattr(main, "__spec__", None), "name", "")
+    return path is None or Path(path).name in ("minemap", "minemap.exe", "cli.py") or spec == "pipeline.cli.__main__"
 
 
 def _spawn(n: int) -> ProcessPoolExecutor:

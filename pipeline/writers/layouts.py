@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .project import ProjectLayer, layer_ref, symbol
+from .styles import legend_nodes
 
 PAGE = (297.0, 210.0)  # A4 landscape, mm
 MAP_BOX = (14.0, 26.0, 170.0, 172.0)  # x, y, width, height of the map on the page, mm
@@ -47,6 +48,8 @@ class Layouts:
     run_date: str
     credits: str
     name_field: str = "district"
+    atlas_layers: list[ProjectLayer] = field(default_factory=list)  # above `layers` on atlas pages (field tasks)
+    atlas_boxes: list[tuple[float, float]] = field(default_factory=list)  # each district's bbox width, height (m)
 
 
 def layouts_element(spec: Layouts) -> ET.Element:
@@ -57,6 +60,18 @@ def layouts_element(spec: Layouts) -> ET.Element:
         root.append(_layout("minemap districts atlas", spec, f'[% "{spec.name_field}" %]',
                             f"{spec.title}: {spec.subtitle}", atlas=True))
     return root
+
+
+def view_settings(spec: Layouts) -> ET.Element | None:
+    """The project's scales (Project Properties › View settings): the atlas pages' scales, which QGIS's
+    layout designer and processing exports hand to the atlas ("predefined scales" mode)."""
+    if spec.coverage is None or not atlas_scales(spec.atlas_boxes)[0]:
+        return None
+    view = ET.Element("ProjectViewSettings", UseProjectScales="1")
+    scales = ET.SubElement(view, "Scales")
+    for scale in atlas_scales(spec.atlas_boxes)[0]:
+        ET.SubElement(scales, "Scale", Value=f"{scale:g}")
+    return view
 
 
 def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool) -> ET.Element:
@@ -76,11 +91,15 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
     xmin, ymin, xmax, ymax = _fit(spec.extent, w / h)
     ET.SubElement(m, "Extent", xmin=repr(xmin), ymin=repr(ymin), xmax=repr(xmax), ymax=repr(ymax))
     layer_set = ET.SubElement(m, "LayerSet")
-    for layer in spec.layers:
+    shown = [*spec.atlas_layers, *spec.layers] if atlas else spec.layers
+    for layer in shown:
         lid, source, provider = layer_ref(layer, spec.out_dir)
         ET.SubElement(layer_set, "Layer", source=source, name=layer.title, provider=provider).text = lid
     m.append(_grid(name, xmax - xmin, dynamic=atlas))  # the atlas's scale changes with each district
-    ET.SubElement(m, "AtlasMap", atlasDriven="1" if atlas else "0", margin="0.1", scalingMode="2")
+    scales = atlas_scales(spec.atlas_boxes) if atlas and spec.atlas_boxes else None
+    scales = scales if scales and scales[0] else None
+    # Predefined (1): each page at the first project scale its district fits (see `atlas_scales`)
+    ET.SubElement(m, "AtlasMap", atlasDriven="1" if atlas else "0", margin="0.1", scalingMode="1" if scales else "2")
     ET.SubElement(m, "labelBlockingItems")
     clip = ET.SubElement(m, "atlasClippingSettings", clippingType="1", restrictLayers="0", enabled="0",
                          forceLabelsInside="0")
@@ -89,19 +108,24 @@ def _layout(name: str, spec: Layouts, heading: str, subheading: str, atlas: bool
     _label(layout, name, "title", heading, (x, 4, PAGE[0] - 2 * x, 9), 16, bold=True)
     _label(layout, name, "subtitle", subheading, (x, 13, PAGE[0] - 2 * x, 6), 10)
     _label(layout, name, "caveat", spec.caveat, (x, 19, PAGE[0] - 2 * x, 5), 9, colour="165,0,38,255")
-    _legend(layout, name, [layer_ref(layer, spec.out_dir) + (layer.title, layer.kind) for layer in spec.layers],
-            map_uuid)
+    _legend(layout, name, [layer_ref(layer, spec.out_dir) + (layer.title, layer.kind, legend_nodes(layer.style)
+                                                             if layer.kind == "raster" else ()) for layer in shown],
+            map_uuid, by_map=atlas)
     _item(layout, "65640", (SIDE_X + SIDE_W - 16, 148, 12, 18), uuid_=_uuid(name, "north"), zValue="4",
           mapUuid=map_uuid, file=NORTH_ARROW, mode="0", resizeMode="0", northMode="0", northOffset="0", anchorPoint="0",
           pictureRotation="0", pictureWidth="12", pictureHeight="18", svgFillColor="0,0,0,255",
           svgBorderColor="0,0,0,255", svgBorderWidth="0.2", background="false")
     # the briefing's map scale is fixed: segments of a round 1, 2 or 5 × 10ⁿ km about 25 mm long; the
-    # atlas's changes per district: QGIS fits whole km segments (its first significant digit) to 15–40 mm
+    # atlas's changes per district: QGIS fits segments to the bar's widths, which `atlas_scales` makes
+    # give 1, 2 or 5 × 10ⁿ km at every page's scale
     per_segment = _nice((xmax - xmin) / 1000 * 25 / w)
+    widest = scales[1] if scales else 20.0
     _item(layout, "65646", (SIDE_X, 172, SIDE_W - 10, 12), uuid_=_uuid(name, "scale"), zValue="3",
           mapUuid=map_uuid, style="Single Box", unitType="km", unitLabel="km", numMapUnitsPerScaleBarUnit="1",
           numSegments="2", numSegmentsLeft="0", numUnitsPerSegment=repr(per_segment),
-          segmentSizeMode="1" if atlas else "0", minBarWidth="15", maxBarWidth="40", height="3", labelBarSpace="3", boxContentSpace="1", alignment="0", background="false")
+          segmentSizeMode="1" if atlas else "0", minBarWidth=repr(2 * SHORTEST * widest),
+          maxBarWidth=repr(2 * widest), height="3", labelBarSpace="3", boxContentSpace="1", alignment="0",
+          background="false")
     _label(layout, name, "date", f"Run {spec.run_date}", (SIDE_X, 188, SIDE_W, 5), 8)
     _label(layout, name, "credits", spec.credits, (SIDE_X, 193, SIDE_W, 5), 8)
     if atlas and spec.coverage is not None:
@@ -139,12 +163,16 @@ def _label(layout: ET.Element, name: str, key: str, text: str, box: tuple, size:
     ET.SubElement(item, "FontColor", red=r, green=g, blue=b, alpha=a)
 
 
-def _legend(layout: ET.Element, name: str, layers: list[tuple[str, str, str, str, str]], map_uuid: str) -> None:
+def _legend(layout: ET.Element, name: str, layers: list[tuple[str, str, str, str, str, tuple[int, ...]]],
+            map_uuid: str, by_map: bool = False) -> None:
     """A legend of the map's own layers only (a fixed list, not the whole project), in words: a
-    raster shows its ramp only, not QGIS's band-name line ("Band 1: … (Gray)")."""
+    raster shows its ramp only, not QGIS's band-name line ("Band 1: … (Gray)"); a marked ramp its
+    labelled values (0, the class thresholds, 1), each in its colour. `by_map` (atlas pages): only
+    what the page's map draws (no field tasks where their scale hides them)."""
     item = _item(layout, "65642", (SIDE_X, 26, SIDE_W, 110), uuid_=_uuid(name, "legend"), zValue="2", map_uuid=map_uuid,
                  title="Legend", resizeToContents="1", columnCount="1", symbolWidth="7", symbolHeight="4",
                  boxSpace="2", columnSpace="2", lineSpacing="1", wrapChar="", legendFilterByAtlas="0",
+                 **({"legendFilterByMap": "1"} if by_map else {}),
                  splitLayer="0", equalColumnWidth="0", rasterBorder="1", rasterBorderColor="0,0,0,255",
                  rasterBorderWidth="0", titleAlignment="1", symbolAlignment="1", fontColor="#000000",
                  background="true")
@@ -158,15 +186,16 @@ def _legend(layout: ET.Element, name: str, layers: list[tuple[str, str, str, str
                       "0,0,0,0,0", style="")
     tree = ET.SubElement(item, "layer-tree-group")
     ET.SubElement(tree, "customproperties")
-    for lid, source, provider, title, kind in layers:  # (id, source, provider, title, kind) of each layer
+    for lid, source, provider, title, kind, nodes in layers:  # (id, source, provider, title, kind, nodes)
         node = ET.SubElement(tree, "layer-tree-layer", id=lid, name=title, source=source, providerKey=provider,
                              checked="Qt::Checked", expanded="1", legend_exp="", patch_size="-1,-1",
                              legend_split_behavior="0")
         props = ET.SubElement(ET.SubElement(node, "customproperties"), "Option", type="Map")
         ET.SubElement(props, "Option", type="QString", name="legend/title-label", value=title)
-        if kind == "raster":  # legend node 0 is the band's name, node 1 the labelled ramp
-            order = ET.SubElement(props, "Option", type="StringList", name="legend/node-order")
-            ET.SubElement(order, "Option", type="QString", value="1")
+        if kind == "raster":  # legend node 0 is the band's name, node 1 the ramp (or the marked values)
+            # QGIS reads the order as one string, "1,3,5" (a string list only when of one item)
+            ET.SubElement(props, "Option", type="QString", name="legend/node-order",
+                          value=",".join(map(str, nodes or (1,))))
 
 
 def _grid(name: str, width: float, dynamic: bool = False) -> ET.Element:
@@ -210,6 +239,47 @@ def _nice(x: float) -> float:
     """1, 2 or 5 times a power of ten, at most `x`."""
     power = 10 ** math.floor(math.log10(x))
     return max(m * power for m in (1, 2, 5) if m * power <= x)
+
+
+SHORTEST = 0.45  # the bar's least width, as a share of its widest: below ½, QGIS takes the first digit
+ATLAS_MARGIN = 0.1  # around each district, at least (as QGIS's atlas margin)
+
+
+def atlas_scales(boxes: list[tuple[float, float]]) -> tuple[list[float], float]:
+    """The atlas's project scales and the scale bar's widest segment (mm), so that every page reads
+    1, 2 or 5 × 10ⁿ km per segment. QGIS 3.22 fits a segment to the bar's width by taking the
+    first significant digit of the longest one that fits (16 km → 10, 7.5 km → 7) and nothing
+    makes it data-defined; so each district is shown at the least scale it fits with its margin
+    at which that digit is 1, 2 or 5 (rounded to 2 significant digits), the widest segment (16–25
+    mm) chosen to waste the least zoom over all districts. QGIS's "predefined scales" atlas mode
+    picks the first listed scale a page's district fits."""
+    w, h = MAP_BOX[2], MAP_BOX[3]
+    needed = [n for n in (max(bw / w, bh / h) * 1000 * (1 + ATLAS_MARGIN) for bw, bh in boxes)
+              if math.isfinite(n) and n > 0]  # an empty district has no box (its page keeps the last scale)
+    if not needed:
+        return [], 20.0
+    best = None
+    for widest in range(16, 26):
+        scales = [_round_scale(n, widest) for n in needed]
+        waste = max(s / n for s, n in zip(scales, needed))
+        if best is None or waste < best[0] - 1e-9:
+            best = (waste, sorted(set(scales)), float(widest))
+    return best[1], best[2]
+
+
+def _round_scale(needed: float, widest: float) -> float:
+    """The least scale ≥ `needed`, of 2 significant digits, at which a segment `widest` mm long spans
+    a length (km) whose first digit is 1, 2 or 5."""
+    power = 10 ** (math.floor(math.log10(needed)) - 1)
+    scale = math.ceil(needed / power - 1e-9) * power
+    while _first_digit(scale * widest / 1e6) not in (1, 2, 5):
+        power = 10 ** (math.floor(math.log10(scale)) - 1)
+        scale = round(scale / power + 1) * power
+    return float(scale)
+
+
+def _first_digit(x: float) -> int:
+    return int(x / 10 ** math.floor(math.log10(x)) + 1e-9)
 
 
 def _uuid(layout: str, key: str) -> str:

@@ -17,6 +17,7 @@ from pyproj import CRS
 
 from .. import store
 from ..grid import Grid
+from .styles import legend_nodes
 
 QGIS_VERSION = "3.22.16-Białowieża"
 
@@ -33,8 +34,13 @@ class ProjectLayer:
     style: str
     visible: bool = True
     geometry: str = "Polygon"  # vectors: Point, Line or Polygon
-    label_field: str | None = None
+    label_field: str | None = None  # a field name, or a QGIS expression with `label_expression`
     layer: str | None = None  # vectors: layer name inside the file
+    categories: tuple[tuple[str, str, str], ...] = ()  # (value, colour "#rrggbb", label): by `category_field`
+    category_field: str = ""
+    label_expression: bool = False
+    label_scale: float = 0.0  # labels drawn only at 1:label_scale and larger (0: always)
+    draw_scale: float = 0.0  # the layer drawn only at 1:draw_scale and larger (0: always)
 
 
 def write_project(path: Path, out_dir: Path, grid: Grid, title: str, groups: list[tuple[str, list[ProjectLayer]]],
@@ -63,7 +69,12 @@ def write_project(path: Path, out_dir: Path, grid: Grid, title: str, groups: lis
                                  providerKey=provider, checked="Qt::Checked" if layer.visible else "Qt::Unchecked",
                                  expanded="1" if layer.visible else "0", legend_exp="", patch_size="-1,-1",
                                  legend_split_behavior="0")
-            ET.SubElement(node, "customproperties")
+            nodes = legend_nodes(layer.style) if layer.kind == "raster" else ()
+            props = ET.SubElement(node, "customproperties")
+            if nodes:  # a marked ramp: the labelled values only (0, the class thresholds, 1)
+                # QGIS reads the order as one string, "1,3,5" (a string list only when of one item)
+                ET.SubElement(ET.SubElement(props, "Option", type="Map"), "Option", type="QString",
+                              name="legend/node-order", value=",".join(map(str, nodes)))
             layers.append(_maplayer(layer, lid, source))
             order.append(lid)
     ET.SubElement(root, "layerorder")
@@ -98,8 +109,10 @@ def layer_ref(layer: ProjectLayer, out_dir: Path) -> tuple[str, str, str]:
 
 
 def _maplayer(layer: ProjectLayer, lid: str, source: str) -> ET.Element:
-    attrs = {"type": layer.kind, "hasScaleBasedVisibilityFlag": "0", "refreshOnNotifyEnabled": "0",
-             "autoRefreshEnabled": "0", "styleCategories": "AllStyleCategories"}
+    attrs = {"type": layer.kind, "hasScaleBasedVisibilityFlag": "1" if layer.draw_scale else "0",
+             "refreshOnNotifyEnabled": "0", "autoRefreshEnabled": "0", "styleCategories": "AllStyleCategories"}
+    if layer.draw_scale:  # QGIS's minScale: the most zoomed-out scale the layer is drawn at
+        attrs.update(minScale=repr(float(layer.draw_scale)), maxScale="0")
     if layer.kind == "vector":
         attrs.update(geometry=layer.geometry, labelsEnabled="1" if layer.label_field else "0", readOnly="0",
                      simplifyDrawingHints="1", simplifyDrawingTol="1", simplifyLocal="1", simplifyAlgorithm="0",
@@ -116,9 +129,9 @@ def _maplayer(layer: ProjectLayer, lid: str, source: str) -> ET.Element:
             m.append(child)
         return m
     ET.SubElement(m, "provider", encoding="UTF-8").text = "ogr"
-    m.append(_renderer(layer.style))
+    m.append(_categorized(layer.category_field, layer.categories) if layer.categories else _renderer(layer.style))
     if layer.label_field:
-        m.append(_labels(layer.label_field, zones=layer.style == "zones"))
+        m.append(_labels(layer.label_field, layer.style, expression=layer.label_expression, scale=layer.label_scale))
     ET.SubElement(m, "blendMode").text = "0"
     ET.SubElement(m, "featureBlendMode").text = "0"
     ET.SubElement(m, "layerOpacity").text = "1"
@@ -174,6 +187,37 @@ def _renderer(style: str) -> ET.Element:
     return r
 
 
+def _categorized(field: str, categories: tuple[tuple[str, str, str], ...]) -> ET.Element:
+    """One outline per value of `field` (the field tasks by class): the class colour over a white
+    casing, no fill, so the products and the zones' hatch stay readable inside."""
+    r = ET.Element("renderer-v2", type="categorizedSymbol", attr=field, symbollevels="0", enableorderby="0",
+                   forceraster="0", referencescale="-1")
+    cats, syms = ET.SubElement(r, "categories"), ET.SubElement(r, "symbols")
+    for k, (value, colour, label) in enumerate(categories):
+        ET.SubElement(cats, "category", render="true", symbol=str(k), value=value, label=label, type="string")
+        syms.append(outline_symbol(colour, name=str(k)))
+    ET.SubElement(r, "rotation")
+    ET.SubElement(r, "sizescale")
+    return r
+
+
+TASK_INSET = 0.5  # mm: each task's box drawn this far inside its edges, clear of the zone's outline
+
+
+def outline_symbol(colour: str, name: str = "") -> ET.Element:
+    """A fill symbol drawing only an outline, `TASK_INSET` inside the polygon (the zone's black
+    outline stays whole where a task's edge runs along it): `colour` ("#rrggbb") 0.3 mm over a
+    white 0.7 mm casing."""
+    rgb = ",".join(str(int(colour[i:i + 2], 16)) for i in (1, 3, 5)) + ",255"
+    sym = ET.Element("symbol", type="fill", name=name, alpha="1", clip_to_extent="1", force_rhr="0")
+    for line, width in (("255,255,255,230", "0.7"), (rgb, "0.3")):
+        layer = symbol("line", "SimpleLine", {"line_color": line, "line_width": width, "line_width_unit": "MM",
+                                               "line_style": "solid", "joinstyle": "miter", "capstyle": "square",
+                                               "offset": repr(TASK_INSET), "offset_unit": "MM"}).find("layer")
+        sym.append(layer)
+    return sym
+
+
 def _define(layer: ET.Element, expressions: dict[str, str]) -> None:
     """Data-defined properties (QGIS expressions) on a symbol layer, e.g. {"outlineWidth": "…"}."""
     props = ET.SubElement(ET.SubElement(layer, "data_defined_properties"), "Option", type="Map")
@@ -218,14 +262,19 @@ def hatch_symbol(name: str = "") -> ET.Element:
     return sym
 
 
-def _labels(field: str, zones: bool = False) -> ET.Element:
+def _labels(field: str, kind: str = "", expression: bool = False, scale: float = 0.0) -> ET.Element:
     """Labels that never overlap (QGIS drops a label with no free place): zone ranks first
-    (priority 9), moved around their centroid 1 mm if need be; district names (priority 3) over the
-    centroid, their boundaries obstacles so no label sits on a border."""
+    (priority 9), moved around their centroid 1 mm if need be; field task IDs next (priority 6,
+    smaller, over their centroid, only at `scale` and larger); district names (priority 3) over the
+    centroid. Zone interiors are obstacles to the others; task and district boundaries too, so no
+    label sits on a border. Every obstacle weighs 1: with the zones' interiors at 2, QGIS 3.22
+    placed no task ID at all (they all lie in zones; measured in tests/test_qgis.py)."""
+    zones, tasks = kind == "zones", kind == "tasks"
     labeling = ET.Element("labeling", type="simple")
     settings = ET.SubElement(labeling, "settings", calloutType="simple")
-    text = ET.SubElement(settings, "text-style", fieldName=field, isExpression="0", fontFamily="Sans Serif",
-                         fontSize="9", fontSizeUnit="Point", fontWeight="75", namedStyle="Bold",
+    text = ET.SubElement(settings, "text-style", fieldName=field, isExpression="1" if expression else "0",
+                         fontFamily="Sans Serif", fontSize="7" if tasks else "9", fontSizeUnit="Point",
+                         fontWeight="50" if tasks else "75", namedStyle="Regular" if tasks else "Bold",
                          textColor="30,30,30,255", textOpacity="1", fontItalic="0", fontUnderline="0",
                          fontStrikeout="0", fontLetterSpacing="0", fontWordSpacing="0", blendMode="0",
                          multilineHeight="1", allowHtml="0", capitalization="0", previewBkgrdColor="255,255,255,255")
@@ -237,7 +286,8 @@ def _labels(field: str, zones: bool = False) -> ET.Element:
                   addDirectionSymbol="0", leftDirectionSymbol="<", rightDirectionSymbol=">",
                   useMaxLineLengthForAutoWrap="1")
     ET.SubElement(settings, "placement", placement="0" if zones else "1", placementFlags="10", centroidInside="1",
-                  centroidWhole="0", fitInPolygonOnly="0", priority="9" if zones else "3", offsetType="0",
+                  centroidWhole="0", fitInPolygonOnly="0", offsetType="0",
+                  priority="9" if zones else "6" if tasks else "3",
                   dist="1" if zones else "0",
                   xOffset="0", yOffset="0", offsetUnits="MM", quadOffset="4", overrunDistance="0",
                   repeatDistance="0", rotationAngle="0", maxCurvedCharAngleIn="25", maxCurvedCharAngleOut="-25",
@@ -248,9 +298,10 @@ def _labels(field: str, zones: bool = False) -> ET.Element:
                   distMapUnitScale="3x:0,0,0,0,0,0", predefinedPositionOrder="TR,TL,BR,BL,R,L,TSR,BSR",
                   repeatDistanceUnits="MM", overrunDistanceUnit="MM")
     ET.SubElement(settings, "rendering", obstacle="1", obstacleType="0" if zones else "1",
-                  obstacleFactor="2" if zones else "1", displayAll="0",
+                  obstacleFactor="1", displayAll="0",
                   upsidedownLabels="0", labelPerPart="0", mergeLines="0", minFeatureSize="0", limitNumLabels="0",
-                  maxNumLabels="2000", scaleVisibility="0", scaleMin="0", scaleMax="0", zIndex="0",
+                  maxNumLabels="2000", scaleVisibility="1" if scale else "0", scaleMin="0",
+                  scaleMax=repr(float(scale)) if scale else "0", zIndex="0",
                   fontLimitPixelSize="0", fontMinPixelSize="3", fontMaxPixelSize="10000", drawLabels="1",
                   unplacedVisibility="0")
     return labeling

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from xml.sax.saxutils import quoteattr
 
@@ -40,13 +41,23 @@ def _min_max(lo: float, hi: float) -> str:
             '<cumulativeCutUpper>0.98</cumulativeCutUpper><stdDevFactor>2</stdDevFactor></minMaxOrigin>\n')
 
 
-def pseudocolor(stops: list[Stop], discrete: bool = False) -> str:
-    """A single-band pseudocolour style: interpolated ramp, or classes with upper bounds."""
+def pseudocolor(stops: list[Stop], discrete: bool = False, marks: tuple[Stop, ...] = ()) -> str:
+    """A single-band pseudocolour style: interpolated ramp, or classes with upper bounds. With `marks`
+    (a ramp's labelled values), the legend lists those values, each in its ramp colour, and QGIS
+    draws the same ramp (a mark's colour lies on it); the other stops are unlabelled."""
     lo, hi = stops[0].value, stops[-1].value
     if discrete:
         hi = stops[-2].value if len(stops) > 1 else hi
+    legend = ""
+    if marks:
+        labels = {m.value: m.label for m in marks}
+        stops = sorted({s.value: Stop(s.value, s.color, labels.get(s.value, "")) for s in
+                        [*stops, *(Stop(m.value, ramp_colour(stops, m.value), m.label) for m in marks)]}.values(),
+                       key=lambda s: s.value)
+        legend = ('\n          <rampLegendSettings direction="0" prefix="" suffix="" orientation="2"'
+                  ' useContinuousLegend="0" minimumLabel="" maximumLabel=""/>')
     items = "\n".join(f'          <item alpha="255" value={quoteattr(_num(s.value))} '
-                      f'color={quoteattr(s.color)} label={quoteattr(s.label)}/>' for s in stops)
+                      f'color={quoteattr(s.color)} label={quoteattr(s.label)}/>' for s in stops) + legend
     kind = "DISCRETE" if discrete else "INTERPOLATED"
     return (_header()
             + f'    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1"'
@@ -56,6 +67,30 @@ def pseudocolor(stops: list[Stop], discrete: bool = False) -> str:
               f'        <colorrampshader colorRampType="{kind}" classificationMode="{2 if discrete else 1}" clip="0"'
               f' minimumValue="{_num(lo)}" maximumValue="{_num(hi)}" labelPrecision="2">\n'
             + items + '\n        </colorrampshader>\n      </rastershader>\n    </rasterrenderer>\n' + _footer())
+
+
+def ramp_colour(stops: list[Stop], value: float) -> str:
+    """The colour an interpolated ramp gives `value` (linear in RGB between stops, as QGIS and
+    matplotlib both draw it)."""
+    for a, b in zip(stops, stops[1:]):
+        if a.value <= value <= b.value:
+            t = (value - a.value) / (b.value - a.value)
+            ca, cb = (tuple(int(c.color[i:i + 2], 16) for i in (1, 3, 5)) for c in (a, b))
+            return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ca, cb))
+    return stops[0].color if value < stops[0].value else stops[-1].color
+
+
+def legend_nodes(style: str) -> tuple[int, ...]:
+    """The legend lines of a .qml to show in QGIS (its `legend/node-order`; () all): a marked ramp's
+    labelled values, after the band's name (line 0)."""
+    if "useContinuousLegend" not in style:
+        return ()
+    shader = ET.fromstring(style.split("\n", 1)[1] if style.startswith("<!DOCTYPE") else style).find(
+        ".//colorrampshader")
+    settings = shader.find("rampLegendSettings") if shader is not None else None
+    if settings is None or settings.get("useContinuousLegend") != "0":
+        return ()
+    return tuple(k + 1 for k, item in enumerate(shader.findall("item")) if item.get("label"))
 
 
 def paletted(entries: list[Stop]) -> str:
@@ -87,6 +122,7 @@ class Legend:
     kind: str
     stops: list[Stop]
     title: str = ""  # in words with the unit, e.g. "Contamination probability P_c (0–1)"
+    marks: tuple[Stop, ...] = ()  # a ramp's values its QGIS legend lists (0, the class thresholds, 1)
 
 
 INSUFFICIENT_COLOUR = "#9e9e9e"  # neutral grey: no colour of the risk ramp, never read as "low"
@@ -157,7 +193,7 @@ def qml(legend: Legend) -> str:
     """The .qml text (QGIS applies FILE.qml to FILE.tif on open) for a legend."""
     if legend.kind == "palette":
         return paletted(legend.stops)
-    return pseudocolor(legend.stops, discrete=legend.kind == "classes")
+    return pseudocolor(legend.stops, discrete=legend.kind == "classes", marks=legend.marks)
 
 
 def _num(v: float) -> str:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import geopandas as gpd
@@ -34,22 +35,24 @@ TASK_FILES = {
 
 
 def stage_tasks(staging: Path, parts: dict[str, dict], cfg, grid: Grid, district_names: list[str] | None,
-                have: set[str], tables: dict) -> tuple[list[str], dict | None]:
+                have: set[str], tables: dict, pool: Executor | None = None) -> tuple[list[str], dict | None, Future | None]:
     """tasks.* into `staging` from the summaries' parts and the run's zones (`tables`, which gets
-    the task table as "tasks"); returns the files' names and run.json's `tasking` record."""
+    the task table as "tasks"); returns the files' names, run.json's `tasking` record and, with a
+    `pool`, the files' writing there (the rest of the deliverables need only the table)."""
     tasking = tasking_for(cfg, grid)
     zones = tables.get("priority_zones")
     if tasking is None or zones is None:
-        return [], None
+        return [], None, None
     tasks = merge_tasks(parts, grid, tasking, zones, cfg.spec.products.risk_class.names, district_names,
                         "P_res" in have, _hazards(cfg, grid))
     tables["tasks"] = tasks
-    write_tasks(staging, tasks, grid.crs)
+    writing = pool.submit(write_tasks, staging, tasks, grid.crs) if pool is not None else write_tasks(staging, tasks,
+                                                                                                      grid.crs)
     record = {**tasking.describe(), "tasks": len(tasks), "squares": int(tasks["task_id"].str.rsplit("-", n=1).str[0]
                                                                       .nunique()) if len(tasks) else 0,
               "zones_tasked": int(tasks["zone"].nunique()) if len(tasks) else 0, "zones": len(zones),
               "largest_task_km2": float(tasks["area_km2"].max()) if len(tasks) else 0.0}
-    return list(TASK_FILES), record
+    return list(TASK_FILES), record, writing
 
 
 def _hazards(cfg, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
