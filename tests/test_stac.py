@@ -497,3 +497,25 @@ def test_a_search_whose_next_link_cannot_be_followed_is_refused(monkeypatch, lin
     with pytest.raises(InputError) as e:
         stacread.search_items("https://api.example.org", {"a": "1"})
     assert says in e.value.problems[0].what and e.value.problems[0].where == "https://api.example.org/search"
+
+
+def test_an_asset_on_a_web_server_without_etag_is_known_by_last_modified_and_size(tmp_path):
+    import functools
+    from http.server import SimpleHTTPRequestHandler
+
+    from pipeline.sources.loaders import url_id
+
+    config = make_world(tmp_path / "w")
+    a = config.parent / "drone" / "a.tif"
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(config.parent))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        info = store.object_info(f"http://127.0.0.1:{httpd.server_port}/drone/a.tif")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    size, mtime = a.stat().st_size, int(a.stat().st_mtime)
+    assert info == {"size": size, "etag": "", "modified": float(mtime)}  # http.server sends no ETag
+    assert url_id(info) == f"modified:{mtime}:{size}"  # a rewrite of the same size still changes it
+    assert url_id({**info, "etag": "abc"}) == f"etag:abc:{size}"

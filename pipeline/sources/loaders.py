@@ -296,8 +296,11 @@ def url_stamp(info: dict) -> list[int]:
 
 def url_id(info: dict) -> str:
     """An object's content fingerprint where a file's SHA-256 would be: its ETag and size (reading a
-    large remote raster in full to hash it would cost more than the update saves)."""
-    return f"etag:{info['etag']}:{info['size']}"
+    large remote raster in full to hash it would cost more than the update saves); a web server that
+    sends no ETag: its Last-Modified and size."""
+    if info["etag"]:
+        return f"etag:{info['etag']}:{info['size']}"
+    return f"modified:{info['modified']:.0f}:{info['size']}"
 
 
 def _scaling(scale, dtype: str) -> tuple[float, float]:
