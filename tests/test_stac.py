@@ -519,3 +519,18 @@ def test_an_asset_on_a_web_server_without_etag_is_known_by_last_modified_and_siz
     assert info == {"size": size, "etag": "", "modified": float(mtime)}  # http.server sends no ETag
     assert url_id(info) == f"modified:{mtime}:{size}"  # a rewrite of the same size still changes it
     assert url_id({**info, "etag": "abc"}) == f"etag:abc:{size}"
+
+
+def test_a_signed_asset_href_is_named_without_its_query_string(tmp_path):
+    config = make_world(tmp_path / "w")
+    write_catalogue(config.parent, {"a.tif": MAY})
+    item_file = config.parent / "stac" / "a" / "a.json"
+    doc = json.loads(item_file.read_text())
+    doc["assets"]["anomaly"]["href"] = "https://127.0.0.1:9/flights/a.tif?sig=SECRET"  # nothing listens there
+    item_file.write_text(json.dumps(doc))
+    stac = stac_config(config, 'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n')
+    with pytest.raises(InputError) as e:
+        load_inputs(stac)
+    [problem] = e.value.problems
+    assert problem.where == f"https://127.0.0.1:9/flights/a.tif (asset of {item_file} (item a))"
+    assert problem.what.startswith("unreadable: ") and "SECRET" not in problem.what

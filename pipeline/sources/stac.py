@@ -106,7 +106,8 @@ def load_stac(var: str, variable: Variable, spec: StacSource, cfg: LoadedConfig,
         if f is not None:  # dated by its item, not by a tag in the file
             values = {k.name: getattr(f, k.name) for k in fields(RasterFile)}
             files.append(StacFile(**{**values, "acquired": item.acquired}, item=item.identity))
-        rejected.extend(Problem(f"{p.where} (asset of {item.where})", p.what) for p in problems)
+        shown = store.redact(item.href) if store.is_url(item.href) else item.href  # a signed href's query: not shown
+        rejected.extend(Problem(f"{shown} (asset of {item.where})", p.what) for p in problems)
     if rejected and (not opts.lenient or not files):
         raise InputError(rejected)
     files.sort(key=lambda f: (f.acquired, f.path))
