@@ -50,10 +50,55 @@ class RasterSource(_Spec):
 
     @field_validator("scale")
     @classmethod
-    def _scale_order(cls, v):
+    def check_scale(cls, v):
         if isinstance(v, tuple) and not v[1] > v[0]:
             raise ValueError("scale must be [lo, hi] with hi > lo")
         return v
+
+
+class StacSource(_Spec):
+    """Drone layers published as STAC items: each item's asset `asset` is a V_i raster, dated by the
+    item's datetime, mosaicked newest on top (as a `raster` glob's files are)."""
+
+    kind: Literal["stac"]
+    catalog: str | None = Field(None, description="a static catalogue: catalog.json, collection.json or an "
+                                "ItemCollection (a path relative to the config, or an s3:// or https:// URL)")
+    api: str | None = Field(None, description="a STAC API's root URL: the items come from its /search")
+    collection: str | list[str] | None = Field(None, description="the API collection(s) searched")
+    datetime: str | None = Field(None, description="RFC 3339 instant or interval 'start/end' (`..` open): only "
+                                 "items flown then (a date alone is the whole day)")
+    asset: str = Field(description="the key of the anomaly raster among each item's assets")
+    query: dict | None = Field(None, description="API only: the STAC query extension's limits, e.g. "
+                               "{\"eo:cloud_cover\" = {lt = 10}}")
+    filter: dict | str | None = Field(None, description="API only: a CQL2 filter (a table: CQL2-JSON; text: CQL2-text)")
+    limit: int = Field(100, ge=1, le=10_000, description="API only: items per page")
+    band: int = 1
+    resampling: Resampling = Field("auto", description="as for `raster`")
+    scale: Literal["auto", "none"] | tuple[float, float] = Field("auto", description="as for `raster`")
+    nodata: float | None = Field(None, allow_inf_nan=False, description="as for `raster`")
+
+    _scale_order = field_validator("scale")(classmethod(lambda cls, v: RasterSource.check_scale(v)))
+
+    @field_validator("datetime")
+    @classmethod
+    def _interval(cls, v: str | None) -> str | None:
+        if v is not None:
+            from .stacread import interval
+            interval(v)
+        return v
+
+    @model_validator(mode="after")
+    def _catalog_or_api(self):
+        if (self.catalog is None) == (self.api is None):
+            raise ValueError("give exactly one of `catalog` (a static catalogue) or `api` (a STAC API's URL)")
+        if self.api is not None and self.collection is None:
+            raise ValueError("a STAC API search needs a `collection`")
+        if self.catalog is not None:
+            given = [k for k in ("collection", "query", "filter", "limit") if k in self.model_fields_set]
+            if given:
+                raise ValueError(f"{', '.join(given)}: for an `api` search only (a static catalogue is read whole, "
+                                 f"then kept to the region's bbox and `datetime`)")
+        return self
 
 
 class PolygonSource(_Spec):
@@ -150,8 +195,10 @@ class ProductSource(_Spec):
     product: Literal["contamination_probability"]
 
 
+RASTER_KINDS = ("raster", "stac")  # the sources whose files are rasters (a stac source's: its items' assets)
+
 Source = Annotated[
-    Union[ConstantSource, RasterSource, PolygonSource, DensitySource, CoverageSource, ProductSource],
+    Union[ConstantSource, RasterSource, StacSource, PolygonSource, DensitySource, CoverageSource, ProductSource],
     Field(discriminator="kind"),
 ]
 

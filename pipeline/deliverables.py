@@ -23,13 +23,13 @@ import rasterio
 from pyproj import CRS
 
 from .model import banner as model_banner
-from .config import LoadedConfig
+from . import store
+from .config import RASTER_KINDS, LoadedConfig
 from .evidence import EVIDENCE, RASTERS, Bundled, csv_points, evidence_plan, write_evidence
 from .formulas import SUSTAINABLE
 from .grid import Grid
 from .history import CATALOG, newest_acquisition
 from .outdir import Kept, staged_pages
-from . import store
 from .vector import located, ogr, read_vector
 from .writers.assessed import OUTLINES, NotAssessed, write_outlines
 from .writers.layouts import Layouts, layouts_element, view_settings
@@ -123,7 +123,7 @@ def evidence_layers(cfg: LoadedConfig, layers: dict, out_dir: Path, grid: Grid,
     for path, variables in input_users(layers).items():
         kinds = {cfg.spec.inputs[v].kind for v in variables if v in cfg.spec.inputs}
         title = f"{path.stem} ({', '.join(variables)})"
-        if "raster" in kinds:
+        if kinds & set(RASTER_KINDS):
             with rasterio.open(store.gdal_path(path) if store.is_url(path) else path) as ds:
                 crs = ds.crs.to_wkt() if ds.crs else ""
                 hi = 255 if ds.dtypes[0] == "uint8" else 1

@@ -16,11 +16,11 @@ import geopandas as gpd
 import pyogrio
 
 from . import __version__
-from .config import DensitySource, LoadedConfig
+from . import store
+from .config import RASTER_KINDS, DensitySource, LoadedConfig
 from .grid import Grid
 from .outdir import Kept
 from .sources.loaders import file_identity
-from . import store
 from .vector import PointColumns, ogr, read_vector, repair_geometries, to_crs
 
 EVIDENCE = "evidence.gpkg"
@@ -43,7 +43,7 @@ def evidence_plan(cfg: LoadedConfig, users: dict[Path, list[str]], bundle_raster
     plan: dict[Path, Bundled] = {}
     taken: set[str] = set()
     for path, variables in users.items():
-        if any(cfg.spec.inputs[v].kind == "raster" for v in variables if v in cfg.spec.inputs):
+        if any(cfg.spec.inputs[v].kind in RASTER_KINDS for v in variables if v in cfg.spec.inputs):
             if bundle_rasters:
                 plan[path] = Bundled(f"{RASTERS}/{_unique(path.stem, taken)}{path.suffix}")
             continue

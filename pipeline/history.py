@@ -41,7 +41,9 @@ def newest_acquisition(cfg: LoadedConfig, layers: dict) -> tuple[str, str]:
         tag = getattr(spec, "time_tag", None) if spec is not None and spec.kind == "raster" else None
         for f in layer.files:
             path = located(f)
-            if tag:
+            if f in layer.acquired:  # a STAC item's datetime
+                t = layer.acquired[f]
+            elif tag:
                 with rasterio.open(store.gdal_path(path) if store.is_url(path) else path) as ds:
                     t = acquisition_time(ds.tags(), tag, path)
             elif path == dated:

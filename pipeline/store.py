@@ -187,6 +187,12 @@ def has_glob(url: str) -> bool:
 def listing(pattern: str) -> list[Url]:
     """The objects matching a glob URL (s3 only: listed with list_objects_v2, matched with fnmatch, `*`
     crossing no `/`), sorted; an https glob is refused (HTTP has no listing)."""
+    return sorted(listed(pattern))
+
+
+def listed(pattern: str) -> dict[Url, Stat]:
+    """The objects matching a glob URL, each with what its listing tells of it (as a HEAD would): what
+    `watch` compares between polls, one request per thousand objects."""
     _supported(pattern)
     scheme = urlsplit(str.__str__(pattern)).scheme
     if scheme != "s3":
@@ -195,13 +201,15 @@ def listing(pattern: str) -> list[Url]:
     bucket, key = split(pattern)
     prefix = key[:min((key.find(c) for c in GLOB_CHARS if c in key), default=len(key))]
     regex = re.compile(fnmatch.translate(key).replace(".*", "[^/]*"))
-    found = []
+    found = {}
     try:
         for page in client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            found.extend(o["Key"] for o in page.get("Contents", []) if regex.match(o["Key"]))
+            found.update({Url(f"s3://{bucket}/{o['Key']}"): Stat(int(o["Size"]), str(o.get("ETag", "")).strip('"'),
+                                                                  o["LastModified"].isoformat())
+                          for o in page.get("Contents", []) if regex.match(o["Key"])})
     except Exception as e:  # noqa: BLE001
         raise store_error(f"s3://{bucket}/{prefix}", e) from None
-    return [Url(f"s3://{bucket}/{k}") for k in sorted(found)]
+    return found
 
 
 def read_bytes(url: str) -> bytes:

@@ -30,12 +30,13 @@ if TYPE_CHECKING:
 # (rich would take "[inputs.L]" for markup and drop it)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-EXIT_CODES = """Exit codes: 0 success (or up to date); 1 unexpected failure (a bug: please report it);
-2 bad config or input (or a grid too large: --max-cells, disk), nothing written; 3 update completed
-with rejected inputs (listed); 71 a worker process stopped mid-run (the system stops one when memory runs
-out: try --workers 1), nothing published; 74 writing the outputs failed (disk full, quota, read-only, I/O error),
-previous outputs kept; 75 another minemap process holds the output folder's lock; 130 interrupted
-(Ctrl-C), staging removed, lock released."""
+EXIT_CODES = """Exit codes: 0 success (or up to date); 1 unexpected failure (a bug: please report it); 2 bad
+config or input (or a grid too large: --max-cells, disk), nothing written; 3 update completed with rejected
+inputs (listed); 71 a worker process stopped mid-run (the system stops one when memory runs out: try --workers
+1), nothing published; 66 an input URL names no object (HTTP 404); 69 the object store did not answer (refused,
+time-out, 5xx after retries); 77 the store refused access (HTTP 403); 74 writing the outputs failed (disk full,
+quota, read-only, I/O error), previous outputs kept; 75 another minemap process holds the output folder's lock;
+130 interrupted (Ctrl-C), staging removed, lock released."""
 REJECTED_EXIT = 3
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
 
@@ -209,21 +210,23 @@ def update(config: Path, grid_path: Path | None, out_dir: Path, workers: int | N
 @click.option("--settle", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="Seconds without new or growing files before updating (batches arrivals).")
 @click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Seconds between looks at the folders.")
+              help="Seconds between looks at the folders, S3 prefixes and STAC catalogues or API searches.")
 @wait_opt(600, "Seconds an update waits for another writer of OUT.")
 @user_errors
 def watch(config: Path, grid_path: Path | None, out_dir: Path, workers: int | None, settle: float,
           interval: float, wait: float) -> None:
-    """Watch CONFIG's raster folders; update OUT when new files have settled. One log line per update."""
+    """Watch CONFIG's raster folders, S3 prefixes and STAC sources; update OUT when new files or items have
+    settled. One log line per update."""
     from ..runner import update as update_pipeline
     from ..watch import watch as watch_folders
+    from ..watch import watched
 
     def log(line: str) -> None:
         err.print(line, soft_wrap=True, markup=False)
 
     try:
         watch_folders(config, out_dir, lambda: update_pipeline(config, out_dir, grid_path, workers, wait=wait),
-                      log, settle=settle, interval=interval)
+                      log, settle=settle, interval=interval, poll=watched(config, grid_path))
     except KeyboardInterrupt:
         log("stopped")
 

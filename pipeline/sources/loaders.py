@@ -22,9 +22,9 @@ from odc.geo.geobox import GeoBox
 from pyproj.exceptions import ProjError
 from rasterio.errors import RasterioError
 
-from ..config import (ConstantSource, CoverageSource, DensitySource, LoadedConfig, PolygonSource,
-                      ProductSource, RasterSource)
 from .. import store
+from ..config import (ConstantSource, CoverageSource, DensitySource, LoadedConfig, PolygonSource,
+                      ProductSource, RasterSource, StacSource)
 from ..assessment import density_at_records
 from ..errors import InputError, Problem
 from ..grid import Grid
@@ -36,6 +36,7 @@ from .density import DensityJob
 from .geoms import Features, load_frame, no_class, numeric_values
 from .polygons import BurnJob, lookup
 from .raster import MosaicJob, RasterFile, acquisition_time
+from .stac import load_stac
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Layer:
 
     variable: str
     array: da.Array
-    files: list[Path] = field(default_factory=list)
+    files: list[Path | str] = field(default_factory=list)  # str: an object's URL (a STAC asset)
     rejected: list[Problem] = field(default_factory=list)  # raster files left out (lenient mode)
     jobs: dict[Index, TileJob] = field(default_factory=dict)
     salt: str = ""  # what else decides the values (a constant, a unit factor)
@@ -53,6 +54,7 @@ class Layer:
     known: da.Array | None = None  # 1 inside the extent, 0 outside (None: no extent)
     at_records: np.ndarray | None = None  # density sources: the density at each record (L_sat = "auto")
     records: Features | None = None  # density sources: the records with a count > 0 (direct evidence)
+    acquired: dict[Path | str, float] = field(default_factory=dict)  # file → acquisition time known without it (STAC)
 
     def fingerprint(self, idx: Index) -> str:
         job = self.jobs.get(idx)
@@ -63,7 +65,7 @@ class Layer:
 
 
 def tiled_layer(var: str, name: str, grid: Grid, make_job: Callable[[Index], TileJob], token: str,
-                files: list[Path], rejected: list[Problem] | None = None, dtype: str = "float32") -> Layer:
+                files: list[Path | str], rejected: list[Problem] | None = None, dtype: str = "float32") -> Layer:
     jobs = {idx: make_job(idx) for idx in grid.tile_ids()}
     return Layer(var, tiled_array(name, grid, jobs, dtype=np.dtype(dtype), token=token), files, rejected or [], jobs)
 
@@ -107,7 +109,7 @@ def load_layer(var: str, spec, cfg: LoadedConfig, grid: Grid, opts: LoadOptions 
             raise InputError(msg, f"{cfg.path}: inputs.{var}")
         return Layer(var, da.full(grid.shape, spec.value, chunks=grid.chunks, dtype=np.float32),
                      salt=f"constant {spec.value!r}")
-    loader = {RasterSource: _raster, PolygonSource: _polygons, DensitySource: _density,
+    loader = {RasterSource: _raster, StacSource: load_stac, PolygonSource: _polygons, DensitySource: _density,
               CoverageSource: _coverage}[type(spec)]
     if isinstance(spec, DensitySource) and getattr(spec, "extent", None) is None:
         opts.warnings.append(Problem(f"{cfg.path}: inputs.{var}", "no `extent`: absence of records will be read "
@@ -223,7 +225,7 @@ def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig,
     return tiled_layer(var, f"raster-{var}", grid, job, token, [located(f.path) for f in files], rejected)
 
 
-def inspect_raster(path: Path, spec: RasterSource, variable: Variable, grid: Grid,
+def inspect_raster(path: Path | str, spec: RasterSource, variable: Variable, grid: Grid,
                    problems: list[Problem], checks: dict[str, dict] | None = None,
                    warnings: list[Problem] | None = None) -> RasterFile | None:
     """Check one raster (readable, CRS, overlap, value range, zero padding) and describe it for
