@@ -366,6 +366,16 @@ def test_a_catalogue_in_a_bucket_with_relative_asset_hrefs(tmp_path, aws_env):
         f"/vsis3/{aws_env.bucket}/survey/drone/b.tif"
 
 
+def test_a_catalogue_missing_from_the_bucket_ends_with_the_stores_exit_code(tmp_path, aws_env):
+    config = make_world(tmp_path / "w")
+    url = f"s3://{aws_env.bucket}/nowhere/catalog.json"
+    stac = stac_config(config, f'kind = "stac"\ncatalog = "{url}"\nasset = "anomaly"\n')
+    with pytest.raises(StoreMissingError) as e:  # HTTP 404: exit 66, as for a raster by URL
+        load_inputs(stac)
+    assert [p.where for p in e.value.problems] == [url]
+    assert CliRunner().invoke(main, ["validate", str(stac)]).exit_code == 66
+
+
 # --- watch: new items in a catalogue, new objects under an S3 prefix ---------------------------------------
 
 class Watching:
@@ -455,7 +465,10 @@ def test_watch_updates_when_an_object_lands_under_the_prefix(tmp_path, aws_env):
         c.upload_file(str(config.parent / "drone" / "a.tif"), aws_env.bucket, "flights/2024-06-01.tif")
         w.next_update()
         w.quiet()
-        assert w.calls == 2
+        c.put_object(Bucket=aws_env.bucket, Key="flights/a.tif", Body=b"re-flown")  # the same key, new bytes
+        w.next_update()
+        w.quiet()
+        assert w.calls == 3
         aws_env.stop()  # the store goes away (moto may list nothing as it stops: an update then is right)
         for _ in range(3000):  # until a poll has failed (it retries for a few seconds first)
             if any(line.startswith("poll failed: ") for line in w.lines):
@@ -522,6 +535,25 @@ def test_an_asset_on_a_web_server_without_etag_is_known_by_last_modified_and_siz
     size, modified = a.stat().st_size, formatdate(int(a.stat().st_mtime), usegmt=True)
     assert stat == store.Stat(size, "", modified)  # http.server sends no ETag
     assert stat.fingerprint() == f"etag  size {size} modified {modified}"  # a same-size rewrite still changes it
+
+
+def test_a_signed_asset_href_is_read_whole_and_recorded_without_its_query_string(tmp_path, aws_env):
+    config = make_world(tmp_path / "w")
+    write_catalogue(config.parent, {"a.tif": MAY})
+    url = aws_env.upload_tree(config.parent / "drone", "signed")
+    bucket, key = store.split(f"{url}/a.tif")
+    signed = aws_env.client().generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
+    plain = store.redact(signed)
+    assert "?" in signed and "?" not in plain and plain.startswith("http")
+    item_file = config.parent / "stac" / "a" / "a.json"
+    doc = json.loads(item_file.read_text())
+    doc["assets"]["anomaly"]["href"] = signed
+    item_file.write_text(json.dumps(doc))
+    inputs = load_inputs(stac_config(config, 'kind = "stac"\ncatalog = "stac/catalog.json"\nasset = "anomaly"\n'))
+    assert inputs.layers["V_i"].array.compute()[0, 7] == pytest.approx(0.6)  # read through the signed URL
+    [f] = inputs.layers["V_i"].files
+    assert str(f) == plain and list(inputs.raster_checks) == [plain]  # what run.json and the state record
+    assert newest_acquisition(inputs.cfg, {"V_i": inputs.layers["V_i"]}) == ("2024-05-01T10:00:00+00:00", plain)
 
 
 def test_a_signed_asset_href_is_named_without_its_query_string(tmp_path):
