@@ -222,7 +222,10 @@ def _raster(var: str, variable: Variable, spec: RasterSource, cfg: LoadedConfig,
         return MosaicJob(mine, gbox, spec.resampling)
 
     token = tokenize(var, spec, [(str(f.path), f.sha256, f.acquired) for f in files], grid.fingerprint())
-    return tiled_layer(var, f"raster-{var}", grid, job, token, [located(f.path) for f in files], rejected)
+    layer = tiled_layer(var, f"raster-{var}", grid, job, token, [located(f.path) for f in files], rejected)
+    if spec.time_tag:  # read from each file's tags here: "data as of" need not open them again
+        layer.acquired = {located(f.path): f.acquired for f in files}
+    return layer
 
 
 def inspect_raster(path: Path | str, spec: RasterSource, variable: Variable, grid: Grid,

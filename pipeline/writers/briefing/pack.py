@@ -7,7 +7,7 @@ import hashlib
 import io
 import os
 import threading
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -56,37 +56,42 @@ def write_briefing(pdf: Path, b: Briefing, kept: dict[Path, str] | None = None, 
     done: dict = {"drawn": [], "reused": []}
     looks: dict[str, str] = {}
     maps: list[bytes | Future] = []
-    keys, texts = [], []
-    if districts is not None:
-        headers, rows, _ = readable(districts.drop(columns=["district"]))  # one rounding per column
-        sent = for_drawing(b)
-        for k in range(len(districts)):
-            row = districts.iloc[k]
-            look = district_look(b, row)
-            looks[look.window] = look.digest
-            key = _map_key(b, row, look)
-            drawing = _stored_page(kept, key)
-            done["reused" if drawing is not None else "drawn"].append(str(row["district"]))
-            if drawing is None:  # drawn in `pool` while the next looks and the words are made here
-                look = with_cells(b, look)
-                drawing = pool.submit(drawing_bytes, sent, row, look) if pool is not None else drawing_bytes(sent, row, look)
-            maps.append(drawing)
-            keys.append(key)
-            texts.append((row, list(zip(headers, rows[k])), replace(look, data=None, hidden=None)))  # the words need no cells
-    if then is not None:
-        b = replace(b, **then())
-    n_pages = 1 + (len(districts) if districts is not None else 0) + (b.evaluation is not None) + (b.changes is not None)
-    b = replace(b, paged=paged)
-    front = 1 + (b.changes is not None)  # the summary, then what changed: the answer before the detail
-    rest = io.BytesIO()  # the summary, the changes, each district page's words and the evaluation page
-    with PdfPages(rest) as pages:
-        pages.savefig(summary_page(b, n_pages), dpi=DPI)
-        if b.changes is not None:
-            pages.savefig(changes_page(b, 2, n_pages), dpi=DPI)
-        for k, (row, figures, look) in enumerate(texts):
-            pages.savefig(district_text(b, row, figures, look, k + 1 + front, n_pages), dpi=DPI)
-        if b.evaluation is not None:
-            pages.savefig(evaluation_page(b, n_pages), dpi=DPI)
+    keys: list[str] = []
+    rows = [districts.iloc[k] for k in range(len(districts))] if districts is not None else []
+    with ThreadPoolExecutor(2, thread_name_prefix="minemap-looks") as lookers:
+        # the pages' cells are read (GDAL, hashlib: the interpreter is free) while the summary is drawn here
+        pending = [lookers.submit(district_look, b, row) for row in rows]
+        first = b  # what the drawings and their keys are made from (the words get the changes too)
+        if then is not None:
+            b = replace(b, **then())
+        n_pages = 1 + len(rows) + (b.evaluation is not None) + (b.changes is not None)
+        b = replace(b, paged=paged)
+        front = 1 + (b.changes is not None)  # the summary, then what changed: the answer before the detail
+        rest = io.BytesIO()  # the summary, the changes, each district page's words and the evaluation page
+        with PdfPages(rest) as pages:
+            pages.savefig(summary_page(b, n_pages), dpi=DPI)
+            if b.changes is not None:
+                pages.savefig(changes_page(b, 2, n_pages), dpi=DPI)
+            if rows:
+                headers, cells, _ = readable(districts.drop(columns=["district"]))  # one rounding per column
+                sent = for_drawing(first)
+            for k, row in enumerate(rows):
+                look = pending[k].result()
+                looks[look.window] = look.digest
+                key = _map_key(first, row, look)
+                drawing = _stored_page(kept, key)
+                done["reused" if drawing is not None else "drawn"].append(str(row["district"]))
+                if drawing is None:  # drawn in `pool` while the next words are drawn here
+                    look = with_cells(first, look)
+                    drawing = (pool.submit(drawing_bytes, sent, row, look) if pool is not None
+                               else drawing_bytes(sent, row, look))
+                maps.append(drawing)
+                keys.append(key)
+                words = replace(look, data=None, hidden=None)  # the words need no cells
+                pages.savefig(district_text(b, row, list(zip(headers, cells[k])), words, k + 1 + front, n_pages),
+                              dpi=DPI)
+            if b.evaluation is not None:
+                pages.savefig(evaluation_page(b, n_pages), dpi=DPI)
     maps = [m.result() if isinstance(m, Future) else m for m in maps]
     for key, drawing in zip(keys, maps):
         _store_page(staged, key, drawing)
