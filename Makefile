@@ -7,7 +7,7 @@ OUT    ?= out/sample
 DIST   ?= dist
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench sample plugin system-deps clean calibrate-antioquia
+.PHONY: run test test-all bench sample plugin system-deps clean calibrate-antioquia
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -23,6 +23,10 @@ run: $(STAMP)
 ## test: the CI suite (QGIS and GDAL tools are installed first where apt-get is available)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow" -q
+
+## test-all: the CI suite and the tests marked slow (the costlier variants; CI keeps under 15 minutes on 2 cores)
+test-all: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q
 
 ## bench: scale and speed measurements (minutes; inputs go to $$BENCH_DIR), update and start-up; prints
 ## tables, then issue #12's targets with verdicts. BENCH_SIZES="35 70 110 110@3.5" adds a billion cells (3.5 m).

@@ -13,6 +13,7 @@ from made import made_products, worker_tasks
 from pipeline.runner import run
 
 
+@pytest.mark.slow
 def test_local_cluster_with_two_worker_processes_matches_threads(tmp_path, engine_sample):
     distributed = pytest.importorskip("distributed")
     config = engine_sample

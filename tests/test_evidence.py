@@ -88,6 +88,7 @@ def test_bundle_rasters_in_the_config(world_evidence, tmp_path):
     assert (tmp_path / "out" / "evidence" / "a.tif").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.qgis
 @pytest.mark.skipif(not qgis_available(), reason="QGIS not installed: run `make system-deps`")
 def test_out_alone_opens_in_qgis_zipped_and_mailed(sample_out, tmp_path):

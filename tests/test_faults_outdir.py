@@ -188,9 +188,10 @@ def test_wait_waits_for_the_other_writer(world, out):
 
 @pytest.mark.parametrize("damage, needle", [
     (lambda p: p.write_text('{"chunks": {"0,0": '), "unreadable"),  # truncated
-    (lambda p: p.write_bytes(b"\x00\xff" * 40), "unreadable"),
+    pytest.param(lambda p: p.write_bytes(b"\x00\xff" * 40), "unreadable", marks=pytest.mark.slow),
     (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "chunks": ["0,0"]})), "not a valid state file"),
-    (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "version": "0.0.1"})), "written by minemap 0.0.1"),
+    pytest.param(lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "version": "0.0.1"})),
+                 "written by minemap 0.0.1", marks=pytest.mark.slow),
 ], ids=["truncated", "binary", "tampered", "other-version"])
 def test_unusable_state_means_a_full_run_with_a_warning(world, out, tmp_path, damage, needle):
     damage(out / STATE)
@@ -328,7 +329,8 @@ GRID_CHANGES = {
 }
 
 
-@pytest.mark.parametrize("change", GRID_CHANGES)
+@pytest.mark.parametrize("change", [pytest.param(c, marks=pytest.mark.slow) if c in ("coarser", "region") else c
+                                    for c in GRID_CHANGES])  # two variants in `make test`, all in `make test-all`
 def test_update_after_a_grid_change_is_a_full_run_on_the_new_grid(world, tmp_path, change):
     edit, words, shape = GRID_CHANGES[change]
     write_gpkg(world.parent / "region.gpkg", [{"name": "square", "geometry": box(X0, Y0, X1, Y1)},
@@ -351,6 +353,7 @@ def test_another_grid_file_is_a_full_run(world, out, tmp_path):
     assert_consistent_set(out)
 
 
+@pytest.mark.slow
 def test_region_with_the_same_extent_is_still_a_grid_change(world, out, tmp_path):
     """A hole in the region changes no transform or shape, only which cells are inside."""
     hole = Polygon([(X0, Y0), (X1, Y0), (X1, Y1), (X0, Y1)], [[(X0 + 2000, Y0 + 2000), (X0 + 4000, Y0 + 2000),
@@ -371,7 +374,7 @@ def killed_update(config: Path, out: Path, renames: int) -> None:
     assert (out / ".minemap" / JOURNAL).exists()
 
 
-@pytest.mark.parametrize("command", ["update", "run"])
+@pytest.mark.parametrize("command", [pytest.param("update", marks=pytest.mark.slow), "run"])
 def test_publish_killed_between_renames_is_completed_by_the_next_command(world, out, tmp_path, command):
     old = json.loads((out / "run.json").read_text())["files"]
     drone(world, "b.tif", 0.9)

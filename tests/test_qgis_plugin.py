@@ -221,6 +221,7 @@ def copy_sample(root: Path) -> Path:
     return root / "sample_data" / "minemap.toml"
 
 
+@pytest.mark.slow
 @pytest.mark.qgis
 @needs_qgis
 def test_update_with_a_rejected_drone_file_succeeds_with_a_warning(profile, tmp_path):

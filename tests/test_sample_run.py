@@ -147,6 +147,7 @@ def test_run_record(sample_out, by_hand):
     assert not list(sample_out.glob(".staging-*"))
 
 
+@pytest.mark.slow
 def test_one_thread_and_two_give_identical_outputs(sample_out, tmp_path):
     single = tmp_path / "single"
     run_sample(single, "--workers", "1")

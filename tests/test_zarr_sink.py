@@ -248,6 +248,7 @@ def test_the_command_names_each_products_variable(world):
     assert 'warning: [output] format: "zarr" writes products.zarr only;' in result.output
 
 
+@pytest.mark.slow
 def test_a_cluster_run_writes_the_same_store(engine_sample, tmp_path):
     """Chunks computed on Dask distributed worker processes come back to the caller, which writes them."""
     distributed = pytest.importorskip("distributed")
