@@ -19,7 +19,6 @@ from odc.geo.geom import Geometry
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pyproj import CRS, Proj, Transformer
 from pyproj.exceptions import CRSError, ProjError
-from rasterio.features import rasterize
 
 from . import store
 from .config import read_toml_model
@@ -115,6 +114,16 @@ class Grid:
     def holds_cell_centre(self) -> bool:
         """Whether any cell centre lies in the region (else every product would be empty).
         Stops at the first chunk holding one, so a usual region costs one chunk's rasterisation."""
+        import shapely
+
+        a, (rows, cols) = self.geobox.affine, self.shape  # first: the cell holding a point inside the region
+        inside = self.region.geom.representative_point()
+        col, row = int((inside.x - a.c) // a.a), int((inside.y - a.f) // a.e)
+        if 0 <= row < rows and 0 <= col < cols and shapely.contains_xy(
+                self.region.geom, a.c + (col + 0.5) * a.a, a.f + (row + 0.5) * a.e):
+            return True  # a centre strictly inside is burnt by the rasterisation below too
+        from rasterio.features import rasterize  # only here: rasterio (and boto3) load after the first line
+
         for idx in self.tile_ids():
             gbox = self.tile_geobox(idx)
             if gbox.extent.intersects(self.region) and rasterize(
