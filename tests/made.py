@@ -48,3 +48,16 @@ def worker_tasks(address: str) -> Iterator[WorkerTasks]:
         with get_task_stream(client=client) as stream:
             yield seen
         seen.records = list(stream.data)
+
+
+def stop_all(procs: list) -> None:
+    """Stop the test's server processes, last started first; kill one that does not stop in 30 s."""
+    import subprocess
+
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()

@@ -15,7 +15,7 @@ import pytest
 import rasterio
 
 from conftest import REPO, engine_only
-from made import made_products, worker_tasks
+from made import stop_all, made_products, worker_tasks
 from s3server import with_env
 from world import make_world
 
@@ -77,13 +77,7 @@ def test_cluster_with_no_shared_disk_equals_the_local_run(tmp_path, local_s3, mo
         with worker_tasks(address) as tasks:
             record = run(cloud, f"s3://{local_s3.bucket}/out", scheduler_address=address)
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
     # every chunk's job ran whole on one of the two workers (which uploaded its tiles)
     jobs = [r for r in tasks.records if str(r["key"]).startswith("ChunkJob")]
     assert len(jobs) == 4 and {r["worker"] for r in jobs} <= tasks.workers and len(tasks.workers) == 2

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from made import made_products, worker_tasks
+from made import stop_all, made_products, worker_tasks
 from pipeline.runner import run
 
 
@@ -36,13 +36,7 @@ def cluster(tmp_path):
             client.wait_for_workers(2, timeout=120)
         yield address
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
 
 
 def test_command_line_cluster_matches_local_run(tmp_path, cluster, engine_sample):
